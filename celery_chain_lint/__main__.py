@@ -1,0 +1,3 @@
+from celery_chain_lint.cli import main
+
+main()

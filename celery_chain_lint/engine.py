@@ -1,0 +1,76 @@
+"""Runs the analysis: files -> per-file facts -> project index -> rules -> findings."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, List, Optional, Sequence, Tuple, Type
+
+import libcst as cst
+
+from celery_chain_lint.discovery import SourceFile, discover
+from celery_chain_lint.facts.extract import extract_module
+from celery_chain_lint.facts.ir import Span
+from celery_chain_lint.facts.model import ModuleFacts
+from celery_chain_lint.project import Project
+from celery_chain_lint.rules import ALL_RULES
+from celery_chain_lint.rules.base import Finding, Rule
+
+PARSE_ERROR_CODE = "CCL999"
+PARSE_ERROR_NAME = "could-not-analyse"
+
+
+@dataclass
+class Report:
+    findings: List[Finding] = field(default_factory=list)
+    files: int = 0
+
+
+def analyse_file(source: SourceFile) -> Tuple[Optional[ModuleFacts], Optional[Finding]]:
+    """The file's facts, or a finding saying why it could not be analysed."""
+    try:
+        with open(source.path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        return None, _unanalysable(source, Span(1, 1, 1, 1), f"cannot read file: {error.strerror}")
+    try:
+        tree = cst.parse_module(data)
+    except cst.ParserSyntaxError as error:
+        line, column = error.raw_line, error.raw_column + 1
+        message = str(error.message) if hasattr(error, "message") else str(error)
+        return None, _unanalysable(source, Span(line, column, line, column),
+                                   f"syntax error: {message.splitlines()[0]}")
+    except (UnicodeDecodeError, LookupError, SyntaxError) as error:
+        return None, _unanalysable(source, Span(1, 1, 1, 1), f"cannot decode file: {error}")
+    except RecursionError:
+        return None, _unanalysable(source, Span(1, 1, 1, 1), "nesting too deep to parse")
+    try:
+        return extract_module(tree, source.path, source.module, source.is_package), None
+    except RecursionError:
+        return None, _unanalysable(source, Span(1, 1, 1, 1), "nesting too deep to analyse")
+
+
+def _unanalysable(source: SourceFile, span: Span, message: str) -> Finding:
+    return Finding(PARSE_ERROR_CODE, PARSE_ERROR_NAME, source.path, span, message)
+
+
+def run_rules(project: Project, rules: Iterable[Type[Rule]]) -> List[Finding]:
+    findings = {}
+    for rule in rules:
+        for finding in rule().check(project):
+            if project.reports_on(finding.path):
+                findings.setdefault((finding.code, finding.path, finding.span), finding)
+    return sorted(findings.values(), key=Finding.sort_key)
+
+
+def check(paths: Sequence[str], rules: Iterable[Type[Rule]] = ALL_RULES) -> Report:
+    sources = discover(paths)
+    report = Report(files=len(sources))
+    modules = []
+    for source in sources:
+        facts, problem = analyse_file(source)
+        if facts is not None:
+            modules.append(facts)
+        else:
+            report.findings.append(problem)
+    project = Project(modules)
+    report.findings = sorted(report.findings + run_rules(project, rules), key=Finding.sort_key)
+    return report

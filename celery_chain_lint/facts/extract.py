@@ -1,0 +1,789 @@
+"""One pass over a module's libcst tree, producing its ``ModuleFacts``.
+
+The extractor follows Python's scoping closely enough for the rules and no further:
+- module-level names become bindings, resolved later across modules by the project index;
+- inside a function, a name assigned by a straight-line statement is replaced by the assigned
+  expression (so ``sig = add.s(1)`` then ``sig.delay()`` is seen as ``add.s(1).delay()``); a name
+  assigned in a branch or a loop, or mutated (``sigs.append``), becomes ``Opaque`` from then on;
+- function-local imports keep their target, everything else local is ``Opaque``.
+Only ``PositionProvider`` metadata is computed: scope and name resolution are ours, and cheaper.
+"""
+from __future__ import annotations
+
+import re
+from typing import Dict, Iterable, List, Optional, Sequence as Seq, Set, Tuple
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from celery_chain_lint.facts import ir
+from celery_chain_lint.facts.model import (
+    KEYWORD_ONLY,
+    POSITIONAL_ONLY,
+    POSITIONAL_OR_KEYWORD,
+    VAR_KEYWORD,
+    VAR_POSITIONAL,
+    CallSite,
+    ClassFacts,
+    DefBinding,
+    FromImportBinding,
+    FunctionFacts,
+    ImportBinding,
+    ModuleFacts,
+    Param,
+    Params,
+    Root,
+    UnknownBinding,
+    ValueBinding,
+)
+
+# Expressions deeper than this become Opaque: deep trees must not exhaust the stack.
+MAX_DEPTH = 200
+TEXT_LIMIT = 60
+
+# Method names that make a statement worth keeping as a root: canvas building and applying,
+# and the app calls the index reads (task registration, configuration).
+ROOT_METHODS = frozenset(
+    {"s", "si", "signature", "subtask", "delay", "apply_async", "apply", "link", "link_error",
+     "on_error", "set", "map", "starmap", "chunks", "replace", "add_to_chord",
+     "register_task", "register", "config_from_object", "update"}
+)
+CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "subtask", "chunks"})
+# Calls on a local signature that do not change its arguments.
+NON_MUTATING_METHODS = frozenset(
+    {"delay", "apply_async", "apply", "link", "link_error", "on_error", "freeze", "get", "join",
+     "wait", "ready", "successful", "failed", "forget", "revoke", "then", "id"}
+)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+OPAQUE = ir.Opaque(kind="reassigned")
+LOCAL = ir.Opaque(kind="local")  # marker: a local name with no known value
+
+
+class _Scope:
+    """Name lookup for one function (or the module, or a class body)."""
+
+    def __init__(self, kind: str, qualname: str, parent: Optional["_Scope"] = None,
+                 local_names: Iterable[str] = ()):
+        self.kind = kind
+        self.qualname = qualname
+        self.parent = parent
+        self.env: Dict[str, ir.Expr] = {}
+        self.imports: Dict[str, ir.Imported] = {}
+        self.local_names: Set[str] = set(local_names)
+        self.function: Optional[FunctionFacts] = None
+        self.with_items: Tuple[ir.Expr, ...] = ()
+        self.handlers: Tuple[Tuple[Tuple[ir.Expr, ...], bool], ...] = ()
+
+    def function_scope(self) -> Optional["_Scope"]:
+        scope = self
+        while scope is not None and scope.kind != "function":
+            scope = scope.parent
+        return scope
+
+
+class ModuleExtractor:
+    def __init__(self, module: cst.Module, path: str, module_name: str, is_package: bool):
+        self.tree = module
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        self.positions = wrapper.resolve(PositionProvider)
+        self.lines = _LINE_BREAK.split(module.code)
+        self.facts = ModuleFacts(path=path, module=module_name, is_package=is_package)
+        self.module_scope = _Scope("module", "")
+
+    def extract(self) -> ModuleFacts:
+        self.block(self.tree.body, self.module_scope)
+        return self.facts
+
+    # ---- positions and text ----
+
+    def span(self, node: cst.CSTNode) -> Optional[ir.Span]:
+        position = self.positions.get(node)
+        if position is None:
+            return None
+        return ir.Span(position.start.line, position.start.column + 1,
+                       position.end.line, position.end.column + 1)
+
+    def text(self, span: Optional[ir.Span]) -> str:
+        if span is None:
+            return ""
+        first = self.lines[span.line - 1] if span.line - 1 < len(self.lines) else ""
+        if span.line == span.end_line:
+            snippet = first[span.column - 1: span.end_column - 1]
+        else:
+            snippet = first[span.column - 1:].rstrip() + " ..."
+        if len(snippet) > TEXT_LIMIT:
+            snippet = snippet[: TEXT_LIMIT - 3] + "..."
+        return snippet
+
+    # ---- statements ----
+
+    def block(self, statements: Seq[cst.CSTNode], scope: _Scope) -> None:
+        for statement in statements:
+            self.statement(statement, scope)
+
+    def body_of(self, node) -> Seq[cst.CSTNode]:
+        return _suite(node.body)
+
+    def statement(self, node: cst.CSTNode, scope: _Scope) -> None:
+        if isinstance(node, cst.SimpleStatementLine):
+            for small in node.body:
+                self.small_statement(small, scope)
+        elif isinstance(node, cst.FunctionDef):
+            self.function_def(node, scope)
+        elif isinstance(node, cst.ClassDef):
+            self.class_def(node, scope)
+        elif isinstance(node, cst.If):
+            tests, bodies = _if_chain(node)
+            self.branches(scope, tests, bodies)
+        elif isinstance(node, (cst.For, cst.While)):
+            self.loop(node, scope)
+        elif isinstance(node, (cst.Try, cst.TryStar)):
+            self.try_statement(node, scope)
+        elif isinstance(node, cst.With):
+            self.with_statement(node, scope)
+        elif isinstance(node, cst.Match):
+            bodies = [self.body_of(case) for case in node.cases]
+            self.branches(scope, [node.subject], bodies)
+        elif isinstance(node, cst.SimpleStatementSuite):
+            for small in node.body:
+                self.small_statement(small, scope)
+
+    def branches(self, scope: _Scope, tests: Seq[cst.BaseExpression],
+                 bodies: Seq[Seq[cst.CSTNode]]) -> None:
+        for test in tests:
+            self.expr(test, scope)
+        saved = dict(scope.env)
+        assigned: Set[str] = set()
+        for body in bodies:
+            scope.env = dict(saved)
+            assigned |= _assigned_names(body, scope)
+            self.block(body, scope)
+        scope.env = saved
+        self.forget(scope, assigned)
+
+    def loop(self, node, scope: _Scope) -> None:
+        assigned = _assigned_names(self.body_of(node), scope)
+        if isinstance(node, cst.For):
+            assigned |= _target_names(node.target)
+            self.expr(node.iter, scope)
+        else:
+            self.expr(node.test, scope)
+        self.forget(scope, assigned)
+        self.block(self.body_of(node), scope)
+        if node.orelse is not None:
+            self.block(self.body_of(node.orelse), scope)
+        self.forget(scope, assigned)
+
+    def try_statement(self, node, scope: _Scope) -> None:
+        handlers = []
+        for handler in node.handlers:
+            types: Tuple[ir.Expr, ...] = ()
+            if handler.type is not None:
+                caught = self.expr(handler.type, scope)
+                types = caught.items if isinstance(caught, ir.Sequence) else (caught,)
+            handlers.append((types, _reraises(handler.body)))
+        outer = scope.handlers
+        scope.handlers = outer + (tuple(handlers),) if handlers else outer
+        assigned = _assigned_names(self.body_of(node), scope)
+        self.block(self.body_of(node), scope)
+        scope.handlers = outer
+        saved = dict(scope.env)
+        self.forget(scope, assigned)
+        for handler in node.handlers:
+            if handler.name is not None:
+                self.forget(scope, _target_names(handler.name.name))
+            self.block(self.body_of(handler), scope)
+        if node.orelse is not None:
+            scope.env = saved
+            self.block(self.body_of(node.orelse), scope)
+        if node.finalbody is not None:
+            self.block(self.body_of(node.finalbody), scope)
+        for handler in node.handlers:
+            assigned |= _assigned_names(self.body_of(handler), scope)
+        self.forget(scope, assigned)
+
+    def with_statement(self, node: cst.With, scope: _Scope) -> None:
+        items = []
+        for item in node.items:
+            items.append(self.expr(item.item, scope))
+            if item.asname is not None:
+                self.forget(scope, _target_names(item.asname.name))
+        outer = scope.with_items
+        scope.with_items = outer + tuple(items)
+        self.block(self.body_of(node), scope)
+        scope.with_items = outer
+
+    def forget(self, scope: _Scope, names: Iterable[str]) -> None:
+        """Names whose value is no longer statically known."""
+        for name in names:
+            if scope.kind == "function":
+                if name in scope.env or name in scope.local_names:
+                    scope.env[name] = OPAQUE
+            elif scope.kind == "module":
+                self.bind_module(name, UnknownBinding(), conditional=True)
+
+    # ---- small statements ----
+
+    def small_statement(self, node: cst.CSTNode, scope: _Scope) -> None:
+        if isinstance(node, cst.Expr):
+            value = self.expr(node.value, scope)
+            self.add_root(scope, "expr", value)
+            self.track_method_call(node.value, value, scope)
+        elif isinstance(node, cst.Assign):
+            value = self.expr(node.value, scope)
+            self.add_root(scope, "assign", value)
+            for target in node.targets:
+                self.assign(target.target, value, scope)
+        elif isinstance(node, cst.AnnAssign):
+            if node.value is not None:
+                value = self.expr(node.value, scope)
+                self.add_root(scope, "assign", value)
+                self.assign(node.target, value, scope)
+        elif isinstance(node, cst.AugAssign):
+            value = self.expr(node.value, scope)
+            self.add_root(scope, "assign", value)
+            self.augmented_assign(node, value, scope)
+        elif isinstance(node, cst.Return):
+            value = self.expr(node.value, scope) if node.value is not None else None
+            if value is not None:
+                self.add_root(scope, "return", value)
+            function = scope.function_scope()
+            if function is not None and function.function is not None:
+                function.function.returns.append((self.span(node), value))
+        elif isinstance(node, (cst.Import, cst.ImportFrom)):
+            self.import_statement(node, scope)
+        elif isinstance(node, cst.Del):
+            self.forget(scope, _target_names(node.target))
+        elif isinstance(node, (cst.Global, cst.Nonlocal)):
+            function = scope.function_scope()
+            if function is not None:
+                for item in node.names:
+                    function.local_names.discard(item.name.value)
+        elif isinstance(node, cst.Raise):
+            if node.exc is not None:
+                self.add_root(scope, "other", self.expr(node.exc, scope))
+        elif isinstance(node, cst.Assert):
+            self.expr(node.test, scope)
+
+    def add_root(self, scope: _Scope, kind: str, value: Optional[ir.Expr]) -> None:
+        if value is not None and scope.kind != "class" and _looks_like_canvas(value):
+            function = scope.function_scope()
+            self.facts.roots.append(Root(function.qualname if function else "", kind, value))
+
+    def assign(self, target: cst.BaseExpression, value: ir.Expr, scope: _Scope) -> None:
+        if isinstance(target, cst.Name):
+            self.bind(scope, target.value, value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            elements = target.elements
+            if (isinstance(value, ir.Sequence) and not value.has_splat
+                    and len(value.items) == len(elements)
+                    and not any(isinstance(e, cst.StarredElement) for e in elements)):
+                for element, item in zip(elements, value.items):
+                    self.assign(element.value, item, scope)
+            else:
+                self.forget(scope, _target_names(target))
+        elif isinstance(target, cst.Attribute):
+            if scope.kind == "module":
+                self.facts.attribute_assignments.append((self.expr(target, scope), value))
+            base = _base_name(target)
+            if base is not None and scope.kind == "function" and base in scope.env:
+                self.forget(scope, [base])
+        elif isinstance(target, cst.Subscript):
+            base = _base_name(target)
+            if base is not None:
+                self.forget(scope, [base])
+
+    def augmented_assign(self, node: cst.AugAssign, value: ir.Expr, scope: _Scope) -> None:
+        target = node.target
+        if not isinstance(target, cst.Name):
+            base = _base_name(target)
+            if base is not None:
+                self.forget(scope, [base])
+            return
+        name = target.value
+        if (scope.kind == "function" and isinstance(node.operator, cst.BitOrAssign)
+                and name in scope.env and scope.env[name] is not OPAQUE):
+            left = scope.env[name]
+            scope.env[name] = ir.BinOp("|", left, value, span=left.span, text=left.text)
+        else:
+            self.forget(scope, [name])
+
+    def track_method_call(self, node: cst.BaseExpression, value: ir.Expr, scope: _Scope) -> None:
+        """A statement ``name.method(...)`` may change what a local name holds."""
+        if scope.kind != "function" or not isinstance(node, cst.Call):
+            return
+        func = node.func
+        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)):
+            return
+        name, method = func.value.value, func.attr.value
+        if name not in scope.env:
+            return
+        if method == "set":
+            scope.env[name] = value  # ``sig.set(immutable=True)`` changes sig in place
+        elif method not in NON_MUTATING_METHODS:
+            scope.env[name] = OPAQUE
+
+    def bind(self, scope: _Scope, name: str, value: ir.Expr) -> None:
+        if scope.kind == "function":
+            scope.env[name] = value
+        elif scope.kind == "module":
+            self.bind_module(name, ValueBinding(value))
+
+    def bind_module(self, name: str, binding, conditional: bool = False) -> None:
+        if conditional and name not in self.facts.bindings:
+            return  # forgetting a name that was never bound leaves it unbound
+        self.facts.bindings[name] = binding
+
+    def import_statement(self, node, scope: _Scope) -> None:
+        for local, binding in _import_bindings(node, self.facts.module, self.facts.is_package):
+            if local == "*":
+                if scope.kind == "module":
+                    self.facts.star_imports.append(binding.module)
+                continue
+            if scope.kind == "module":
+                self.bind_module(local, binding)
+            elif scope.kind == "function":
+                module = binding.module
+                name = binding.name if isinstance(binding, FromImportBinding) else None
+                scope.env.pop(local, None)
+                scope.imports[local] = ir.Imported(module, name, span=self.span(node))
+
+    # ---- definitions ----
+
+    def function_def(self, node: cst.FunctionDef, scope: _Scope) -> None:
+        qualname = _qualname(scope, node.name.value)
+        facts = FunctionFacts(
+            qualname=qualname,
+            name=node.name.value,
+            span=self.span(node),
+            name_span=self.span(node.name),
+            params=_params(node.params),
+            decorators=tuple(self.expr(d.decorator, scope) for d in node.decorators),
+            is_async=node.asynchronous is not None,
+            is_method=scope.kind == "class",
+        )
+        self.facts.functions[qualname] = facts
+        if scope.kind == "module":
+            self.bind_module(node.name.value, DefBinding("function", qualname))
+        elif scope.kind == "function":
+            scope.env[node.name.value] = ir.Opaque(kind="local function")
+        inner = _Scope("function", qualname, parent=scope,
+                       local_names=_local_names(node))
+        inner.function = facts
+        self.block(self.body_of(node), inner)
+
+    def class_def(self, node: cst.ClassDef, scope: _Scope) -> None:
+        qualname = _qualname(scope, node.name.value)
+        facts = ClassFacts(
+            qualname=qualname,
+            name=node.name.value,
+            span=self.span(node),
+            bases=tuple(self.expr(a.value, scope) for a in node.bases if not a.star),
+            keywords={a.keyword.value: self.expr(a.value, scope) for a in node.keywords
+                      if a.keyword is not None},
+        )
+        self.facts.classes[qualname] = facts
+        if scope.kind == "module":
+            self.bind_module(node.name.value, DefBinding("class", qualname))
+        elif scope.kind == "function":
+            scope.env[node.name.value] = ir.Opaque(kind="local class")
+        body = _Scope("class", qualname, parent=scope)
+        for statement in self.body_of(node):
+            self.class_statement(statement, body, facts)
+
+    def class_statement(self, node: cst.CSTNode, scope: _Scope, facts: ClassFacts) -> None:
+        if isinstance(node, cst.FunctionDef):
+            facts.methods[node.name.value] = _qualname(scope, node.name.value)
+            self.function_def(node, scope)
+        elif isinstance(node, cst.SimpleStatementLine):
+            for small in node.body:
+                if isinstance(small, cst.Assign) and len(small.targets) == 1 \
+                        and isinstance(small.targets[0].target, cst.Name):
+                    facts.attributes[small.targets[0].target.value] = self.expr(small.value, scope)
+                elif isinstance(small, cst.AnnAssign) and small.value is not None \
+                        and isinstance(small.target, cst.Name):
+                    facts.attributes[small.target.value] = self.expr(small.value, scope)
+        else:
+            self.statement(node, scope)
+
+    # ---- expressions ----
+
+    def expr(self, node: Optional[cst.BaseExpression], scope: Optional[_Scope],
+             depth: int = 0) -> Optional[ir.Expr]:
+        if node is None:
+            return None
+        if scope is None:
+            scope = self.module_scope
+        span = self.span(node)
+        if depth > MAX_DEPTH:
+            return ir.Opaque(kind="too deep", span=span)
+        convert = getattr(self, "expr_" + type(node).__name__, None)
+        if convert is not None:
+            return convert(node, scope, depth + 1, span)
+        parts = tuple(self.expr(child, scope, depth + 1) for child in _sub_expressions(node))
+        return ir.Opaque(kind=type(node).__name__, parts=parts, span=span, text=self.text(span))
+
+    def expr_Name(self, node: cst.Name, scope: _Scope, depth: int, span) -> ir.Expr:
+        name = node.value
+        if name in ("None", "True", "False"):
+            return ir.Const({"None": None, "True": True, "False": False}[name], span=span,
+                            text=name)
+        resolved = self.lookup_local(name, scope)
+        if resolved is LOCAL:
+            return ir.Opaque(kind="local", span=span, text=name)
+        if resolved is not None:
+            return resolved
+        return ir.Name(name, span=span, text=name)
+
+    def lookup_local(self, name: str, scope: _Scope) -> Optional[ir.Expr]:
+        """The local meaning of ``name``, or None when it is a module-level (global) name."""
+        current: Optional[_Scope] = scope
+        innermost = True
+        while current is not None and current.kind != "module":
+            if current.kind in ("function", "comprehension"):
+                if innermost and name in current.env:
+                    return current.env[name]
+                if name in current.imports:
+                    return current.imports[name]
+                if name in current.local_names or name in current.env:
+                    return LOCAL
+                if current.kind == "function":
+                    innermost = False  # enclosing functions' values are read at call time
+            current = current.parent
+        return None
+
+    def expr_Attribute(self, node: cst.Attribute, scope, depth, span) -> ir.Expr:
+        attr_span = self.span(node.attr)
+        return ir.Attribute(self.expr(node.value, scope, depth), node.attr.value,
+                            attr_span=attr_span, span=span, text=self.text(span))
+
+    def expr_Call(self, node: cst.Call, scope, depth, span) -> ir.Expr:
+        args = tuple(
+            ir.Arg(self.expr(arg.value, scope, depth),
+                   keyword=arg.keyword.value if arg.keyword is not None else None,
+                   star=arg.star)
+            for arg in node.args
+        )
+        call = ir.Call(self.expr(node.func, scope, depth), args, span=span, text=self.text(span))
+        function = scope.function_scope()
+        if function is not None and function.function is not None:
+            function.function.calls.append(
+                CallSite(call, with_items=scope.with_items, handlers=scope.handlers))
+        return call
+
+    def expr_BinaryOperation(self, node: cst.BinaryOperation, scope, depth, span) -> ir.Expr:
+        left = self.expr(node.left, scope, depth)
+        right = self.expr(node.right, scope, depth)
+        if isinstance(node.operator, cst.BitOr):
+            return ir.BinOp("|", left, right, span=span, text=self.text(span))
+        return ir.Opaque(kind="binary operation", parts=(left, right), span=span,
+                         text=self.text(span))
+
+    def _sequence(self, kind: str, node, scope, depth, span) -> ir.Expr:
+        items = []
+        for element in node.elements:
+            value = self.expr(element.value, scope, depth)
+            if isinstance(element, cst.StarredElement):
+                value = ir.Starred(value, span=value.span)
+            items.append(value)
+        return ir.Sequence(kind, tuple(items), span=span, text=self.text(span))
+
+    def expr_List(self, node, scope, depth, span):
+        return self._sequence("list", node, scope, depth, span)
+
+    def expr_Tuple(self, node, scope, depth, span):
+        return self._sequence("tuple", node, scope, depth, span)
+
+    def expr_Set(self, node, scope, depth, span):
+        return self._sequence("set", node, scope, depth, span)
+
+    def expr_Dict(self, node: cst.Dict, scope, depth, span) -> ir.Expr:
+        keys, values = [], []
+        for element in node.elements:
+            if isinstance(element, cst.StarredDictElement):
+                keys.append(None)
+            else:
+                keys.append(self.expr(element.key, scope, depth))
+            values.append(self.expr(element.value, scope, depth))
+        return ir.Dict(tuple(keys), tuple(values), span=span, text=self.text(span))
+
+    def _constant(self, node, span) -> ir.Expr:
+        try:
+            value = node.evaluated_value
+        except Exception:  # an odd literal (e.g. an invalid escape) is still a literal
+            value = None
+        return ir.Const(value, span=span, text=self.text(span))
+
+    def expr_SimpleString(self, node, scope, depth, span):
+        return self._constant(node, span)
+
+    def expr_ConcatenatedString(self, node, scope, depth, span):
+        return self._constant(node, span)
+
+    def expr_Integer(self, node, scope, depth, span):
+        return self._constant(node, span)
+
+    def expr_Float(self, node, scope, depth, span):
+        return self._constant(node, span)
+
+    def _comprehension(self, kind: str, node, scope, depth, span) -> ir.Expr:
+        inner = _Scope("comprehension", scope.qualname, parent=scope)
+        inner.function = None
+        clause = node.for_in
+        while clause is not None:
+            self.expr(clause.iter, inner, depth)
+            for name in _target_names(clause.target):
+                inner.env[name] = ir.Opaque(kind="comprehension variable")
+            clause = clause.inner_for_in
+        element = node.value if isinstance(node, cst.DictComp) else node.elt
+        inner.with_items, inner.handlers = scope.with_items, scope.handlers
+        value = self.expr(element, inner, depth)
+        return ir.Comprehension(kind, value, span=span, text=self.text(span))
+
+    def expr_GeneratorExp(self, node, scope, depth, span):
+        return self._comprehension("generator", node, scope, depth, span)
+
+    def expr_ListComp(self, node, scope, depth, span):
+        return self._comprehension("list", node, scope, depth, span)
+
+    def expr_SetComp(self, node, scope, depth, span):
+        return self._comprehension("set", node, scope, depth, span)
+
+    def expr_DictComp(self, node, scope, depth, span):
+        return self._comprehension("dict", node, scope, depth, span)
+
+    def expr_Lambda(self, node, scope, depth, span):
+        return ir.Opaque(kind="lambda", span=span, text=self.text(span))
+
+
+# ---- helpers on libcst nodes ----
+
+
+def _sub_expressions(node: cst.CSTNode) -> List[cst.BaseExpression]:
+    """The nearest expressions below ``node``, looking through wrappers like Arg or Index."""
+    found, stack = [], list(reversed(node.children))
+    while stack:
+        child = stack.pop()
+        if isinstance(child, cst.BaseExpression):
+            found.append(child)
+        elif not isinstance(child, (cst.Lambda,)):
+            stack.extend(reversed(child.children))
+    return found
+
+
+def _suite(body: cst.BaseSuite) -> Seq[cst.CSTNode]:
+    """The statements of an indented block, or a one-line suite as a single statement."""
+    if isinstance(body, cst.SimpleStatementSuite):
+        return (body,)
+    return body.body
+
+
+def _qualname(scope: _Scope, name: str) -> str:
+    if scope.kind == "module":
+        return name
+    if scope.kind == "class":
+        return f"{scope.qualname}.{name}"
+    return f"{scope.qualname}.<locals>.{name}"
+
+
+def _params(parameters: cst.Parameters) -> Params:
+    items = [Param(p.name.value, POSITIONAL_ONLY, p.default is not None)
+             for p in parameters.posonly_params]
+    items += [Param(p.name.value, POSITIONAL_OR_KEYWORD, p.default is not None)
+              for p in parameters.params]
+    if isinstance(parameters.star_arg, cst.Param):
+        items.append(Param(parameters.star_arg.name.value, VAR_POSITIONAL))
+    items += [Param(p.name.value, KEYWORD_ONLY, p.default is not None)
+              for p in parameters.kwonly_params]
+    if parameters.star_kwarg is not None:
+        items.append(Param(parameters.star_kwarg.name.value, VAR_KEYWORD))
+    return Params(tuple(items))
+
+
+def _base_name(node: cst.BaseExpression) -> Optional[str]:
+    while isinstance(node, (cst.Attribute, cst.Subscript)):
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None
+
+
+def _target_names(target: cst.CSTNode) -> Set[str]:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        names: Set[str] = set()
+        for element in target.elements:
+            names |= _target_names(element.value)
+        return names
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    if isinstance(target, cst.Del):
+        return _target_names(target.target)
+    return set()
+
+
+class _AssignedNames(cst.CSTVisitor):
+    """Names bound in a block, not looking into nested functions, classes or comprehensions."""
+
+    def __init__(self) -> None:
+        self.names: Set[str] = set()
+        self.mutated: Set[str] = set()
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self.names |= _target_names(node.target)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self.names |= _target_names(node.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self.names |= _target_names(node.target)
+
+    def visit_For(self, node: cst.For) -> None:
+        self.names |= _target_names(node.target)
+
+    def visit_AsName(self, node: cst.AsName) -> None:
+        self.names |= _target_names(node.name)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self.names |= _target_names(node.target)
+
+    def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
+        if node.asname is None:
+            self.names.add(_dotted(node.name).split(".")[0])
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.names.add(node.name.value)
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        self.names.add(node.name.value)
+        return False
+
+    def visit_Lambda(self, node) -> bool:
+        return False
+
+    def visit_GeneratorExp(self, node) -> bool:
+        return False
+
+    def visit_ListComp(self, node) -> bool:
+        return False
+
+    def visit_SetComp(self, node) -> bool:
+        return False
+
+    def visit_DictComp(self, node) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                and func.attr.value not in NON_MUTATING_METHODS:
+            self.mutated.add(func.value.value)
+
+
+def _assigned_names(statements: Seq[cst.CSTNode], scope: Optional[_Scope] = None) -> Set[str]:
+    """Names a block binds; inside a function also the local names it mutates (``sigs.append``)."""
+    visitor = _AssignedNames()
+    for statement in statements:
+        statement.visit(visitor)
+    if scope is not None and scope.kind == "function":
+        return visitor.names | {n for n in visitor.mutated if n in scope.env}
+    return visitor.names
+
+
+def _local_names(node: cst.FunctionDef) -> Set[str]:
+    names = {item.name for item in _params(node.params).items}
+    return names | _assigned_names(_suite(node.body))
+
+
+def _if_chain(node: cst.If):
+    """The tests and bodies of an if/elif/else statement."""
+    tests, bodies = [node.test], [_suite(node.body)]
+    orelse = node.orelse
+    while orelse is not None:
+        if isinstance(orelse, cst.If):
+            tests.append(orelse.test)
+            orelse_body, orelse = orelse.body, orelse.orelse
+        else:
+            orelse_body, orelse = orelse.body, None
+        bodies.append(_suite(orelse_body))
+    return tests, bodies
+
+
+def _reraises(body: cst.BaseSuite) -> bool:
+    class _Raises(cst.CSTVisitor):
+        found = False
+
+        def visit_Raise(self, node: cst.Raise) -> None:
+            self.found = True
+
+        def visit_FunctionDef(self, node) -> bool:
+            return False
+
+    visitor = _Raises()
+    body.visit(visitor)
+    return visitor.found
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return _dotted(node.value) + "." + node.attr.value
+    return ""
+
+
+def _import_bindings(node, module: str, is_package: bool):
+    """(local name, binding) pairs for an import statement; "*" for a star import."""
+    if isinstance(node, cst.Import):
+        for alias in node.names:
+            target = _dotted(alias.name)
+            if alias.asname is not None:
+                yield alias.asname.name.value, ImportBinding(target)
+            else:
+                top = target.split(".")[0]
+                yield top, ImportBinding(top)
+        return
+    source = resolve_relative(module, is_package, len(node.relative),
+                              _dotted(node.module) if node.module is not None else "")
+    if source is None:
+        return
+    if isinstance(node.names, cst.ImportStar):
+        yield "*", ImportBinding(source)
+        return
+    for alias in node.names:
+        name = _dotted(alias.name)
+        local = alias.asname.name.value if alias.asname is not None else name
+        yield local, FromImportBinding(source, name)
+
+
+def resolve_relative(module: str, is_package: bool, level: int, target: str) -> Optional[str]:
+    """The absolute module named by ``from <dots><target> import ...`` inside ``module``."""
+    if level == 0:
+        return target
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    if level - 1 > len(package):
+        return None
+    base = package[: len(package) - (level - 1)]
+    return ".".join(base + ([target] if target else [])) or None
+
+
+def _looks_like_canvas(expr: ir.Expr) -> bool:
+    for node in ir.walk(expr):
+        if isinstance(node, ir.BinOp):
+            return True
+        if isinstance(node, ir.Call):
+            func = node.func
+            if isinstance(func, ir.Attribute) and (func.attr in ROOT_METHODS
+                                                   or func.attr in CANVAS_NAMES):
+                return True
+            if isinstance(func, ir.Name) and func.id in CANVAS_NAMES:
+                return True
+            if isinstance(func, ir.Imported) and (func.name or "") in CANVAS_NAMES:
+                return True
+    return False
+
+
+def extract_module(module: cst.Module, path: str, module_name: str,
+                   is_package: bool) -> ModuleFacts:
+    return ModuleExtractor(module, path, module_name, is_package).extract()

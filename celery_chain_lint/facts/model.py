@@ -1,0 +1,158 @@
+"""What the extractor records about one module: bindings, definitions and workflow roots."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from celery_chain_lint.facts.ir import Expr, Span
+
+# Parameter kinds, named as in inspect.Parameter.
+POSITIONAL_ONLY = "positional-only"
+POSITIONAL_OR_KEYWORD = "positional-or-keyword"
+VAR_POSITIONAL = "var-positional"
+KEYWORD_ONLY = "keyword-only"
+VAR_KEYWORD = "var-keyword"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str
+    has_default: bool = False
+
+    def render(self) -> str:
+        if self.kind == VAR_POSITIONAL:
+            return "*" + self.name
+        if self.kind == VAR_KEYWORD:
+            return "**" + self.name
+        return self.name + ("=..." if self.has_default else "")
+
+
+@dataclass(frozen=True)
+class Params:
+    items: Tuple[Param, ...] = ()
+
+    def without_first(self) -> "Params":
+        """The parameters a bound method or a ``bind=True`` task exposes to callers."""
+        first = self.items[:1]
+        if first and first[0].kind in (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD):
+            return Params(self.items[1:])
+        return self
+
+    def render(self) -> str:
+        out = []
+        kinds = [p.kind for p in self.items]
+        for index, param in enumerate(self.items):
+            if param.kind == KEYWORD_ONLY and VAR_POSITIONAL not in kinds[:index] and (
+                index == 0 or self.items[index - 1].kind != KEYWORD_ONLY
+            ):
+                out.append("*")
+            out.append(param.render())
+            if param.kind == POSITIONAL_ONLY and (
+                index + 1 == len(self.items) or self.items[index + 1].kind != POSITIONAL_ONLY
+            ):
+                out.append("/")
+        return "(" + ", ".join(out) + ")"
+
+
+# ---- bindings: what a name means at module level (or as a function-local import) ----
+
+
+@dataclass(frozen=True)
+class ImportBinding:
+    """``import a.b`` binds ``a`` to module "a"; ``import a.b as m`` binds ``m`` to "a.b"."""
+
+    module: str
+
+
+@dataclass(frozen=True)
+class FromImportBinding:
+    """``from a import b``: either submodule ``a.b`` or attribute ``b`` of ``a``."""
+
+    module: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DefBinding:
+    kind: str  # "function" or "class"
+    qualname: str
+
+
+@dataclass(frozen=True)
+class ValueBinding:
+    expr: Expr
+
+
+@dataclass(frozen=True)
+class UnknownBinding:
+    """Bound in a way the analyser does not follow (a loop target, tuple unpacking, ...)."""
+
+
+Binding = object  # one of the binding classes above
+
+
+@dataclass
+class FunctionFacts:
+    qualname: str
+    name: str
+    span: Span  # the ``def`` keyword up to the end of the body
+    name_span: Span
+    params: Params
+    decorators: Tuple[Expr, ...] = ()
+    is_async: bool = False
+    is_method: bool = False
+    # Return values (locals already substituted) with the span of each ``return`` statement.
+    returns: List[Tuple[Span, Optional[Expr]]] = field(default_factory=list)
+    # Every call in the body, with the ``with`` items and ``except`` clauses around it.
+    calls: List["CallSite"] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CallSite:
+    call: Expr
+    with_items: Tuple[Expr, ...] = ()
+    # For each enclosing ``except`` clause: its exception expressions (empty tuple for bare
+    # ``except:``) and whether the clause re-raises.
+    handlers: Tuple[Tuple[Tuple[Expr, ...], bool], ...] = ()
+    in_try_body: bool = False
+
+
+@dataclass
+class ClassFacts:
+    qualname: str
+    name: str
+    span: Span
+    bases: Tuple[Expr, ...] = ()
+    keywords: Dict[str, Expr] = field(default_factory=dict)
+    attributes: Dict[str, Expr] = field(default_factory=dict)
+    methods: Dict[str, str] = field(default_factory=dict)  # method name -> function qualname
+
+
+@dataclass(frozen=True)
+class Root:
+    """A statement-level expression that may build or apply a workflow.
+
+    ``scope`` is the qualname of the enclosing function ("" at module level); ``kind`` says how
+    the value is used: "expr" (a bare statement), "return", "assign" or "other".
+    """
+
+    scope: str
+    kind: str
+    expr: Expr
+
+
+@dataclass
+class ModuleFacts:
+    path: str
+    module: str
+    is_package: bool
+    bindings: Dict[str, Binding] = field(default_factory=dict)
+    star_imports: List[str] = field(default_factory=list)
+    functions: Dict[str, FunctionFacts] = field(default_factory=dict)
+    classes: Dict[str, ClassFacts] = field(default_factory=dict)
+    roots: List[Root] = field(default_factory=list)
+    # Module-level ``x.attr = value`` assignments (``app.conf.result_backend = ...``).
+    attribute_assignments: List[Tuple[Expr, Expr]] = field(default_factory=list)
+    # Lines carrying ``# noqa`` comments: line -> codes (empty tuple for a bare ``# noqa``).
+    noqa: Dict[int, Tuple[str, ...]] = field(default_factory=dict)

@@ -1,0 +1,221 @@
+"""Resolves names and expressions across the analysed modules, the way Python would.
+
+``Resolver.resolve(expr, module)`` answers "what does this expression refer to": an analysed
+module, function, class or task, a Celery app, a value kept in a module-level variable, or an
+``External`` name from code that is not analysed (``celery.chain``, ``itertools.chain``). Anything
+it cannot follow is ``UNKNOWN``, and rules say nothing about it.
+"""
+from __future__ import annotations
+
+import builtins
+from typing import TYPE_CHECKING, Dict, Optional, Set, Tuple
+
+from celery_chain_lint.facts import ir
+from celery_chain_lint.facts.model import (
+    DefBinding,
+    FromImportBinding,
+    ImportBinding,
+    ModuleFacts,
+    UnknownBinding,
+    ValueBinding,
+)
+from celery_chain_lint.index.symbols import (
+    UNKNOWN,
+    AppSym,
+    ClassSym,
+    DecoratorSym,
+    External,
+    FunctionSym,
+    InstanceSym,
+    MemberSym,
+    ModuleSym,
+    TaskSym,
+    ValueSym,
+    celery_name,
+)
+
+if TYPE_CHECKING:
+    from celery_chain_lint.index.tasks import TaskIndex
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+class Resolver:
+    def __init__(self, modules: Dict[str, ModuleFacts]):
+        self.modules = modules
+        self.tasks: Optional["TaskIndex"] = None  # set by the project once the index exists
+        self._names: Dict[Tuple[str, str], object] = {}
+        self._in_progress: Set[Tuple[str, str]] = set()
+        self._apps: Dict[int, AppSym] = {}
+
+    # ---- names ----
+
+    def lookup(self, module: str, name: str) -> object:
+        """What ``name`` means at the top level of ``module``."""
+        key = (module, name)
+        if key in self._names:
+            return self._names[key]
+        if key in self._in_progress:  # an import cycle or ``a = b; b = a``
+            return UNKNOWN
+        self._in_progress.add(key)
+        try:
+            result = self._lookup(module, name)
+        finally:
+            self._in_progress.discard(key)
+        self._names[key] = result
+        return result
+
+    def _lookup(self, module: str, name: str) -> object:
+        facts = self.modules.get(module)
+        if facts is None:
+            return External(f"{module}.{name}")
+        binding = facts.bindings.get(name)
+        if binding is None:
+            for source in facts.star_imports:
+                if source not in self.modules:
+                    continue  # a star import from outside could bind anything; not guessed
+                if name in self.modules[source].bindings and not name.startswith("_"):
+                    return self.lookup(source, name)
+            if name in _BUILTINS:
+                return External(f"builtins.{name}")
+            return UNKNOWN
+        return self.binding(module, name, binding)
+
+    def binding(self, module: str, name: str, binding) -> object:
+        if isinstance(binding, ImportBinding):
+            return self.module_symbol(binding.module)
+        if isinstance(binding, FromImportBinding):
+            return self.from_import(binding.module, binding.name)
+        if isinstance(binding, DefBinding):
+            if binding.kind == "class":
+                return ClassSym(module, binding.qualname)
+            task = self.tasks.for_function(module, binding.qualname) if self.tasks else None
+            return TaskSym(task) if task is not None else FunctionSym(module, binding.qualname)
+        if isinstance(binding, ValueBinding):
+            value = self.resolve(binding.expr, module)
+            if value is UNKNOWN:
+                return ValueSym(module, binding.expr)
+            if isinstance(value, AppSym) and value.variable is None:
+                return AppSym(value.module, value.call, variable=name)
+            return value
+        if isinstance(binding, UnknownBinding):
+            return UNKNOWN
+        return UNKNOWN
+
+    def module_symbol(self, module: str) -> object:
+        return ModuleSym(module) if module in self.modules else External(module)
+
+    def from_import(self, module: str, name: str) -> object:
+        submodule = f"{module}.{name}"
+        if submodule in self.modules:
+            facts = self.modules.get(module)
+            # A package attribute wins over a submodule of the same name, unless it is the
+            # submodule itself (``from . import tasks`` inside the package).
+            if facts is None or name not in facts.bindings or \
+                    facts.bindings[name] == FromImportBinding(module, name):
+                return ModuleSym(submodule)
+        if module not in self.modules:
+            return External(submodule)
+        return self.lookup(module, name)
+
+    # ---- expressions ----
+
+    def resolve(self, expr: Optional[ir.Expr], module: str) -> object:
+        if isinstance(expr, ir.Name):
+            return self.lookup(module, expr.id)
+        if isinstance(expr, ir.Imported):
+            if expr.name is None:
+                return self.module_symbol(expr.module)
+            return self.from_import(expr.module, expr.name)
+        if isinstance(expr, ir.Attribute):
+            return self.member(self.resolve(expr.value, module), expr.attr)
+        if isinstance(expr, ir.Call):
+            return self.call(self.resolve(expr.func, module), expr, module)
+        return UNKNOWN
+
+    def member(self, owner: object, name: str) -> object:
+        if isinstance(owner, ModuleSym):
+            facts = self.modules[owner.name]
+            if name in facts.bindings:
+                return self.lookup(owner.name, name)
+            submodule = f"{owner.name}.{name}"
+            if submodule in self.modules:
+                return ModuleSym(submodule)
+            return self.lookup(owner.name, name)
+        if isinstance(owner, External):
+            return External(f"{owner.qualname}.{name}")
+        if isinstance(owner, (AppSym, MemberSym)):
+            return MemberSym(owner, name)
+        return UNKNOWN
+
+    def call(self, func: object, call: ir.Call, module: str) -> object:
+        canonical = celery_name(func)
+        if canonical == "Celery":
+            return self.app_for(module, call)
+        if canonical in ("shared_task", "app.task"):
+            return self.decorator_call(DecoratorSym(), call)
+        if isinstance(func, MemberSym) and isinstance(func.owner, AppSym):
+            if func.name == "task":
+                return self.decorator_call(DecoratorSym(app=func.owner), call)
+            if func.name == "register_task" and self.tasks is not None:
+                return self.tasks.registered(call, module, func.owner)
+        if isinstance(func, MemberSym) and isinstance(func.owner, MemberSym) \
+                and func.owner.name == "tasks" and func.name == "register" and self.tasks:
+            return self.tasks.registered(call, module, func.owner.owner)
+        if isinstance(func, ClassSym):
+            return InstanceSym(func)
+        if isinstance(func, FunctionSym) and self.tasks is not None:
+            factory = self.tasks.decorator_factory(func)
+            if factory is not None:
+                return self.decorator_call(factory, call)
+        return UNKNOWN
+
+    def decorator_call(self, base: DecoratorSym, call: ir.Call) -> object:
+        """``shared_task(bind=True)`` and friends: a decorator with options."""
+        if call.positional:
+            return UNKNOWN  # ``app.task(func)`` registers directly; rare, not followed
+        options = dict(base.options)
+        open_options = base.open_options
+        for arg in call.args:
+            if arg.star == "**":
+                open_options = True
+            elif arg.keyword:
+                options[arg.keyword] = arg.value
+        return DecoratorSym(options=options, app=base.app, open_options=open_options)
+
+    def app_for(self, module: str, call: ir.Call) -> AppSym:
+        key = id(call)
+        if key not in self._apps:
+            self._apps[key] = AppSym(module, call)
+        return self._apps[key]
+
+    def as_decorator(self, symbol: object) -> Optional[DecoratorSym]:
+        """``symbol`` as a task decorator, whether called (``app.task()``) or bare (``app.task``)."""
+        if isinstance(symbol, DecoratorSym):
+            return symbol
+        canonical = celery_name(symbol)
+        if canonical in ("shared_task", "app.task"):
+            return DecoratorSym()
+        if isinstance(symbol, MemberSym) and isinstance(symbol.owner, AppSym) \
+                and symbol.name == "task":
+            return DecoratorSym(app=symbol.owner)
+        if isinstance(symbol, FunctionSym) and self.tasks is not None:
+            return self.tasks.bare_decorator(symbol)
+        return None
+
+    def is_task_base(self, symbol: object, seen: Optional[Set] = None) -> bool:
+        """Whether a class derives from ``celery.Task``."""
+        if celery_name(symbol) == "Task":
+            return True
+        if isinstance(symbol, MemberSym) and symbol.name == "Task" \
+                and isinstance(symbol.owner, AppSym):
+            return True  # ``app.Task``
+        if not isinstance(symbol, ClassSym):
+            return False
+        seen = seen or set()
+        if symbol in seen:
+            return False
+        seen.add(symbol)
+        facts = self.modules[symbol.module].classes.get(symbol.qualname)
+        return facts is not None and any(
+            self.is_task_base(self.resolve(base, symbol.module), seen) for base in facts.bases)

@@ -1,0 +1,246 @@
+"""The task index: every Celery task in the analysed code, found without importing it.
+
+A function is a task when its outermost decorator resolves to Celery's: ``@app.task`` on a
+``Celery(...)`` instance (wherever it was created), ``@shared_task``, ``@current_app.task``, or a
+project function that returns one of those. A class is a task when it derives from
+``celery.Task`` and is registered with ``app.register_task`` / ``app.tasks.register``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+from celery_chain_lint.facts import ir
+from celery_chain_lint.facts.model import ClassFacts, FunctionFacts, Params
+from celery_chain_lint.index.symbols import (
+    UNKNOWN,
+    AppSym,
+    ClassSym,
+    DecoratorSym,
+    FunctionSym,
+    InstanceSym,
+    TaskSym,
+)
+
+if TYPE_CHECKING:
+    from celery_chain_lint.index.resolver import Resolver
+
+MISSING = object()
+
+
+def literal(expr: Optional[ir.Expr], default: Any = MISSING) -> Any:
+    """The Python value of a literal expression (constants, and tuples/lists of them)."""
+    if isinstance(expr, ir.Const):
+        return expr.value
+    if isinstance(expr, ir.Sequence) and not expr.has_splat:
+        values = [literal(item) for item in expr.items]
+        if all(value is not MISSING for value in values):
+            return tuple(values) if expr.kind == "tuple" else values
+    return default
+
+
+@dataclass(eq=False)
+class Task:
+    module: str
+    qualname: str  # of the function, or of the class for class-based tasks
+    path: str
+    span: ir.Span  # the ``def`` (or ``class``) statement
+    display: str  # the name a reader knows it by
+    name: Optional[str]  # registered name; None when it is not a literal
+    params: Optional[Params]  # what callers pass; None when not statically known
+    bind: bool = False
+    options: Dict[str, ir.Expr] = field(default_factory=dict)
+    open_options: bool = False  # options passed through ``**kwargs`` we cannot see
+    app: Optional[AppSym] = None
+    function: Optional[FunctionFacts] = None
+    class_facts: Optional[ClassFacts] = None
+    base: Optional[ClassSym] = None  # ``base=`` option or the task class itself
+
+    def option(self, name: str) -> Optional[ir.Expr]:
+        """A task option as written: decorator keyword first, then the task's base class."""
+        return self.options.get(name)
+
+    def literal_option(self, name: str, default: Any = MISSING) -> Any:
+        return literal(self.option(name), default)
+
+    def describe(self) -> dict:
+        """What the runtime harness needs to build a shadow of this task."""
+        params = None
+        if self.params is not None:
+            params = [{"name": p.name, "kind": p.kind, "has_default": p.has_default}
+                      for p in self.params.items]
+        options = {}
+        for key, value in self.options.items():
+            constant = literal(value)
+            if constant is not MISSING:
+                options[key] = constant
+        return {"name": self.name, "display": self.display, "module": self.module,
+                "path": self.path, "line": self.span.line, "params": params,
+                "bind": self.bind, "options": options}
+
+
+class TaskIndex:
+    def __init__(self, resolver: "Resolver"):
+        self.resolver = resolver
+        self.modules = resolver.modules
+        self._by_function: Dict[Tuple[str, str], Optional[Task]] = {}
+        self._by_class: Dict[Tuple[str, str], Optional[Task]] = {}
+        self._in_progress: set = set()
+        resolver.tasks = self
+
+    # ---- function tasks ----
+
+    def for_function(self, module: str, qualname: str) -> Optional[Task]:
+        key = (module, qualname)
+        if key in self._by_function:
+            return self._by_function[key]
+        if key in self._in_progress:
+            return None
+        self._in_progress.add(key)
+        try:
+            task = self._function_task(module, self.modules[module].functions[qualname])
+        finally:
+            self._in_progress.discard(key)
+        self._by_function[key] = task
+        return task
+
+    def _function_task(self, module: str, function: FunctionFacts) -> Optional[Task]:
+        if not function.decorators or function.is_method:
+            return None
+        # Celery must see the function itself: its decorator is the outermost one.
+        decorator = self.resolver.as_decorator(self.resolver.resolve(function.decorators[0], module))
+        if decorator is None:
+            return None
+        bind = literal(decorator.options.get("bind"), False)
+        params: Optional[Params] = function.params
+        if len(function.decorators) > 1 or not isinstance(bind, bool) or decorator.open_options:
+            params = None  # an inner decorator may change the signature; ``bind`` unknown
+        elif bind:
+            params = params.without_first()
+        return self._task(module, function.qualname, function.span, function.name, decorator,
+                          params=params, bind=bind is True, function=function)
+
+    def _task(self, module: str, qualname: str, span: ir.Span, display: str,
+              decorator: DecoratorSym, **fields) -> Task:
+        facts = self.modules[module]
+        name_option = decorator.options.get("name")
+        if name_option is None:
+            name = f"{module}.{display}"
+        else:
+            name = literal(name_option, None)
+            name = name if isinstance(name, str) else None
+        base = self.resolver.resolve(decorator.options["base"], module) \
+            if "base" in decorator.options else None
+        return Task(module=module, qualname=qualname, path=facts.path, span=span,
+                    display=display, name=name, options=dict(decorator.options),
+                    open_options=decorator.open_options, app=decorator.app,
+                    base=base if isinstance(base, ClassSym) else None, **fields)
+
+    # ---- project decorators that wrap Celery's ----
+
+    def decorator_factory(self, function: FunctionSym) -> Optional[DecoratorSym]:
+        """``def retrying_task(**kw): return shared_task(autoretry_for=..., **kw)``."""
+        facts = self.modules[function.module].functions.get(function.qualname)
+        if facts is None:
+            return None
+        for _, value in facts.returns:
+            symbol = self.resolver.resolve(value, function.module) if value is not None else None
+            if isinstance(symbol, DecoratorSym):
+                return DecoratorSym(options=dict(symbol.options), app=symbol.app)
+        return None
+
+    def bare_decorator(self, function: FunctionSym) -> Optional[DecoratorSym]:
+        """``def my_task(fn): return app.task(fn, ...)`` used as ``@my_task``."""
+        facts = self.modules[function.module].functions.get(function.qualname)
+        if facts is None or not facts.params.items:
+            return None
+        first = facts.params.items[0].name
+        for _, value in facts.returns:
+            if not isinstance(value, ir.Call) or len(value.positional) != 1:
+                continue
+            argument = value.positional[0]
+            if not (isinstance(argument, ir.Opaque) and argument.kind == "local"):
+                continue
+            func = self.resolver.resolve(value.func, function.module)
+            decorator = self.resolver.as_decorator(func)
+            if decorator is not None and argument.text == first:
+                options = {a.keyword: a.value for a in value.args if a.keyword}
+                return DecoratorSym(options={**decorator.options, **options}, app=decorator.app)
+        return None
+
+    # ---- class-based tasks ----
+
+    def registered(self, call: ir.Call, module: str, app: AppSym) -> object:
+        """``app.register_task(Charge())`` (or the class itself) returns the task instance."""
+        if not call.positional:
+            return UNKNOWN
+        target = self.resolver.resolve(call.positional[0], module)
+        cls = target.cls if isinstance(target, InstanceSym) else target
+        if not isinstance(cls, ClassSym):
+            return UNKNOWN
+        task = self.for_class(cls, app)
+        return TaskSym(task) if task is not None else UNKNOWN
+
+    def for_class(self, cls: ClassSym, app: Optional[AppSym] = None) -> Optional[Task]:
+        key = (cls.module, cls.qualname)
+        if key not in self._by_class:
+            self._by_class[key] = self._class_task(cls, app)
+        return self._by_class[key]
+
+    def _class_task(self, cls: ClassSym, app: Optional[AppSym]) -> Optional[Task]:
+        facts = self.modules[cls.module].classes.get(cls.qualname)
+        if facts is None or not self.resolver.is_task_base(cls):
+            return None
+        run = self._method(cls, "run")
+        params = run.params.without_first() if run is not None else None
+        options = dict(facts.attributes)
+        name = literal(options.get("name"), None)
+        if "name" not in options:
+            name = f"{cls.module}.{facts.name}"
+        return Task(module=cls.module, qualname=cls.qualname, path=self.modules[cls.module].path,
+                    span=facts.span, display=facts.name, name=name if isinstance(name, str) else None,
+                    params=params, options=options, app=app, function=run, class_facts=facts,
+                    base=cls)
+
+    def _method(self, cls: ClassSym, name: str, depth: int = 0) -> Optional[FunctionFacts]:
+        facts = self.modules[cls.module].classes.get(cls.qualname)
+        if facts is None or depth > 20:
+            return None
+        if name in facts.methods:
+            return self.modules[cls.module].functions.get(facts.methods[name])
+        for base in facts.bases:
+            symbol = self.resolver.resolve(base, cls.module)
+            if isinstance(symbol, ClassSym):
+                found = self._method(symbol, name, depth + 1)
+                if found is not None:
+                    return found
+        return None
+
+    # ---- the whole index ----
+
+    def all(self) -> List[Task]:
+        """Every task in the analysed modules, function- and class-based."""
+        tasks = []
+        for module, facts in self.modules.items():
+            for qualname in facts.functions:
+                task = self.for_function(module, qualname)
+                if task is not None:
+                    tasks.append(task)
+            for root in facts.roots:
+                for node in ir.walk(root.expr):
+                    if isinstance(node, ir.Call):
+                        symbol = self.resolver.resolve(node, module)
+                        if isinstance(symbol, TaskSym) and symbol.task.class_facts is not None:
+                            tasks.append(symbol.task)
+        unique = {id(task): task for task in tasks}
+        return list(unique.values())
+
+    def by_name(self, name: str) -> Optional[Task]:
+        """The task registered under ``name``; None when absent or ambiguous."""
+        if not hasattr(self, "_names"):
+            names: Dict[str, List[Task]] = {}
+            for task in self.all():
+                if task.name is not None:
+                    names.setdefault(task.name, []).append(task)
+            self._names = {key: found[0] for key, found in names.items() if len(found) == 1}
+        return self._names.get(name)

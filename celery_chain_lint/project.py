@@ -1,0 +1,55 @@
+"""The analysed project: all modules' facts, the resolver, the task index and the workflows.
+
+Rules receive a ``Project``; everything they ask for is computed once and shared.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Dict, Iterable, List, Optional
+
+from celery_chain_lint.facts.model import ModuleFacts
+from celery_chain_lint.index.resolver import Resolver
+from celery_chain_lint.index.tasks import Task, TaskIndex
+from celery_chain_lint.workflow.arguments import ArgumentProblem, argument_problems
+from celery_chain_lint.workflow.builder import WorkflowBuilder
+from celery_chain_lint.workflow.model import Invocation, Workflow, invocations
+
+
+class Project:
+    def __init__(self, modules: Iterable[ModuleFacts], reported_paths: Optional[set] = None):
+        self.modules: Dict[str, ModuleFacts] = {}
+        for facts in modules:
+            known = self.modules.get(facts.module)
+            # ``pkg/`` and ``pkg.py`` side by side: Python imports the package.
+            if known is None or (facts.is_package and not known.is_package):
+                self.modules[facts.module] = facts
+        self.resolver = Resolver(self.modules)
+        self.tasks = TaskIndex(self.resolver)
+        self.builder = WorkflowBuilder(self.resolver, self.tasks)
+        # Findings are reported only for these paths (all when None); the rest is context.
+        self.reported_paths = reported_paths
+
+    def reports_on(self, path: str) -> bool:
+        return self.reported_paths is None or path in self.reported_paths
+
+    @cached_property
+    def all_tasks(self) -> List[Task]:
+        return self.tasks.all()
+
+    @cached_property
+    def workflows(self) -> List[Workflow]:
+        found = []
+        for facts in self.modules.values():
+            if not self.reports_on(facts.path):
+                continue
+            for root in facts.roots:
+                found.extend(self.builder.workflows(facts, root))
+        return found
+
+    @cached_property
+    def invocations(self) -> List[Invocation]:
+        return [inv for workflow in self.workflows for inv in invocations(workflow)]
+
+    @cached_property
+    def argument_problems(self) -> List["ArgumentProblem"]:
+        return argument_problems(self.invocations)

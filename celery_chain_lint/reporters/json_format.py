@@ -1,0 +1,11 @@
+"""One JSON array of findings (GUIDE section 4)."""
+from __future__ import annotations
+
+import json
+from typing import List
+
+from celery_chain_lint.rules.base import Finding
+
+
+def render(findings: List[Finding], files: int) -> str:
+    return json.dumps([finding.to_json() for finding in findings], indent=2) + "\n"

@@ -1,0 +1,1 @@
+"""The workflow model: canvas expressions as trees of signatures, chains, groups and chords."""

@@ -1,0 +1,414 @@
+"""Builds workflow trees from expressions, using the resolver to know what each name is.
+
+An expression is a canvas only when it is built by Celery: ``.s()``/``.si()``/``.signature()``
+on a resolved task, ``chain``/``group``/``chord``/``signature`` resolved to Celery's own, or
+``|`` between canvases. ``itertools.chain``, ``re``'s ``.group()`` or a class with an ``s``
+method never resolve to those, so they are not canvases.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from celery_chain_lint.facts import ir
+from celery_chain_lint.facts.model import ModuleFacts, Root
+from celery_chain_lint.index.resolver import Resolver
+from celery_chain_lint.index.symbols import (
+    AppSym,
+    MemberSym,
+    TaskSym,
+    ValueSym,
+    celery_name,
+)
+from celery_chain_lint.index.tasks import TaskIndex, literal, MISSING
+from celery_chain_lint.workflow.model import (
+    Application,
+    Callback,
+    CalledNode,
+    ChainNode,
+    ChordNode,
+    GroupNode,
+    Node,
+    SignatureNode,
+    UnknownNode,
+    Value,
+    Workflow,
+)
+
+APPLY_METHODS = ("delay", "apply_async", "apply")
+# Methods that return a copy we cannot follow (``clone(args=...)`` changes the arguments).
+OPAQUE_METHODS = frozenset({"clone", "partial", "replace", "map", "starmap", "chunks"})
+MAX_NESTING = 50
+
+
+class _ChordHeader:
+    """``chord(header)``: a callable that becomes a chord once given its body."""
+
+    def __init__(self, header: GroupNode, span):
+        self.header, self.span = header, span
+
+
+class WorkflowBuilder:
+    def __init__(self, resolver: Resolver, tasks: TaskIndex):
+        self.resolver = resolver
+        self.tasks = tasks
+        self._depth = 0
+
+    # ---- finding workflows in the code ----
+
+    def workflows(self, facts: ModuleFacts, root: Root) -> Iterator[Workflow]:
+        """The outermost canvases (applied or not) inside one root expression."""
+        stack = [root.expr]
+        seen = set()
+        while stack:
+            expr = stack.pop()
+            if id(expr) in seen:
+                continue
+            seen.add(id(expr))
+            workflow = self.workflow_at(expr, facts, root)
+            if workflow is not None:
+                yield workflow
+                continue
+            stack.extend(reversed(list(expr.children())))
+
+    def workflow_at(self, expr: ir.Expr, facts: ModuleFacts, root: Root) -> Optional[Workflow]:
+        module = facts.module
+        applied = self.application(expr, module)
+        if applied is not None:
+            canvas, application, callbacks = applied
+            return Workflow(facts, root.scope, root.kind, canvas, application, callbacks, expr)
+        linked = self.link_call(expr, module)
+        if linked is not None:
+            canvas, callbacks = linked
+            return Workflow(facts, root.scope, root.kind, canvas, None, callbacks, expr)
+        canvas = self.build(expr, module)
+        if canvas is None or isinstance(canvas, UnknownNode):
+            return None
+        return Workflow(facts, root.scope, root.kind, canvas, None, [], expr)
+
+    # ---- applications ----
+
+    def application(self, expr: ir.Expr, module: str):
+        """``X.delay(...)``, ``X.apply_async(...)``, ``X(...)`` on a canvas or a task."""
+        if not isinstance(expr, ir.Call):
+            return None
+        func = expr.func
+        if isinstance(func, ir.Attribute) and func.attr in APPLY_METHODS:
+            target = self.task_or_canvas(func.value, module, expr)
+            if target is None:
+                return None
+            if func.attr == "delay":
+                application = Application("delay", expr.span, *_call_arguments(expr))
+                callbacks_options = ()
+            else:
+                application, callbacks_options = self.apply_async_arguments(expr, func.attr)
+            callbacks = [self.callback(target, kind, value, module)
+                         for kind, value in callbacks_options]
+            return target, application, [c for c in callbacks if c is not None]
+        # ``chord(header)(body)`` builds and applies the chord in one call.
+        callee = self.build_any(func, module)
+        if isinstance(callee, _ChordHeader):
+            body = self.build(expr.positional[0], module) if expr.positional else None
+            chord = ChordNode(callee.header, body, expr.span)
+            return chord, Application("call", expr.span), []
+        if isinstance(callee, (ChainNode, GroupNode, ChordNode, SignatureNode)):
+            return callee, Application("call", expr.span, *_call_arguments(expr)), []
+        return None
+
+    def task_or_canvas(self, expr: ir.Expr, module: str, call: ir.Call) -> Optional[Node]:
+        symbol = self.resolver.resolve(expr, module)
+        if isinstance(symbol, TaskSym):
+            # ``task.delay(...)`` is ``task.s().delay(...)``: the call is where it is reported.
+            return SignatureNode(symbol.task, call.span, via="delay")
+        node = self.build(expr, module)
+        return node if node is not None and not isinstance(node, UnknownNode) else None
+
+    def apply_async_arguments(self, call: ir.Call, how: str):
+        positional = call.positional
+        args_expr = positional[0] if positional else call.keyword("args")
+        kwargs_expr = positional[1] if len(positional) > 1 else call.keyword("kwargs")
+        args = _literal_args(args_expr)
+        kwargs = _literal_kwargs(kwargs_expr)
+        if call.has_splat:
+            args = kwargs = None
+        options = tuple((a.keyword, a.value) for a in call.args
+                        if a.keyword and a.keyword not in ("args", "kwargs"))
+        callbacks = []
+        for key, value in options:
+            if key in ("link", "link_error"):
+                items = value.items if isinstance(value, ir.Sequence) else (value,)
+                callbacks += [("link" if key == "link" else "error", item) for item in items]
+        return Application(how, call.span, args, kwargs, options), callbacks
+
+    def callback(self, parent: Node, kind: str, expr: ir.Expr, module: str) -> Optional[Callback]:
+        node = self.build(expr, module)
+        if node is None:
+            return None
+        return Callback(parent, node, kind, expr.span)
+
+    def link_call(self, expr: ir.Expr, module: str):
+        """``sig.link(callback)`` / ``sig.link_error(errback)`` / ``sig.on_error(errback)``."""
+        if not (isinstance(expr, ir.Call) and isinstance(expr.func, ir.Attribute)
+                and expr.func.attr in ("link", "link_error", "on_error") and expr.positional):
+            return None
+        parent = self.build(expr.func.value, module)
+        if parent is None or isinstance(parent, UnknownNode):
+            return None
+        kind = "link" if expr.func.attr == "link" else "error"
+        callback = self.callback(parent, kind, expr.positional[0], module)
+        return parent, [callback] if callback is not None else []
+
+    # ---- canvases ----
+
+    def build(self, expr: Optional[ir.Expr], module: str) -> Optional[Node]:
+        """The canvas ``expr`` builds, UnknownNode if it is one we cannot follow, else None."""
+        node = self.build_any(expr, module)
+        return None if isinstance(node, _ChordHeader) else node
+
+    def build_any(self, expr: Optional[ir.Expr], module: str):
+        if expr is None:
+            return None
+        if self._depth > MAX_NESTING:
+            return UnknownNode(expr.span)
+        self._depth += 1
+        try:
+            return self._build(expr, module)
+        finally:
+            self._depth -= 1
+
+    def _build(self, expr: ir.Expr, module: str):
+        if isinstance(expr, ir.BinOp):
+            return self.pipe(expr, module)
+        if isinstance(expr, ir.Call):
+            return self.call(expr, module)
+        if isinstance(expr, (ir.Name, ir.Attribute, ir.Imported)):
+            symbol = self.resolver.resolve(expr, module)
+            if isinstance(symbol, ValueSym):  # a canvas kept in a module-level variable
+                return self.build_any(symbol.expr, symbol.module)
+        return None
+
+    def pipe(self, expr: ir.BinOp, module: str) -> Optional[Node]:
+        left = self.build(expr.left, module)
+        right = self.build(expr.right, module)
+        if left is None or right is None:
+            return None  # ``flags | MASK`` or a dict merge: not a canvas
+        return combine(left, right, expr.span)
+
+    def call(self, expr: ir.Call, module: str):
+        func = expr.func
+        if isinstance(func, ir.Attribute):
+            method = func.attr
+            if method in ("s", "si", "signature", "subtask"):
+                symbol = self.resolver.resolve(func.value, module)
+                if isinstance(symbol, TaskSym):
+                    return self.task_signature(symbol.task, expr, method)
+                if isinstance(symbol, AppSym) and method == "signature":
+                    return self.by_name(expr, module)
+                return None
+            if method == "set":
+                inner = self.build(func.value, module)
+                return with_options(inner, expr) if inner is not None else None
+            if method in OPAQUE_METHODS:
+                inner = self.build(func.value, module)
+                return UnknownNode(expr.span) if inner is not None else None
+        callee = self.resolver.resolve(func, module)
+        canonical = celery_name(callee)
+        if isinstance(callee, MemberSym) and isinstance(callee.owner, AppSym) \
+                and callee.name == "signature":
+            canonical = "signature"
+        if canonical == "chain":
+            return self.chain(expr, module)
+        if canonical == "group":
+            return self.group(expr, module)
+        if canonical == "chord":
+            return self.chord(expr, module)
+        if canonical in ("signature", "Signature"):
+            return self.by_name(expr, module)
+        if isinstance(callee, TaskSym):
+            return CalledNode(callee.task, expr.span, "call", expr)
+        inner = self.build_any(func, module)
+        if isinstance(inner, _ChordHeader):
+            body = self.build(expr.positional[0], module) if expr.positional else None
+            return ChordNode(inner.header, body, expr.span)
+        if isinstance(func, ir.Attribute) and func.attr in APPLY_METHODS:
+            symbol = self.resolver.resolve(func.value, module)
+            if isinstance(symbol, TaskSym):
+                return CalledNode(symbol.task, expr.span, func.attr, expr)
+        return None
+
+    def task_signature(self, task, call: ir.Call, method: str) -> SignatureNode:
+        method_span = call.func.attr_span if isinstance(call.func, ir.Attribute) else None
+        if method in ("s", "si"):
+            args, kwargs = _call_arguments(call)
+            return SignatureNode(task, call.span, args or (), kwargs or (),
+                                 args_known=args is not None and kwargs is not None,
+                                 immutable=method == "si", via=method, method_span=method_span)
+        return self._signature_from(task, call, call.positional, via="signature")
+
+    def by_name(self, call: ir.Call, module: str) -> Node:
+        """``signature("proj.tasks.add", args=(1,), kwargs={}, immutable=True)``."""
+        positional = call.positional
+        name = literal(positional[0], None) if positional else literal(call.keyword("task"), None)
+        if not isinstance(name, str) or call.has_splat:
+            return UnknownNode(call.span)
+        task = self.tasks.by_name(name)
+        if task is None:
+            return UnknownNode(call.span)
+        return self._signature_from(task, call, positional[1:], via="by-name")
+
+    def _signature_from(self, task, call: ir.Call, positional, via: str) -> Node:
+        if call.has_splat:
+            return UnknownNode(call.span)
+        args_expr = positional[0] if positional else call.keyword("args")
+        kwargs_expr = positional[1] if len(positional) > 1 else call.keyword("kwargs")
+        args = _literal_args(args_expr)
+        kwargs = _literal_kwargs(kwargs_expr)
+        immutable = literal(call.keyword("immutable"), False)
+        if not isinstance(immutable, bool):
+            return UnknownNode(call.span)
+        options = tuple((a.keyword, a.value) for a in call.args
+                        if a.keyword and a.keyword not in ("args", "kwargs", "immutable"))
+        return SignatureNode(task, call.span, args or (), kwargs or (),
+                             args_known=args is not None and kwargs is not None,
+                             immutable=immutable, via=via, options=options)
+
+    def items(self, call: ir.Call, module: str) -> Optional[List[Node]]:
+        """The elements of ``chain(a, b)`` / ``chain([a, b])``; None when not all known."""
+        arguments = [a for a in call.args if not a.keyword]
+        if any(a.star for a in arguments):
+            return None
+        values = [a.value for a in arguments]
+        if len(values) == 1 and isinstance(values[0], (ir.Sequence, ir.Comprehension)):
+            if isinstance(values[0], ir.Comprehension) or values[0].has_splat:
+                return None
+            values = list(values[0].items)
+        elif len(values) == 1 and not self._is_canvas_like(values[0], module):
+            return None  # a variable holding a list we cannot see
+        return [self.element(value, module) for value in values]
+
+    def _is_canvas_like(self, expr: ir.Expr, module: str) -> bool:
+        node = self.build(expr, module)
+        return node is not None and not isinstance(node, UnknownNode) or \
+            isinstance(expr, (ir.Call, ir.BinOp))
+
+    def element(self, expr: ir.Expr, module: str) -> Node:
+        node = self.build(expr, module)
+        if node is not None:
+            return node
+        if isinstance(expr, ir.Call) and isinstance(expr.func, ir.Attribute) \
+                and expr.func.attr in APPLY_METHODS:
+            symbol = self.resolver.resolve(expr.func.value, module)
+            if isinstance(symbol, TaskSym):
+                return CalledNode(symbol.task, expr.span, expr.func.attr, expr)
+        return UnknownNode(expr.span)
+
+    def chain(self, call: ir.Call, module: str) -> Node:
+        steps = self.items(call, module)
+        if steps is None:
+            return UnknownNode(call.span)
+        node: Optional[Node] = None
+        for step in steps:
+            node = step if node is None else combine(node, step, call.span, in_chain=True)
+        if node is None:
+            return ChainNode((), call.span)
+        if not isinstance(node, ChainNode):
+            node = ChainNode((node,), call.span)
+        return ChainNode(node.steps, call.span)
+
+    def group(self, call: ir.Call, module: str) -> GroupNode:
+        members = self.items(call, module)
+        return GroupNode(tuple(members) if members is not None else None, call.span)
+
+    def chord(self, call: ir.Call, module: str):
+        positional = call.positional
+        header_expr = positional[0] if positional else call.keyword("header")
+        body_expr = positional[1] if len(positional) > 1 else call.keyword("body")
+        if header_expr is None or call.has_splat:
+            return UnknownNode(call.span)
+        header = self.header(header_expr, module)
+        if body_expr is None:
+            return _ChordHeader(header, call.span)
+        return ChordNode(header, self.element(body_expr, module), call.span)
+
+    def header(self, expr: ir.Expr, module: str) -> GroupNode:
+        node = self.build(expr, module)
+        if isinstance(node, GroupNode):
+            return node
+        if isinstance(expr, ir.Sequence) and not expr.has_splat:
+            return GroupNode(tuple(self.element(item, module) for item in expr.items), expr.span)
+        return GroupNode(None, expr.span)
+
+
+# ---- Celery's composition rules ----
+
+
+def combine(left: Node, right: Node, span, in_chain: bool = False) -> Node:
+    """``left | right`` as Celery rewrites it (canvas.py ``__or__`` methods)."""
+    if isinstance(left, GroupNode) and not in_chain:
+        return ChordNode(left, right, span)  # group | x -> chord, even with one member
+    if isinstance(left, ChordNode) and left.body is not None \
+            and not isinstance(right, (GroupNode, ChainNode)):
+        return ChordNode(left.header, combine(left.body, right, span), left.span)
+    steps = list(left.steps) if isinstance(left, ChainNode) else [left]
+    if isinstance(right, ChainNode):
+        steps.extend(right.steps)
+    elif isinstance(right, GroupNode) and right.members is not None and len(right.members) == 1:
+        steps.append(GroupNode(right.members, right.span, unrolled=True))
+    else:
+        steps.append(right)
+    if in_chain and isinstance(left, GroupNode) and left.members is not None \
+            and len(left.members) == 1:
+        steps[0] = GroupNode(left.members, left.span, unrolled=True)
+    return ChainNode(tuple(steps), span)
+
+
+def with_options(node: Node, call: ir.Call) -> Node:
+    """``sig.set(immutable=True, countdown=10)``."""
+    if not isinstance(node, SignatureNode):
+        return node
+    if call.has_splat:
+        return UnknownNode(call.span)
+    immutable = node.immutable
+    value = call.keyword("immutable")
+    if value is not None:
+        immutable = literal(value, None)
+        if not isinstance(immutable, bool):
+            return UnknownNode(call.span)
+    options = node.options + tuple((a.keyword, a.value) for a in call.args if a.keyword)
+    return SignatureNode(node.task, node.span, node.args, node.kwargs, node.args_known,
+                         immutable, node.via, node.method_span, options)
+
+
+# ---- argument lists ----
+
+
+def _value(expr: ir.Expr) -> Value:
+    return Value(expr.text or "...", expr)
+
+
+def _call_arguments(call: ir.Call) -> Tuple[Optional[tuple], Optional[tuple]]:
+    """Positional and keyword arguments of a call; (None, None) after a splat."""
+    if call.has_splat:
+        return None, None
+    args = tuple(_value(a.value) for a in call.args if not a.keyword)
+    kwargs = tuple((a.keyword, _value(a.value)) for a in call.args if a.keyword)
+    return args, kwargs
+
+
+def _literal_args(expr: Optional[ir.Expr]) -> Optional[tuple]:
+    if expr is None or (isinstance(expr, ir.Const) and expr.value is None):
+        return ()
+    if isinstance(expr, ir.Sequence) and expr.kind in ("tuple", "list") and not expr.has_splat:
+        return tuple(_value(item) for item in expr.items)
+    return None
+
+
+def _literal_kwargs(expr: Optional[ir.Expr]) -> Optional[tuple]:
+    if expr is None or (isinstance(expr, ir.Const) and expr.value is None):
+        return ()
+    if isinstance(expr, ir.Dict) and all(isinstance(k, ir.Const) and isinstance(k.value, str)
+                                         for k in expr.keys):
+        return tuple((k.value, _value(v)) for k, v in zip(expr.keys, expr.values))
+    if isinstance(expr, ir.Call) and isinstance(expr.func, ir.Name) and expr.func.id == "dict" \
+            and not expr.positional and not expr.has_splat:
+        return tuple((a.keyword, _value(a.value)) for a in expr.args)
+    return None

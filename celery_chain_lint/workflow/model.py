@@ -1,0 +1,222 @@
+"""Canvas nodes, and how arguments flow through them at run time.
+
+The nodes mirror Celery's canvas after its own rewriting (``Signature.__or__``,
+``_chain.__or__``, ``group.__or__``): a chain is a flat list of steps, ``group | task`` is a
+chord, and a one-member group inside a chain is unrolled. ``invocations()`` then says, for every
+signature, what Celery will pass it: the previous step's result (one value: a group's results
+arrive as one list), the arguments the whole canvas was applied with, or nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterator, List, Optional, Tuple, Union
+
+from celery_chain_lint.facts import ir
+from celery_chain_lint.facts.model import ModuleFacts
+
+
+@dataclass(frozen=True, eq=False)
+class Value:
+    """One argument as the reader wrote it (its source text) and, if literal, its value."""
+
+    text: str
+    expr: Optional[ir.Expr] = None
+
+
+@dataclass(frozen=True, eq=False)
+class SignatureNode:
+    """One task invocation: ``task.s(...)``, ``task.si(...)``, ``signature("name", ...)``..."""
+
+    task: object  # index.tasks.Task, or None when the task is not known
+    span: Optional[ir.Span]
+    args: Tuple[Value, ...] = ()
+    kwargs: Tuple[Tuple[str, Value], ...] = ()
+    args_known: bool = True  # False after ``*args``, ``**kwargs`` or non-literal ``args=``
+    immutable: bool = False
+    # How it was written: "s", "si", "signature", "by-name", "delay" (a task applied directly).
+    via: str = "s"
+    method_span: Optional[ir.Span] = None  # the ``s`` of ``.s(``, for fixes
+    options: Tuple[Tuple[str, ir.Expr], ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class ChainNode:
+    steps: Tuple["Node", ...]
+    span: Optional[ir.Span]
+
+
+@dataclass(frozen=True, eq=False)
+class GroupNode:
+    members: Optional[Tuple["Node", ...]]  # None: built from a generator, a splat, a loop...
+    span: Optional[ir.Span]
+    # A one-member group inside a chain runs as its member alone: the next step gets a scalar.
+    unrolled: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class ChordNode:
+    header: GroupNode
+    body: Optional["Node"]  # None: ``chord(header)`` waiting for its body
+    span: Optional[ir.Span]
+
+
+@dataclass(frozen=True, eq=False)
+class CalledNode:
+    """A task called or applied where a signature belongs: ``chain(add.delay(1, 2), ...)``."""
+
+    task: object
+    span: Optional[ir.Span]
+    how: str  # "delay", "apply_async" or "call"
+    call: ir.Call = None
+
+
+@dataclass(frozen=True, eq=False)
+class UnknownNode:
+    """A canvas element the analyser cannot follow; nothing is reported about it."""
+
+    span: Optional[ir.Span]
+
+
+Node = Union[SignatureNode, ChainNode, GroupNode, ChordNode, CalledNode, UnknownNode]
+
+
+@dataclass(frozen=True, eq=False)
+class Application:
+    """``canvas.delay(...)``, ``canvas.apply_async(args, kwargs, link=...)``, ``canvas(...)``."""
+
+    how: str
+    span: Optional[ir.Span]
+    args: Optional[Tuple[Value, ...]] = ()  # None when not statically known
+    kwargs: Optional[Tuple[Tuple[str, Value], ...]] = ()
+    options: Tuple[Tuple[str, ir.Expr], ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Callback:
+    """A link (``link=``, ``.link()``) or errback (``link_error=``, ``.on_error()``)."""
+
+    parent: Node
+    callback: Node
+    kind: str  # "link" or "error"
+    span: Optional[ir.Span] = None
+
+
+@dataclass(eq=False)
+class Workflow:
+    """A canvas found in the code, with how it is used there."""
+
+    module: ModuleFacts
+    scope: str  # qualname of the enclosing function, "" at module level
+    root_kind: str  # "expr", "return", "assign" or "other"
+    canvas: Node
+    application: Optional[Application] = None
+    callbacks: List[Callback] = field(default_factory=list)
+    expr: Optional[ir.Expr] = None
+
+    @property
+    def applied(self) -> bool:
+        return self.application is not None
+
+
+@dataclass(frozen=True, eq=False)
+class Invocation:
+    """What Celery will pass one signature when the workflow runs.
+
+    ``prepended`` are the positional values put before the signature's own arguments: the
+    previous step's result, or the arguments the canvas was applied with (None: not known).
+    ``complete`` is False where more arguments may still come (a canvas not applied in view).
+    """
+
+    signature: SignatureNode
+    workflow: Workflow
+    prepended: Optional[Tuple[Value, ...]]
+    extra_kwargs: Optional[Tuple[Tuple[str, Value], ...]]
+    complete: bool
+    from_parent: bool  # the prepended value is the previous step's result
+
+    def positional(self) -> Tuple[Value, ...]:
+        return (self.prepended or ()) + self.signature.args
+
+    def keywords(self) -> Tuple[Tuple[str, Value], ...]:
+        return self.signature.kwargs + (self.extra_kwargs or ())
+
+    def known(self) -> bool:
+        return (self.signature.task is not None and self.signature.args_known
+                and self.prepended is not None and self.extra_kwargs is not None)
+
+    def without_parent_result(self) -> "Invocation":
+        return replace(self, prepended=(), from_parent=False)
+
+
+# ---- argument flow ----
+
+
+def describe_result(node: Node) -> Value:
+    """How the result a step hands to the next one reads in a message."""
+    if isinstance(node, SignatureNode):
+        return Value(f"<result of {task_display(node)}>")
+    if isinstance(node, GroupNode):
+        if node.unrolled and node.members:
+            return describe_result(node.members[0])
+        return Value("<list of the group's results>")
+    if isinstance(node, ChordNode):
+        return describe_result(node.body) if node.body is not None else Value("<result>")
+    if isinstance(node, ChainNode) and node.steps:
+        return describe_result(node.steps[-1])
+    return Value("<previous result>")
+
+
+def task_display(node: SignatureNode) -> str:
+    return getattr(node.task, "display", None) or "task"
+
+
+def invocations(workflow: Workflow) -> Iterator[Invocation]:
+    """Every signature of the workflow with the arguments Celery will give it."""
+    application = workflow.application
+    if application is not None:
+        start = (application.args, application.kwargs, True)
+    else:
+        start = ((), (), False)
+    yield from _flow(workflow, workflow.canvas, *start, from_parent=False)
+    for callback in workflow.callbacks:
+        if callback.kind == "link":
+            yield from _flow(workflow, callback.callback, (describe_result(callback.parent),), (),
+                             True, from_parent=True)
+
+
+def _flow(workflow: Workflow, node: Node, prepended, extra_kwargs, complete: bool,
+          from_parent: bool) -> Iterator[Invocation]:
+    # Iterative over chain steps; recursion only follows nesting, which the extractor bounds.
+    if isinstance(node, SignatureNode):
+        if node.immutable:  # immutable signatures drop incoming args and kwargs alike
+            prepended, extra_kwargs, from_parent = (), (), False
+        yield Invocation(node, workflow, prepended, extra_kwargs, complete, from_parent)
+    elif isinstance(node, ChainNode):
+        for step in node.steps:
+            yield from _flow(workflow, step, prepended, extra_kwargs, complete, from_parent)
+            prepended, extra_kwargs, complete, from_parent = (
+                (describe_result(step),), (), True, True)
+    elif isinstance(node, GroupNode):
+        for member in node.members or ():
+            yield from _flow(workflow, member, prepended, extra_kwargs, complete, from_parent)
+    elif isinstance(node, ChordNode):
+        yield from _flow(workflow, node.header, prepended, extra_kwargs, complete, from_parent)
+        if node.body is not None:
+            yield from _flow(workflow, node.body, (describe_result(node.header),), (), True, True)
+
+
+def signatures(node: Node) -> Iterator[SignatureNode]:
+    """Every signature inside a canvas, in order."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, SignatureNode):
+            yield current
+        elif isinstance(current, ChainNode):
+            stack.extend(reversed(current.steps))
+        elif isinstance(current, GroupNode):
+            stack.extend(reversed(current.members or ()))
+        elif isinstance(current, ChordNode):
+            if current.body is not None:
+                stack.append(current.body)
+            stack.append(current.header)

@@ -1,0 +1,87 @@
+"""Workflows as plain JSON, for the runtime harness to rebuild them on shadow tasks."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from celery_chain_lint.facts import ir
+from celery_chain_lint.index.tasks import MISSING, literal
+from celery_chain_lint.workflow.model import (
+    CalledNode,
+    ChainNode,
+    ChordNode,
+    GroupNode,
+    Invocation,
+    Node,
+    SignatureNode,
+    Value,
+    Workflow,
+    signatures,
+)
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def value_data(value: Value) -> Any:
+    """A literal argument as itself; anything else as a placeholder naming its source text."""
+    constant = literal(value.expr) if value.expr is not None else MISSING
+    if constant is not MISSING and _is_json(constant):
+        return {"literal": list(constant) if isinstance(constant, tuple) else constant}
+    return {"placeholder": value.text}
+
+
+def _is_json(constant: Any) -> bool:
+    if isinstance(constant, (list, tuple)):
+        return all(_is_json(item) for item in constant)
+    return isinstance(constant, _JSON_SCALARS)
+
+
+def node_data(node: Optional[Node], flagged: Optional[SignatureNode] = None) -> Any:
+    if isinstance(node, SignatureNode):
+        return {"type": "signature", "task": getattr(node.task, "name", None),
+                "args": [value_data(v) for v in node.args] if node.args_known else None,
+                "kwargs": {k: value_data(v) for k, v in node.kwargs} if node.args_known else None,
+                "immutable": node.immutable, "via": node.via, "flagged": node is flagged,
+                "line": node.span.line if node.span else None,
+                "options": {k: literal(v) for k, v in node.options
+                            if _is_json(literal(v, object()))}}
+    if isinstance(node, ChainNode):
+        return {"type": "chain", "steps": [node_data(s, flagged) for s in node.steps]}
+    if isinstance(node, GroupNode):
+        members = None if node.members is None else [node_data(m, flagged) for m in node.members]
+        return {"type": "group", "members": members, "unrolled": node.unrolled}
+    if isinstance(node, ChordNode):
+        return {"type": "chord", "header": node_data(node.header, flagged),
+                "body": node_data(node.body, flagged)}
+    if isinstance(node, CalledNode):
+        return {"type": "called", "task": getattr(node.task, "name", None), "how": node.how}
+    return {"type": "unknown"}
+
+
+def workflow_data(workflow: Workflow, flagged: Optional[SignatureNode] = None) -> Dict[str, Any]:
+    application = workflow.application
+    tasks = {}
+    nodes = [workflow.canvas] + [c.callback for c in workflow.callbacks]
+    for node in nodes:
+        for signature in signatures(node):
+            task = signature.task
+            if task is not None and task.name is not None:
+                tasks[task.name] = task.describe()
+    return {
+        "canvas": node_data(workflow.canvas, flagged),
+        "application": None if application is None else {
+            "how": application.how,
+            "args": None if application.args is None
+            else [value_data(v) for v in application.args],
+            "kwargs": None if application.kwargs is None
+            else {k: value_data(v) for k, v in application.kwargs},
+        },
+        "callbacks": [{"kind": c.kind, "callback": node_data(c.callback, flagged)}
+                      for c in workflow.callbacks],
+        "tasks": tasks,
+    }
+
+
+def replay_data(invocation: Invocation) -> Dict[str, Any]:
+    data = workflow_data(invocation.workflow, invocation.signature)
+    data["flagged_task"] = getattr(invocation.signature.task, "name", None)
+    return data
