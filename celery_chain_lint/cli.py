@@ -21,17 +21,6 @@ def _codes(values: Sequence[str]) -> List[str]:
     return [code.strip().upper() for value in values for code in value.split(",") if code.strip()]
 
 
-def select_rules(select: Sequence[str], ignore: Sequence[str]):
-    """Rules whose code starts with a selected prefix and with no ignored prefix (as ruff)."""
-    from celery_chain_lint.rules import ALL_RULES
-
-    known = [rule.code for rule in ALL_RULES]
-    for prefix in list(select) + list(ignore):
-        if prefix != "ALL" and not any(code.startswith(prefix) for code in known):
-            raise click.UsageError(f"unknown rule code or prefix: {prefix}")
-    chosen = [r for r in ALL_RULES
-              if not select or any(p == "ALL" or r.code.startswith(p) for p in select)]
-    return [r for r in chosen if not any(p == "ALL" or r.code.startswith(p) for p in ignore)]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,10 +39,18 @@ def check(paths, output_format, select, ignore) -> None:
     """Analyse PATHS (default: the current directory) without importing them."""
     from celery_chain_lint import engine
     from celery_chain_lint.reporters import REPORTERS
+    from celery_chain_lint.settings import Settings
 
-    rules = select_rules(_codes(select), _codes(ignore))
+    settings = Settings()
+    if select:
+        settings.select = _codes(select)
+    if ignore:
+        settings.ignore = _codes(ignore)
+    unknown = settings.unknown_codes(settings.select + settings.ignore)
+    if unknown:
+        raise click.UsageError(f"unknown rule code or prefix: {', '.join(unknown)}")
     try:
-        report = engine.check(list(paths) or ["."], rules)
+        report = engine.check(list(paths) or ["."], settings)
     except PathError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_ERROR)

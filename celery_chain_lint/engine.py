@@ -13,6 +13,7 @@ from celery_chain_lint.facts.model import ModuleFacts
 from celery_chain_lint.project import Project
 from celery_chain_lint.rules import ALL_RULES
 from celery_chain_lint.rules.base import Finding, Rule
+from celery_chain_lint.settings import Settings
 
 PARSE_ERROR_CODE = "CCL999"
 PARSE_ERROR_NAME = "could-not-analyse"
@@ -61,8 +62,11 @@ def run_rules(project: Project, rules: Iterable[Type[Rule]]) -> List[Finding]:
     return sorted(findings.values(), key=Finding.sort_key)
 
 
-def check(paths: Sequence[str], rules: Iterable[Type[Rule]] = ALL_RULES) -> Report:
-    sources = discover(paths)
+def check(paths: Sequence[str], settings: Optional[Settings] = None) -> Report:
+    settings = settings or Settings()
+    rules = settings.rules()
+    sources = discover(paths, excludes=set(settings.exclude) | set(settings.extend_exclude),
+                       source_roots=settings.src)
     report = Report(files=len(sources))
     modules = []
     for source in sources:

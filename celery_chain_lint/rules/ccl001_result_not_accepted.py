@@ -68,8 +68,8 @@ class ResultNotAccepted(Rule):
             signature = problem.invocation.signature
             task = signature.task
             message = (f"{problem.rendered_params()} will be called as {problem.rendered_call()}: "
-                       f"{problem.error.reason}; use {task.display}.si(...) to ignore the "
-                       f"previous result")
+                       f"{problem.error.reason}; use {task.display}.si(...) to ignore "
+                       f"{problem.invocation.received}")
             fix = None
             if signature.via == "s" and signature.method_span is not None:
                 fix = Fix(f"Use {task.display}.si(...)", (Edit(signature.method_span, "si"),))

@@ -12,7 +12,12 @@ from dataclasses import dataclass, field, replace
 from typing import Iterator, List, Optional, Tuple, Union
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.model import ModuleFacts
+from celery_chain_lint.facts.model import (
+    POSITIONAL_ONLY,
+    POSITIONAL_OR_KEYWORD,
+    VAR_POSITIONAL,
+    ModuleFacts,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,7 +137,9 @@ class Invocation:
     prepended: Optional[Tuple[Value, ...]]
     extra_kwargs: Optional[Tuple[Tuple[str, Value], ...]]
     complete: bool
-    from_parent: bool  # the prepended value is the previous step's result
+    from_parent: bool  # the prepended value comes from the workflow, not from the caller
+    # What that prepended value is, for messages: "the previous result", "the failed task's id".
+    received: str = "the previous result"
 
     def positional(self) -> Tuple[Value, ...]:
         return (self.prepended or ()) + self.signature.args
@@ -182,6 +189,32 @@ def invocations(workflow: Workflow) -> Iterator[Invocation]:
         if callback.kind == "link":
             yield from _flow(workflow, callback.callback, (describe_result(callback.parent),), (),
                              True, from_parent=True)
+        elif isinstance(callback.callback, SignatureNode):
+            yield errback_invocation(workflow, callback.callback)
+
+
+def errback_invocation(workflow: Workflow, errback: SignatureNode) -> Invocation:
+    """How the worker calls an errback (``celery.backends.base._call_task_errbacks``).
+
+    A function task, not ``bind=True``, with more than one positional parameter (or ``*args``)
+    is called inline as ``errback(request, exc, traceback)``, merged even into an immutable
+    signature; any other errback is sent as a task with the failed task's id prepended.
+    """
+    task = errback.task
+    params = getattr(task, "params", None)
+    if params is None:
+        return Invocation(errback, workflow, None, (), True, True, "the failed task's id")
+    positional = [p for p in params.items if p.kind in (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD)]
+    inline = (not task.bind and task.class_facts is None
+              and (len(positional) > 1 or any(p.kind == VAR_POSITIONAL for p in params.items)))
+    if inline:
+        values = (Value("<request>"), Value("<exception>"), Value("<traceback>"))
+        return Invocation(errback, workflow, values, (), True, True,
+                          "the request, exception and traceback")
+    if errback.immutable:
+        return Invocation(errback, workflow, (), (), True, False)
+    return Invocation(errback, workflow, (Value("<id of the failed task>"),), (), True, True,
+                      "the failed task's id")
 
 
 def _flow(workflow: Workflow, node: Node, prepended, extra_kwargs, complete: bool,
