@@ -186,7 +186,12 @@ def invocations(workflow: Workflow) -> Iterator[Invocation]:
         start = ((), (), False)
     yield from _flow(workflow, workflow.canvas, *start, from_parent=False)
     for callback in workflow.callbacks:
-        if callback.kind == "link":
+        if callback.kind == "link" and isinstance(callback.parent, GroupNode):
+            # ``group.link(cb)`` links an immutable clone of cb to the first member only.
+            if isinstance(callback.callback, SignatureNode):
+                yield from _flow(workflow, replace(callback.callback, immutable=True), (), (),
+                                 True, from_parent=False)
+        elif callback.kind == "link":
             yield from _flow(workflow, callback.callback, (describe_result(callback.parent),), (),
                              True, from_parent=True)
         elif isinstance(callback.callback, SignatureNode):
