@@ -1,0 +1,27 @@
+"""Builds a Project from source snippets written into a temporary tree (for unit tests)."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Dict
+
+from celery_chain_lint.discovery import discover
+from celery_chain_lint.engine import analyse_file
+from celery_chain_lint.project import Project
+
+
+def make_project(root: Path, files: Dict[str, str]) -> Project:
+    for relative, source in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+    modules = []
+    for source in discover([str(root)]):
+        facts, problem = analyse_file(source)
+        assert problem is None, problem
+        modules.append(facts)
+    return Project(modules)
+
+
+def tasks_by_display(project: Project):
+    return {task.display: task for task in project.all_tasks}

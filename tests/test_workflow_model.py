@@ -1,0 +1,150 @@
+"""Canvas expressions become the trees Celery builds, and each signature gets what Celery passes."""
+from __future__ import annotations
+
+from celery_chain_lint.workflow.model import (
+    ChainNode,
+    ChordNode,
+    GroupNode,
+    SignatureNode,
+    UnknownNode,
+)
+from projects import make_project
+
+HEADER = """\
+from celery import Celery, chain, group, chord, signature
+app = Celery("w")
+
+@app.task
+def a(x):
+    return x
+
+@app.task
+def b(x, y):
+    return x
+
+@app.task
+def none():
+    return 1
+"""
+
+
+def _workflows(tmp_path, body):
+    project = make_project(tmp_path, {"w.py": HEADER + body})
+    return project, project.workflows
+
+
+def _shape(node):
+    if isinstance(node, SignatureNode):
+        return node.task.display + (".si" if node.immutable else "")
+    if isinstance(node, ChainNode):
+        return ["chain"] + [_shape(s) for s in node.steps]
+    if isinstance(node, GroupNode):
+        tag = "group1" if node.unrolled else "group"
+        return [tag] + [_shape(m) for m in node.members or ()]
+    if isinstance(node, ChordNode):
+        return ["chord", _shape(node.header), _shape(node.body)]
+    return type(node).__name__
+
+
+def test_pipe_and_chain_flatten_and_group_pipe_is_a_chord(tmp_path):
+    _, workflows = _workflows(tmp_path, (
+        "x = a.s(1) | b.s(2) | chain(a.s(), a.s())\n"
+        "y = group(a.s(1), a.s(2)) | b.s(1)\n"
+        "z = chain(a.s(1), group([a.s()]), b.s(2))\n"
+        "w = group([a.s(1)]) | a.s()\n"
+    ))
+    shapes = [_shape(w.canvas) for w in workflows]
+    assert shapes == [
+        ["chain", "a", "b", "a", "a"],
+        ["chord", ["group", "a", "a"], "b"],
+        ["chain", "a", ["group1", "a"], "b"],
+        ["chord", ["group", "a"], "a"],
+    ]
+
+
+def test_chord_forms_and_set_immutable(tmp_path):
+    _, workflows = _workflows(tmp_path, (
+        "chord([a.s(1), a.s(2)])(b.s(3))\n"
+        "c = chord([a.s(1)], a.s())\n"
+        "s = a.s().set(immutable=True)\n"
+        "n = signature('w.b', args=(1, 2), immutable=True)\n"
+    ))
+    assert [_shape(w.canvas) for w in workflows] == [
+        ["chord", ["group", "a"], "b"][:1] + [["group", "a", "a"], "b"],
+        ["chord", ["group", "a"], "a"],
+        "a.si",
+        "b.si",
+    ]
+    assert workflows[0].applied and not workflows[1].applied
+
+
+def test_unknowable_canvases_report_nothing(tmp_path):
+    project, workflows = _workflows(tmp_path, (
+        "def f(sigs, extra):\n"
+        "    chain(*sigs).delay()\n"
+        "    chain(a.s(1).clone(), b.s(2)).delay()\n"
+        "    b.s(*extra).delay()\n"
+        "    b.apply_async(extra)\n"
+        "    group(a.s(i) for i in range(3)).delay()\n"
+        "    steps = []\n"
+        "    for i in range(3):\n"
+        "        steps.append(a.s(i))\n"
+        "    chain(steps).delay()\n"
+    ))
+    assert project.argument_problems == []
+    assert isinstance(workflows[0].canvas, UnknownNode) or _shape(workflows[0].canvas)
+
+
+def test_first_link_of_a_returned_chain_is_partial(tmp_path):
+    project, _ = _workflows(tmp_path, (
+        "def build():\n"
+        "    return chain(b.s(1), a.s())\n"          # may get args when applied: fine
+        "def build_too_many():\n"
+        "    return chain(b.s(1, 2, 3), a.s())\n"    # applying only prepends: wrong now
+        "def run():\n"
+        "    chain(b.s(1), a.s()).delay()\n"         # applied with nothing: missing y
+        "def run_with_args():\n"
+        "    chain(b.s(2), a.s()).delay(1)\n"        # b(1, 2)
+    ))
+    found = sorted((p.invocation.signature.span.line, p.error.kind)
+                   for p in project.argument_problems)
+    offset = HEADER.count("\n")
+    assert found == [(offset + 4, "too-many"), (offset + 6, "missing")]
+
+
+def test_signature_in_a_variable_is_reported_where_it_is_created(tmp_path):
+    project, _ = _workflows(tmp_path, (
+        "def run():\n"
+        "    done = a.s()\n"
+        "    step = b.s(1)\n"
+        "    (step | done).delay()\n"
+    ))
+    offset = HEADER.count("\n")
+    problems = project.argument_problems
+    assert [(p.invocation.signature.span.line, p.error.kind) for p in problems] == \
+        [(offset + 3, "missing")]
+
+
+def test_reassignment_in_a_branch_makes_a_variable_unknown(tmp_path):
+    project, _ = _workflows(tmp_path, (
+        "def run(flag):\n"
+        "    step = a.s(1)\n"
+        "    if flag:\n"
+        "        step = b.s(1)\n"
+        "    chain(none.s(), step).delay()\n"
+    ))
+    assert project.argument_problems == []
+
+
+def test_group_link_is_an_immutable_clone_and_link_gets_the_result(tmp_path):
+    project, _ = _workflows(tmp_path, (
+        "def run():\n"
+        "    a.apply_async((1,), link=b.s(2))\n"          # b(<result>, 2): fine
+        "    a.apply_async((1,), link=none.s())\n"        # none(<result>): too many
+        "    g = group(a.s(1), a.s(2))\n"
+        "    g.link(a.s())\n"                             # a() immutable clone: missing
+    ))
+    offset = HEADER.count("\n")
+    found = sorted((p.invocation.signature.span.line, p.error.kind, p.si_was_meant)
+                   for p in project.argument_problems)
+    assert found == [(offset + 3, "too-many", True), (offset + 5, "missing", False)]
