@@ -201,3 +201,31 @@ def _problems(project):
     from celery_chain_lint.rules import ALL_RULES
 
     return [f for f in run_rules(project, ALL_RULES) if f.code in ("CCL001", "CCL002")]
+
+
+def test_module_level_conditional_bindings(tmp_path):
+    project = make_project(tmp_path, {
+        "p/__init__.py": "",
+        "p/celery.py": APP,
+        "p/t.py": """
+            from typing import TYPE_CHECKING
+            from p.celery import app
+            try:
+                from celery import shared_task
+            except ImportError:
+                shared_task = None
+            if TYPE_CHECKING:
+                from p.celery import app as typed_app
+
+            if True:
+                @app.task
+                def in_if(x): ...
+
+            @shared_task
+            def ambiguous_decorator(x): ...
+        """,
+        "p/use.py": "from p.t import in_if, ambiguous_decorator\n"
+                    "in_if.delay()\nambiguous_decorator.delay()\n",
+    })
+    assert set(tasks_by_display(project)) == {"in_if"}
+    assert [(p.span.line, p.code) for p in _problems(project)] == [(2, "CCL002")]

@@ -90,10 +90,30 @@ class ModuleExtractor:
         self.lines = _LINE_BREAK.split(module.code)
         self.facts = ModuleFacts(path=path, module=module_name, is_package=is_package)
         self.module_scope = _Scope("module", "")
+        # Module-level names bound inside if/try/for/while bodies, and every binding each name
+        # received: a name bound in two different ways, one of them conditional, is unknown.
+        self._conditional_depth = 0
+        self._conditional_names: Set[str] = set()
+        self._history: Dict[str, List[object]] = {}
 
     def extract(self) -> ModuleFacts:
         self.block(self.tree.body, self.module_scope)
+        for name in self._conditional_names:
+            distinct = []
+            for binding in self._history.get(name, ()):
+                if binding not in distinct:
+                    distinct.append(binding)
+            if len(distinct) > 1:
+                self.facts.bindings[name] = UnknownBinding()
         return self.facts
+
+    def conditional_block(self, statements: Seq[cst.CSTNode], scope: _Scope) -> None:
+        """A block that may or may not run (an if branch, a loop body, a try clause)."""
+        self._conditional_depth += 1
+        try:
+            self.block(statements, scope)
+        finally:
+            self._conditional_depth -= 1
 
     # ---- positions and text ----
 
@@ -158,7 +178,7 @@ class ModuleExtractor:
         for body in bodies:
             scope.env = dict(saved)
             assigned |= _assigned_names(body, scope)
-            self.block(body, scope)
+            self.conditional_block(body, scope)
         scope.env = saved
         self.forget(scope, assigned)
 
@@ -169,10 +189,12 @@ class ModuleExtractor:
             self.expr(node.iter, scope)
         else:
             self.expr(node.test, scope)
+        self._conditional_depth += 1  # a module-level loop target is bound, to an unknown value
         self.forget(scope, assigned)
-        self.block(self.body_of(node), scope)
+        self._conditional_depth -= 1
+        self.conditional_block(self.body_of(node), scope)
         if node.orelse is not None:
-            self.block(self.body_of(node.orelse), scope)
+            self.conditional_block(self.body_of(node.orelse), scope)
         self.forget(scope, assigned)
 
     def try_statement(self, node, scope: _Scope) -> None:
@@ -186,17 +208,17 @@ class ModuleExtractor:
         outer = scope.handlers
         scope.handlers = outer + (tuple(handlers),) if handlers else outer
         assigned = _assigned_names(self.body_of(node), scope)
-        self.block(self.body_of(node), scope)
+        self.conditional_block(self.body_of(node), scope)
         scope.handlers = outer
         saved = dict(scope.env)
         self.forget(scope, assigned)
         for handler in node.handlers:
             if handler.name is not None:
                 self.forget(scope, _target_names(handler.name.name))
-            self.block(self.body_of(handler), scope)
+            self.conditional_block(self.body_of(handler), scope)
         if node.orelse is not None:
             scope.env = saved
-            self.block(self.body_of(node.orelse), scope)
+            self.conditional_block(self.body_of(node.orelse), scope)
         if node.finalbody is not None:
             self.block(self.body_of(node.finalbody), scope)
         for handler in node.handlers:
@@ -220,8 +242,8 @@ class ModuleExtractor:
             if scope.kind == "function":
                 if name in scope.env or name in scope.local_names:
                     scope.env[name] = OPAQUE
-            elif scope.kind == "module":
-                self.bind_module(name, UnknownBinding(), conditional=True)
+            elif scope.kind == "module" and self._conditional_depth:
+                self.bind_module(name, UnknownBinding())
 
     # ---- small statements ----
 
@@ -330,9 +352,10 @@ class ModuleExtractor:
         elif scope.kind == "module":
             self.bind_module(name, ValueBinding(value))
 
-    def bind_module(self, name: str, binding, conditional: bool = False) -> None:
-        if conditional and name not in self.facts.bindings:
-            return  # forgetting a name that was never bound leaves it unbound
+    def bind_module(self, name: str, binding) -> None:
+        self._history.setdefault(name, []).append(binding)
+        if self._conditional_depth:
+            self._conditional_names.add(name)
         self.facts.bindings[name] = binding
 
     def import_statement(self, node, scope: _Scope) -> None:
