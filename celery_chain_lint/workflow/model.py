@@ -15,6 +15,7 @@ from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import (
     POSITIONAL_ONLY,
     POSITIONAL_OR_KEYWORD,
+    VAR_KEYWORD,
     VAR_POSITIONAL,
     ModuleFacts,
 )
@@ -209,9 +210,9 @@ def errback_invocation(workflow: Workflow, errback: SignatureNode) -> Invocation
     params = getattr(task, "params", None)
     if params is None:
         return Invocation(errback, workflow, None, (), True, True, "the failed task's id")
-    positional = [p for p in params.items if p.kind in (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD)]
     inline = (not task.bind and task.class_facts is None
-              and (len(positional) > 1 or any(p.kind == VAR_POSITIONAL for p in params.items)))
+              and (_errback_arity(params, errback) > 1
+                   or any(p.kind == VAR_POSITIONAL for p in params.items)))
     if inline:
         values = (Value("<request>"), Value("<exception>"), Value("<traceback>"))
         return Invocation(errback, workflow, values, (), True, True,
@@ -220,6 +221,33 @@ def errback_invocation(workflow: Workflow, errback: SignatureNode) -> Invocation
         return Invocation(errback, workflow, (), (), True, False)
     return Invocation(errback, workflow, (Value("<id of the failed task>"),), (), True, True,
                       "the failed task's id")
+
+
+def _errback_arity(params, errback: SignatureNode) -> int:
+    """Positional parameters Celery counts to decide whether an errback is called inline.
+
+    Celery 5.7 (``Backend._errback_arity_greater``) counts what is left of a mutable errback
+    once its stored arguments are bound, as ``partial(header, *args, **kwargs)`` would:
+    ``on_fail(exc, label)`` linked as ``on_fail.s("payment")`` has one left, so it is sent as a
+    task with the failed task's id. Observed: ``exc`` received the task id.
+    """
+    positional = [p for p in params.items if p.kind in (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD)]
+    if errback.immutable or not (errback.args or errback.kwargs) or not errback.args_known:
+        return len(positional)
+    names = {p.name for p in params.items}
+    accepts_varkw = any(p.kind == VAR_KEYWORD for p in params.items)
+    stored = len(errback.args)
+    if stored > len(positional) and not any(p.kind == VAR_POSITIONAL for p in params.items):
+        return len(positional)  # partial() binding fails: Celery counts the whole header
+    left = positional[stored:]
+    for index, param in enumerate(left):
+        if any(key == param.name for key, _ in errback.kwargs):
+            if param.kind == POSITIONAL_ONLY:
+                return len(positional)
+            return index  # a parameter given by keyword and those after it become keyword-only
+    if any(key not in names and not accepts_varkw for key, _ in errback.kwargs):
+        return len(positional)
+    return len(left)
 
 
 def _flow(workflow: Workflow, node: Node, prepended, extra_kwargs, complete: bool,
