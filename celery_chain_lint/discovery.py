@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -20,6 +20,8 @@ class SourceFile:
     path: str  # as shown to the user: as given, or relative to the working directory
     module: str
     is_package: bool
+    # The text to analyse instead of the file on disk (standard input, --fix/--diff rounds).
+    content: Optional[bytes] = field(default=None, compare=False, repr=False)
 
 
 class PathError(Exception):
@@ -27,14 +29,20 @@ class PathError(Exception):
 
 
 def discover(paths: Sequence[str], excludes: Iterable[str] = DEFAULT_EXCLUDES,
-             source_roots: Sequence[str] = ()) -> List[SourceFile]:
+             source_roots: Sequence[str] = (), path_filter=None,
+             force_exclude: bool = False) -> List[SourceFile]:
+    """``path_filter`` (a ``pathfilter.PathFilter``), when given, replaces the ``excludes``
+    names: it decides which files and directories the walk skips. Paths given explicitly are
+    analysed even when excluded, unless ``force_exclude`` (as ruff)."""
     excludes = frozenset(excludes)
     roots = [os.path.abspath(root) for root in source_roots]
     found, seen = [], set()
     for given in paths:
         if not os.path.exists(given):
             raise PathError(f"{given}: no such file or directory")
-        for path in _python_files(given, excludes):
+        if force_exclude and path_filter is not None and path_filter.excluded_with_ancestors(given):
+            continue
+        for path in _python_files(given, excludes, path_filter):
             key = os.path.realpath(path)
             if key in seen:
                 continue
@@ -44,7 +52,7 @@ def discover(paths: Sequence[str], excludes: Iterable[str] = DEFAULT_EXCLUDES,
     return found
 
 
-def _python_files(given: str, excludes: frozenset) -> Iterator[str]:
+def _python_files(given: str, excludes: frozenset, path_filter=None) -> Iterator[str]:
     if os.path.isfile(given):
         yield given
         return
@@ -55,10 +63,16 @@ def _python_files(given: str, excludes: frozenset) -> Iterator[str]:
             subdirs[:] = []
             continue
         visited.add(real)
-        subdirs[:] = sorted(d for d in subdirs if d not in excludes)
+        if path_filter is None:
+            subdirs[:] = sorted(d for d in subdirs if d not in excludes)
+        else:
+            subdirs[:] = sorted(d for d in subdirs
+                                if not path_filter.excluded(os.path.join(directory, d), True))
         for name in sorted(files):
             path = os.path.join(directory, name)
             if name.endswith(".py") and os.path.isfile(path):
+                if path_filter is not None and path_filter.excluded(path, False):
+                    continue
                 yield path
 
 
@@ -93,3 +107,24 @@ def module_name(path: str, source_roots: Sequence[str] = ()) -> Tuple[str, bool]
             break
         directory = directory.parent
     return ".".join(parts + stem_parts) or absolute.stem, is_package
+
+
+def with_overrides(sources: List[SourceFile], overrides: dict,
+                   source_roots: Sequence[str] = ()) -> List[SourceFile]:
+    """``sources`` with the contents of ``overrides`` (absolute path -> bytes) in place of the
+    files on disk; an override for a file not discovered (standard input naming a file that
+    does not exist yet) is added."""
+    if not overrides:
+        return sources
+    pending = {os.path.realpath(path): (path, content) for path, content in overrides.items()}
+    result = []
+    for source in sources:
+        key = os.path.realpath(source.path)
+        if key in pending:
+            source = replace(source, content=pending.pop(key)[1])
+        result.append(source)
+    roots = [os.path.abspath(root) for root in source_roots]
+    for path, content in pending.values():
+        module, is_package = module_name(path, roots)
+        result.append(SourceFile(_display(path), module, is_package, content))
+    return result

@@ -6,10 +6,11 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Type
 
 import libcst as cst
 
-from celery_chain_lint.discovery import SourceFile, discover
+from celery_chain_lint.discovery import SourceFile, discover, with_overrides
 from celery_chain_lint.facts.extract import extract_module
 from celery_chain_lint.facts.ir import Span
 from celery_chain_lint.facts.model import ModuleFacts
+from celery_chain_lint.noqa import suppress
 from celery_chain_lint.project import Project
 from celery_chain_lint.rules import ALL_RULES
 from celery_chain_lint.rules.base import Finding, Rule
@@ -28,8 +29,11 @@ class Report:
 def analyse_file(source: SourceFile) -> Tuple[Optional[ModuleFacts], Optional[Finding]]:
     """The file's facts, or a finding saying why it could not be analysed."""
     try:
-        with open(source.path, "rb") as handle:
-            data = handle.read()
+        if source.content is not None:
+            data = source.content
+        else:
+            with open(source.path, "rb") as handle:
+                data = handle.read()
     except OSError as error:
         return None, _unanalysable(source, Span(1, 1, 1, 1), f"cannot read file: {error.strerror}")
     try:
@@ -53,10 +57,11 @@ def _unanalysable(source: SourceFile, span: Span, message: str) -> Finding:
     return Finding(PARSE_ERROR_CODE, PARSE_ERROR_NAME, source.path, span, message)
 
 
-def run_rules(project: Project, rules: Iterable[Type[Rule]]) -> List[Finding]:
+def run_rules(project: Project, rules: Iterable[Type[Rule]],
+              settings: Optional[Settings] = None) -> List[Finding]:
     findings = {}
     for rule in rules:
-        for finding in rule().check(project):
+        for finding in rule(settings).check(project):
             if project.reports_on(finding.path):
                 findings.setdefault((finding.code, finding.path, finding.span), finding)
     return sorted(findings.values(), key=Finding.sort_key)
@@ -66,7 +71,9 @@ def check(paths: Sequence[str], settings: Optional[Settings] = None) -> Report:
     settings = settings or Settings()
     rules = settings.rules()
     sources = discover(paths, excludes=set(settings.exclude) | set(settings.extend_exclude),
-                       source_roots=settings.src)
+                       source_roots=settings.src, path_filter=settings.path_filter(),
+                       force_exclude=settings.force_exclude)
+    sources = with_overrides(sources, settings.overrides, settings.src)
     report = Report(files=len(sources))
     modules = []
     for source in sources:
@@ -76,5 +83,8 @@ def check(paths: Sequence[str], settings: Optional[Settings] = None) -> Report:
         else:
             report.findings.append(problem)
     project = Project(modules)
-    report.findings = sorted(report.findings + run_rules(project, rules), key=Finding.sort_key)
+    report.findings = sorted(report.findings + run_rules(project, rules, settings),
+                             key=Finding.sort_key)
+    # per-file-ignores, ``# noqa`` and CCL998 unused-noqa (celery_chain_lint/noqa.py)
+    report.findings = suppress(report.findings, sources, settings)
     return report

@@ -18,6 +18,15 @@ class Settings:
     extend_exclude: List[str] = field(default_factory=list)
     src: List[str] = field(default_factory=list)  # source roots for module names
     respect_gitignore: bool = True
+    # Apply excludes to paths given explicitly too (pre-commit passes file names), as ruff.
+    force_exclude: bool = False
+    # Relative exclude and per-file-ignores globs are anchored here: the directory of the
+    # configuration file, else the working directory (None).
+    project_root: Optional[str] = None
+    ignore_noqa: bool = False  # report findings even on lines with a matching ``# noqa``
+    # Text to analyse instead of files on disk (absolute path -> bytes): standard input,
+    # and the rounds of --fix/--diff before anything is written.
+    overrides: Dict[str, bytes] = field(default_factory=dict)
     # Per-rule options, keyed by rule name (e.g. "missing-retry": {"network-modules": [...]}).
     rule_options: Dict[str, dict] = field(default_factory=dict)
     cache_dir: Optional[str] = None
@@ -38,5 +47,23 @@ class Settings:
     def unknown_codes(self, codes: Sequence[str]) -> List[str]:
         from celery_chain_lint.rules import ALL_RULES
 
-        known = [rule.code for rule in ALL_RULES] + ["CCL999"]
+        known = [rule.code for rule in ALL_RULES] + ["CCL998", "CCL999"]
         return [c for c in codes if c != "ALL" and not any(k.startswith(c) for k in known)]
+
+    def enabled(self, code: str) -> bool:
+        """Whether a code outside the rule classes is on: CCL998 (unused-noqa) only when
+        selected explicitly (a prefix or ALL counts, as ruff's RUF100), CCL999
+        (could-not-analyse) unless ignored."""
+        def matches(patterns):
+            return any(p == "ALL" or code.startswith(p) for p in patterns)
+
+        if matches(self.ignore):
+            return False
+        if code == "CCL999":
+            return True
+        return matches(self.select + self.extend_select)
+
+    def path_filter(self):
+        from celery_chain_lint.pathfilter import build
+
+        return build(self)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterator, List, Optional, Tuple
 
 from celery_chain_lint.facts.ir import Span
 
 if TYPE_CHECKING:
     from celery_chain_lint.project import Project
+    from celery_chain_lint.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,19 @@ class Rule:
     VALID: ClassVar[List[str]] = []
     INVALID: ClassVar[List[str]] = []
     fixable: ClassVar[bool] = False
+    # Per-rule options, set in ``[tool.celery-chain-lint.<rule name>]``: option name
+    # (kebab-case) -> default value. A configured value must have the default's type (a list
+    # of strings for a list); unknown options are a configuration error. Read with option().
+    options: ClassVar[Dict[str, Any]] = {}
+
+    def __init__(self, settings: Optional["Settings"] = None):
+        self.settings = settings
+
+    def option(self, name: str) -> Any:
+        """This rule's option ``name``: configured (``settings.rule_options[rule.name]``), else
+        its default."""
+        configured = self.settings.rule_options.get(self.name, {}) if self.settings else {}
+        return configured.get(name, self.options[name])
 
     def check(self, project: "Project") -> Iterator[Finding]:
         raise NotImplementedError

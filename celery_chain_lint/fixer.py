@@ -1,0 +1,384 @@
+"""``--fix``, ``--diff`` and ``--add-noqa``: apply findings' edits and write files safely.
+
+- Fixes are applied in memory, then the whole project is analysed again with the fixed text in
+  place of the files, until no applicable fix remains (at most ``MAX_ITERATIONS`` rounds, as
+  ruff): a fix whose edits overlap one already taken waits for the next round.
+- Every fixed text is re-parsed with libcst; one that does not parse is not written.
+- Nothing is written before the rounds end. A file whose bytes on disk are no longer those that
+  were analysed is reported and skipped. Writes are atomic: a temporary file in the same
+  directory, fsync, then ``os.replace``; the file's mode (and owner, where allowed), encoding
+  (including a UTF-8 BOM or a coding cookie) and line endings are kept; a symbolic link is
+  followed and its target replaced.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import io
+import os
+import stat
+import tempfile
+import tokenize
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from celery_chain_lint.rules.base import Edit, Finding, Fix
+
+MAX_ITERATIONS = 10
+
+
+def decode(data: bytes) -> Tuple[str, str]:
+    """The text of a Python source file and the encoding to write it back with."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding), encoding
+
+
+def encode(text: str, encoding: str) -> bytes:
+    return text.encode(encoding)
+
+
+def newline_of(text: str) -> str:
+    for index, char in enumerate(text):
+        if char == "\r":
+            return "\r\n" if text[index + 1:index + 2] == "\n" else "\r"
+        if char == "\n":
+            return "\n"
+    return "\n"
+
+
+class _Lines:
+    def __init__(self, text: str):
+        self.text = text
+        self.starts = [0]
+        self.lengths = []  # without the line terminator
+        for line in text.splitlines(keepends=True):
+            self.lengths.append(len(line.rstrip("\r\n")))
+            self.starts.append(self.starts[-1] + len(line))
+        if not self.lengths or text.endswith(("\n", "\r")):
+            self.lengths.append(0)  # the (empty) line after the last terminator
+
+    def offset(self, line: int, column: int) -> Optional[int]:
+        if line < 1 or line > len(self.lengths) or column < 1 or column > self.lengths[line - 1] + 1:
+            return None
+        return self.starts[line - 1] + column - 1
+
+
+def apply_fixes(text: str, fixes: Sequence[Fix]) -> Tuple[str, List[Fix]]:
+    """``text`` with the fixes whose edits do not overlap an earlier one; the fixes applied."""
+    lines = _Lines(text)
+    newline = newline_of(text)
+    taken: List[Tuple[int, int, str]] = []
+    applied: List[Fix] = []
+    candidates = []
+    for fix in fixes:
+        ranges = []
+        for edit in fix.edits:
+            start = lines.offset(edit.span.line, edit.span.column)
+            end = lines.offset(edit.span.end_line, edit.span.end_column)
+            if start is None or end is None or end < start:
+                ranges = None
+                break
+            content = edit.content.replace("\r\n", "\n").replace("\r", "\n")
+            ranges.append((start, end, content.replace("\n", newline)))
+        if ranges:
+            candidates.append((min(r[0] for r in ranges), fix, sorted(ranges)))
+    candidates.sort(key=lambda item: item[0])
+    seen = set()
+    for _, fix, ranges in candidates:
+        if fix in seen:  # the same fix attached to two findings
+            continue
+        if _overlaps(ranges, ranges) or any(_overlaps([r], taken) for r in ranges):
+            continue
+        seen.add(fix)
+        taken.extend(ranges)
+        applied.append(fix)
+    result = text
+    for start, end, content in sorted(taken, reverse=True):
+        result = result[:start] + content + result[end:]
+    return result, applied
+
+
+def _conflict(first, second) -> bool:
+    (a, b, _), (c, d, _) = first, second
+    if a == b and c == d:
+        return a == c  # two insertions at one point: their order is ambiguous
+    if a == b:
+        return c < a < d
+    if c == d:
+        return a < c < b
+    return a < d and c < b
+
+
+def _overlaps(ranges, others) -> bool:
+    for index, first in enumerate(ranges):
+        for other_index, second in enumerate(others):
+            if ranges is others and index == other_index:
+                continue
+            if _conflict(first, second):
+                return True
+    return False
+
+
+def parses(data: bytes) -> bool:
+    import libcst
+
+    try:
+        libcst.parse_module(data)
+    except Exception:  # libcst raises ParserSyntaxError, and others on hostile input
+        return False
+    return True
+
+
+class WriteError(Exception):
+    pass
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Replace ``path``'s content with ``data`` atomically, keeping its mode and owner."""
+    target = os.path.realpath(path)
+    directory = os.path.dirname(target) or "."
+    info = os.stat(target)
+    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.",
+                                             suffix=".ccl-tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, stat.S_IMODE(info.st_mode))
+        if hasattr(os, "chown"):
+            try:
+                os.chown(temporary, info.st_uid, info.st_gid)
+            except OSError:
+                pass
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    try:
+        directory_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(directory_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(directory_fd)
+
+
+@dataclass
+class FileChange:
+    path: str  # as displayed
+    original: bytes
+    fixed: bytes
+    fixes: int
+
+    def diff(self) -> str:
+        before, _ = decode(self.original)
+        after, _ = decode(self.fixed)
+        return "".join(difflib.unified_diff(before.splitlines(keepends=True),
+                                            after.splitlines(keepends=True),
+                                            fromfile=self.path, tofile=self.path))
+
+
+@dataclass
+class FixOutcome:
+    report: object  # engine.Report: what remains
+    changes: List[FileChange] = field(default_factory=list)
+    problems: List[str] = field(default_factory=list)  # files skipped, and why
+    converged: bool = True
+
+    @property
+    def fixed(self) -> int:
+        return sum(change.fixes for change in self.changes)
+
+
+def applicable(finding: Finding, unsafe: bool) -> bool:
+    return finding.fix is not None and (unsafe or finding.fix.applicability == "safe")
+
+
+def _snapshot(paths: Sequence[str], settings) -> Dict[str, Tuple[int, int]]:
+    """(mtime, size) of every file the analysis will read, taken before it reads them."""
+    from celery_chain_lint.discovery import discover
+
+    try:
+        sources = discover(paths, excludes=set(settings.exclude) | set(settings.extend_exclude),
+                           source_roots=settings.src, path_filter=settings.path_filter(),
+                           force_exclude=settings.force_exclude)
+    except Exception:
+        return {}
+    result = {}
+    for source in sources:
+        try:
+            info = os.stat(source.path)
+        except OSError:
+            continue
+        result[os.path.realpath(source.path)] = (info.st_mtime_ns, info.st_size)
+    return result
+
+
+def _read(path: str) -> Tuple[Optional[bytes], Optional[Tuple[int, int]]]:
+    try:
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            return handle.read(), (info.st_mtime_ns, info.st_size)
+    except OSError:
+        return None, None
+
+
+def fix(paths: Sequence[str], settings, unsafe: bool = False, write: bool = True) -> FixOutcome:
+    """Apply the applicable fixes of ``check(paths, settings)`` until none remains; write the
+    files (``write``) or only return the changes (``--diff``)."""
+    from celery_chain_lint import engine
+
+    snapshot = _snapshot(paths, settings) if write else {}
+    originals: Dict[str, bytes] = {}
+    current: Dict[str, bytes] = {}
+    shown: Dict[str, str] = {}
+    counts: Dict[str, int] = {}
+    problems: List[str] = []
+    frozen = set()  # files not to touch again (changed during analysis, unparsable fix)
+    converged = False
+    report = None
+    for _ in range(MAX_ITERATIONS):
+        overrides = dict(settings.overrides)
+        overrides.update(current)
+        report = engine.check(paths, dataclasses.replace(settings, overrides=overrides))
+        by_file: Dict[str, List[Finding]] = {}
+        for finding in report.findings:
+            if applicable(finding, unsafe):
+                key = os.path.realpath(finding.path)
+                if key not in frozen:
+                    by_file.setdefault(key, []).append(finding)
+        progress = False
+        for key, findings in by_file.items():
+            if key not in current:
+                data = _given(settings.overrides, key)
+                if data is None:
+                    data, seen = _read(key)
+                    if data is None:
+                        problems.append(f"{findings[0].path}: cannot read the file; not fixed")
+                        frozen.add(key)
+                        continue
+                    if key in snapshot and seen != snapshot[key]:
+                        problems.append(f"{findings[0].path}: changed on disk during the "
+                                        "analysis; not fixed")
+                        frozen.add(key)
+                        continue
+                originals[key] = current[key] = data
+                shown[key] = findings[0].path
+            try:
+                text, encoding = decode(current[key])
+            except (SyntaxError, UnicodeDecodeError, LookupError):
+                frozen.add(key)
+                continue
+            fixed_text, applied = apply_fixes(text, [f.fix for f in findings])
+            if not applied:
+                continue
+            try:
+                fixed = encode(fixed_text, encoding)
+            except UnicodeEncodeError:
+                problems.append(f"{shown[key]}: a fix cannot be encoded as {encoding}; not fixed")
+                frozen.add(key)
+                continue
+            if fixed == current[key]:  # the fixes change nothing: they will not converge
+                frozen.add(key)
+                continue
+            if not parses(fixed):
+                problems.append(f"{shown[key]}: the fixed file would not parse; not fixed "
+                                "(please report it)")
+                frozen.add(key)
+                continue
+            current[key] = fixed
+            counts[key] = counts.get(key, 0) + len(applied)
+            progress = True
+        if not progress:
+            converged = True
+            break
+    changes = [FileChange(shown[key], originals[key], current[key], counts[key])
+               for key in sorted(current, key=lambda k: shown[k])
+               if current[key] != originals[key]]
+    outcome = FixOutcome(report, changes, problems, converged)
+    if not converged:
+        problems.append(f"fixes did not converge after {MAX_ITERATIONS} rounds; "
+                        "run again, and please report it")
+    if write:
+        written = []
+        for change in changes:
+            problem = write_if_unchanged(change.path, change.original, change.fixed)
+            if problem:
+                problems.append(problem)
+            else:
+                written.append(change)
+        outcome.changes = written
+        if len(written) != len(changes) or not converged:
+            outcome.report = engine.check(paths, settings)
+    elif not converged:
+        outcome.report = engine.check(paths, dataclasses.replace(
+            settings, overrides={**settings.overrides, **current}))
+    return outcome
+
+
+def _given(overrides: Dict[str, bytes], key: str) -> Optional[bytes]:
+    for path, data in overrides.items():
+        if os.path.realpath(path) == key:
+            return data
+    return None
+
+
+def write_if_unchanged(path: str, original: bytes, data: bytes) -> Optional[str]:
+    """Write ``data`` to ``path`` if the file still holds ``original``; else why not."""
+    now, _ = _read(path)
+    if now is None:
+        return f"{path}: cannot read the file any more; not fixed"
+    if now != original:
+        return f"{path}: changed on disk since it was analysed; not fixed"
+    try:
+        atomic_write(path, data)
+    except OSError as error:
+        return f"{path}: cannot write the file ({error.strerror or error}); not fixed"
+    return None
+
+
+def add_noqa(paths: Sequence[str], settings) -> Tuple[int, List[str]]:
+    """Write ``# noqa: CODE`` for every finding of ``check(paths, settings)``; the number of
+    directives written and the files that could not be changed."""
+    from celery_chain_lint import engine
+    from celery_chain_lint.noqa import add_noqa_edits
+
+    snapshot = _snapshot(paths, settings)
+    report = engine.check(paths, settings)
+    by_file: Dict[str, List[Finding]] = {}
+    for finding in report.findings:
+        by_file.setdefault(finding.path, []).append(finding)
+    added, problems = 0, []
+    for path, findings in by_file.items():
+        data, seen = _read(path)
+        key = os.path.realpath(path)
+        if data is None:
+            continue
+        if key in snapshot and seen != snapshot[key]:
+            problems.append(f"{path}: changed on disk during the analysis; no noqa added")
+            continue
+        try:
+            text, encoding = decode(data)
+        except (SyntaxError, UnicodeDecodeError, LookupError):
+            continue
+        edits = add_noqa_edits(findings, text)
+        if not edits:
+            continue
+        fixed_text, applied = apply_fixes(text, [Fix("noqa", (edit,)) for edit in edits])
+        fixed = encode(fixed_text, encoding)
+        if not parses(fixed):
+            problems.append(f"{path}: adding noqa comments would break the file; skipped")
+            continue
+        problem = write_if_unchanged(path, data, fixed)
+        if problem:
+            problems.append(problem)
+        else:
+            added += len(applied)
+    return added, problems
