@@ -187,6 +187,7 @@ class ModuleExtractor:
         if isinstance(node, cst.For):
             assigned |= _target_names(node.target)
             self.expr(node.iter, scope)
+            self.note_iterated(node.iter, scope)
         else:
             self.expr(node.test, scope)
         self._conditional_depth += 1  # a module-level loop target is bound, to an unknown value
@@ -550,12 +551,18 @@ class ModuleExtractor:
     def expr_Float(self, node, scope, depth, span):
         return self._constant(node, span)
 
+    def note_iterated(self, node: cst.BaseExpression, scope: _Scope) -> None:
+        function = scope.function_scope()
+        if isinstance(node, cst.Name) and function is not None and function.function is not None:
+            function.function.iterated.append(node.value)
+
     def _comprehension(self, kind: str, node, scope, depth, span) -> ir.Expr:
         inner = _Scope("comprehension", scope.qualname, parent=scope)
         inner.function = None
         clause = node.for_in
         while clause is not None:
             self.expr(clause.iter, inner, depth)
+            self.note_iterated(clause.iter, scope)
             for name in _target_names(clause.target):
                 inner.env[name] = ir.Opaque(kind="comprehension variable")
             clause = clause.inner_for_in

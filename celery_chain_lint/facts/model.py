@@ -106,6 +106,8 @@ class FunctionFacts:
     returns: List[Tuple[Span, Optional[Expr]]] = field(default_factory=list)
     # Every call in the body, with the ``with`` items and ``except`` clauses around it.
     calls: List["CallSite"] = field(default_factory=list)
+    # Plain names a ``for`` loop or a comprehension iterates over (``for s in scores``).
+    iterated: List[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

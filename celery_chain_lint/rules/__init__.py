@@ -8,6 +8,8 @@ from celery_chain_lint.rules.ccl001_result_not_accepted import ResultNotAccepted
 from celery_chain_lint.rules.ccl002_bad_arguments import BadArguments
 from celery_chain_lint.rules.ccl009_errback_receives_task_id import ErrbackReceivesTaskId
 from celery_chain_lint.rules.ccl010_group_callback import GroupCallback
+from celery_chain_lint.rules.ccl011_single_member_group import SingleMemberGroup
 
-ALL_RULES: List[Type[Rule]] = [ResultNotAccepted, BadArguments, ErrbackReceivesTaskId, GroupCallback]
+ALL_RULES: List[Type[Rule]] = [ResultNotAccepted, BadArguments, ErrbackReceivesTaskId, GroupCallback,
+                               SingleMemberGroup]
 RULES_BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}
