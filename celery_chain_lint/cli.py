@@ -5,6 +5,7 @@ Exit codes follow ruff and flake8: 0 no findings, 1 findings, 2 usage or interna
 """
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import List, Optional, Sequence
@@ -13,6 +14,7 @@ import click
 
 from celery_chain_lint import __version__
 from celery_chain_lint.discovery import PathError
+from celery_chain_lint.reporters import FORMATS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -29,33 +31,243 @@ def cli() -> None:
     """Finds Celery workflow misuse before it reaches production."""
 
 
+def _globs(values: Sequence[str]) -> List[str]:
+    return [glob.strip() for value in values for glob in value.split(",") if glob.strip()]
+
+
+def _per_file(values: Sequence[str]) -> dict:
+    """``GLOB:CODE,CODE`` entries (flake8's --per-file-ignores)."""
+    table: dict = {}
+    for value in values:
+        for entry in value.split():
+            glob, sep, codes = entry.rpartition(":")
+            if not sep or not glob:
+                raise click.UsageError(f"--per-file-ignores entry '{entry}': expected GLOB:CODES")
+            table.setdefault(glob, []).extend(_codes([codes]))
+    return table
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
-@click.option("--select", multiple=True, help="Rule codes or prefixes to enable (e.g. CCL001,CCL00).")
+@click.option("--format", "--output-format", "output_format", type=click.Choice(FORMATS),
+              default="text", show_default=True, help="Output format.")
+@click.option("-o", "--output-file", type=click.Path(dir_okay=False),
+              help="Write the report to this file instead of standard output.")
+@click.option("--show-source/--no-show-source", default=False,
+              help="Show the source line of each finding, with a caret under the code.")
+@click.option("--statistics", is_flag=True, help="Print the number of findings per code.")
+@click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary.")
+@click.option("-e", "--exit-zero", is_flag=True, help="Exit 0 even when findings are reported.")
+@click.option("--exit-non-zero-on-fix", is_flag=True,
+              help="Exit 1 when --fix changed a file, even if no finding remains.")
+@click.option("--select", multiple=True,
+              help="Rule codes or prefixes to enable, replacing the configuration's (e.g. "
+                   "CCL001,CCL00; ALL for every rule).")
+@click.option("--extend-select", multiple=True, help="Codes or prefixes to enable on top.")
 @click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable.")
-def check(paths, output_format, select, ignore) -> None:
-    """Analyse PATHS (default: the current directory) without importing them."""
-    from celery_chain_lint import engine
-    from celery_chain_lint.reporters import REPORTERS
-    from celery_chain_lint.settings import Settings
+@click.option("--per-file-ignores", multiple=True, metavar="GLOB:CODES",
+              help="Codes not reported in matching files, replacing the configuration's.")
+@click.option("--extend-per-file-ignores", multiple=True, metavar="GLOB:CODES",
+              help="Per-file ignores added to the configuration's.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="The configuration file (pyproject.toml or celery-chain-lint.toml); by "
+                   "default found by walking up from PATHS.")
+@click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
+@click.option("--exclude", multiple=True, help="Globs to exclude, replacing the defaults.")
+@click.option("--extend-exclude", multiple=True, help="Globs to exclude on top.")
+@click.option("--respect-gitignore/--no-respect-gitignore", default=None,
+              help="Skip files ignored by .gitignore (default: yes).")
+@click.option("--force-exclude/--no-force-exclude", default=None,
+              help="Apply excludes to paths given on the command line too.")
+@click.option("--stdin-filename", help="The path of the file read from standard input (-).")
+@click.option("--show-unused-noqa", is_flag=True,
+              help="Report # noqa codes that suppress nothing (CCL998 unused-noqa).")
+@click.option("--add-noqa", is_flag=True,
+              help="Write a # noqa comment for every finding, then exit.")
+@click.option("--ignore-noqa", is_flag=True, help="Report findings even on # noqa lines.")
+@click.option("--fix/--no-fix", default=False, help="Apply the safe fixes.")
+@click.option("--unsafe-fixes/--no-unsafe-fixes", default=False,
+              help="Also apply (and count as fixable) fixes that may change behaviour.")
+@click.option("--diff", is_flag=True,
+              help="Print the changes --fix would make as a unified diff; write nothing.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the analysis cache.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="The analysis cache directory.")
+def check(paths, output_format, output_file, show_source, statistics, quiet, exit_zero,
+          exit_non_zero_on_fix, select, extend_select, ignore, per_file_ignores,
+          extend_per_file_ignores, config_path, isolated, exclude, extend_exclude,
+          respect_gitignore, force_exclude, stdin_filename, show_unused_noqa, add_noqa,
+          ignore_noqa, fix, unsafe_fixes, diff, no_cache, cache_dir) -> None:
+    """Analyse PATHS (default: the current directory) without importing them.
 
-    settings = Settings()
-    if select:
-        settings.select = _codes(select)
-    if ignore:
-        settings.ignore = _codes(ignore)
-    unknown = settings.unknown_codes(settings.select + settings.ignore)
-    if unknown:
-        raise click.UsageError(f"unknown rule code or prefix: {', '.join(unknown)}")
+    "-" reads one file from standard input (name it with --stdin-filename).
+    """
+    import dataclasses
+
+    from celery_chain_lint import engine, fixer
+    from celery_chain_lint.config import ConfigError, resolve
+    from celery_chain_lint.reporters import RenderOptions, render
+    from celery_chain_lint.reporters.text import use_color
+
+    paths = list(paths)
+    use_stdin = paths == ["-"]
+    if "-" in paths and not use_stdin:
+        raise click.UsageError("'-' (standard input) cannot be combined with other paths")
+    if stdin_filename and not use_stdin and paths:
+        raise click.UsageError("--stdin-filename is for '-' (standard input)")
+    if stdin_filename and not paths:
+        use_stdin = True
+    if use_stdin and add_noqa:
+        raise click.UsageError("--add-noqa rewrites files; it cannot read standard input")
+    config_paths = ([stdin_filename] if stdin_filename else []) if use_stdin else (paths or ["."])
     try:
-        report = engine.check(list(paths) or ["."], settings)
+        settings = resolve(config_paths, config_path, isolated)
+    except ConfigError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_ERROR)
+    _apply_cli(settings, select=_codes(select), extend_select=_codes(extend_select),
+               ignore=_codes(ignore), per_file=_per_file(per_file_ignores),
+               extend_per_file=_per_file(extend_per_file_ignores), exclude=_globs(exclude),
+               extend_exclude=_globs(extend_exclude), respect_gitignore=respect_gitignore,
+               force_exclude=force_exclude, show_unused_noqa=show_unused_noqa,
+               ignore_noqa=ignore_noqa, no_cache=no_cache, cache_dir=cache_dir)
+    stdin_path = None
+    if use_stdin:
+        data = sys.stdin.buffer.read()
+        stdin_path = stdin_filename or "stdin.py"
+        if settings.force_exclude and stdin_filename and \
+                settings.path_filter().excluded_with_ancestors(stdin_filename):
+            if fix or diff:
+                sys.stdout.buffer.write(data)
+            sys.exit(EXIT_CLEAN)
+        settings.overrides = {**settings.overrides, os.path.abspath(stdin_path): data}
+        paths = _stdin_context(stdin_path, settings) if stdin_filename else []
+    else:
+        paths = paths or ["."]
+
+    try:
+        if add_noqa:
+            added, problems = fixer.add_noqa(paths, settings)
+            for problem in problems:
+                click.echo(f"warning: {problem}", err=True)
+            click.echo(f"Added {added} noqa directive{'s' if added != 1 else ''}.", err=True)
+            sys.exit(EXIT_CLEAN)
+        fixed_count, changed = 0, False
+        if fix or diff:
+            outcome = fixer.fix(paths, settings, unsafe=unsafe_fixes,
+                                write=not diff and not use_stdin)
+            report = outcome.report
+            for problem in outcome.problems:
+                click.echo(f"warning: {problem}", err=True)
+            fixed_count, changed = outcome.fixed, bool(outcome.changes)
+            if diff:
+                for change in outcome.changes:
+                    if stdin_path is None or os.path.realpath(change.path) != \
+                            os.path.realpath(stdin_path):
+                        click.echo(change.diff(), nl=False)
+                    else:
+                        click.echo(dataclasses.replace(change, path=stdin_path).diff(), nl=False)
+                noun = "finding" if fixed_count == 1 else "findings"
+                click.echo(f"Would fix {fixed_count} {noun}." if fixed_count
+                           else "No fixes available.", err=True)
+                sys.exit(EXIT_FINDINGS if changed and not exit_zero else EXIT_CLEAN)
+            if use_stdin:  # as ruff: the fixed source on stdout, the findings on stderr
+                key = os.path.realpath(stdin_path)
+                fixed = next((c.fixed for c in outcome.changes
+                              if os.path.realpath(c.path) == key), data)
+                sys.stdout.buffer.write(fixed)
+                sys.stdout.flush()
+        else:
+            report = engine.check(paths, settings)
     except PathError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_ERROR)
-    click.echo(REPORTERS[output_format](report.findings, report.files), nl=False)
-    sys.exit(EXIT_FINDINGS if report.findings else EXIT_CLEAN)
+
+    findings = report.findings
+    files = report.files
+    if use_stdin:
+        key = os.path.realpath(stdin_path)
+        findings = [dataclasses.replace(f, path=stdin_filename or "-") for f in findings
+                    if os.path.realpath(f.path) == key]
+        files = 1
+    stream = sys.stderr if use_stdin and fix else sys.stdout
+    options = RenderOptions(show_source=show_source, quiet=quiet, fixed=fixed_count,
+                            unsafe_fixes=unsafe_fixes, fix_mode=fix,
+                            color=output_file is None and output_format == "text"
+                            and use_color(stream),
+                            overrides={stdin_filename or "-": data} if use_stdin else {})
+    output = render(output_format, findings, files, options, show_statistics=statistics)
+    if output_file:
+        try:
+            with open(output_file, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(output)
+        except OSError as error:
+            click.echo(f"error: cannot write {output_file}: {error.strerror}", err=True)
+            sys.exit(EXIT_ERROR)
+    elif output:
+        click.echo(output, nl=False, file=stream, color=options.color)
+    if exit_zero:
+        sys.exit(EXIT_CLEAN)
+    if findings or (exit_non_zero_on_fix and changed):
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_CLEAN)
+
+
+def _apply_cli(settings, *, select, extend_select, ignore, per_file, extend_per_file, exclude,
+               extend_exclude, respect_gitignore, force_exclude, show_unused_noqa, ignore_noqa,
+               no_cache, cache_dir) -> None:
+    """Command-line flags over the configuration file, layered as ruff layers them: a
+    --select replaces the file's whole selection (select, extend-select and ignore)."""
+    unknown = settings.unknown_codes(select + extend_select + ignore
+                                     + [c for codes in per_file.values() for c in codes]
+                                     + [c for codes in extend_per_file.values() for c in codes])
+    if unknown:
+        raise click.UsageError(f"unknown rule code or prefix: {', '.join(unknown)}")
+    if show_unused_noqa:
+        extend_select = extend_select + ["CCL998"]
+    if select:
+        settings.select, settings.extend_select, settings.ignore = select, extend_select, ignore
+    else:
+        settings.ignore = [c for c in settings.ignore if c not in extend_select] + ignore
+        settings.extend_select = settings.extend_select + extend_select
+    if per_file:
+        settings.per_file_ignores = per_file
+    if extend_per_file:
+        settings.per_file_ignores = {**settings.per_file_ignores, **extend_per_file}
+    if exclude:
+        settings.exclude = exclude
+    settings.extend_exclude = settings.extend_exclude + extend_exclude
+    if respect_gitignore is not None:
+        settings.respect_gitignore = respect_gitignore
+    if force_exclude is not None:
+        settings.force_exclude = force_exclude
+    settings.ignore_noqa = settings.ignore_noqa or ignore_noqa
+    if no_cache:
+        settings.use_cache = False
+    if cache_dir:
+        settings.cache_dir = cache_dir
+
+
+def _stdin_context(stdin_filename: str, settings) -> List[str]:
+    """What to analyse with a file read from standard input, for its imports to resolve: the
+    configured source roots, else the top package holding it, else its directory."""
+    if settings.src:
+        return [root for root in settings.src if os.path.isdir(root)]
+    directory = os.path.dirname(os.path.abspath(stdin_filename))
+    if not os.path.isdir(directory):
+        return []
+    top = None
+    while os.path.isfile(os.path.join(directory, "__init__.py")):
+        top = directory
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return [_relative(top or directory)]
+
+
+def _relative(path: str) -> str:
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 @cli.command("rules")
@@ -64,13 +276,13 @@ def list_rules(output_format) -> None:
     """List every rule: code, name, summary, and whether --fix can fix it."""
     import json
 
-    from celery_chain_lint.rules import ALL_RULES
+    from celery_chain_lint.catalogue import all_rules
 
     if output_format == "json":
         click.echo(json.dumps([{"code": r.code, "name": r.name, "summary": r.summary,
-                                "fixable": r.fixable} for r in ALL_RULES], indent=2))
+                                "fixable": r.fixable} for r in all_rules()], indent=2))
         return
-    for rule in ALL_RULES:
+    for rule in all_rules():
         click.echo(f"{rule.code}  {rule.name:<24} {'[fix] ' if rule.fixable else ''}{rule.summary}")
 
 
@@ -78,9 +290,9 @@ def list_rules(output_format) -> None:
 @click.argument("code")
 def explain(code) -> None:
     """Print the documentation of one rule (by code or name)."""
-    from celery_chain_lint.rules import ALL_RULES
+    from celery_chain_lint.catalogue import all_rules
 
-    for rule in ALL_RULES:
+    for rule in all_rules():
         if code.upper() == rule.code or code == rule.name:
             click.echo(rule.documentation())
             return

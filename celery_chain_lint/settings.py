@@ -37,12 +37,13 @@ class Settings:
         """The selected rule classes, as ruff selects: prefixes, ALL, then ignores."""
         from celery_chain_lint.rules import ALL_RULES
 
-        select = self.select + self.extend_select
+        def matches(rule, patterns):
+            return any(p == "ALL" or rule.code.startswith(p) for p in patterns)
+
+        # No select: every rule; extend-select adds to it, ignore removes (as ruff).
         chosen = [r for r in ALL_RULES
-                  if not self.select and not self.extend_select
-                  or any(p == "ALL" or r.code.startswith(p) for p in select)]
-        return [r for r in chosen
-                if not any(p == "ALL" or r.code.startswith(p) for p in self.ignore)]
+                  if not self.select or matches(r, self.select) or matches(r, self.extend_select)]
+        return [r for r in chosen if not matches(r, self.ignore)]
 
     def unknown_codes(self, codes: Sequence[str]) -> List[str]:
         from celery_chain_lint.rules import ALL_RULES

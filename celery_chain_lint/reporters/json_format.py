@@ -7,5 +7,5 @@ from typing import List
 from celery_chain_lint.rules.base import Finding
 
 
-def render(findings: List[Finding], files: int) -> str:
+def render(findings: List[Finding], files: int, options=None) -> str:
     return json.dumps([finding.to_json() for finding in findings], indent=2) + "\n"

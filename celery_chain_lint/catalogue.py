@@ -1,0 +1,85 @@
+"""Every code the tool can report: the rule classes, and the two codes the engine itself
+reports (CCL998 unused-noqa, CCL999 could-not-analyse). ``rules``, ``explain`` and the SARIF
+output list them all."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List
+
+
+@dataclass(frozen=True)
+class MetaRule:
+    code: str
+    name: str
+    summary: str
+    doc: str
+    fixable: bool = False
+
+    def documentation(self) -> str:
+        return self.doc.strip()
+
+
+UNUSED_NOQA = MetaRule("CCL998", "unused-noqa", "a `# noqa` directive names a CCL code that "
+                       "suppresses nothing on its line", '''
+CCL998 unused-noqa: a ``# noqa`` directive names a CCL code that suppresses nothing.
+
+Off unless selected: ``--show-unused-noqa``, ``extend-select = ["CCL998"]``, or a selection
+that includes it (``ALL``, ``CCL``), as ruff's RUF100.
+
+## What it does
+Reports each ``CCL`` code written in a ``# noqa: ...`` comment that suppressed no finding on
+its line: the finding is gone (fixed, or the code changed), the code is not enabled, or it is
+not a code of this tool. Codes of other tools in the same comment (``# noqa: E501, CCL001``)
+and blanket ``# noqa`` comments are left alone: flake8 or ruff may need them.
+
+## Why is this bad?
+A stale suppression hides the next real finding on that line, and tells readers a problem is
+there when there is none.
+
+## Example
+```python
+chain(add.s(2, 2), log_done.si("completed")).delay()  # noqa: CCL001
+```
+(the ``.si()`` already fixed it).
+
+## How to fix
+Delete the code, or the whole comment when nothing is left. ``--fix`` does it.
+''', fixable=True)
+
+COULD_NOT_ANALYSE = MetaRule("CCL999", "could-not-analyse", "a file could not be read or "
+                             "parsed, so nothing in it was checked", '''
+CCL999 could-not-analyse: a file could not be read or parsed.
+
+## What it does
+Reports a file the analyser could not read, decode or parse (a syntax error, an unknown
+encoding, nesting too deep), at the position of the problem where one is known.
+
+## Why is this bad?
+Nothing in that file was checked, and tasks defined in it are unknown to every other module:
+findings elsewhere may be missing.
+
+## Example
+```python
+def broken(:
+```
+
+## How to fix
+Fix the syntax error or the encoding declaration; exclude the file (``extend-exclude``) if it is
+not Python meant to be imported. ``# noqa`` cannot suppress this code; ``ignore`` and
+``per-file-ignores`` can.
+''')
+
+META_RULES = [UNUSED_NOQA, COULD_NOT_ANALYSE]
+
+
+def all_rules() -> List:
+    from celery_chain_lint.rules import ALL_RULES
+
+    return list(ALL_RULES) + META_RULES
+
+
+def by_code(code: str):
+    for rule in all_rules():
+        if rule.code == code:
+            return rule
+    return None

@@ -1,0 +1,37 @@
+"""GitLab Code Quality report (a JSON array of issues), as ruff writes it.
+
+Each issue: ``description``, ``check_name`` (the code), ``fingerprint`` (stable across runs
+that only move the code: it hashes the code, path, message and the occurrence number, not the
+line), ``severity`` and ``location`` with ``positions``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from typing import List
+
+from celery_chain_lint.rules.base import Finding
+
+
+def render(findings: List[Finding], files: int, options=None) -> str:
+    seen: Counter = Counter()
+    issues = []
+    for f in findings:
+        identity = (f.code, f.path.replace("\\", "/"), f.message)
+        seen[identity] += 1
+        digest = hashlib.sha256("\0".join(identity + (str(seen[identity]),)).encode()).hexdigest()
+        issues.append({
+            "description": f"({f.code}) {f.message}",
+            "check_name": f.code,
+            "fingerprint": digest,
+            "severity": "minor" if f.code == "CCL998" else "major",
+            "location": {
+                "path": f.path.replace("\\", "/"),
+                "positions": {
+                    "begin": {"line": f.span.line, "column": f.span.column},
+                    "end": {"line": f.span.end_line, "column": f.span.end_column},
+                },
+            },
+        })
+    return json.dumps(issues, indent=2) + "\n"
