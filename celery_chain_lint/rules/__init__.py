@@ -9,7 +9,8 @@ from celery_chain_lint.rules.ccl002_bad_arguments import BadArguments
 from celery_chain_lint.rules.ccl009_errback_receives_task_id import ErrbackReceivesTaskId
 from celery_chain_lint.rules.ccl010_group_callback import GroupCallback
 from celery_chain_lint.rules.ccl011_single_member_group import SingleMemberGroup
+from celery_chain_lint.rules.ccl012_swallowed_retry import SwallowedRetry
 
 ALL_RULES: List[Type[Rule]] = [ResultNotAccepted, BadArguments, ErrbackReceivesTaskId, GroupCallback,
-                               SingleMemberGroup]
+                               SingleMemberGroup, SwallowedRetry]
 RULES_BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}

@@ -1,0 +1,195 @@
+"""CCL012 swallowed-retry: ``self.retry()`` inside a broad ``except`` that does not re-raise.
+
+## What it does
+Flags a call to ``self.retry(...)`` (or ``some_task.retry(...)``) in a task whose enclosing
+``try`` catches ``Exception``, ``BaseException``, everything (bare ``except:``) or Celery's
+``Retry`` and does not re-raise, and one inside ``with contextlib.suppress(Exception):``.
+A clause that re-raises (``except Exception: log(); raise``) lets it through.
+
+## Why is this bad?
+``Task.retry()`` publishes the retry message and then raises ``celery.exceptions.Retry`` so
+that the worker stops the current run and records the state RETRY. ``Retry`` is an
+``Exception``: a broad handler around the call catches it, the task body goes on and returns
+normally, the worker records SUCCESS, and the retry message already sent runs the task again.
+Observed on Celery 5.7.0: a task that called ``self.retry(exc=exc)`` inside
+``try: ... except Exception: pass`` ran twice and both runs ended SUCCESS; a task that always
+retried ran ``max_retries + 1`` times, each run SUCCESS, and the final
+``MaxRetriesExceededError`` was swallowed the same way, so the failure was never recorded.
+Side effects before the retry (a charge, an email) happen twice.
+
+## Example
+```python
+@app.task(bind=True, max_retries=3)
+def charge(self, order_id):
+    try:
+        gateway.charge(order_id)
+    except GatewayTimeout as exc:
+        try:
+            self.retry(exc=exc)
+        except Exception:
+            logger.warning("could not retry")
+```
+
+## How to fix
+Let ``Retry`` propagate: ``raise self.retry(exc=exc)`` outside the broad handler, or re-raise
+it before the broad clause:
+```python
+    except Retry:
+        raise
+    except Exception:
+        logger.warning("could not retry")
+```
+"""
+from __future__ import annotations
+
+from typing import Iterator, Optional, Tuple
+
+from celery_chain_lint.facts import ir
+from celery_chain_lint.index.symbols import ClassSym, External, TaskSym
+from celery_chain_lint.index.tasks import literal
+from celery_chain_lint.rules.base import Rule
+
+# Exception classes an ``except`` clause can name that catch ``celery.exceptions.Retry``.
+CATCHES_RETRY = frozenset({
+    "builtins.Exception", "builtins.BaseException",
+    "celery.exceptions.Retry", "celery.exceptions.TaskPredicate",
+    "celery.exceptions.CeleryError", "celery.Retry",
+})
+SUPPRESS = frozenset({"contextlib.suppress"})
+
+_APP = """\
+from celery import Celery
+from celery.exceptions import Retry
+app = Celery("example", broker="memory://", backend="cache+memory://")
+
+def send(order_id):
+    raise ConnectionError(order_id)
+"""
+
+
+class SwallowedRetry(Rule):
+    code = "CCL012"
+    name = "swallowed-retry"
+    summary = ("self.retry() inside a broad except that does not re-raise: the task returns "
+               "SUCCESS and runs again")
+
+    VALID = [
+        _APP + """
+@app.task(bind=True)
+def notify(self, order_id):
+    try:
+        send(order_id)
+    except ConnectionError as exc:
+        raise self.retry(exc=exc)
+""",
+        _APP + """
+@app.task(bind=True)
+def notify(self, order_id):
+    try:
+        self.retry(countdown=5)
+    except Retry:
+        raise
+    except Exception:
+        pass
+""",
+        _APP + """
+@app.task(bind=True)
+def notify(self, order_id):
+    try:
+        self.retry(countdown=5)
+    except ValueError:
+        pass
+""",
+    ]
+    INVALID = [
+        _APP + """
+@app.task(bind=True)
+def notify(self, order_id):
+    try:
+        send(order_id)
+        self.retry(countdown=5)  # expect: CCL012
+    except Exception:
+        return "gave up"
+""",
+        _APP + """
+@app.task(bind=True)
+def notify(self, order_id):
+    try:
+        self.retry()  # expect: CCL012
+    except:
+        pass
+""",
+    ]
+
+    def check(self, project) -> Iterator:
+        for task in project.all_tasks:
+            function = task.function
+            if function is None or not project.reports_on(task.path):
+                continue
+            params = function.params.items
+            receiver = params[0].name if params and (task.bind or task.class_facts) else None
+            for site in function.calls:
+                call = site.call
+                if not self._is_retry(project, task, call, receiver):
+                    continue
+                swallowed = self._swallowed_by(project, task.module, site)
+                if swallowed is None:
+                    continue
+                message = (f"{call.text or 'retry()'} raises celery.exceptions.Retry, an "
+                           f"Exception: {swallowed} catches it and does not re-raise, so "
+                           f"{task.display} returns normally (SUCCESS) and the retry message "
+                           "already sent runs it again; re-raise Retry (`except Retry: raise`) "
+                           "or call it outside the handler")
+                yield self.finding(task.path, call.span, message)
+
+    @staticmethod
+    def _is_retry(project, task, call, receiver: Optional[str]) -> bool:
+        if not (isinstance(call, ir.Call) and isinstance(call.func, ir.Attribute)
+                and call.func.attr == "retry" and call.span is not None):
+            return False
+        if literal(call.keyword("throw"), True) is False:
+            return False  # ``retry(throw=False)`` does not raise
+        owner = call.func.value
+        if isinstance(owner, ir.Opaque) and owner.kind == "local":
+            return receiver is not None and owner.text == receiver
+        return isinstance(project.resolver.resolve(owner, task.module), TaskSym)
+
+    @staticmethod
+    def _catches(project, module: str, types: Tuple[ir.Expr, ...]) -> Optional[bool]:
+        """Whether a clause catches Retry: True, False, or None when it cannot be told."""
+        if not types:
+            return True  # bare ``except:``
+        unknown = False
+        for expr in types:
+            symbol = project.resolver.resolve(expr, module)
+            if isinstance(symbol, External):
+                if symbol.qualname in CATCHES_RETRY:
+                    return True
+                continue  # ValueError, requests.RequestException... do not catch Retry
+            if isinstance(symbol, ClassSym):
+                continue  # a project exception class
+            unknown = True
+        return None if unknown else False
+
+    def _swallowed_by(self, project, module: str, site) -> Optional[str]:
+        for item in site.with_items:
+            if isinstance(item, ir.Call):
+                symbol = project.resolver.resolve(item.func, module)
+                if isinstance(symbol, External) and symbol.qualname in SUPPRESS \
+                        and self._catches(project, module, item.positional):
+                    return f"`with {item.text}` (line {item.span.line})"
+        for clauses in reversed(site.handlers):  # innermost ``try`` first
+            for types, reraises in clauses:
+                caught = self._catches(project, module, types)
+                if caught is None:
+                    return None
+                if not caught:
+                    continue
+                if reraises:
+                    break  # propagates to the enclosing ``try``
+                names = ", ".join(t.text for t in types)
+                where = ("a bare `except:`" if not types else f"`except {names}:`"
+                         if len(types) == 1 else f"`except ({names}):`")
+                line = f" (line {types[0].span.line})" if types and types[0].span else ""
+                return where + line
+        return None
