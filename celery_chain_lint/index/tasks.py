@@ -76,7 +76,8 @@ class Task:
                 options[key] = constant
         return {"name": self.name, "display": self.display, "module": self.module,
                 "path": self.path, "line": self.span.line, "params": params,
-                "bind": self.bind, "options": options}
+                "bind": self.bind, "options": options,
+                "class_based": self.class_facts is not None}
 
 
 class TaskIndex:

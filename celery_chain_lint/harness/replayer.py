@@ -1,0 +1,296 @@
+"""Rebuild a finding's workflow on the shadow app, apply it, and watch every node.
+
+The replay data says what the source builds: signatures by registered name with literal
+arguments (placeholders where the source is not literal), chains, groups, chords, links and
+errbacks, and how the canvas is applied. It is rebuilt with Celery's own canvas API, so Celery
+does its own rewriting (chain flattening, ``group | task`` upgraded to a chord, single-member
+groups unrolled) exactly as it would on the user's canvas. Every signature gets a task id up
+front, so every node can be polled, including the later links of a chain that stay PENDING
+because the previous one failed.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+ROUTING_OPTIONS = {"queue", "exchange", "routing_key", "task_id", "link", "link_error",
+                   "priority_steps", "producer", "connection", "router", "add_to_parent"}
+TERMINAL = {"SUCCESS", "FAILURE", "REVOKED"}
+
+
+class Unreplayable(Exception):
+    """The workflow cannot be rebuilt from the replay data: the finding is skipped."""
+
+
+@dataclass
+class NodeRef:
+    id: str
+    task: str
+    role: str
+    flagged: bool = False
+    immutable: bool = False
+
+
+@dataclass
+class Built:
+    canvas: Any  # a Celery Signature (or what the source put there)
+    nodes: List[NodeRef]
+    apply: Callable[[], Any]
+    text: str  # the workflow as Celery sees it (repr of the rebuilt canvas)
+    outside: List[NodeRef] = field(default_factory=list)  # tasks run outside the workflow
+    repaired: List[str] = field(default_factory=list)  # tasks given complete arguments
+
+
+def value(data: Any) -> Any:
+    if isinstance(data, dict) and "literal" in data:
+        return data["literal"]
+    if isinstance(data, dict) and "placeholder" in data:
+        return f"<{data['placeholder']}>"
+    return data
+
+
+def _short(name: Optional[str]) -> str:
+    return (name or "?").rsplit(".", 1)[-1]
+
+
+class Builder:
+    def __init__(self, app, replay: Dict[str, Any], repair: bool = False):
+        self.app = app
+        self.replay = replay
+        # ``repair``: every signature but the flagged one gets complete arguments and ignores
+        # what it receives, so that another bad link (another finding) does not fail first.
+        self.repair = repair
+        self.repaired: List[str] = []
+        self.nodes: List[NodeRef] = []
+        self.outside: List[NodeRef] = []
+        self.tasks = replay.get("tasks") or {}
+
+    # ---- nodes ----
+
+    def task(self, name: Optional[str]):
+        if name is None:
+            raise Unreplayable("a task of the workflow has no literal registered name")
+        if name not in self.app.tasks:
+            raise Unreplayable(f"task {name!r} is not in the task index (not defined in the "
+                               "analysed code), so no shadow can be built for it")
+        return self.app.tasks[name]
+
+    def signature(self, node: Dict[str, Any], role: str):
+        from celery import signature as make_signature
+
+        name = node.get("task")
+        task = self.task(name)
+        if node.get("args") is None or node.get("kwargs") is None:
+            raise Unreplayable(f"the arguments of {_short(name)} are not known statically "
+                               "(*args, **kwargs or a non-literal args=)")
+        args = tuple(value(v) for v in node["args"])
+        kwargs = {k: value(v) for k, v in node["kwargs"].items()}
+        immutable = bool(node.get("immutable"))
+        if self.repair and not node.get("flagged"):
+            args, kwargs = self.complete_arguments(name)
+            args, immutable = tuple(args), True
+            self.repaired.append(_short(name))
+        via = node.get("via", "s")
+        if via == "by-name":
+            sig = make_signature(name, args=args, kwargs=kwargs, immutable=immutable, app=self.app)
+        else:
+            sig = task.signature(args, kwargs, immutable=immutable)
+        options = {k: v for k, v in (node.get("options") or {}).items() if k not in ROUTING_OPTIONS}
+        options.pop("immutable", None)
+        if options:
+            sig.set(**options)
+        task_id = str(uuid.uuid4())
+        sig.set(task_id=task_id)
+        self.nodes.append(NodeRef(task_id, name, role, bool(node.get("flagged")), immutable))
+        return sig
+
+    def called(self, node: Dict[str, Any], role: str):
+        """``task.delay(...)``/``task(...)`` where a signature belongs: run it, as the source does."""
+        name = node.get("task")
+        task = self.task(name)
+        if node.get("args") is not None:
+            args = [value(v) for v in node["args"]]
+            kwargs = {k: value(v) for k, v in (node.get("kwargs") or {}).items()}
+        else:
+            args, kwargs = self.complete_arguments(name)
+        how = node.get("how", "delay")
+        if how == "call":
+            return task(*args, **kwargs)
+        task_id = str(uuid.uuid4())
+        self.outside.append(NodeRef(task_id, name, f"{role} ({_short(name)}.{how}() ran "
+                                    "outside the workflow)", bool(node.get("flagged"))))
+        return task.apply_async(args, kwargs, task_id=task_id)
+
+    def complete_arguments(self, name: str) -> Tuple[list, dict]:
+        """Placeholders for every required parameter (the source's arguments are not known)."""
+        args, kwargs = [], {}
+        for param in (self.tasks.get(name) or {}).get("params") or ():
+            if param.get("has_default"):
+                continue
+            if param.get("kind") in ("positional-only", "positional-or-keyword"):
+                args.append(f"<{param['name']}>")
+            elif param.get("kind") == "keyword-only":
+                kwargs[param["name"]] = f"<{param['name']}>"
+        return args, kwargs
+
+    def build(self, node: Optional[Dict[str, Any]], role: str = "canvas"):
+        from celery import chain, chord, group
+
+        if node is None:
+            raise Unreplayable("part of the workflow is not known statically")
+        kind = node.get("type")
+        if kind == "signature":
+            return self.signature(node, role)
+        if kind == "called":
+            return self.called(node, role)
+        if kind == "chain":
+            steps = [self.build(step, f"{role}.chain[{index}]")
+                     for index, step in enumerate(node.get("steps") or ())]
+            return chain(*steps, app=self.app) if steps else chain(app=self.app)
+        if kind == "group":
+            if node.get("members") is None:
+                raise Unreplayable("the group's members are built dynamically (a generator, a "
+                                   "loop or a splat)")
+            members = [self.build(member, f"{role}.group[{index}]")
+                       for index, member in enumerate(node["members"])]
+            return group(members, app=self.app)
+        if kind == "chord":
+            header = self.build(node.get("header"), f"{role}.chord.header")
+            if node.get("body") is None:
+                raise Unreplayable("the chord's body is not known statically")
+            body = self.build(node["body"], f"{role}.chord.body")
+            header_tasks = header.tasks if hasattr(header, "tasks") else [header]
+            return chord(header_tasks, body, app=self.app)
+        raise Unreplayable(f"a part of the workflow ({kind or 'unknown'}) cannot be rebuilt")
+
+
+def build(app, replay: Dict[str, Any], repair: bool = False) -> Built:
+    """Rebuild the workflow; composition errors (CCL007) propagate as they would in the source."""
+    builder = Builder(app, replay, repair)
+    canvas = builder.build(replay.get("canvas"), "canvas")
+    for index, callback in enumerate(replay.get("callbacks") or ()):
+        kind = callback.get("kind")
+        role = f"link[{index}]" if kind == "link" else f"errback[{index}]"
+        signature = builder.build(callback.get("callback"), role)
+        if not hasattr(canvas, "link"):
+            raise Unreplayable("a callback is attached to something that is not a canvas")
+        if kind == "link":
+            canvas.link(signature)
+        else:
+            canvas.link_error(signature)
+    application = replay.get("application")
+    how, args, kwargs = "apply_async", (), {}
+    if application is not None:
+        how = application.get("how") or "apply_async"
+        if application.get("args") is None or application.get("kwargs") is None:
+            raise Unreplayable("the arguments the workflow is applied with are not known "
+                               "statically")
+        args = tuple(value(v) for v in application["args"])
+        kwargs = {k: value(v) for k, v in application["kwargs"].items()}
+
+    def apply():
+        if how == "delay":
+            return canvas.delay(*args, **kwargs)
+        if how == "call":
+            return canvas(*args, **kwargs)
+        return canvas.apply_async(args or None, kwargs or None)
+
+    text = describe(canvas)
+    if application is not None:
+        rendered = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+        text += f"  applied with .{how if how != 'call' else '__call__'}({rendered})"
+    built = Built(canvas, builder.nodes, apply, text, builder.outside)
+    built.repaired = builder.repaired
+    return built
+
+
+def describe(canvas: Any) -> str:
+    try:
+        text = repr(canvas)
+    except Exception:  # noqa: BLE001 - display only
+        text = object.__repr__(canvas)
+    return text if len(text) <= 600 else text[:597] + "..."
+
+
+# ---- observing ----
+
+
+def _exception_text(result: Any) -> Optional[str]:
+    if isinstance(result, BaseException):
+        return f"{type(result).__name__}: {result}"
+    return None
+
+
+@dataclass
+class Observation:
+    states: Dict[str, Dict[str, Any]]  # task id -> {state, result/exception, date_done}
+    elapsed: float
+    settled: bool
+    timed_out: bool
+    worker: Optional[str] = None  # the worker's end when it died during the run
+
+    def state(self, task_id: str) -> str:
+        return self.states.get(task_id, {}).get("state", "PENDING")
+
+
+def snapshot(app, ids: List[str]) -> Dict[str, Dict[str, Any]]:
+    states = {}
+    for task_id in ids:
+        try:
+            meta = app.backend.get_task_meta(task_id, cache=False)
+        except Exception as exc:  # noqa: BLE001 - a backend hiccup is an observation, not fatal
+            states[task_id] = {"state": "UNKNOWN", "error": f"{type(exc).__name__}: {exc}"}
+            continue
+        state = meta.get("status", "PENDING")
+        entry: Dict[str, Any] = {"state": state}
+        result = meta.get("result")
+        if state == "FAILURE" or isinstance(result, BaseException):
+            entry["exception"] = _exception_text(result) or repr(result)
+            entry["exception_type"] = type(result).__name__ if isinstance(result, BaseException) \
+                else None
+        elif state == "SUCCESS":
+            entry["result"] = result
+        elif state == "RETRY":
+            entry["exception"] = _exception_text(result) or repr(result)
+        done = meta.get("date_done")
+        if done is not None:
+            entry["date_done"] = done.isoformat() if hasattr(done, "isoformat") else str(done)
+        states[task_id] = entry
+    return states
+
+
+def observe(app, ids: List[str], timeout: float, settle: float = 0.4, poll: float = 0.02,
+            stop_when: Optional[Callable[[Dict[str, Dict[str, Any]]], bool]] = None,
+            worker_alive: Optional[Callable[[], Optional[str]]] = None,
+            start: Optional[float] = None, until: str = "settled") -> Observation:
+    """Poll every node until all succeeded, a failure settled, ``stop_when`` holds, or timeout.
+
+    ``until="settled"``: a failure ends the run once the states stop changing for ``settle``
+    seconds (an errback may still overwrite the failed task's state just after it failed).
+    ``until="timeout"``: watch for the whole ``timeout`` (a chord that must never fire).
+    """
+    start = time.monotonic() if start is None else start
+    deadline = start + timeout
+    last, changed = None, time.monotonic()
+    while True:
+        states = snapshot(app, ids)
+        now = time.monotonic()
+        if worker_alive is not None:
+            dead = worker_alive()
+            if dead:
+                return Observation(states, now - start, False, False, worker=dead)
+        if states != last:
+            last, changed = states, now
+        if stop_when is not None and stop_when(states):
+            return Observation(states, now - start, True, False)
+        if until == "settled":
+            if ids and all(s["state"] == "SUCCESS" for s in states.values()):
+                return Observation(states, now - start, True, False)
+            failed = any(s["state"] == "FAILURE" for s in states.values())
+            if failed and now - changed >= settle:
+                return Observation(states, now - start, True, False)
+        if now >= deadline:
+            return Observation(states, now - start, until == "timeout", until != "timeout")
+        time.sleep(poll)

@@ -1,0 +1,202 @@
+"""One shadow app and its worker process: runs replays one at a time and records what happened."""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+from celery_chain_lint.harness.environment import Environment, InfrastructureError
+from celery_chain_lint.harness.replayer import Built, Observation, Unreplayable, build, observe
+from celery_chain_lint.harness.worker import DEFAULT_CONCURRENCY, DEFAULT_POOL, WorkerProcess
+
+
+@dataclass
+class Run:
+    """What one replay did."""
+
+    built: Optional[Built]
+    raised: Optional[BaseException] = None
+    raised_at: Optional[str] = None  # "compose" (building the canvas) or "apply"
+    observation: Optional[Observation] = None
+    journal: List[Dict[str, Any]] = field(default_factory=list)
+    elapsed: float = 0.0
+    notes: List[str] = field(default_factory=list)
+    start_wall: Optional[float] = None  # time.time() when the workflow was applied
+
+    @property
+    def worker_died(self) -> Optional[str]:
+        return self.observation.worker if self.observation is not None else None
+
+    @property
+    def timed_out(self) -> bool:
+        return bool(self.observation and self.observation.timed_out)
+
+    def exceptions(self) -> List[Dict[str, Any]]:
+        """Every failure seen: the synchronous one first, then the nodes' (with their role)."""
+        found = []
+        if self.raised is not None:
+            found.append({"type": type(self.raised).__name__, "message": str(self.raised),
+                          "where": f"raised in the caller while {self.raised_at_text()}",
+                          "role": None, "task": None})
+        if self.observation is not None and self.built is not None:
+            for node in self.built.nodes + self.built.outside:
+                state = self.observation.states.get(node.id, {})
+                if state.get("state") == "FAILURE":
+                    text = state.get("exception") or ""
+                    type_name, _, message = text.partition(": ")
+                    found.append({"type": state.get("exception_type") or type_name,
+                                  "message": message, "where": "stored on the node by the worker",
+                                  "role": node.role, "task": node.task})
+        return found
+
+    def raised_at_text(self) -> str:
+        return {"compose": "composing the canvas",
+                "apply": "applying the workflow (publishing its first message)"}.get(
+                    self.raised_at or "", self.raised_at or "")
+
+    def nodes(self) -> List[Dict[str, Any]]:
+        out = []
+        if self.built is None:
+            return out
+        ran = {}
+        for entry in self.journal:
+            ran.setdefault(entry.get("id"), []).append(entry)
+        for node in self.built.nodes + self.built.outside:
+            state = (self.observation.states.get(node.id, {}) if self.observation else {})
+            item: Dict[str, Any] = {"task": node.task, "role": node.role, "id": node.id,
+                                    "state": state.get("state", "PENDING")}
+            if node.flagged:
+                item["flagged"] = True
+            for key in ("exception", "result", "date_done"):
+                if key in state:
+                    item[key] = state[key] if key != "result" else _short(state[key])
+            executions = ran.get(node.id, [])
+            item["executions"] = len(executions)
+            if executions:
+                first = executions[0]
+                if self.start_wall is not None and first.get("start"):
+                    item["started_at"] = round(first["start"] - self.start_wall, 4)
+                    item["ended_at"] = round(executions[-1].get("end", first["start"])
+                                             - self.start_wall, 4)
+            out.append(item)
+        return out
+
+
+def _short(value: Any, limit: int = 200) -> Any:
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Session:
+    """A shadow app (client side) and its worker subprocess, for one set of task specs."""
+
+    def __init__(self, env: Environment, tasks: Dict[str, Dict[str, Any]], *,
+                 pool: str = DEFAULT_POOL, concurrency: int = DEFAULT_CONCURRENCY,
+                 startup_timeout: float = 30.0, index: int = 0):
+        from celery_chain_lint.harness.shadow import Control, Journal, build_app
+
+        self.env = env
+        self.directory = os.path.join(env.workdir, f"session-{index}")
+        os.makedirs(self.directory, exist_ok=True)
+        conf = env.conf()
+        conf["task_track_started"] = True
+        self.config = {
+            "main": env.queue,
+            "conf": conf,
+            "tasks": tasks,
+            "control": os.path.join(self.directory, "control.json"),
+            "journal": os.path.join(self.directory, "journal.jsonl"),
+            "pool": pool,
+            "concurrency": concurrency,
+        }
+        self.control = Control(self.config["control"])
+        self.control.write({"run": None, "behaviours": {}})
+        self.journal = Journal(self.config["journal"])
+        self.app = build_app(self.config)
+        self.app.set_current()
+        self.worker = WorkerProcess(self.config, self.directory, startup_timeout=startup_timeout)
+        self.restarts = 0
+
+    def start(self) -> None:
+        self.worker.start()
+
+    def close(self) -> None:
+        try:
+            self.worker.stop()
+        finally:
+            try:
+                self.app.close()
+            except Exception:  # noqa: BLE001 - closing pools of a dead broker
+                pass
+
+    def _dead(self) -> Optional[str]:
+        return None if self.worker.alive() else self.worker.exit_description()
+
+    def recover(self, why: str) -> str:
+        """After a hang or a death: a fresh worker on an empty queue."""
+        self.worker.stop(grace=0.5)
+        self.env.purge_queue()
+        self.restarts += 1
+        self.worker.start()
+        return f"worker restarted after {why}; the run's queue was purged"
+
+    def client_app(self, **conf_overrides):
+        """Another client app on the same tasks, e.g. without a result backend (CCL008)."""
+        from celery_chain_lint.harness.shadow import build_app
+
+        config = dict(self.config)
+        config["conf"] = {**self.config["conf"], **conf_overrides}
+        app = build_app(config)
+        return app
+
+    def run(self, replay: Dict[str, Any], behaviours: Optional[Dict[str, Any]] = None, *,
+            timeout: float = 10.0, settle: float = 0.4,
+            stop_when: Optional[Callable[[Dict[str, Dict[str, Any]]], bool]] = None,
+            until: str = "settled", app=None, prepare: Optional[Callable[[Built], None]] = None,
+            recover: bool = True, repair: bool = False) -> Run:
+        app = app or self.app
+        notes = []
+        if not self.worker.alive():
+            notes.append(self.recover(f"it {self.worker.exit_description()}"))
+        run_id = uuid.uuid4().hex
+        self.control.write({"run": run_id, "behaviours": behaviours or {}})
+        try:
+            built = build(app, replay, repair=repair)
+        except Unreplayable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - composing failed as the source would
+            return Run(None, exc, "compose", notes=notes)
+        if prepare is not None:
+            prepare(built)
+        start, start_wall = time.monotonic(), time.time()
+        result = Run(built, notes=notes)
+        result.start_wall = start_wall
+        if built.repaired:
+            result.notes.append(
+                "replayed with complete arguments for " + ", ".join(sorted(set(built.repaired)))
+                + " (immutable), so that another bad signature of this workflow does not fail "
+                "first")
+        try:
+            built.apply()
+        except Exception as exc:  # noqa: BLE001 - the synchronous failure is the observation
+            result.raised, result.raised_at = exc, "apply"
+        ids = [node.id for node in built.nodes + built.outside]
+        if result.raised is not None:
+            # Nothing of the workflow was sent; only tasks run outside it may still complete.
+            ids = [node.id for node in built.outside]
+        if ids:
+            result.observation = observe(app, ids, timeout, settle=settle, stop_when=stop_when,
+                                         worker_alive=self._dead, start=start, until=until)
+        else:
+            result.observation = Observation({}, time.monotonic() - start, True, False)
+        result.elapsed = time.monotonic() - start
+        result.journal = [e for e in self.journal.read() if e.get("run") == run_id]
+        if recover and result.observation.worker:
+            result.notes.append(self.recover(f"it {result.observation.worker} during the run"))
+        elif recover and result.observation.timed_out:
+            result.notes.append(self.recover(f"the workflow did not finish within {timeout:g}s"))
+        return result
