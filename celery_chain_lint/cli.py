@@ -1,4 +1,4 @@
-"""The command line: ``celery-chain-lint check``, ``rules`` and ``explain``.
+"""The command line: ``celery-chain-lint check``, ``verify``, ``rules`` and ``explain``.
 
 Exit codes follow ruff and flake8: 0 no findings, 1 findings, 2 usage or internal error.
 ``check`` never imports Celery nor the analysed code.
@@ -268,6 +268,52 @@ def _stdin_context(stdin_filename: str, settings) -> List[str]:
 def _relative(path: str) -> str:
     relative = os.path.relpath(path)
     return path if relative.startswith("..") else relative
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "--output-format", "output_format", type=click.Choice(["text", "json"]),
+              default="text", show_default=True, help="Output format.")
+@click.option("--broker", metavar="URL", help="Broker URL (default: embedded, no server needed).")
+@click.option("--backend", metavar="URL",
+              help="Result backend URL (default: embedded file-system backend).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds a replayed workflow may run before it counts as hung.")
+@click.option("--execute", is_flag=True,
+              help="Import and RUN the project's own tasks where a rule needs the real code "
+                   "(CCL004 result sizes). Off by default: verify never imports your code.")
+@click.option("--select", multiple=True, help="Rule codes or prefixes to verify.")
+@click.option("--ignore", multiple=True, help="Rule codes or prefixes not to verify.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="The configuration file (as for check).")
+@click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
+def verify(paths, output_format, broker, backend, timeout, execute, select, ignore, config_path,
+           isolated) -> None:
+    """Run check on PATHS, then replay each finding on a real Celery worker.
+
+    Each finding is confirmed, not-reproduced or skipped (with why), with the evidence. Exit 0
+    when none is confirmed, 1 when some are, 2 on a usage or infrastructure error.
+    """
+    from celery_chain_lint.config import ConfigError, resolve
+    from celery_chain_lint.harness.verify import Options, main_verify
+
+    paths = list(paths) or ["."]
+    try:
+        settings = resolve(paths, config_path, isolated)
+    except ConfigError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_ERROR)
+    _apply_cli(settings, select=_codes(select), extend_select=[], ignore=_codes(ignore),
+               per_file={}, extend_per_file={}, exclude=[], extend_exclude=[],
+               respect_gitignore=None, force_exclude=None, show_unused_noqa=False,
+               ignore_noqa=False, no_cache=False, cache_dir=None)
+    options = Options(broker=broker, backend=backend, timeout=timeout, execute=execute)
+    try:
+        code = main_verify(paths, options, output_format, settings)
+    except PathError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_ERROR)
+    sys.exit(code)
 
 
 @cli.command("rules")
