@@ -56,7 +56,7 @@ def test_show_source_caret(project):
     assert lines[1:5] == [
         "  |",
         "6 |     w = 'é' or chain(add.s(2, 2), log_done.s('x'))",
-        "  | " + " " * 34 + "^" * 16 + " CCL001",
+        "  | " + " " * 34 + "^" * 15 + " CCL001",
         "  |",
     ]
     assert lines[2].index("log_done") == lines[3].index("^")  # tabs expanded on both lines
