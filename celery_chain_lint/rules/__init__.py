@@ -10,7 +10,8 @@ from celery_chain_lint.rules.ccl009_errback_receives_task_id import ErrbackRecei
 from celery_chain_lint.rules.ccl010_group_callback import GroupCallback
 from celery_chain_lint.rules.ccl011_single_member_group import SingleMemberGroup
 from celery_chain_lint.rules.ccl012_swallowed_retry import SwallowedRetry
+from celery_chain_lint.rules.ccl013_options_as_arguments import OptionsAsArguments
 
 ALL_RULES: List[Type[Rule]] = [ResultNotAccepted, BadArguments, ErrbackReceivesTaskId, GroupCallback,
-                               SingleMemberGroup, SwallowedRetry]
+                               SingleMemberGroup, SwallowedRetry, OptionsAsArguments]
 RULES_BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}

@@ -28,6 +28,7 @@ receives the previous result as its first argument.
 from __future__ import annotations
 
 from celery_chain_lint.rules.base import Rule
+from celery_chain_lint.workflow.options import explained_by_options
 from celery_chain_lint.workflow.replay import replay_data
 
 _APP = """\
@@ -66,6 +67,8 @@ class BadArguments(Rule):
         for problem in project.argument_problems:
             if problem.si_was_meant:
                 continue  # CCL001's finding
+            if explained_by_options(problem.invocation):
+                continue  # ``delay(..., countdown=60)``: CCL013's finding, with its fix
             invocation = problem.invocation
             message = (f"{problem.rendered_params()} will be called as {problem.rendered_call()}: "
                        f"{problem.error.reason}")
