@@ -145,10 +145,12 @@ class Environment:
         scheme = _scheme(self.broker_url)
         if self.embedded_broker:
             messages = self._dir("broker", "messages")
+            # Consumed messages are moved to ``processed`` (inside the run's directory, removed
+            # at the end) rather than to the system's temporary directory.
             return {"data_folder_in": messages, "data_folder_out": messages,
                     "control_folder": self._dir("broker", "control"),
                     "processed_folder": self._dir("broker", "processed"),
-                    "store_processed": False, "polling_interval": 0.02}
+                    "store_processed": True, "polling_interval": 0.02}
         if scheme in ("redis", "rediss"):
             return {"global_keyprefix": self.prefix, "polling_interval": 0.05,
                     "socket_connect_timeout": self.connect_timeout,
@@ -191,6 +193,10 @@ class Environment:
             "worker_cancel_long_running_tasks_on_connection_loss": True,
             "enable_utc": True,
         }
+        if self.embedded_broker:
+            from celery_chain_lint.harness.fstransport import TRANSPORT
+
+            conf["broker_transport"] = TRANSPORT
         if self.backend_kind == "redis":
             conf["result_backend_transport_options"] = {"global_keyprefix": self.prefix}
         return conf

@@ -166,20 +166,18 @@ class Builder:
         raise Unreplayable(f"a part of the workflow ({kind or 'unknown'}) cannot be rebuilt")
 
 
+class CompositionError(Exception):
+    """Building the canvas failed as it would in the source (e.g. ``chain(add.delay(1, 2))``)."""
+
+    def __init__(self, error: BaseException, outside: List[NodeRef]):
+        super().__init__(str(error))
+        self.error = error
+        self.outside = outside
+
+
 def build(app, replay: Dict[str, Any], repair: bool = False) -> Built:
-    """Rebuild the workflow; composition errors (CCL007) propagate as they would in the source."""
+    """Rebuild the workflow; composition errors (CCL007) raise CompositionError."""
     builder = Builder(app, replay, repair)
-    canvas = builder.build(replay.get("canvas"), "canvas")
-    for index, callback in enumerate(replay.get("callbacks") or ()):
-        kind = callback.get("kind")
-        role = f"link[{index}]" if kind == "link" else f"errback[{index}]"
-        signature = builder.build(callback.get("callback"), role)
-        if not hasattr(canvas, "link"):
-            raise Unreplayable("a callback is attached to something that is not a canvas")
-        if kind == "link":
-            canvas.link(signature)
-        else:
-            canvas.link_error(signature)
     application = replay.get("application")
     how, args, kwargs = "apply_async", (), {}
     if application is not None:
@@ -189,17 +187,43 @@ def build(app, replay: Dict[str, Any], repair: bool = False) -> Built:
                                "statically")
         args = tuple(value(v) for v in application["args"])
         kwargs = {k: value(v) for k, v in application["kwargs"].items()}
+    # Callbacks given to ``apply_async(link=..., link_error=...)`` are passed the same way
+    # (a group refuses them there); the others were attached with ``.link()``/``.on_error()``.
+    as_options = application is not None and how == "apply_async"
+    links: Dict[str, List[Any]] = {"link": [], "link_error": []}
+    try:
+        canvas = builder.build(replay.get("canvas"), "canvas")
+        for index, callback in enumerate(replay.get("callbacks") or ()):
+            kind = callback.get("kind")
+            role = f"link[{index}]" if kind == "link" else f"errback[{index}]"
+            signature = builder.build(callback.get("callback"), role)
+            if as_options:
+                links["link" if kind == "link" else "link_error"].append(signature)
+                continue
+            if not hasattr(canvas, "link"):
+                raise Unreplayable("a callback is attached to something that is not a canvas")
+            if kind == "link":
+                canvas.link(signature)
+            else:
+                canvas.link_error(signature)
+    except Unreplayable:
+        raise
+    except Exception as error:  # noqa: BLE001 - the source would fail the same way
+        raise CompositionError(error, builder.outside) from error
+    options = {key: value for key, value in links.items() if value}
 
     def apply():
         if how == "delay":
             return canvas.delay(*args, **kwargs)
         if how == "call":
             return canvas(*args, **kwargs)
-        return canvas.apply_async(args or None, kwargs or None)
+        return canvas.apply_async(args or None, kwargs or None, **options)
 
     text = describe(canvas)
     if application is not None:
-        rendered = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+        rendered = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+                             + [f"{k}={describe(v[0] if len(v) == 1 else v)}"
+                                for k, v in options.items()])
         text += f"  applied with .{how if how != 'call' else '__call__'}({rendered})"
     built = Built(canvas, builder.nodes, apply, text, builder.outside)
     built.repaired = builder.repaired

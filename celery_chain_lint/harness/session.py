@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 from celery_chain_lint.harness.environment import Environment, InfrastructureError
-from celery_chain_lint.harness.replayer import Built, Observation, Unreplayable, build, observe
+from celery_chain_lint.harness.replayer import (
+    Built,
+    CompositionError,
+    Observation,
+    build,
+    observe,
+    snapshot,
+)
 from celery_chain_lint.harness.worker import DEFAULT_CONCURRENCY, DEFAULT_POOL, WorkerProcess
 
 
@@ -157,19 +164,28 @@ class Session:
             timeout: float = 10.0, settle: float = 0.4,
             stop_when: Optional[Callable[[Dict[str, Dict[str, Any]]], bool]] = None,
             until: str = "settled", app=None, prepare: Optional[Callable[[Built], None]] = None,
-            recover: bool = True, repair: bool = False) -> Run:
+            recover: bool = True, repair: bool = False, quiet: float = 0.0) -> Run:
         app = app or self.app
         notes = []
         if not self.worker.alive():
             notes.append(self.recover(f"it {self.worker.exit_description()}"))
         run_id = uuid.uuid4().hex
         self.control.write({"run": run_id, "behaviours": behaviours or {}})
+        start, start_wall = time.monotonic(), time.time()
         try:
             built = build(app, replay, repair=repair)
-        except Unreplayable:
-            raise
-        except Exception as exc:  # noqa: BLE001 - composing failed as the source would
-            return Run(None, exc, "compose", notes=notes)
+        except CompositionError as failure:
+            # Composing failed as the source would; tasks it ran on the way (``add.delay()``
+            # where a signature belongs) are still watched until they finish.
+            built = Built(None, [], lambda: None, "", failure.outside)
+            result = Run(built, failure.error, "compose", notes=notes, start_wall=start_wall)
+            ids = [node.id for node in failure.outside]
+            result.observation = observe(app, ids, timeout, settle=settle,
+                                         worker_alive=self._dead, start=start) if ids else \
+                Observation({}, time.monotonic() - start, True, False)
+            result.elapsed = time.monotonic() - start
+            result.journal = [e for e in self.journal.read() if e.get("run") == run_id]
+            return result
         if prepare is not None:
             prepare(built)
         start, start_wall = time.monotonic(), time.time()
@@ -195,6 +211,17 @@ class Session:
             result.observation = Observation({}, time.monotonic() - start, True, False)
         result.elapsed = time.monotonic() - start
         result.journal = [e for e in self.journal.read() if e.get("run") == run_id]
+        if quiet and not result.observation.worker:
+            # Callbacks may still run after every polled node is done (one per group member):
+            # wait until the journal has been still for ``quiet`` seconds.
+            deadline, still_since, seen = start + timeout, time.monotonic(), len(result.journal)
+            while time.monotonic() < deadline and time.monotonic() - still_since < quiet:
+                time.sleep(0.05)
+                result.journal = [e for e in self.journal.read() if e.get("run") == run_id]
+                if len(result.journal) != seen:
+                    seen, still_since = len(result.journal), time.monotonic()
+            if result.observation.states:
+                result.observation.states = snapshot(app, list(result.observation.states))
         if recover and result.observation.worker:
             result.notes.append(self.recover(f"it {result.observation.worker} during the run"))
         elif recover and result.observation.timed_out:

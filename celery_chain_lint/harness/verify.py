@@ -21,6 +21,7 @@ from celery_chain_lint.harness.confirmers import (
     SKIPPED,
     Verdict,
     confirmer_for,
+    replay_tasks,
     skipped,
 )
 from celery_chain_lint.harness.environment import Environment, InfrastructureError
@@ -131,7 +132,7 @@ class Batch:
 def plan_batches(findings: List[Dict[str, Any]]) -> List[Batch]:
     batches: List[Batch] = []
     for index, finding in enumerate(findings):
-        tasks = (finding.get("replay") or {}).get("tasks") or {}
+        tasks = replay_tasks(finding.get("replay"))
         for batch in batches:
             if batch.accepts(tasks):
                 batch.add(index, tasks)

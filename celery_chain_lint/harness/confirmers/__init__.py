@@ -125,3 +125,33 @@ def function_name(replay: Dict[str, Any], task: Optional[str]) -> Optional[str]:
 
     spec = (replay.get("tasks") or {}).get(task or "") or {}
     return python_name(spec.get("display"), fallback=(task or "task").rsplit(".", 1)[-1])
+
+
+def replay_tasks(replay: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Every task spec a finding's replay data mentions: its workflow's, the task it is about
+    (``task``: CCL004/CCL005/...), and those of the workflows listed under ``workflows``."""
+    found: Dict[str, Dict[str, Any]] = {}
+    if not isinstance(replay, dict):
+        return found
+    for spec in (replay.get("tasks") or {}).values():
+        if isinstance(spec, dict) and spec.get("name"):
+            found.setdefault(spec["name"], spec)
+    task = replay.get("task")
+    if isinstance(task, dict) and task.get("name"):
+        found.setdefault(task["name"], task)
+    for workflow in replay.get("workflows") or ():
+        found.update({k: v for k, v in replay_tasks(workflow).items() if k not in found})
+    return found
+
+
+def journal_runs(run, task: str) -> List[Dict[str, Any]]:
+    """The executions of one task during a run, from the shadow journal, in start order."""
+    return sorted((e for e in run.journal if e.get("task") == task),
+                  key=lambda e: e.get("start", 0))
+
+
+def workflow_replays(replay: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The workflows a finding's replay data holds: itself, or its ``workflows`` list."""
+    if replay.get("canvas") is not None:
+        return [replay]
+    return [w for w in replay.get("workflows") or () if isinstance(w, dict)]

@@ -1,0 +1,186 @@
+"""The further pitfalls (CCL009 on): what the run shows for each.
+
+- CCL009 errback-receives-task-id: the errback's parent is made to fail; confirmed when the
+  errback runs as a task and the parameter named for the exception holds the failed task's id.
+- CCL010 group-callback: confirmed when Celery refuses the link (``apply_async(link=...)`` on a
+  group), or the callback does not run exactly once with the list of the members' results.
+- CCL011 single-member-group: confirmed when the link after the one-member group receives the
+  member's result itself (a scalar), not a list; a contrast run with the member twice shows the
+  list a real group would pass.
+- CCL012 swallowed-retry: about a task body, not a workflow: skipped (the harness runs shadows,
+  not the body that swallows ``Retry``).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, List, Optional
+
+from celery_chain_lint.harness.confirmers import (
+    confirmed,
+    confirms,
+    first_task,
+    flagged_signature,
+    journal_runs,
+    not_reproduced,
+    skipped,
+    walk,
+)
+from celery_chain_lint.harness.confirmers.arguments import failure_behaviours
+
+
+def _flagged_callback(replay: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    for callback in replay.get("callbacks") or ():
+        found = flagged_signature(callback.get("callback"))
+        if found is not None:
+            return found
+    return None
+
+
+@confirms("CCL009")
+def confirm_errback_task_id(finding: Dict[str, Any], context) -> Any:
+    replay = finding.get("replay")
+    if not replay:
+        return skipped("the finding carries no replay data")
+    errback = _flagged_callback(replay)
+    if errback is None:
+        return skipped("the replay data does not say which errback is flagged")
+    name = errback.get("task")
+    behaviours = failure_behaviours(replay)
+    run = context.run(replay, behaviours, settle=0.5, quiet=0.5)
+    evidence = context.evidence(run, predicted=finding.get("message"))
+    evidence["injected"] = {task: "raises InjectedFailure so that the errback runs"
+                            for task in behaviours}
+    if run.worker_died:
+        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    failed_ids = {node.id for node in (run.built.nodes if run.built else ())
+                  if run.observation.state(node.id) == "FAILURE"}
+    executions = journal_runs(run, name)
+    received = [e.get("args") or {} for e in executions]
+    evidence["measured"] = {"errback runs": len(executions),
+                            "errback received": received[0] if received else None}
+    for arguments in received:
+        for parameter, shown in arguments.items():
+            if any(shown == repr(task_id) for task_id in failed_ids):
+                return confirmed(f"{name.rsplit('.', 1)[-1]} ran as a task and its parameter "
+                                 f"{parameter!r} received the failed task's id {shown}, not "
+                                 "the exception", **evidence)
+    if not executions:
+        return not_reproduced("the errback did not run as a task (Celery called it inline or "
+                              "not at all)", **evidence)
+    return not_reproduced(f"the errback ran with {received[0]}: no parameter held the failed "
+                          "task's id", **evidence)
+
+
+def _callback_task(replay: Dict[str, Any]) -> Optional[str]:
+    for callback in replay.get("callbacks") or ():
+        if callback.get("kind") in ("link", "error"):
+            return first_task(callback.get("callback"))
+    return None
+
+
+@confirms("CCL010")
+def confirm_group_callback(finding: Dict[str, Any], context) -> Any:
+    replay = finding.get("replay")
+    if not replay:
+        return skipped("the finding carries no replay data")
+    name = _callback_task(replay)
+    if name is None:
+        return skipped("the callback is passed to group(..., link=...) or .set(link=...), which "
+                       "the replay data does not carry")
+    kind = next(c.get("kind") for c in replay.get("callbacks") or ())
+    behaviours = failure_behaviours(replay) if kind == "error" else {}
+    run = context.run(replay, behaviours, settle=0.5, quiet=0.5)
+    evidence = context.evidence(run, predicted=finding.get("message"))
+    if run.worker_died:
+        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    short = name.rsplit(".", 1)[-1]
+    if run.raised is not None:
+        message = f"{type(run.raised).__name__}: {run.raised}"
+        if isinstance(run.raised, TypeError) and "group" in str(run.raised):
+            return confirmed(f"Celery refused the callback: {message}", **evidence)
+        return not_reproduced(f"the workflow failed differently: {message}", **evidence)
+    members = [n for n in (run.built.nodes if run.built else ())
+               if ".group[" in n.role and n.task != name]
+    executions = journal_runs(run, name)
+    received = [e.get("args") for e in executions]
+    evidence["measured"] = {"callback runs": len(executions), "group members": len(members),
+                            "callback received": received}
+    if kind == "error":
+        if len(executions) != 1:
+            return confirmed(f"the errback {short} ran {len(executions)} times for one failed "
+                             "group", **evidence)
+        return not_reproduced(f"the errback {short} ran once", **evidence)
+    if len(executions) == 0:
+        return confirmed(f"{short} never ran although the group ran", **evidence)
+    if len(executions) > 1:
+        return confirmed(f"{short} ran {len(executions)} times, once per member with that "
+                         f"member's result ({received}), never once with the list", **evidence)
+    only = received[0] or {}
+    shows_list = any(str(v).startswith("[") for v in only.values())
+    if not shows_list:
+        first_end = min((e.get("end", 0) for e in run.journal if e.get("task") != name),
+                        default=None)
+        when = ""
+        if first_end is not None and executions[0].get("start", 0) >= first_end:
+            when = " as soon as the first member finished"
+        return confirmed(f"{short} ran once{when}, with {only or 'no arguments'}: not with "
+                         "the list of the group's results", **evidence)
+    return not_reproduced(f"{short} ran once with {only}", **evidence)
+
+
+def _unrolled_steps(node: Optional[Dict[str, Any]]):
+    """(chain node, index of the one-member group) for every unrolled group in a chain."""
+    for found in walk(node):
+        if found.get("type") != "chain":
+            continue
+        steps = found.get("steps") or []
+        for index, step in enumerate(steps):
+            if (step.get("type") == "group" and len(step.get("members") or ()) == 1
+                    and index + 1 < len(steps)):
+                yield found, index
+
+
+@confirms("CCL011")
+def confirm_single_member_group(finding: Dict[str, Any], context) -> Any:
+    replay = finding.get("replay")
+    if not replay:
+        return skipped("the finding carries no replay data")
+    located = list(_unrolled_steps(replay.get("canvas")))
+    if not located:
+        return skipped("the replay data holds no one-member group followed by a link")
+    chain, index = located[0]
+    following = chain["steps"][index + 1]
+    name = first_task(following)
+    if name is None:
+        return skipped("the link after the group is not a known task")
+    run = context.run(replay)
+    evidence = context.evidence(run, predicted=finding.get("message"))
+    if run.worker_died:
+        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    executions = journal_runs(run, name)
+    got = next(iter((executions[0].get("args") or {}).values()), None) if executions else None
+    # Contrast: the same chain with the member twice, as a real group.
+    contrast = copy.deepcopy(replay)
+    twin_chain, twin_index = list(_unrolled_steps(contrast.get("canvas")))[0]
+    members = twin_chain["steps"][twin_index]["members"]
+    members.append(copy.deepcopy(members[0]))
+    twin_chain["steps"][twin_index]["unrolled"] = False
+    other = context.run(contrast)
+    other_runs = journal_runs(other, name)
+    got_twice = next(iter((other_runs[0].get("args") or {}).values()), None) \
+        if other_runs else None
+    short = name.rsplit(".", 1)[-1]
+    evidence["measured"] = {f"{short} received (one member)": got,
+                            f"{short} received (two members)": got_twice}
+    if got is None:
+        return not_reproduced(f"{short} did not run", **evidence)
+    if not str(got).startswith("["):
+        return confirmed(f"{short} received {got}, the member's own result, not a list; with "
+                         f"two members it receives {got_twice}", **evidence)
+    return not_reproduced(f"{short} received a list: {got}", **evidence)
+
+
+@confirms("CCL012")
+def confirm_swallowed_retry(finding: Dict[str, Any], context) -> Any:
+    return skipped("a swallowed Retry is in the task's own body: shadow tasks do not run that "
+                   "body, and verify runs the project's code only for CCL004 with --execute")
