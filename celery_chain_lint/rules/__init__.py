@@ -11,7 +11,9 @@ from celery_chain_lint.rules.ccl010_group_callback import GroupCallback
 from celery_chain_lint.rules.ccl011_single_member_group import SingleMemberGroup
 from celery_chain_lint.rules.ccl012_swallowed_retry import SwallowedRetry
 from celery_chain_lint.rules.ccl013_options_as_arguments import OptionsAsArguments
+from celery_chain_lint.rules.ccl014_canvas_never_applied import CanvasNeverApplied
 
 ALL_RULES: List[Type[Rule]] = [ResultNotAccepted, BadArguments, ErrbackReceivesTaskId, GroupCallback,
-                               SingleMemberGroup, SwallowedRetry, OptionsAsArguments]
+                               SingleMemberGroup, SwallowedRetry, OptionsAsArguments,
+                               CanvasNeverApplied]
 RULES_BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}
