@@ -8,11 +8,13 @@ from functools import cached_property
 from typing import Dict, Iterable, List, Optional
 
 from celery_chain_lint.facts.model import ModuleFacts
+from celery_chain_lint.index.apps import AppIndex
 from celery_chain_lint.index.resolver import Resolver
 from celery_chain_lint.index.tasks import Task, TaskIndex
 from celery_chain_lint.workflow.arguments import ArgumentProblem, argument_problems
 from celery_chain_lint.workflow.builder import WorkflowBuilder
 from celery_chain_lint.workflow.model import Invocation, Workflow, invocations
+from celery_chain_lint.workflow.usage import TaskUse, uses_by_task
 
 
 class Project:
@@ -53,3 +55,23 @@ class Project:
     @cached_property
     def argument_problems(self) -> List["ArgumentProblem"]:
         return argument_problems(self.invocations)
+
+    @cached_property
+    def apps(self) -> AppIndex:
+        """Every Celery app and what the code configures on it (backend, serializer...)."""
+        return AppIndex(self.resolver)
+
+    @cached_property
+    def task_uses(self) -> Dict[int, List[TaskUse]]:
+        """id(task) -> where it runs inside workflows, of every analysed file."""
+        workflows = list(self.workflows)
+        if self.reported_paths is not None:  # a task may be used from a file not reported on
+            for facts in self.modules.values():
+                if not self.reports_on(facts.path):
+                    for root in facts.roots:
+                        workflows.extend(self.builder.workflows(facts, root))
+        return uses_by_task(workflows)
+
+    def uses_of(self, task: Task) -> List[TaskUse]:
+        """The signatures of ``task`` in workflows (``.passes_result``, ``.followed``)."""
+        return self.task_uses.get(id(task), [])

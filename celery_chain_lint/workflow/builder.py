@@ -191,6 +191,12 @@ class WorkflowBuilder:
         right = self.build(expr.right, module)
         if left is None or right is None:
             return None  # ``flags | MASK`` or a dict merge: not a canvas
+        called, unsure = (CalledNode,), (CalledNode, UnknownNode)
+        if isinstance(left, called) and isinstance(right, unsure) or \
+                isinstance(right, called) and isinstance(left, unsure):
+            # ``add(1, 2) | add(3, 4)`` ors two return values: a called task is a misplaced
+            # signature only next to a canvas.
+            return None
         return combine(left, right, expr.span)
 
     def call(self, expr: ir.Call, module: str):

@@ -1,0 +1,48 @@
+"""A task's options as Celery sees them: decorator keywords over its base classes' attributes.
+
+``@app.task(base=RetryingTask, max_retries=5)`` takes ``autoretry_for`` from ``RetryingTask``
+(and its ancestors) and ``max_retries`` from the decorator. Returns None when a base class
+cannot be read (a mixin from a library, an unresolved ``base=``): its attributes may set
+anything.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Dict, List, Optional
+
+from celery_chain_lint.facts import ir
+from celery_chain_lint.index.symbols import ClassSym
+
+if TYPE_CHECKING:
+    from celery_chain_lint.index.resolver import Resolver
+    from celery_chain_lint.index.tasks import Task
+
+MAX_BASES = 20
+
+
+def effective_options(resolver: "Resolver", task: "Task") -> Optional[Dict[str, ir.Expr]]:
+    if task.open_options or ("base" in task.options and task.base is None):
+        return None
+    lineage: List[ClassSym] = []
+    cls = task.base
+    seen = set()
+    while cls is not None and (cls.module, cls.qualname) not in seen and len(lineage) < MAX_BASES:
+        seen.add((cls.module, cls.qualname))
+        lineage.append(cls)
+        facts = resolver.modules[cls.module].classes.get(cls.qualname)
+        if facts is None:
+            return None
+        parent = None
+        for base in facts.bases:
+            symbol = resolver.resolve(base, cls.module)
+            if isinstance(symbol, ClassSym):
+                if parent is not None:
+                    return None  # several project bases: the MRO is not modelled
+                parent = symbol
+            elif not resolver.is_task_base(symbol):
+                return None  # a mixin or a library class: its attributes are unknown
+        cls = parent
+    merged: Dict[str, ir.Expr] = {}
+    for cls in reversed(lineage):
+        merged.update(resolver.modules[cls.module].classes[cls.qualname].attributes)
+    merged.update(task.options)
+    return merged
