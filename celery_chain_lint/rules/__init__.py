@@ -6,6 +6,12 @@ from typing import Dict, List, Type
 from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.rules.ccl001_result_not_accepted import ResultNotAccepted
 from celery_chain_lint.rules.ccl002_bad_arguments import BadArguments
+from celery_chain_lint.rules.ccl003_independent_chain import IndependentChain
+from celery_chain_lint.rules.ccl004_large_result import LargeResult
+from celery_chain_lint.rules.ccl005_missing_retry import MissingRetry
+from celery_chain_lint.rules.ccl006_wait_in_task import WaitInTask
+from celery_chain_lint.rules.ccl007_called_not_signature import CalledNotSignature
+from celery_chain_lint.rules.ccl008_chord_without_results import ChordWithoutResults
 from celery_chain_lint.rules.ccl009_errback_receives_task_id import ErrbackReceivesTaskId
 from celery_chain_lint.rules.ccl010_group_callback import GroupCallback
 from celery_chain_lint.rules.ccl011_single_member_group import SingleMemberGroup
@@ -14,7 +20,9 @@ from celery_chain_lint.rules.ccl013_options_as_arguments import OptionsAsArgumen
 from celery_chain_lint.rules.ccl014_canvas_never_applied import CanvasNeverApplied
 from celery_chain_lint.rules.ccl015_not_a_task import NotATask
 
-ALL_RULES: List[Type[Rule]] = [ResultNotAccepted, BadArguments, ErrbackReceivesTaskId, GroupCallback,
+ALL_RULES: List[Type[Rule]] = [ResultNotAccepted, BadArguments, IndependentChain, LargeResult,
+                               MissingRetry, WaitInTask, CalledNotSignature,
+                               ChordWithoutResults, ErrbackReceivesTaskId, GroupCallback,
                                SingleMemberGroup, SwallowedRetry, OptionsAsArguments,
                                CanvasNeverApplied, NotATask]
 RULES_BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}
