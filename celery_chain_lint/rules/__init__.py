@@ -19,10 +19,11 @@ from celery_chain_lint.rules.ccl012_swallowed_retry import SwallowedRetry
 from celery_chain_lint.rules.ccl013_options_as_arguments import OptionsAsArguments
 from celery_chain_lint.rules.ccl014_canvas_never_applied import CanvasNeverApplied
 from celery_chain_lint.rules.ccl015_not_a_task import NotATask
+from celery_chain_lint.rules.ccl016_task_returns_canvas import TaskReturnsCanvas
 
 ALL_RULES: List[Type[Rule]] = [ResultNotAccepted, BadArguments, IndependentChain, LargeResult,
                                MissingRetry, WaitInTask, CalledNotSignature,
                                ChordWithoutResults, ErrbackReceivesTaskId, GroupCallback,
                                SingleMemberGroup, SwallowedRetry, OptionsAsArguments,
-                               CanvasNeverApplied, NotATask]
+                               CanvasNeverApplied, NotATask, TaskReturnsCanvas]
 RULES_BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}
