@@ -1,0 +1,213 @@
+"""Every example in README.md runs, so the documentation cannot rot.
+
+Each fenced block is preceded by a marker comment saying how it is tested:
+
+- ``<!-- test: shell -->``: lines starting with ``$ `` are commands, run with bash in a scratch
+  directory holding a copy of ``fixtures/``, the files of the Quick start section (the demo
+  project) and those written by earlier blocks of the same section; the lines after a command are its expected output, line by line, where a line
+  ``...`` stands for any number of lines. A command must exit 0 or 1 (2 is a usage error).
+- ``<!-- test: file PATH -->``: the block is written to PATH in the scratch directory; a TOML
+  configuration is loaded (it must be valid) and ``check`` must accept it.
+- ``<!-- test: github-workflow -->``: the workflow's ``run:`` steps that call the tool are run in
+  the scratch directory; they must fail on the bundled fixtures and write a valid SARIF file that
+  the upload step (``if: always()``) uploads.
+- ``<!-- test: action-usage -->``: the ``with:`` keys are inputs of ``action.yml``.
+- ``<!-- test: gitlab-ci -->``: the job's ``celery-chain-lint`` script lines run; the report is
+  a Code Quality JSON array; artifacts are kept ``when: always`` (the job fails on findings).
+- ``<!-- test: pre-commit-config -->``: run by tests/test_precommit.py with pre-commit itself.
+- ``<!-- not tested: REASON -->``: says why not (installs packages, runs the test suite).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import jsonschema
+import pytest
+import yaml
+
+from celery_chain_lint import config
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+MARKER = re.compile(r"<!--\s*(test|not tested):\s*(.*?)\s*-->")
+FENCE = re.compile(r"^(`{3,})(\S*)\s*$")
+
+
+@dataclass
+class Block:
+    section: str
+    line: int
+    language: str
+    body: str
+    marker: Optional[str]  # "shell", "file PATH", ... or None
+    skipped: Optional[str]  # the reason, for "not tested"
+
+
+def blocks(text: str) -> List[Block]:
+    found, section, pending, lines = [], "", None, text.splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith("## "):
+            section = line[3:].strip()
+        marker = MARKER.search(line)
+        if marker:
+            pending = marker.groups()
+        fence = FENCE.match(line)
+        if fence:
+            end = index + 1
+            while end < len(lines) and lines[end].strip() != fence.group(1):
+                end += 1
+            kind, value = pending or (None, None)
+            found.append(Block(section, index + 1, fence.group(2), "\n".join(lines[index + 1:end]) + "\n",
+                               value if kind == "test" else None,
+                               value if kind == "not tested" else None))
+            pending = None
+            index = end
+        elif line.strip() and not marker:
+            pending = None if not line.startswith("<!--") else pending
+        index += 1
+    return found
+
+
+ALL = blocks(README.read_text())
+SECTIONS = sorted({b.section for b in ALL if b.marker and not b.marker.startswith("pre-commit")},
+                  key=[b.section for b in ALL].index)
+
+
+def test_every_example_says_how_it_is_tested():
+    unmarked = [f"README.md:{b.line} ({b.section})" for b in ALL if not b.marker and not b.skipped]
+    assert not unmarked, "fenced blocks without a test marker: " + ", ".join(unmarked)
+    assert any(b.marker == "shell" for b in ALL)
+
+
+def test_every_configuration_key_is_documented():
+    text = README.read_text()
+    for key in config.KEYS:
+        assert f"`{key.name}`" in text, key.name
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    shutil.copytree(ROOT / "fixtures", tmp_path / "fixtures",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
+def bash(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.pop("FORCE_COLOR", None)
+    env["NO_COLOR"] = "1"
+    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def matches(expected: List[str], actual: List[str]) -> bool:
+    if not expected:
+        return not actual
+    if expected[0] == "...":
+        return any(matches(expected[1:], actual[start:]) for start in range(len(actual) + 1))
+    return bool(actual) and actual[0] == expected[0] and matches(expected[1:], actual[1:])
+
+
+def run_shell(block: Block, cwd: Path) -> None:
+    commands = []
+    for line in block.body.splitlines():
+        if line.startswith("$ "):
+            commands.append((line[2:], []))
+        elif commands:
+            commands[-1][1].append(line)
+    assert commands, f"README.md:{block.line}: a shell example without a '$ ' command"
+    for command, expected in commands:
+        result = bash(command, cwd)
+        assert result.returncode in (0, 1), (command, result.stdout, result.stderr)
+        while expected and not expected[-1].strip():
+            expected.pop()
+        if expected:
+            actual = (result.stdout + result.stderr).splitlines()
+            assert matches(expected, actual), (
+                f"README.md:{block.line}: `{command}` printed:\n" + "\n".join(actual))
+
+
+def write_file(block: Block, cwd: Path) -> None:
+    name = block.marker.split(None, 1)[1]
+    path = cwd / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(block.body)
+    if path.suffix == ".toml":
+        config.load(str(path))  # raises ConfigError on an unknown key or code
+        result = bash(f"celery-chain-lint check --config {name} fixtures", cwd)
+        assert result.returncode in (0, 1), result.stderr
+
+
+def run_workflow(block: Block, cwd: Path) -> None:
+    workflow = yaml.safe_load(block.body)
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    runs = [step for step in steps if "celery-chain-lint" in step.get("run", "")
+            and "pip install" not in step["run"]]
+    assert runs, "the workflow runs the tool"
+    failed = False
+    for step in runs:
+        result = bash(step["run"], cwd)
+        assert result.returncode in (0, 1), (step["run"], result.stderr)
+        failed = failed or result.returncode == 1
+    assert failed, "the workflow fails the build on findings"
+    uploads = [step for step in steps if "upload-sarif" in step.get("uses", "")]
+    assert uploads and uploads[0].get("if") == "always()"
+    sarif = cwd / uploads[0]["with"]["sarif_file"]
+    schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+    jsonschema.validate(json.loads(sarif.read_text()), schema)
+
+
+def check_action_usage(block: Block, cwd: Path) -> None:
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    usage = yaml.safe_load(block.body)
+    steps = usage if isinstance(usage, list) else [usage]
+    for step in steps:
+        if "uses" in step and "celery-chain-lint" in step["uses"]:
+            assert set(step.get("with", {})) <= set(action["inputs"]), step
+
+
+RUNNERS = {"shell": run_shell, "file": write_file, "github-workflow": run_workflow,
+           "action-usage": check_action_usage}
+
+
+def run_gitlab(block: Block, cwd: Path) -> None:
+    job = next(iter(yaml.safe_load(block.body).values()))
+    lines = [line for line in job["script"] if line.startswith("celery-chain-lint")]
+    assert lines
+    for line in lines:
+        assert bash(line, cwd).returncode == 1  # findings fail the job
+    assert job["artifacts"]["when"] == "always"
+    report = json.loads((cwd / job["artifacts"]["reports"]["codequality"]).read_text())
+    assert report and all({"description", "check_name", "fingerprint", "severity", "location"}
+                          <= set(issue) for issue in report)
+
+
+RUNNERS["gitlab-ci"] = run_gitlab
+QUICK_START = "Quick start"
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_readme_section_examples(section, scratch):
+    if section != QUICK_START:
+        for block in ALL:
+            if block.section == QUICK_START and block.marker and block.marker.startswith("file "):
+                write_file(block, scratch)
+    for block in ALL:
+        if block.section != section or not block.marker:
+            continue
+        kind = block.marker.split(None, 1)[0]
+        if kind == "pre-commit-config":
+            continue
+        assert kind in RUNNERS, f"README.md:{block.line}: unknown marker {block.marker!r}"
+        RUNNERS[kind](block, scratch)
