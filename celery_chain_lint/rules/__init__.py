@@ -20,10 +20,12 @@ from celery_chain_lint.rules.ccl013_options_as_arguments import OptionsAsArgumen
 from celery_chain_lint.rules.ccl014_canvas_never_applied import CanvasNeverApplied
 from celery_chain_lint.rules.ccl015_not_a_task import NotATask
 from celery_chain_lint.rules.ccl016_task_returns_canvas import TaskReturnsCanvas
+from celery_chain_lint.rules.ccl017_enqueue_in_transaction import EnqueueInTransaction
 
 ALL_RULES: List[Type[Rule]] = [ResultNotAccepted, BadArguments, IndependentChain, LargeResult,
                                MissingRetry, WaitInTask, CalledNotSignature,
                                ChordWithoutResults, ErrbackReceivesTaskId, GroupCallback,
                                SingleMemberGroup, SwallowedRetry, OptionsAsArguments,
-                               CanvasNeverApplied, NotATask, TaskReturnsCanvas]
+                               CanvasNeverApplied, NotATask, TaskReturnsCanvas,
+                               EnqueueInTransaction]
 RULES_BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}
