@@ -42,11 +42,12 @@ MAX_DEPTH = 200
 TEXT_LIMIT = 60
 
 # Method names that make a statement worth keeping as a root: canvas building and applying,
-# and the app calls the index reads (task registration, configuration).
+# and the app calls the index reads (task registration, configuration, and
+# ``os.environ.setdefault("DJANGO_SETTINGS_MODULE", ...)`` for the Django settings module).
 ROOT_METHODS = frozenset(
     {"s", "si", "signature", "subtask", "delay", "apply_async", "apply", "link", "link_error",
      "on_error", "set", "map", "starmap", "chunks", "replace", "add_to_chord",
-     "register_task", "register", "config_from_object", "update"}
+     "register_task", "register", "config_from_object", "update", "setdefault"}
 )
 CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "subtask", "chunks"})
 # Calls on a local signature that do not change its arguments.

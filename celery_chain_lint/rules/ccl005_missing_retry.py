@@ -41,6 +41,7 @@ network modules is configurable: ``[tool.celery-chain-lint.missing-retry]``
 """
 from __future__ import annotations
 
+import re
 from typing import List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
@@ -76,7 +77,8 @@ NOT_NETWORK_CALLS = (
 )
 # Retry libraries: a call into one or a decorator from one handles retries itself.
 RETRY_MODULES = ("tenacity", "backoff", "retrying", "retry", "stamina", "redo", "retry2")
-RETRY_OPTIONS = ("autoretry_for",)
+# A decorator named like this retries: ``retry``, ``with_retries``, ``retrying_task``.
+RETRY_NAME = re.compile(r"retr(?:y|ies|ying)", re.IGNORECASE)
 HELPER_DEPTH = 2
 
 _APP = """\
@@ -209,7 +211,7 @@ class _Checker:
         for decorator in function.decorators:
             target = decorator.func if isinstance(decorator, ir.Call) else decorator
             name = origin(self.resolver, target, module) or ir.dotted_name(target) or ""
-            if in_modules(name, RETRY_MODULES) or "retry" in name.split(".")[-1].lower():
+            if in_modules(name, RETRY_MODULES) or RETRY_NAME.search(name.split(".")[-1]):
                 return True
         return False
 

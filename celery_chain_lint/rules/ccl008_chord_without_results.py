@@ -140,11 +140,13 @@ class ChordWithoutResults(Rule):
                         yield finding
 
     def _check_chord(self, project, workflow, chord: Node, header: GroupNode, body: Node):
-        if chord.span is None or header.members is None:
+        if chord.span is None:
             return None
-        header_sigs = list(signatures(header))
+        # A header built by a loop or a comprehension still needs a backend: the body's task
+        # tells the app. Which header tasks ignore results is only known for a literal header.
+        header_sigs = list(signatures(header)) if header.members is not None else []
         tasks = [sig.task for sig in header_sigs + list(signatures(body))]
-        if not header_sigs or any(task is None for task in tasks):
+        if not tasks or any(task is None for task in tasks):
             return None
         app = self._app(project, tasks)
         if app is None:
@@ -170,6 +172,8 @@ class ChordWithoutResults(Rule):
                        f"result backend does not support chords!'); use Redis or a database "
                        f"backend")
             return self.finding(path, chord.span, message, replay=replay)
+        if header.members is None:
+            return None
         ignoring = [sig for sig in header_sigs if self._ignores(project, sig, config)]
         if not ignoring:
             return None
@@ -203,7 +207,7 @@ class ChordWithoutResults(Rule):
     def _app_name(self, app, project) -> str:
         path = project.modules[app.module].path
         line = app.call.span.line if app.call.span else "?"
-        return f"{app.variable or 'Celery(...)'} ({path}:{line})"
+        return f"({app.variable or 'Celery(...)'}, created at {path}:{line})"
 
     def _ignores(self, project, sig: SignatureNode, config: AppConfig) -> bool:
         """Whether the header signature's task stores no result (False when unknown)."""
