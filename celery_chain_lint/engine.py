@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, List, Optional, Sequence, Tuple, Type
-
-import libcst as cst
+import os
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Type
 
 from celery_chain_lint.discovery import SourceFile, discover, with_overrides
-from celery_chain_lint.facts.extract import extract_module
 from celery_chain_lint.facts.ir import Span
 from celery_chain_lint.facts.model import ModuleFacts
 from celery_chain_lint.noqa import suppress
 from celery_chain_lint.project import Project
-from celery_chain_lint.rules import ALL_RULES
 from celery_chain_lint.rules.base import Finding, Rule
 from celery_chain_lint.settings import Settings
 
@@ -24,10 +21,15 @@ PARSE_ERROR_NAME = "could-not-analyse"
 class Report:
     findings: List[Finding] = field(default_factory=list)
     files: int = 0
+    stats: Dict[str, int] = field(default_factory=dict)  # what the pipeline did (benchmarks)
 
 
 def analyse_file(source: SourceFile) -> Tuple[Optional[ModuleFacts], Optional[Finding]]:
     """The file's facts, or a finding saying why it could not be analysed."""
+    import libcst as cst  # here, not at start-up: a warm run never parses
+
+    from celery_chain_lint.facts.extract import extract_module
+
     try:
         if source.content is not None:
             data = source.content
@@ -67,24 +69,24 @@ def run_rules(project: Project, rules: Iterable[Type[Rule]],
     return sorted(findings.values(), key=Finding.sort_key)
 
 
-def check(paths: Sequence[str], settings: Optional[Settings] = None) -> Report:
+def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
+          prefilter: bool = True, jobs: Optional[int] = None) -> Report:
+    """Analyse ``paths``; names resolve against the whole project each path belongs to (see
+    ``pipeline.project_sources``), findings are reported for ``paths`` only."""
+    from celery_chain_lint.pipeline import Analysis, project_sources
+
     settings = settings or Settings()
     rules = settings.rules()
-    sources = discover(paths, excludes=set(settings.exclude) | set(settings.extend_exclude),
-                       source_roots=settings.src, path_filter=settings.path_filter(),
-                       force_exclude=settings.force_exclude)
+    discover_options = dict(excludes=set(settings.exclude) | set(settings.extend_exclude),
+                            source_roots=settings.src, path_filter=settings.path_filter())
+    sources = discover(paths, force_exclude=settings.force_exclude, **discover_options)
     sources = with_overrides(sources, settings.overrides, settings.src)
+    context = project_sources(paths, sources, discover_options)
     report = Report(files=len(sources))
-    modules = []
-    for source in sources:
-        facts, problem = analyse_file(source)
-        if facts is not None:
-            modules.append(facts)
-        else:
-            report.findings.append(problem)
-    project = Project(modules)
-    report.findings = sorted(report.findings + run_rules(project, rules, settings),
-                             key=Finding.sort_key)
+    analysis = Analysis(settings, prefilter=prefilter, jobs=jobs)
+    project, problems = analysis.run(sources, context)
+    report.findings = sorted(problems + run_rules(project, rules, settings), key=Finding.sort_key)
     # per-file-ignores, ``# noqa`` and CCL998 unused-noqa (celery_chain_lint/noqa.py)
     report.findings = suppress(report.findings, sources, settings)
+    report.stats = analysis.stats
     return report

@@ -18,13 +18,18 @@ from celery_chain_lint.workflow.usage import TaskUse, uses_by_task
 
 
 class Project:
-    def __init__(self, modules: Iterable[ModuleFacts], reported_paths: Optional[set] = None):
+    def __init__(self, modules: Iterable[ModuleFacts], reported_paths: Optional[set] = None,
+                 lazy=None):
         self.modules: Dict[str, ModuleFacts] = {}
         for facts in modules:
             known = self.modules.get(facts.module)
             # ``pkg/`` and ``pkg.py`` side by side: Python imports the package.
             if known is None or (facts.is_package and not known.is_package):
                 self.modules[facts.module] = facts
+        if lazy is not None:
+            # The pre-filter's modules read on demand (prefilter.ModuleTable): iterating
+            # ``modules`` yields the fully analysed ones, lookups find every module.
+            self.modules = lazy(self.modules)
         self.resolver = Resolver(self.modules)
         self.tasks = TaskIndex(self.resolver)
         self.builder = WorkflowBuilder(self.resolver, self.tasks)

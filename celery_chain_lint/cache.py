@@ -1,0 +1,185 @@
+"""The on-disk cache of per-file facts, as ruff's: ``.celery_chain_lint_cache/``.
+
+Layout, under the cache directory (a ``.gitignore`` holding ``*`` and a ``CACHEDIR.TAG`` make
+git and backup tools skip it)::
+
+    <format>/manifest.pickle    path -> size, mtime, inode, content hash, pre-filter scan
+    <format>/facts/ab/<key>     one file's facts (or why it could not be analysed)
+
+``<format>`` hashes everything the cached data depends on besides the file itself: the tool's
+version, the source of the facts model, the extractor and the pre-filter, the Python and libcst
+versions, and the facts-relevant configuration. A facts entry is keyed by the file's content
+hash, its module name, whether it is a package, and the tier (full or definitions), so a stale
+entry can never be found. Writes are atomic (a temporary file renamed over the entry); an entry
+that cannot be read or unpickled is ignored and recomputed, never fatal.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, Optional
+
+CACHE_DIR_NAME = ".celery_chain_lint_cache"
+# Files whose source defines what the cache holds; a change to any of them is a new format.
+FORMAT_SOURCES = ("facts/model.py", "facts/ir.py", "facts/extract.py", "prefilter.py",
+                  "engine.py", "cache.py")
+# A file modified this recently (ns) may change again within the same mtime tick: re-hash it.
+RACY_NS = 2_000_000_000
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def format_key(config: str = "") -> str:
+    """What cached data depends on besides the files: versions, sources, configuration."""
+    from celery_chain_lint import __version__
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(f"{__version__}\0{sys.implementation.name}\0{sys.version_info[:3]}\0"
+                  f"{_libcst_version()}\0{config}\0".encode())
+    for relative in FORMAT_SOURCES:
+        try:
+            with open(os.path.join(package, relative), "rb") as handle:
+                digest.update(handle.read())
+        except OSError:
+            digest.update(b"missing " + relative.encode())
+    return digest.hexdigest()
+
+
+def _libcst_version() -> str:
+    """libcst's version without importing it (its import costs more than a warm run)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("libcst")
+    if spec is None or spec.origin is None:
+        return "none"
+    package = os.path.dirname(spec.origin)
+    try:
+        stat = os.stat(os.path.join(package, "_version.py"))
+    except OSError:
+        try:
+            stat = os.stat(spec.origin)
+        except OSError:
+            return package
+    return f"{package}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the manifest remembers of one file."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    checked_ns: int  # when the content was hashed
+    digest: str
+    seed: bool  # the pre-filter's verdict on the file alone
+    words: FrozenSet[str]  # the words of its import statements
+
+    def matches(self, stat: os.stat_result) -> bool:
+        return (self.size == stat.st_size and self.mtime_ns == stat.st_mtime_ns
+                and self.inode == stat.st_ino and self.checked_ns - stat.st_mtime_ns > RACY_NS)
+
+
+class Cache:
+    def __init__(self, directory: str, config: str = ""):
+        self.directory = os.path.abspath(directory)
+        self.root = os.path.join(self.directory, format_key(config))
+        self._manifest: Optional[Dict[str, Entry]] = None
+        self._manifest_dirty = False
+        self._ready = False
+
+    # ---- the manifest ----
+
+    @property
+    def manifest(self) -> Dict[str, Entry]:
+        if self._manifest is None:
+            loaded = self._load(os.path.join(self.root, "manifest.pickle"))
+            self._manifest = loaded if isinstance(loaded, dict) else {}
+        return self._manifest
+
+    def entry(self, path: str, stat: os.stat_result) -> Optional[Entry]:
+        entry = self.manifest.get(path)
+        if isinstance(entry, Entry) and entry.matches(stat):
+            return entry
+        return None
+
+    def remember(self, path: str, entry: Entry) -> None:
+        if self.manifest.get(path) != entry:
+            self.manifest[path] = entry
+            self._manifest_dirty = True
+
+    def save(self) -> None:
+        if self._manifest_dirty:
+            self._store(os.path.join(self.root, "manifest.pickle"), self._manifest)
+            self._manifest_dirty = False
+
+    # ---- per-file facts ----
+
+    @staticmethod
+    def facts_key(digest: str, module: str, is_package: bool, tier: str) -> str:
+        return hashlib.blake2b(f"{digest}\0{module}\0{is_package}\0{tier}".encode(),
+                               digest_size=16).hexdigest()
+
+    def _facts_path(self, key: str) -> str:
+        return os.path.join(self.root, "facts", key[:2], key)
+
+    def get(self, key: str):
+        """The cached value, or None when absent or unreadable."""
+        return self._load(self._facts_path(key))
+
+    def put(self, key: str, value) -> None:
+        self._store(self._facts_path(key), value)
+
+    # ---- files ----
+
+    def _load(self, path: str):
+        try:
+            with open(path, "rb") as handle:
+                return pickle.load(handle)
+        except Exception:  # absent, truncated, corrupt, or from an incompatible version
+            return None
+
+    def _store(self, path: str, value) -> None:
+        try:
+            self._prepare()
+            directory = os.path.dirname(path)
+            os.makedirs(directory, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(temporary, path)
+            except BaseException:
+                try:
+                    os.unlink(temporary)
+                except OSError:
+                    pass
+                raise
+        except (OSError, pickle.PicklingError, RecursionError, TypeError, AttributeError):
+            pass  # a cache that cannot be written only makes the next run slower
+
+    def _prepare(self) -> None:
+        if self._ready:
+            return
+        os.makedirs(self.directory, exist_ok=True)
+        for name, content in ((".gitignore", "# Automatically created by celery-chain-lint.\n*\n"),
+                              ("CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n"
+                               "# This file is a cache directory tag created by "
+                               "celery-chain-lint.\n")):
+            target = os.path.join(self.directory, name)
+            if not os.path.exists(target):
+                with open(target, "w") as handle:
+                    handle.write(content)
+        self._ready = True
+
+
+def now_ns() -> int:
+    return time.time_ns()

@@ -1,0 +1,328 @@
+"""The file pipeline of ``check``: which files, read how, in parallel, through the cache.
+
+1. **The whole project as context.** Findings are reported for the paths given, but names
+   resolve against every module of the project they belong to: the nearest ancestor holding a
+   ``pyproject.toml``, ``setup.cfg``, ``setup.py`` or ``.git``, else the topmost package
+   directory. ``check changed.py`` (what pre-commit runs) sees the tasks defined elsewhere.
+2. **The pre-filter** (``prefilter.py``) reads each file's bytes once: files that matter get the
+   full libcst pass, the others only their definitions, and only when name resolution looks
+   into them.
+3. **Parallel extraction**: files to parse are spread over worker processes (facts are
+   picklable) when there is enough work to pay for starting them.
+4. **The cache** (``cache.py``): a file whose size, mtime and inode are unchanged is not even
+   read; facts are found by content hash. A warm run parses nothing.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+from celery_chain_lint.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
+from celery_chain_lint.discovery import SourceFile, discover
+from celery_chain_lint.facts.model import ModuleFacts
+from celery_chain_lint.prefilter import ModuleTable, scan
+from celery_chain_lint.project import Project
+from celery_chain_lint.rules.base import Finding
+from celery_chain_lint.settings import Settings
+
+ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
+# Below this much source to parse, worker processes cost more than they save.
+PARALLEL_MIN_BYTES = 150_000
+PARALLEL_MIN_FILES = 4
+FULL, DEFINITIONS = "full", "definitions"
+
+
+# ---- which files ----
+
+
+def project_root(path: str) -> Optional[str]:
+    """The root of the project ``path`` belongs to, or None when it belongs to none."""
+    start = os.path.abspath(path)
+    if not os.path.isdir(start):
+        start = os.path.dirname(start)
+    directory = start
+    while True:
+        if any(os.path.exists(os.path.join(directory, marker)) for marker in ROOT_MARKERS):
+            return directory
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    top, directory = None, start
+    while os.path.isfile(os.path.join(directory, "__init__.py")):
+        top = directory
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return top
+
+
+def project_sources(paths: Sequence[str], sources: List[SourceFile],
+                    discover_options: dict) -> List[SourceFile]:
+    """The files of the projects ``paths`` belong to that ``sources`` does not hold already."""
+    given_dirs = [os.path.abspath(p) for p in paths if os.path.isdir(p)]
+    roots: List[str] = []
+    for path in paths:
+        root = project_root(path)
+        if root is None or root in roots:
+            continue
+        if any(root == d or root.startswith(d.rstrip(os.sep) + os.sep) for d in given_dirs):
+            continue  # already walked
+        roots.append(root)
+    if not roots:
+        return []
+    known = {os.path.abspath(source.path) for source in sources}
+    context = []
+    for source in discover(roots, **discover_options):
+        if os.path.abspath(source.path) not in known:
+            context.append(source)
+    return context
+
+
+# ---- the analysis ----
+
+
+@dataclass
+class _File:
+    source: SourceFile
+    reported: bool
+    abspath: str
+    size: int = 0
+    digest: str = ""
+    seed: bool = True
+    words: frozenset = frozenset()
+    data: Optional[bytes] = None
+    unreadable: bool = False
+
+    @property
+    def module(self) -> str:
+        return self.source.module
+
+
+class Analysis:
+    def __init__(self, settings: Settings, prefilter: bool = True, jobs: Optional[int] = None):
+        self.settings = settings
+        self.prefilter = prefilter
+        self.jobs = jobs if jobs is not None else _cpu_count()
+        self.cache: Optional[Cache] = None
+        if settings.use_cache:
+            directory = settings.cache_dir or os.path.join(
+                settings.project_root or os.getcwd(), CACHE_DIR_NAME)
+            self.cache = Cache(directory, config=repr(sorted(settings.src)))
+        self.stats: Dict[str, int] = {"files": 0, "read": 0, "full": 0, "definitions": 0,
+                                      "parsed": 0, "cached": 0, "promoted": 0, "rounds": 0,
+                                      "workers": 0}
+        self._definitions: Dict[str, Optional[ModuleFacts]] = {}
+
+    def run(self, sources: Sequence[SourceFile],
+            context: Sequence[SourceFile] = ()) -> Tuple[Project, List[Finding]]:
+        """The project (reporting on ``sources``) and why some of ``sources`` could not be
+        analysed."""
+        files = [self._file(s, True) for s in sources] + [self._file(s, False) for s in context]
+        self.stats["files"] = len(files)
+        eager = [f for f in files if f.seed or not self.prefilter]
+        lazy: Dict[str, _File] = {}
+        eager_names = {f.module for f in eager}
+        for f in files:
+            if f.seed or not self.prefilter:
+                continue
+            if f.module in eager_names:
+                eager.append(f)  # ``pkg.py`` beside ``pkg/``: let the project choose
+            elif f.module not in lazy or (f.source.is_package and not lazy[f.module].source.is_package):
+                lazy[f.module] = f
+        reported = {f.source.path for f in files if f.reported}
+        results = self._full(eager)
+        while True:
+            self.stats["rounds"] += 1
+            modules = [facts for facts, _ in results.values() if facts is not None]
+            project = Project(modules, reported_paths=reported,
+                              lazy=self._table(lazy) if lazy else None)
+            if not self.prefilter or not lazy:
+                break
+            from celery_chain_lint.prefilter import relevant_words
+
+            words = relevant_words(project)
+            promoted = [f for f in lazy.values() if f.words & words]
+            if not promoted:
+                break
+            self.stats["promoted"] += len(promoted)
+            for f in promoted:
+                del lazy[f.module]
+            results.update(self._full(promoted))
+        if self.cache is not None:
+            self.cache.save()
+        self.stats["definitions"] = len(self._definitions)
+        problems = [problem for _, problem in results.values()
+                    if problem is not None and problem.path in reported]
+        return project, problems
+
+    # ---- reading ----
+
+    def _file(self, source: SourceFile, reported: bool) -> _File:
+        f = _File(source, reported, os.path.abspath(source.path))
+        if source.content is not None:
+            self._read(f, source.content)
+            return f
+        try:
+            stat = os.stat(f.abspath)
+        except OSError:
+            f.unreadable = True
+            return f
+        f.size = stat.st_size
+        entry = self.cache.entry(f.abspath, stat) if self.cache is not None else None
+        if entry is not None:
+            f.digest, f.seed, f.words = entry.digest, entry.seed, entry.words
+            return f
+        started = now_ns()
+        try:
+            with open(f.abspath, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            f.unreadable = True
+            return f
+        self._read(f, data)
+        if self.cache is not None:
+            self.cache.remember(f.abspath, Entry(stat.st_size, stat.st_mtime_ns, stat.st_ino,
+                                                 started, f.digest, f.seed, f.words))
+        return f
+
+    def _read(self, f: _File, data: bytes) -> None:
+        self.stats["read"] += 1
+        f.data, f.size = data, len(data)
+        f.digest = content_hash(data)
+        f.seed, f.words = scan(data)
+
+    def _data(self, f: _File) -> Optional[bytes]:
+        if f.data is None and not f.unreadable:
+            try:
+                with open(f.abspath, "rb") as handle:
+                    data = handle.read()
+            except OSError:
+                return None
+            if content_hash(data) != f.digest:  # changed since it was scanned: rescan
+                self._read(f, data)
+            f.data = data
+        return f.data
+
+    # ---- the full pass ----
+
+    def _full(self, files: List[_File]) -> Dict[int, Tuple[Optional[ModuleFacts], Optional[Finding]]]:
+        """id(file) -> (facts, problem), from the cache or parsed (in parallel when it pays)."""
+        results: Dict[int, Tuple[Optional[ModuleFacts], Optional[Finding]]] = {}
+        todo: List[_File] = []
+        for f in files:
+            self.stats["full"] += 1
+            cached = self._cached(f, FULL)
+            if cached is not None:
+                results[id(f)] = cached
+            else:
+                todo.append(f)
+        if todo:
+            for f in todo:  # read before forking: workers then parse what was hashed
+                self._data(f)
+            for f, result in zip(todo, self._parse(todo)):
+                results[id(f)] = result
+                if self.cache is not None and not f.unreadable:
+                    facts, problem = result
+                    self.cache.put(self._key(f, FULL), ("facts", facts) if facts is not None
+                                   else ("problem", problem))
+        return results
+
+    def _parse(self, files: List[_File]):
+        self.stats["parsed"] += len(files)
+        sources = [f.source if f.unreadable else replace(f.source, content=f.data) for f in files]
+        total = sum(len(s.content or b"") for s in sources)
+        workers = min(self.jobs, len(files))
+        if workers < 2 or len(files) < PARALLEL_MIN_FILES or total < PARALLEL_MIN_BYTES:
+            return [_analyse(source) for source in sources]
+        self.stats["workers"] = workers
+        return _parallel(sources, workers)
+
+    def _cached(self, f: _File, tier: str):
+        if self.cache is None or f.unreadable:
+            return None
+        value = self.cache.get(self._key(f, tier))
+        if not (isinstance(value, tuple) and len(value) == 2):
+            return None
+        kind, payload = value
+        if kind == "facts" and isinstance(payload, ModuleFacts):
+            self.stats["cached"] += 1
+            payload.path = f.source.path
+            return payload, None
+        if kind == "problem" and isinstance(payload, Finding) and tier == FULL:
+            self.stats["cached"] += 1
+            return None, replace(payload, path=f.source.path)
+        if kind == "none" and tier == DEFINITIONS:
+            self.stats["cached"] += 1
+            return None, None
+        return None
+
+    def _key(self, f: _File, tier: str) -> str:
+        return Cache.facts_key(f.digest, f.source.module, f.source.is_package, tier)
+
+    # ---- the definitions tier, on demand ----
+
+    def _table(self, lazy: Dict[str, _File]):
+        def build(eager: Dict[str, ModuleFacts]) -> ModuleTable:
+            return ModuleTable(eager, lambda name: self._definitions_of(lazy[name]), lazy)
+        return build
+
+    def _definitions_of(self, f: _File) -> Optional[ModuleFacts]:
+        key = f.abspath
+        if key not in self._definitions:
+            self._definitions[key] = self._load_definitions(f)
+        return self._definitions[key]
+
+    def _load_definitions(self, f: _File) -> Optional[ModuleFacts]:
+        from celery_chain_lint.prefilter import definitions_facts
+
+        cached = self._cached(f, DEFINITIONS)
+        if cached is not None:
+            return cached[0]
+        data = self._data(f)
+        if data is None:
+            return None
+        self.stats["parsed"] += 1
+        facts = definitions_facts(data, f.source.path, f.source.module, f.source.is_package)
+        if self.cache is not None:
+            self.cache.put(self._key(f, DEFINITIONS),
+                           ("facts", facts) if facts is not None else ("none", None))
+        return facts
+
+
+def _analyse(source: SourceFile):
+    from celery_chain_lint.engine import analyse_file
+
+    return analyse_file(source)
+
+
+def _parallel(sources: List[SourceFile], workers: int):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    # Largest first, so that no worker is left with a big file at the end.
+    order = sorted(range(len(sources)), key=lambda i: -len(sources[i].content or b""))
+    results: List = [None] * len(sources)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=_worker_start) as pool:
+        for index, result in zip(order, pool.map(_analyse, [sources[i] for i in order],
+                                                 chunksize=1)):
+            results[index] = result
+    return results
+
+
+def _worker_start() -> None:
+    import libcst  # noqa: F401  (once per worker, not once per file)
+
+    from celery_chain_lint.facts import extract  # noqa: F401
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1

@@ -1,0 +1,263 @@
+"""Decides, from a file's bytes, how much of it the analysis needs; reads the rest cheaply.
+
+libcst is the analyser's model of the code, and it is slow: parsing, positions and the facts
+pass cost about a millisecond a line. Most files of a large codebase never touch Celery, so:
+
+- **full** (the libcst pass of ``facts.extract``): files that mention Celery, that make a canvas
+  call (``.s(``, ``.si(``, ``.delay(``, ``.apply_async(``), that configure Celery (``CELERY_``),
+  and, found by a fixpoint over the project, files that import a name the project binds to
+  something Celery-related (a task, a task decorator or task base class, an app, a canvas, a
+  re-export of Celery's API) or a module that defines one;
+- **definitions only** (``definitions_facts``): every other file. ``ast`` (fast) finds the function
+  bodies, they are elided, and the full pass runs over what remains, so these facts hold exactly
+  the full pass's bindings, star imports, signatures, decorators and classes, without what
+  function bodies hold. The project loads them lazily, only for the modules that name resolution
+  looks into (a task re-exported through a package ``__init__.py`` that never says "task" still
+  resolves).
+
+Why nothing is missed: what a file contributes beyond name resolution (tasks, workflows, task
+decorators and bases, apps and their configuration) always refers to a Celery object; a Python
+file can only refer to an object through a name it imports (the import statement spells the
+name, or the module that holds it) or by importing Celery itself. The fixpoint promotes every
+file whose import statements mention such a name, until no file is promoted. The tests run the
+whole analysis with and without the filter and require identical findings. Its known limit:
+dynamic imports (``importlib``, ``__import__``) are invisible to it, as they are to the resolver.
+A file that the filter leaves to the definitions tier is never parsed with libcst, so a syntax
+error in it is not reported (CCL999 is for files that need analysing).
+"""
+from __future__ import annotations
+
+import ast
+import re
+from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
+
+from celery_chain_lint.facts import ir
+from celery_chain_lint.facts.model import ModuleFacts, ValueBinding
+
+# Bumped when the scan or the definitions extraction changes meaning (part of the cache key).
+PREFILTER_VERSION = 1
+
+# Anywhere in the file: canvas calls and Celery configuration.
+_SEED = re.compile(rb"\.(?:s|si|delay|apply_async)\s*\(|CELERY_|celeryconfig")
+# Import statements, wherever they are (also inside functions, ``try:`` or after ``;``), with
+# parenthesised and backslash-continued name lists. Over-matching (prose in docstrings) only
+# costs time.
+_IMPORT = re.compile(
+    rb"\bfrom[ \t]+[\w.]+[ \t]+import\b(?:[ \t]*\([^)]*\)|[^\n]*(?:\\\r?\n[^\n]*)*)"
+    rb"|\bimport[ \t]+[^\n]*(?:\\\r?\n[^\n]*)*")
+_WORD = re.compile(rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*")
+
+
+def scan(data: bytes) -> Tuple[bool, FrozenSet[str]]:
+    """(whether the file needs the full pass on its own, the words of its import statements)."""
+    words: Set[bytes] = set()
+    for match in _IMPORT.finditer(data):
+        words.update(_WORD.findall(match.group()))
+    names = frozenset(word.decode("utf-8", "replace") for word in words)
+    seed = _SEED.search(data) is not None or any("celery" in name.lower() for name in names)
+    return seed, names
+
+
+# ---- which names are Celery-related, once the full-pass modules are known ----
+
+
+def relevant_words(project) -> FrozenSet[str]:
+    """Names an importing file must spell to reach something Celery-related in ``project``:
+    module-level names bound to such objects, and the last component of the modules holding
+    them (``from . import tasks``)."""
+    from celery_chain_lint.facts.extract import _looks_like_canvas
+    from celery_chain_lint.index.symbols import (
+        AppSym,
+        ClassSym,
+        DecoratorSym,
+        External,
+        FunctionSym,
+        InstanceSym,
+        MemberSym,
+        TaskSym,
+        ValueSym,
+    )
+
+    resolver, tasks = project.resolver, project.tasks
+    scopes: Dict[str, Set[str]] = {}
+
+    def has_roots(module: str, qualname: str) -> bool:
+        if module not in scopes:
+            scopes[module] = {root.scope for root in project.modules[module].roots}
+        return any(scope == qualname or scope.startswith(qualname + ".") for scope in scopes[module])
+
+    def relevant(symbol) -> bool:
+        if isinstance(symbol, (TaskSym, DecoratorSym, AppSym, MemberSym)):
+            return True
+        if isinstance(symbol, External):
+            return symbol.qualname == "celery" or symbol.qualname.startswith("celery.")
+        if isinstance(symbol, InstanceSym):
+            symbol = symbol.cls
+        if isinstance(symbol, FunctionSym):
+            return (tasks.decorator_factory(symbol) is not None
+                    or tasks.bare_decorator(symbol) is not None
+                    or _eager(symbol.module) and has_roots(symbol.module, symbol.qualname))
+        if isinstance(symbol, ClassSym):
+            return resolver.is_task_base(symbol) or (
+                _eager(symbol.module) and has_roots(symbol.module, symbol.qualname))
+        if isinstance(symbol, ValueSym):
+            return _looks_like_canvas(symbol.expr)
+        return False
+
+    def _eager(module: str) -> bool:
+        return dict.__contains__(project.modules, module)
+
+    words: Set[str] = set()
+    modules: Set[str] = set()
+    for module, facts in list(project.modules.items()):
+        local: Set[str] = set()
+        for name in facts.bindings:
+            try:
+                if relevant(resolver.lookup(module, name)):
+                    local.add(name)
+            except RecursionError:
+                local.add(name)
+        # A variable built from relevant names (``flow = pay | refund``) is relevant too.
+        values = {name: binding.expr for name, binding in facts.bindings.items()
+                  if isinstance(binding, ValueBinding) and name not in local}
+        changed = True
+        while changed:
+            changed = False
+            for name, expr in list(values.items()):
+                if any(isinstance(node, ir.Name) and node.id in local for node in ir.walk(expr)):
+                    local.add(name)
+                    del values[name]
+                    changed = True
+        if local or facts.roots or facts.star_imports:
+            modules.add(module)
+        words |= local
+    for module in modules:
+        words.add(module.rsplit(".", 1)[-1])
+    return frozenset(words)
+
+
+# ---- modules the filter left out, loaded when name resolution looks into them ----
+
+
+class ModuleTable(dict):
+    """The project's modules: iterating yields the fully analysed ones; looking a module up
+    (``in``, ``get``, ``[]``) also finds the others, loaded on first use by ``loader``."""
+
+    def __init__(self, eager: Dict[str, ModuleFacts],
+                 loader: Callable[[str], Optional[ModuleFacts]], lazy_names: Iterable[str]):
+        super().__init__(eager)
+        self._loader = loader
+        self._lazy_names = set(lazy_names) - set(eager)
+        self._loaded: Dict[str, Optional[ModuleFacts]] = {}
+        self.loaded_count = 0
+
+    def _lazy(self, name) -> Optional[ModuleFacts]:
+        if name not in self._lazy_names:
+            return None
+        if name not in self._loaded:
+            self._loaded[name] = self._loader(name)
+            self.loaded_count += 1
+        return self._loaded[name]
+
+    def __contains__(self, name) -> bool:
+        return dict.__contains__(self, name) or self._lazy(name) is not None
+
+    def __getitem__(self, name) -> ModuleFacts:
+        try:
+            return dict.__getitem__(self, name)
+        except KeyError:
+            facts = self._lazy(name)
+            if facts is None:
+                raise
+            return facts
+
+    def get(self, name, default=None):
+        facts = dict.get(self, name)
+        if facts is None:
+            facts = self._lazy(name)
+        return default if facts is None else facts
+
+
+# ---- the definitions tier: the full pass over a copy whose function bodies are elided ----
+
+
+def definitions_facts(data: bytes, path: str, module: str,
+                      is_package: bool) -> Optional[ModuleFacts]:
+    """The module's facts without function bodies; None when it cannot be analysed.
+
+    Every function body is replaced by ``...`` on its first line and blank lines after it
+    (``ast`` finds them), so lines and columns stay those of the file, and the full pass runs on
+    what remains: bindings, decorators, signatures and class definitions are exactly the full
+    pass's, at a fraction of its cost."""
+    try:
+        elided, ends = skeleton(data)
+    except (SyntaxError, ValueError, UnicodeDecodeError, LookupError, RecursionError,
+            MemoryError, TypeError):
+        return None
+    try:
+        import libcst as cst
+
+        from celery_chain_lint.facts.extract import extract_module
+
+        facts = extract_module(cst.parse_module(elided), path, module, is_package)
+    except Exception:  # the full pass reports problems, not this one
+        return None
+    for table in (facts.functions, facts.classes):
+        for definition in table.values():
+            span = definition.span
+            end = ends.get((span.line, span.column)) if span is not None else None
+            if end is not None:
+                definition.span = ir.Span(span.line, span.column, *end)
+    return facts
+
+
+def skeleton(data: bytes) -> Tuple[bytes, Dict[Tuple[int, int], Tuple[int, int]]]:
+    """``data`` with function bodies elided, and the true end (line, 1-based column) of every
+    function and class, by the (line, column) where it starts."""
+    tree = ast.parse(data)
+    lines = data.splitlines(keepends=True)
+    text_lines: Dict[int, str] = {}
+
+    def column(line: int, offset: int) -> int:
+        raw = lines[line - 1] if 0 < line <= len(lines) else b""
+        if raw.isascii():
+            return offset + 1
+        if line not in text_lines:
+            text_lines[line] = _decode_line(data, raw)
+        return len(text_lines[line].encode("utf-8")[:offset].decode("utf-8", "replace")) + 1
+
+    ends: Dict[Tuple[int, int], Tuple[int, int]] = {}
+    stack: List[ast.AST] = list(reversed(tree.body))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            ends[(node.lineno, column(node.lineno, node.col_offset))] = (
+                node.end_lineno, column(node.end_lineno, node.end_col_offset))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0]
+            raw = lines[first.lineno - 1]
+            indent = len(raw) - len(raw.lstrip(b" \t"))
+            if first.col_offset != indent or first.lineno == node.lineno:
+                continue  # ``def f(): return 1``: nothing worth eliding
+            for number in range(first.lineno, node.end_lineno + 1):
+                raw = lines[number - 1]
+                ending = raw[len(raw.rstrip(b"\r\n")):]
+                lines[number - 1] = (raw[:indent] + b"..." if number == first.lineno
+                                     else b"") + ending
+            continue
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, name, None)
+            if isinstance(children, list):
+                stack.extend(reversed([c for c in children if isinstance(c, ast.AST)]))
+    return b"".join(lines), ends
+
+
+def _decode_line(data: bytes, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        import io
+        import tokenize
+
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return raw.decode(encoding, "replace")
