@@ -69,6 +69,13 @@ def run_rules(project: Project, rules: Iterable[Type[Rule]],
     return sorted(findings.values(), key=Finding.sort_key)
 
 
+def settings_key(settings: Settings) -> str:
+    """The configuration that decides the findings, as text (file contents excluded: the
+    results key holds their hashes)."""
+    return repr(sorted((name, value) for name, value in vars(settings).items()
+                       if name not in ("overrides", "cache_dir", "use_cache")))
+
+
 def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
           prefilter: bool = True, jobs: Optional[int] = None) -> Report:
     """Analyse ``paths``; names resolve against the whole project each path belongs to (see
@@ -84,8 +91,15 @@ def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
     context = project_sources(paths, sources, discover_options)
     report = Report(files=len(sources))
     analysis = Analysis(settings, prefilter=prefilter, jobs=jobs)
-    project, problems = analysis.run(sources, context)
-    report.findings = sorted(problems + run_rules(project, rules, settings), key=Finding.sort_key)
+    analysis.prepare(sources, context)
+    # Nothing changed since a run with the same configuration: its findings stand.
+    key = analysis.results_key(settings_key(settings))
+    findings = analysis.cached_results(key)
+    if findings is None:
+        project, problems = analysis.analyse()
+        findings = sorted(problems + run_rules(project, rules, settings), key=Finding.sort_key)
+        analysis.store_results(key, findings)
+    report.findings = findings
     # per-file-ignores, ``# noqa`` and CCL998 unused-noqa (celery_chain_lint/noqa.py)
     report.findings = suppress(report.findings, sources, settings)
     report.stats = analysis.stats

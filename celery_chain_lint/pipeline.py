@@ -120,8 +120,46 @@ class Analysis:
             context: Sequence[SourceFile] = ()) -> Tuple[Project, List[Finding]]:
         """The project (reporting on ``sources``) and why some of ``sources`` could not be
         analysed."""
-        files = [self._file(s, True) for s in sources] + [self._file(s, False) for s in context]
-        self.stats["files"] = len(files)
+        self.prepare(sources, context)
+        return self.analyse()
+
+    def prepare(self, sources: Sequence[SourceFile], context: Sequence[SourceFile] = ()) -> None:
+        """Stat, and read and scan when the cache does not know them, every file."""
+        self.files = [self._file(s, True) for s in sources] + \
+            [self._file(s, False) for s in context]
+        self.stats["files"] = len(self.files)
+
+    def results_key(self, settings_key: str) -> Optional[str]:
+        """The key of this run's findings: every file's identity and content hash, the
+        configuration and the analyser's own source; None when a file could not be read."""
+        if self.cache is None or any(f.unreadable for f in self.files):
+            return None
+        import hashlib
+
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(f"{analyser_key()}\0{self.prefilter}\0{settings_key}\0".encode())
+        for f in self.files:
+            digest.update(f"{f.source.path}\0{f.module}\0{f.source.is_package}\0{f.digest}\0"
+                          f"{f.reported}\n".encode())
+        return "results-" + digest.hexdigest()
+
+    def cached_results(self, key: Optional[str]) -> Optional[List[Finding]]:
+        if key is None:
+            return None
+        value = self.cache.get(key)
+        if isinstance(value, list) and all(isinstance(f, Finding) for f in value):
+            self.stats["results_cached"] = 1
+            if self.cache is not None:
+                self.cache.save()
+            return value
+        return None
+
+    def store_results(self, key: Optional[str], findings: List[Finding]) -> None:
+        if key is not None:
+            self.cache.put(key, findings)
+
+    def analyse(self) -> Tuple[Project, List[Finding]]:
+        files = self.files
         eager = [f for f in files if f.seed or not self.prefilter]
         lazy: Dict[str, _File] = {}
         eager_names = {f.module for f in eager}
@@ -290,6 +328,33 @@ class Analysis:
             self.cache.put(self._key(f, DEFINITIONS),
                            ("facts", facts) if facts is not None else ("none", None))
         return facts
+
+
+_ANALYSER_KEY: List[str] = []
+
+
+def analyser_key() -> str:
+    """A hash of the analyser's whole source: any change to a rule changes the findings."""
+    if not _ANALYSER_KEY:
+        import hashlib
+
+        from celery_chain_lint.cache import format_key
+
+        package = os.path.dirname(os.path.abspath(__file__))
+        digest = hashlib.blake2b(format_key().encode(), digest_size=16)
+        for directory, subdirs, names in os.walk(package):
+            subdirs[:] = sorted(d for d in subdirs if d != "__pycache__")
+            for name in sorted(names):
+                if name.endswith(".py"):
+                    path = os.path.join(directory, name)
+                    digest.update(os.path.relpath(path, package).encode())
+                    try:
+                        with open(path, "rb") as handle:
+                            digest.update(handle.read())
+                    except OSError:
+                        pass
+        _ANALYSER_KEY.append(digest.hexdigest())
+    return _ANALYSER_KEY[0]
 
 
 def _analyse(source: SourceFile):

@@ -65,7 +65,6 @@ def relevant_words(project) -> FrozenSet[str]:
     """Names an importing file must spell to reach something Celery-related in ``project``:
     module-level names bound to such objects, and the last component of the modules holding
     them (``from . import tasks``)."""
-    from celery_chain_lint.facts.extract import _looks_like_canvas
     from celery_chain_lint.index.symbols import (
         AppSym,
         ClassSym,
@@ -80,6 +79,15 @@ def relevant_words(project) -> FrozenSet[str]:
 
     resolver, tasks = project.resolver, project.tasks
     scopes: Dict[str, Set[str]] = {}
+    in_roots: Dict[str, Set[int]] = {}
+
+    def in_a_root(module: str, expr) -> bool:
+        """Whether ``expr`` is part of a statement the extractor kept as a possible workflow."""
+        if module not in in_roots:
+            facts = project.modules.get(module)
+            in_roots[module] = {id(node) for root in (facts.roots if facts else ())
+                                for node in ir.walk(root.expr)}
+        return id(expr) in in_roots[module]
 
     def has_roots(module: str, qualname: str) -> bool:
         if module not in scopes:
@@ -101,7 +109,7 @@ def relevant_words(project) -> FrozenSet[str]:
             return resolver.is_task_base(symbol) or (
                 _eager(symbol.module) and has_roots(symbol.module, symbol.qualname))
         if isinstance(symbol, ValueSym):
-            return _looks_like_canvas(symbol.expr)
+            return in_a_root(symbol.module, symbol.expr)
         return False
 
     def _eager(module: str) -> bool:
