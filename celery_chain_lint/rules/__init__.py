@@ -21,11 +21,12 @@ from celery_chain_lint.rules.ccl014_canvas_never_applied import CanvasNeverAppli
 from celery_chain_lint.rules.ccl015_not_a_task import NotATask
 from celery_chain_lint.rules.ccl016_task_returns_canvas import TaskReturnsCanvas
 from celery_chain_lint.rules.ccl017_enqueue_in_transaction import EnqueueInTransaction
+from celery_chain_lint.rules.ccl018_json_unserializable import JsonUnserializable
 
 ALL_RULES: List[Type[Rule]] = [ResultNotAccepted, BadArguments, IndependentChain, LargeResult,
                                MissingRetry, WaitInTask, CalledNotSignature,
                                ChordWithoutResults, ErrbackReceivesTaskId, GroupCallback,
                                SingleMemberGroup, SwallowedRetry, OptionsAsArguments,
                                CanvasNeverApplied, NotATask, TaskReturnsCanvas,
-                               EnqueueInTransaction]
+                               EnqueueInTransaction, JsonUnserializable]
 RULES_BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}

@@ -43,7 +43,8 @@ def misplaced_options(task, keywords: Sequence[str], mentioned: Sequence[str] = 
     """
     if task is None or task.params is None:
         return []
-    declared = {p.name for p in task.params.items if p.kind in (POSITIONAL_OR_KEYWORD, KEYWORD_ONLY)}
+    declared = {p.name for p in task.params.items
+                if p.kind in (POSITIONAL_OR_KEYWORD, KEYWORD_ONLY)}
     options = UNAMBIGUOUS_OPTIONS if accepts_any_keyword(task) else EXECUTION_OPTIONS
     return [k for k in keywords if k in options and k not in declared and k not in mentioned]
 
