@@ -148,3 +148,15 @@ def test_group_link_is_an_immutable_clone_and_link_gets_the_result(tmp_path):
     found = sorted((p.invocation.signature.span.line, p.error.kind, p.si_was_meant)
                    for p in project.argument_problems)
     assert found == [(offset + 3, "too-many", True), (offset + 5, "missing", False)]
+
+
+def test_inline_errback_arguments_are_not_cured_by_si(tmp_path):
+    project, _ = _workflows(tmp_path, (
+        "@app.task\n"
+        "def on_fail(request, exc, tb):\n"
+        "    return None\n"
+        "def run():\n"
+        "    a.apply_async((1,), link_error=on_fail.s('extra'))\n"
+    ))
+    problems = project.argument_problems
+    assert [(p.error.kind, p.si_was_meant) for p in problems] == [("too-many", False)]

@@ -214,8 +214,9 @@ def errback_invocation(workflow: Workflow, errback: SignatureNode) -> Invocation
               and (_errback_arity(params, errback) > 1
                    or any(p.kind == VAR_POSITIONAL for p in params.items)))
     if inline:
+        # Not ``from_parent``: these are merged even into ``.si()``, so it is no fix (CCL002).
         values = (Value("<request>"), Value("<exception>"), Value("<traceback>"))
-        return Invocation(errback, workflow, values, (), True, True,
+        return Invocation(errback, workflow, values, (), True, False,
                           "the request, exception and traceback")
     if errback.immutable:
         return Invocation(errback, workflow, (), (), True, False)
