@@ -53,7 +53,9 @@ CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "
 # Calls on a local signature that do not change its arguments.
 NON_MUTATING_METHODS = frozenset(
     {"delay", "apply_async", "apply", "link", "link_error", "on_error", "freeze", "get", "join",
-     "wait", "ready", "successful", "failed", "forget", "revoke", "then", "id"}
+     "wait", "ready", "successful", "failed", "forget", "revoke", "then", "id",
+     # ``resp.raise_for_status()`` between ``resp = requests.get(...)`` and ``return resp.content``
+     "raise_for_status"}
 )
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -91,6 +93,7 @@ class ModuleExtractor:
         self.lines = _LINE_BREAK.split(module.code)
         self.facts = ModuleFacts(path=path, module=module_name, is_package=is_package)
         self.module_scope = _Scope("module", "")
+        _ASSIGNED_MEMO.clear()  # keyed by node ids: valid for one tree only
         # Module-level names bound inside if/try/for/while bodies, and every binding each name
         # received: a name bound in two different ways, one of them conditional, is unknown.
         self._conditional_depth = 0
@@ -659,6 +662,34 @@ class _AssignedNames(cst.CSTVisitor):
     def __init__(self) -> None:
         self.names: Set[str] = set()
         self.mutated: Set[str] = set()
+        # Each statement's result is remembered (_ASSIGNED_MEMO, reset for every module): nested
+        # blocks are asked again as the extractor descends, and must not be walked again.
+        self._outer: List[Tuple[Set[str], Set[str]]] = []
+        self._served: Set[int] = set()
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.BaseStatement):
+            known = _ASSIGNED_MEMO.get(id(node))
+            if known is not None:
+                self.names |= known[0]
+                self.mutated |= known[1]
+                self._served.add(id(node))
+                return False
+            self._outer.append((self.names, self.mutated))
+            self.names, self.mutated = set(), set()
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        super().on_leave(original_node)
+        if isinstance(original_node, cst.BaseStatement):
+            if id(original_node) in self._served:
+                self._served.discard(id(original_node))
+                return
+            names, mutated = self.names, self.mutated
+            _ASSIGNED_MEMO[id(original_node)] = (frozenset(names), frozenset(mutated))
+            self.names, self.mutated = self._outer.pop()
+            self.names |= names
+            self.mutated |= mutated
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
         self.names |= _target_names(node.target)
@@ -710,6 +741,9 @@ class _AssignedNames(cst.CSTVisitor):
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
                 and func.attr.value not in NON_MUTATING_METHODS:
             self.mutated.add(func.value.value)
+
+
+_ASSIGNED_MEMO: Dict[int, Tuple[frozenset, frozenset]] = {}
 
 
 def _assigned_names(statements: Seq[cst.CSTNode], scope: Optional[_Scope] = None) -> Set[str]:

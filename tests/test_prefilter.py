@@ -1,0 +1,208 @@
+"""The pre-filter must never change a finding: what it skips or reads cheaply holds nothing the
+rules need. These tests run the analysis with and without it and require identical results."""
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from celery_chain_lint import engine
+from celery_chain_lint.discovery import discover
+from celery_chain_lint.prefilter import definitions_facts, scan
+from celery_chain_lint.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(root: Path, files):
+    for relative, source in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+
+
+def findings(paths, prefilter, cwd):
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        report = engine.check(paths, Settings(use_cache=False), prefilter=prefilter)
+    finally:
+        os.chdir(old)
+    return [f.to_json() for f in report.findings], report.stats
+
+
+JOBS = """
+    from celery import shared_task
+
+    @shared_task
+    def charge(amount, currency):
+        return amount
+
+    @shared_task
+    def notify(message):
+        return message
+"""
+
+REEXPORTS = {
+    "shop/__init__.py": "",
+    "shop/jobs.py": JOBS,
+    # Re-exports that never say "task" nor "celery".
+    "shop/api/__init__.py": "from shop.jobs import charge\nfrom shop.jobs import notify as tell\n",
+    "shop/star/__init__.py": "from shop.jobs import *\n",
+    "shop/alias.py": "from shop.api import tell as inform\n",
+    "shop/flows.py": """
+        from celery import chain
+        from shop.api import charge, tell
+        from shop.star import notify
+        from shop.alias import inform
+        import shop.api as api
+
+        def through_package():
+            return chain(charge.s(1, "usd"), charge.s(2, "eur"))  # CCL001
+
+        def through_alias():
+            return chain(charge.s(1, "usd"), tell.s("done"))  # CCL001
+
+        def through_star():
+            return notify.s("a", "b")  # CCL002
+
+        def through_two_aliases():
+            return inform.s("a", "b")  # CCL002
+
+        def through_module_attribute():
+            return api.charge.s(1, "usd", 3)  # CCL002
+    """,
+    # No Celery word, no canvas call: only the imported names make it matter.
+    "shop/plain.py": """
+        from shop.flows import through_package
+        from shop.api import charge
+
+        def build(first, second):
+            pipeline = charge.si(1, "usd")
+            return pipeline
+    """,
+    "shop/unrelated.py": "import os\n\ndef helper(path):\n    return os.path.basename(path)\n",
+}
+
+
+def test_task_reexported_through_init_without_the_word_task_still_resolves(tmp_path):
+    write(tmp_path, REEXPORTS)
+    init = (tmp_path / "shop/api/__init__.py").read_bytes()
+    assert b"task" not in init and scan(init)[0] is False
+    with_filter, stats = findings(["shop"], True, tmp_path)
+    without, _ = findings(["shop"], False, tmp_path)
+    assert with_filter == without
+    lines = {(Path(f["path"]).name, f["line"], f["code"]) for f in with_filter}
+    assert ("flows.py", 9, "CCL001") in lines
+    assert ("flows.py", 12, "CCL001") in lines
+    assert ("flows.py", 15, "CCL002") in lines  # a star re-export
+    assert ("flows.py", 18, "CCL002") in lines  # two aliases deep
+    assert ("flows.py", 21, "CCL002") in lines  # an attribute of the re-exporting package
+    assert stats["full"] < stats["files"]  # the filter did leave files out
+
+
+def test_partial_run_resolves_through_reexports(tmp_path):
+    write(tmp_path, REEXPORTS)
+    (tmp_path / "pyproject.toml").write_text("")
+    partial, _ = findings(["shop/flows.py"], True, tmp_path)
+    whole, _ = findings(["shop"], True, tmp_path)
+    assert partial == [f for f in whole if f["path"] == os.path.join("shop", "flows.py")]
+    assert partial
+
+
+def test_unrelated_files_are_never_parsed(tmp_path):
+    files = {"app/__init__.py": "", "app/jobs.py": JOBS,
+             "app/flows.py": "from app.jobs import charge\n\ndef f():\n    return charge.s()\n"}
+    for index in range(30):
+        files[f"app/util{index}.py"] = f"import os\n\ndef f{index}(x):\n    return os.sep * x\n"
+    write(tmp_path, files)
+    _, stats = findings(["app"], True, tmp_path)
+    assert stats["files"] == 33
+    assert stats["full"] == 2  # jobs (imports celery) and flows (a canvas call)
+    assert stats["parsed"] <= 3  # and the package __init__, when resolution looks into it
+
+
+def test_fixtures_give_identical_findings_with_and_without_the_prefilter(tmp_path):
+    shutil.copytree(ROOT / "fixtures", tmp_path / "fixtures")
+    with_filter, stats = findings(["fixtures"], True, tmp_path)
+    without, _ = findings(["fixtures"], False, tmp_path)
+
+    def comparable(found):
+        # A file the filter proves irrelevant is not parsed: no CCL999 for it (documented).
+        return [f for f in found if f["code"] != "CCL999"
+                or scan((tmp_path / f["path"]).read_bytes())[0]]
+
+    assert comparable(with_filter) == comparable(without)
+    assert with_filter
+
+
+@pytest.mark.parametrize("source, seed", [
+    ("from celery import shared_task\n", True),
+    ("import celery\n", True),
+    ("from .celery import app\n", True),
+    ("x = add.delay(1)\n", True),
+    ("sig = add.si(1)\n", True),
+    ("CELERY_BROKER_URL = 'redis://'\n", True),
+    ("import os\nfrom celery_chain_lint import engine\n", False),
+    ("import re\nm = re.match('a', 'a').group(0)\n", False),
+])
+def test_scan_seeds(source, seed):
+    assert scan(source.encode())[0] is seed
+
+
+def test_scan_reads_every_import_statement():
+    source = (b"from a.b import (\n    c,\n    d as e,\n)\n"
+              b"try: import f\nexcept ImportError: pass\n"
+              b"def g():\n    from .h import i\n"
+              b"x = 1; import j, \\\n    k\n")
+    words = scan(source)[1]
+    assert {"a", "b", "c", "d", "e", "f", "h", "i", "j", "k"} <= words
+
+
+def _definitions_view(facts):
+    return (
+        {name: repr(binding) for name, binding in facts.bindings.items()},
+        list(facts.star_imports),
+        {q: repr((f.name, f.span, f.name_span, f.params, f.decorators, f.is_async, f.is_method))
+         for q, f in facts.functions.items() if "<locals>" not in q},
+        {q: repr((c.name, c.span, c.bases, c.keywords, c.attributes, c.methods))
+         for q, c in facts.classes.items() if "<locals>" not in q},
+    )
+
+
+def _corpus():
+    files = [s for s in discover([str(ROOT / "fixtures")])]
+    try:
+        import celery
+        package = Path(celery.__file__).parent
+        files += discover([str(package / "canvas.py"), str(package / "app" / "task.py"),
+                           str(package / "app" / "base.py"), str(package / "result.py")])
+    except ImportError:
+        pass
+    return files
+
+
+def test_definitions_tier_holds_exactly_the_full_pass_definitions():
+    """The definitions tier elides function bodies and runs the same extractor: bindings,
+    signatures, decorators and classes must equal the full pass's."""
+    compared = 0
+    for source in _corpus():
+        full, problem = engine.analyse_file(source)
+        if full is None:
+            continue
+        data = Path(source.path).read_bytes()
+        cheap = definitions_facts(data, source.path, source.module, source.is_package)
+        assert cheap is not None, source.path
+        assert _definitions_view(cheap) == _definitions_view(full), source.path
+        assert not any(f.calls or f.returns for f in cheap.functions.values()
+                       if f.span.line != f.span.end_line)
+        compared += 1
+    assert compared >= 20
+
+
+def test_definitions_tier_of_a_file_that_does_not_parse_is_none():
+    assert definitions_facts(b"def f(:\n", "x.py", "x", False) is None
+    assert definitions_facts(b"\x00\x01", "x.py", "x", False) is None
