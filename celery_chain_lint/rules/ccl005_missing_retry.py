@@ -7,7 +7,9 @@ does network I/O (``requests``, ``httpx``, ``urllib.request``, ``aiohttp``, ``sm
 ``redis``, ``socket``...) and the task has no bounded retry policy: no ``autoretry_for``, no
 ``self.retry(...)``, no retry options inherited from its ``base=`` class, or ``max_retries=None``.
 A task or helper wrapped by a retry decorator (tenacity's ``@retry``, ``backoff``, a project
-decorator whose name contains ``retry``) is not reported. Reported at the task's ``def``.
+decorator named like ``*retry*``) is not reported, nor a call inside a ``try`` whose ``except``
+catches the error without re-raising it (the task handles the failure, the workflow goes on).
+Reported at the task's ``def``.
 
 ## Why is this bad?
 Networks fail transiently: a timeout, a refused connection, a 503 during a deploy. A task
@@ -80,6 +82,11 @@ RETRY_MODULES = ("tenacity", "backoff", "retrying", "retry", "stamina", "redo", 
 # A decorator named like this retries: ``retry``, ``with_retries``, ``retrying_task``.
 RETRY_NAME = re.compile(r"retr(?:y|ies|ying)", re.IGNORECASE)
 HELPER_DEPTH = 2
+# Exceptions a network error is not: an ``except`` clause catching only these handles nothing.
+UNRELATED_EXCEPTIONS = ("ValueError", "KeyError", "TypeError", "IndexError", "AttributeError",
+                        "LookupError", "JSONDecodeError", "UnicodeDecodeError",
+                        "ZeroDivisionError", "StopIteration", "NotImplementedError",
+                        "AssertionError", "DoesNotExist", "ObjectDoesNotExist")
 
 _APP = """\
 import requests
@@ -187,11 +194,13 @@ class _Checker:
             name = origin(self.resolver, call.func, module)
             if in_modules(name, RETRY_MODULES):
                 return None  # ``for attempt in Retrying(...)``, ``retry_call(...)``
-            if found is None and self.is_network(name):
+            if found is None and self.is_network(name) and not self.handled(site, module):
                 found = (name, call)
         if found is not None or depth >= HELPER_DEPTH:
             return found
         for site in function.calls:
+            if self.handled(site, module):
+                continue
             symbol = self.resolver.resolve(site.call.func, module)
             if isinstance(symbol, FunctionSym):
                 facts = self.resolver.modules[symbol.module].functions.get(symbol.qualname)
@@ -200,6 +209,21 @@ class _Checker:
                     if inner is not None:
                         return inner[0], site.call
         return None
+
+    def handled(self, site, module: str) -> bool:
+        """Inside a ``try`` whose ``except`` catches network errors and does not re-raise: the
+        task deals with the failure itself, the workflow goes on."""
+        for handlers in site.handlers:
+            for types, reraises in handlers:
+                if reraises:
+                    continue
+                if not types:
+                    return True  # a bare ``except:``
+                for caught in types:
+                    name = origin(self.resolver, caught, module) or ir.dotted_name(caught) or ""
+                    if name.split(".")[-1] not in UNRELATED_EXCEPTIONS:
+                        return True
+        return False
 
     def is_network(self, name: Optional[str]) -> bool:
         if not in_modules(name, self.network_modules):
