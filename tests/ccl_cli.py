@@ -25,8 +25,8 @@ def log_done(message):
     return message
 '''
 
-BAD_LINE = 'chain(add.s(2, 2), log_done.s("completed")).delay()\n'
-GOOD_LINE = 'chain(add.s(2, 2), log_done.si("completed")).delay()\n'
+BAD_LINE = 'chain(add.s(2, 2), add.s(4), log_done.s("completed")).delay()\n'
+GOOD_LINE = 'chain(add.s(2, 2), add.s(4), log_done.si("completed")).delay()\n'
 
 
 def write(root: Path, files: dict) -> Path:

@@ -69,7 +69,7 @@ def test_ignore_noqa(project):
 
 
 def test_noqa_does_not_hide_a_file_that_cannot_be_parsed(project):
-    write(project, {"broken.py": "def broken(:  # noqa\n"})
+    write(project, {"broken.py": "from celery import chain\ndef broken(:  # noqa\n"})
     assert [c for _, _, c in codes_at("broken.py")] == ["CCL999"]
     assert codes_at("broken.py", "--ignore", "CCL999") == []
 

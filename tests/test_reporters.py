@@ -24,7 +24,7 @@ def project(tmp_path, monkeypatch):
     write(tmp_path, {"shop/__init__.py": "", "shop/tasks.py": APP,
                      "shop/flows.py": "from shop.tasks import add, log_done\nfrom celery import chain\n"
                                       "\n" + BAD_LINE + "add.s(1).delay()\n",
-                     "shop/broken.py": "def broken(:\n"})
+                     "shop/broken.py": "from celery import chain\ndef broken(:\n"})
     return tmp_path
 
 
@@ -36,14 +36,14 @@ def test_text_default(project):
     result = check("shop")
     assert result.exit_code == 1
     assert result.stdout.splitlines()[1:] == [
-        'shop/flows.py:4:20: CCL001 [*] log_done(message) will be called as log_done(<result of '
+        'shop/flows.py:4:30: CCL001 [*] log_done(message) will be called as log_done(<result of '
         'add>, "completed"): 2 positional arguments for 1 parameter; use log_done.si(...) to '
         'ignore the previous result',
         "shop/flows.py:5:1: CCL002 add(x, y) will be called as add(1): missing required argument 'y'",
         "Found 3 findings in 4 files.",
         "[*] 1 fixable with --fix.",
     ]
-    assert result.stdout.startswith("shop/broken.py:1:")
+    assert result.stdout.startswith("shop/broken.py:2:1: CCL999 syntax error")
     assert "\033[" not in result.stdout  # not a terminal
 
 
@@ -123,7 +123,7 @@ def test_sarif_is_valid_and_complete(project):
     assert rules[first["ruleIndex"]]["id"] == "CCL001"
     location = first["locations"][0]["physicalLocation"]
     assert location["artifactLocation"] == {"uri": "shop/flows.py", "uriBaseId": "%SRCROOT%"}
-    assert location["region"] == {"startLine": 4, "startColumn": 20, "endLine": 4, "endColumn": 43}
+    assert location["region"] == {"startLine": 4, "startColumn": 30, "endLine": 4, "endColumn": 53}
     assert first["fixes"][0]["artifactChanges"][0]["replacements"][0]["insertedContent"] == {"text": "si"}
 
 
@@ -144,15 +144,15 @@ def test_github(project):
     result = check("shop", "--format", "github")
     lines = result.stdout.splitlines()
     assert lines[1] == (
-        "::error file=shop/flows.py,line=4,col=20,endLine=4,endColumn=43,title=CCL001::CCL001 "
+        "::error file=shop/flows.py,line=4,col=30,endLine=4,endColumn=53,title=CCL001::CCL001 "
         'log_done(message) will be called as log_done(<result of add>, "completed"): 2 positional '
         "arguments for 1 parameter; use log_done.si(...) to ignore the previous result "
         "(result-not-accepted)")
     assert all(line.startswith("::error file=") for line in lines)
     assert result.exit_code == 1
-    write(project, {"we,ird:dir/x.py": "def broken(:\n"})
+    write(project, {"we,ird:dir/x.py": "from celery import chain\ndef broken(:\n"})
     weird = check("we,ird:dir", "--format", "github").stdout
-    assert weird.startswith("::error file=we%2Cird%3Adir/x.py,line=1,")
+    assert weird.startswith("::error file=we%2Cird%3Adir/x.py,line=2,")
 
 
 def test_gitlab(project):
@@ -160,7 +160,7 @@ def test_gitlab(project):
     assert [i["check_name"] for i in issues] == ["CCL999", "CCL001", "CCL002"]
     issue = issues[1]
     assert issue["location"] == {"path": "shop/flows.py", "positions": {
-        "begin": {"line": 4, "column": 20}, "end": {"line": 4, "column": 43}}}
+        "begin": {"line": 4, "column": 30}, "end": {"line": 4, "column": 53}}}
     assert issue["severity"] == "major" and issue["description"].startswith("(CCL001) log_done")
     assert len({i["fingerprint"] for i in issues}) == 3
     # moving the code does not change the fingerprints
@@ -190,13 +190,13 @@ def test_stdin_with_a_filename_resolves_the_package(project):
         ("shop/flows.py", 4, "CCL001"), ("shop/flows.py", 6, "CCL002")]
     assert result.exit_code == 1
     new = check("-", "--stdin-filename", "shop/unsaved.py", input=source)
-    assert new.stdout.startswith("shop/unsaved.py:4:20: CCL001")
+    assert new.stdout.startswith("shop/unsaved.py:4:30: CCL001")
     assert check("--stdin-filename", "shop/unsaved.py", "--quiet", input="x = 1\n").exit_code == 0
 
 
 def test_stdin_without_a_filename(project):
     result = check("-", input=APP + BAD_LINE)
-    assert result.stdout.startswith("-:14:20: CCL001"), result.stdout
+    assert result.stdout.startswith("-:14:30: CCL001"), result.stdout
 
 
 def test_stdin_fix_prints_the_fixed_source(project):
