@@ -1,0 +1,114 @@
+"""The file pipeline: partial runs index the whole project, parallel extraction equals serial,
+and ``check`` starts without importing Celery or libcst when the cache is warm.
+(No timed assertions: benchmarks/run.py measures time.)"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from celery_chain_lint import engine, pipeline
+from celery_chain_lint.pipeline import project_root
+from celery_chain_lint.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def snapshot(tmp_path: Path) -> Path:
+    """fixtures/ copied into a project of its own (other work may change the tree meanwhile)."""
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "fixtures", project / "fixtures")
+    (project / "pyproject.toml").write_text("[project]\nname = 'sample'\n")
+    return project
+
+
+def check(cwd: Path, paths, **options):
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        report = engine.check(paths, Settings(use_cache=False), **options)
+    finally:
+        os.chdir(old)
+    return [f.to_json() for f in report.findings]
+
+
+def test_one_file_is_checked_against_the_whole_project(tmp_path):
+    project = snapshot(tmp_path)
+    whole = check(project, ["fixtures"])
+    target = os.path.join("fixtures", "shop", "pipelines.py")
+    partial = check(project, [target])
+    assert partial, "the tasks live in other modules: they must be indexed"
+    assert partial == [f for f in whole if f["path"] == target]
+
+
+def test_pre_commit_style_run_on_changed_files(tmp_path):
+    project = snapshot(tmp_path)
+    whole = check(project, ["fixtures"])
+    changed = [os.path.join("fixtures", "shop", "pipelines.py"),
+               os.path.join("fixtures", "shop", "checkout.py")]
+    partial = check(project, changed)
+    assert partial == [f for f in whole if f["path"] in changed]
+    assert {f["path"] for f in partial} == set(changed)
+
+
+def test_cli_partial_run(tmp_path):
+    project = snapshot(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "celery_chain_lint", "check", "--format",
+                             "json", "--no-cache", "fixtures/shop/pipelines.py"],
+                            cwd=project, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr
+    findings = json.loads(result.stdout)
+    assert findings and {f["path"] for f in findings} == {"fixtures/shop/pipelines.py"}
+
+
+def test_project_root(tmp_path):
+    (tmp_path / "repo" / "src" / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "repo" / "setup.cfg").write_text("")
+    for directory in ("src/pkg", "src/pkg/sub"):
+        (tmp_path / "repo" / directory / "__init__.py").write_text("")
+    module = tmp_path / "repo" / "src" / "pkg" / "sub" / "mod.py"
+    module.write_text("")
+    assert project_root(str(module)) == str(tmp_path / "repo")
+    # No marker: the topmost package directory.
+    (tmp_path / "loose" / "top" / "inner").mkdir(parents=True)
+    (tmp_path / "loose" / "top" / "__init__.py").write_text("")
+    (tmp_path / "loose" / "top" / "inner" / "__init__.py").write_text("")
+    (tmp_path / "loose" / "top" / "inner" / "m.py").write_text("")
+    if project_root(str(tmp_path)) is None:  # no marker above the temporary directory
+        assert project_root(str(tmp_path / "loose" / "top" / "inner" / "m.py")) == \
+            str(tmp_path / "loose" / "top")
+        (tmp_path / "script.py").write_text("")
+        assert project_root(str(tmp_path / "script.py")) is None
+
+
+def test_parallel_extraction_equals_serial(tmp_path, monkeypatch):
+    project = snapshot(tmp_path)
+    serial = check(project, ["fixtures"], jobs=1)
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_FILES", 2)
+    stats = {}
+    old = os.getcwd()
+    os.chdir(project)
+    try:
+        report = engine.check(["fixtures"], Settings(use_cache=False), jobs=2)
+    finally:
+        os.chdir(old)
+    assert report.stats["workers"] == 2
+    assert [f.to_json() for f in report.findings] == serial
+
+
+def test_warm_check_imports_neither_celery_nor_libcst(tmp_path):
+    project = snapshot(tmp_path)
+    code = ("import sys, celery_chain_lint.cli as c\n"
+            "sys.argv = ['celery-chain-lint', 'check', 'fixtures/shop']\n"
+            "try:\n    c.main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('celery', 'kombu', 'libcst') if m in sys.modules))")
+    first = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
+                           text=True, timeout=600)
+    assert first.stdout.strip().splitlines()[-1] == "['libcst']"  # cold: parses
+    second = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
+                            text=True, timeout=600)
+    assert second.stdout.strip().splitlines()[-1] == "[]", second.stderr
