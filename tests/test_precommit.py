@@ -69,7 +69,7 @@ def test_pre_commit_try_repo_fails_then_fixes_then_passes(repo, pre_commit_home)
     failing = try_repo(repo, "celery-chain-lint", pre_commit_home)
     output = failing.stdout + failing.stderr
     assert failing.returncode == 1, output
-    assert "app/flows.py:14:20: CCL001" in output
+    assert "app/flows.py:14:30: CCL001" in output
     assert "Failed" in output
 
     fixing = try_repo(repo, "celery-chain-lint-fix", pre_commit_home)
@@ -80,3 +80,23 @@ def test_pre_commit_try_repo_fails_then_fixes_then_passes(repo, pre_commit_home)
     passing = try_repo(repo, "celery-chain-lint", pre_commit_home)
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "Passed" in passing.stdout
+
+
+def test_readme_pre_commit_config(repo, pre_commit_home):
+    """The README's .pre-commit-config.yaml, pointed at this repository's HEAD."""
+    from test_readme import ALL
+
+    block = next(b for b in ALL if b.marker == "pre-commit-config")
+    config = yaml.safe_load(block.body)
+    hooks = {hook["id"] for hook in HOOKS}
+    for entry in config["repos"]:
+        assert {hook["id"] for hook in entry["hooks"]} <= hooks
+        entry["repo"], entry["rev"] = str(ROOT), git("rev-parse", "HEAD", cwd=ROOT)
+    (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+    env = _git_env()
+    env["PRE_COMMIT_HOME"] = str(pre_commit_home)
+    result = subprocess.run([sys.executable, "-m", "pre_commit", "run", "--all-files",
+                             "--color", "never"], cwd=repo, env=env, capture_output=True,
+                            text=True, timeout=900)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "app/flows.py:14:30: CCL001" in result.stdout
