@@ -141,5 +141,7 @@ class IndependentChain(Rule):
                    f"{len(names)} tasks run one after another for nothing, and one failure "
                    f"drops the rest; run them in parallel with group(...) (or chord(...) "
                    f"if something must run after all of them)")
-        return self.finding(workflow.module.path, chain.span, message,
-                            replay=workflow_data(workflow))
+        replay = workflow_data(workflow)
+        replay["chain"] = {"line": chain.span.line, "column": chain.span.column,
+                           "tasks": [getattr(step.task, "name", None) for step in chain.steps]}
+        return self.finding(workflow.module.path, chain.span, message, replay=replay)

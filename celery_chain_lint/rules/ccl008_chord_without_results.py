@@ -120,6 +120,10 @@ class ChordWithoutResults(Rule):
         'app.conf.result_backend = os.environ["RESULT_BACKEND"]\n'
         'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()\n',
         _NO_BACKEND + 'chain(fetch.s(1), fetch.s()).delay()\n',
+        _NO_BACKEND + 'app.conf.update(result_backend="redis://localhost:6379/1")\n'
+                      'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()\n',
+        _NO_BACKEND + 'app.config_from_object("proj.celeryconfig")\n'
+                      'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()\n',
     ]
     INVALID = [
         _NO_BACKEND + 'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()  # expect: CCL008\n',
@@ -129,6 +133,11 @@ class ChordWithoutResults(Rule):
         _BACKEND + 'chord([fire.s(1), fire.s(2)], merge.s()).delay()  # expect: CCL008\n',
         _BACKEND + 'app.conf.update(task_ignore_result=True)\n'
                    'chain(fetch.s(1), group(fetch.s(), fetch.s()), merge.s()).delay()  # expect: CCL008\n',
+        'from celery import Celery, chord, shared_task\n'
+        'app = Celery("example", broker="memory://")\n\n'
+        '@shared_task\ndef fetch(x):\n    return x\n\n'
+        '@shared_task\ndef merge(values):\n    return values\n\n'
+        'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()  # expect: CCL008\n',
     ]
 
     def check(self, project):

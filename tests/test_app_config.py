@@ -1,0 +1,175 @@
+"""What the app index reads of each Celery app's configuration (celery_chain_lint/index/apps.py).
+
+The precedence modelled here was observed on Celery 5.7.0: ``app.conf.x = ...``,
+``app.conf.update(...)`` and ``Celery(...)`` keywords win over ``config_from_object``, whatever
+the statement order; ``Celery(backend=...)`` wins over a ``result_backend`` in the object.
+"""
+from __future__ import annotations
+
+from projects import make_project
+
+from celery_chain_lint.index.apps import ABSENT, LITERAL, UNKNOWN
+
+
+def _config(tmp_path, files, module="proj.celery"):
+    project = make_project(tmp_path, files)
+    apps = [app for app in project.apps.apps() if app.module == module]
+    assert len(apps) == 1, project.apps.apps()
+    return project.apps.config(apps[0]), project
+
+
+def test_backend_keyword_and_defaults(tmp_path):
+    config, _ = _config(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": """
+            from celery import Celery
+            app = Celery("proj", broker="redis://", backend="redis://localhost/1")
+        """,
+    })
+    assert (config.backend.state, config.backend.value) == (LITERAL, "redis://localhost/1")
+    assert config.backend_kind() == "configured"
+    assert config.ignore_result.state == ABSENT
+    assert (config.serializer.state, config.serializer.value) == (ABSENT, "json")
+
+
+def test_no_backend_and_rpc(tmp_path):
+    config, _ = _config(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": """
+            from celery import Celery
+            app = Celery("proj", broker="redis://")
+        """,
+    })
+    assert config.backend_kind() == "none"
+    config, _ = _config(tmp_path / "b", {
+        "proj/__init__.py": "",
+        "proj/celery.py": """
+            from celery import Celery
+            app = Celery("proj", broker="redis://")
+            app.conf.update(result_backend="rpc://", task_serializer="pickle")
+            app.conf.task_ignore_result = True
+        """,
+    })
+    assert config.backend_kind() == "rpc"
+    assert config.serializer.value == "pickle"
+    assert (config.ignore_result.state, config.ignore_result.value) == (LITERAL, True)
+
+
+def test_environment_makes_a_setting_unknown(tmp_path):
+    config, _ = _config(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": """
+            import os
+            from celery import Celery
+            app = Celery("proj", backend=os.environ["BACKEND"])
+            app.conf.task_serializer = os.getenv("SERIALIZER", "json")
+        """,
+    })
+    assert config.backend.state == UNKNOWN and config.backend_kind() == "unknown"
+    assert config.serializer.state == UNKNOWN
+
+
+def test_conf_writes_win_over_config_from_object(tmp_path):
+    config, _ = _config(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celeryconfig.py": """
+            result_backend = "cache+memory://"
+            task_serializer = "yaml"
+        """,
+        "proj/celery.py": """
+            from celery import Celery
+            app = Celery("proj")
+            app.conf.result_backend = "redis://localhost/2"
+            app.config_from_object("proj.celeryconfig")
+        """,
+    })
+    assert config.backend.value == "redis://localhost/2"
+    assert config.serializer.value == "yaml"
+    assert config.serializer.origin.endswith("celeryconfig.py:3")
+
+
+def test_config_class_and_unreadable_source(tmp_path):
+    config, _ = _config(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": """
+            from celery import Celery
+
+            class Config:
+                result_backend = "db+sqlite:///results.db"
+
+            app = Celery("proj")
+            app.config_from_object(Config)
+        """,
+    })
+    assert config.backend.value == "db+sqlite:///results.db"
+    config, _ = _config(tmp_path / "b", {
+        "proj/__init__.py": "",
+        "proj/celery.py": """
+            from celery import Celery
+            app = Celery("proj", backend="redis://localhost/1")
+            app.config_from_object("somewhere.not_analysed")
+        """,
+    })
+    # The unreadable object may set anything, except what Celery(...) keywords override.
+    assert config.backend.value == "redis://localhost/1"
+    assert config.ignore_result.state == UNKNOWN
+
+
+def test_django_settings_with_namespace_and_star_imports(tmp_path):
+    files = {
+        "site/__init__.py": "",
+        "site/celery.py": """
+            import os
+            from celery import Celery
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "site.settings.prod")
+            app = Celery("site")
+            app.config_from_object("django.conf:settings", namespace="CELERY")
+        """,
+        "site/settings/__init__.py": "",
+        "site/settings/base.py": """
+            CELERY_RESULT_BACKEND = "django-db"
+            CELERY_TASK_IGNORE_RESULT = True
+            result_backend = "not read: the namespace is CELERY"
+        """,
+        "site/settings/prod.py": "from .base import *\n",
+    }
+    config, _ = _config(tmp_path, files, module="site.celery")
+    assert config.backend.value == "django-db"
+    assert config.ignore_result.value is True
+    files["site/settings/base.py"] = "DEBUG = False\n"
+    config, _ = _config(tmp_path / "b", files, module="site.celery")
+    assert config.backend_kind() == "none"
+    files["site/settings/base.py"] = "import os\nCELERY_RESULT_BACKEND = os.environ.get('B')\n"
+    config, _ = _config(tmp_path / "c", files, module="site.celery")
+    assert config.backend_kind() == "unknown"
+
+
+def test_configuration_inside_a_function_is_unknown(tmp_path):
+    config, _ = _config(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": """
+            from celery import Celery
+            app = Celery("proj")
+
+            def configure(url):
+                app.conf.update(result_backend=url)
+        """,
+    })
+    assert config.backend.state == UNKNOWN
+
+
+def test_shared_task_app_only_when_the_project_has_one(tmp_path):
+    files = {
+        "proj/__init__.py": "",
+        "proj/celery.py": "from celery import Celery\napp = Celery('proj')\n",
+        "proj/tasks.py": "from celery import shared_task\n\n@shared_task\ndef add(x, y):\n"
+                         "    return x + y\n",
+    }
+    project = make_project(tmp_path, files)
+    task = next(t for t in project.all_tasks if t.display == "add")
+    assert project.apps.app_of_task(task) is project.apps.apps()[0]
+    files["other/__init__.py"] = ""
+    files["other/celery.py"] = "from celery import Celery\napp = Celery('other')\n"
+    project = make_project(tmp_path / "b", files)
+    task = next(t for t in project.all_tasks if t.display == "add")
+    assert project.apps.app_of_task(task) is None
