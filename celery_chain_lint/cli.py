@@ -341,6 +341,14 @@ def explain(code) -> None:
     for rule in all_rules():
         if code.upper() == rule.code or code == rule.name:
             click.echo(rule.documentation())
+            options = getattr(rule, "options", None) or {}
+            if options:
+                import json
+
+                click.echo(f"\n## Options\nSet in `[tool.celery-chain-lint.{rule.name}]`; "
+                           "a value replaces the default.\n")
+                for name, default in options.items():
+                    click.echo(f"- `{name}` (default: `{json.dumps(default)}`)")
             return
     raise click.UsageError(f"unknown rule: {code}")
 
