@@ -119,20 +119,27 @@ class Builder:
         if how == "call":
             return task(*args, **kwargs)
         task_id = str(uuid.uuid4())
+        sent = task.apply_async(args, kwargs, task_id=task_id)
         self.outside.append(NodeRef(task_id, name, f"{role} ({_short(name)}.{how}() ran "
                                     "outside the workflow)", bool(node.get("flagged"))))
-        return task.apply_async(args, kwargs, task_id=task_id)
+        return sent
 
     def complete_arguments(self, name: str) -> Tuple[list, dict]:
-        """Placeholders for every required parameter (the source's arguments are not known)."""
+        """Placeholders for every required parameter of the registered shadow."""
+        import inspect
+
         args, kwargs = [], {}
-        for param in (self.tasks.get(name) or {}).get("params") or ():
-            if param.get("has_default"):
+        try:
+            parameters = inspect.signature(self.app.tasks[name].run).parameters.values()
+        except (KeyError, TypeError, ValueError):
+            return args, kwargs
+        for param in parameters:
+            if param.default is not inspect.Parameter.empty:
                 continue
-            if param.get("kind") in ("positional-only", "positional-or-keyword"):
-                args.append(f"<{param['name']}>")
-            elif param.get("kind") == "keyword-only":
-                kwargs[param["name"]] = f"<{param['name']}>"
+            if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+                args.append(f"<{param.name}>")
+            elif param.kind == param.KEYWORD_ONLY:
+                kwargs[param.name] = f"<{param.name}>"
         return args, kwargs
 
     def build(self, node: Optional[Dict[str, Any]], role: str = "canvas"):
@@ -213,6 +220,8 @@ def build(app, replay: Dict[str, Any], repair: bool = False) -> Built:
     options = {key: value for key, value in links.items() if value}
 
     def apply():
+        if how == "none":  # built and thrown away, as the source does (CCL014)
+            return None
         if how == "delay":
             return canvas.delay(*args, **kwargs)
         if how == "call":
@@ -224,7 +233,10 @@ def build(app, replay: Dict[str, Any], repair: bool = False) -> Built:
         rendered = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
                              + [f"{k}={describe(v[0] if len(v) == 1 else v)}"
                                 for k, v in options.items()])
-        text += f"  applied with .{how if how != 'call' else '__call__'}({rendered})"
+        if how == "none":
+            text += "  (built, never applied)"
+        else:
+            text += f"  applied with .{how if how != 'call' else '__call__'}({rendered})"
     built = Built(canvas, builder.nodes, apply, text, builder.outside)
     built.repaired = builder.repaired
     return built

@@ -31,6 +31,7 @@ class Run:
     elapsed: float = 0.0
     notes: List[str] = field(default_factory=list)
     start_wall: Optional[float] = None  # time.time() when the workflow was applied
+    run_id: Optional[str] = None
 
     @property
     def worker_died(self) -> Optional[str]:
@@ -135,6 +136,7 @@ class Session:
         try:
             self.worker.stop()
         finally:
+            release_results(self.app)
             try:
                 self.app.close()
             except Exception:  # noqa: BLE001 - closing pools of a dead broker
@@ -150,6 +152,19 @@ class Session:
         self.restarts += 1
         self.worker.start()
         return f"worker restarted after {why}; the run's queue was purged"
+
+    def calm(self, run: Run, timeout: float = 5.0) -> bool:
+        """Lift a run's faults (same run id, no behaviours) and wait until its nodes are done:
+        cheaper than a new worker after a task that retries forever. False: still busy."""
+        if run.built is None or run.run_id is None:
+            return True
+        self.control.write({"run": run.run_id, "behaviours": {}})
+        ids = [node.id for node in run.built.nodes]
+        observation = observe(self.app, ids, timeout, settle=0.2, worker_alive=self._dead)
+        if observation.timed_out or observation.worker:
+            self.recover("a workflow that did not calm down")
+            return False
+        return True
 
     def client_app(self, **conf_overrides):
         """Another client app on the same tasks, e.g. without a result backend (CCL008)."""
@@ -189,7 +204,7 @@ class Session:
         if prepare is not None:
             prepare(built)
         start, start_wall = time.monotonic(), time.time()
-        result = Run(built, notes=notes)
+        result = Run(built, notes=notes, run_id=run_id)
         result.start_wall = start_wall
         if built.repaired:
             result.notes.append(
@@ -227,3 +242,35 @@ class Session:
         elif recover and result.observation.timed_out:
             result.notes.append(self.recover(f"the workflow did not finish within {timeout:g}s"))
         return result
+
+
+def release_results(app) -> None:
+    """Forget the results Celery tracks for this client and close its result subscriptions.
+
+    The harness polls states instead of waiting on results, so the Redis backend's result
+    consumer keeps every sent task in its pending table; at interpreter exit their
+    ``AsyncResult.__del__`` would try to unsubscribe over a connection that is gone.
+    """
+    try:
+        backend = app.backend
+    except Exception:  # noqa: BLE001 - nothing to release
+        return
+    for mapping in getattr(backend, "_pending_results", ()) or ():
+        try:
+            for waiters in list(mapping.values()):
+                for result in list(getattr(waiters, "values", lambda: [waiters])()):
+                    if hasattr(result, "backend"):
+                        result.backend = None
+            mapping.clear()
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+    consumer = getattr(backend, "result_consumer", None)
+    if consumer is not None:
+        try:
+            consumer.stop()
+        except Exception:  # noqa: BLE001 - the broker may be gone
+            pass
+        if hasattr(consumer, "subscribed_to"):
+            consumer.subscribed_to = set()
+        if hasattr(consumer, "_pubsub"):
+            consumer._pubsub = None

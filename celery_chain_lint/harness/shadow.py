@@ -155,18 +155,9 @@ def behave(app, name: str, values: Dict[str, Any]):
                 outcome = f"raised {type(exc).__name__}"
                 raise exc
         if behaviour.get("wait"):
-            from celery.result import AsyncResult
-
             outcome = "waited"
-            from celery.exceptions import TimeoutError as ResultTimeout
-
-            # The result of a task that will never run: the guard must stop the wait at once.
-            try:
-                AsyncResult(f"ccl-never-{request.id}", app=app).get(
-                    timeout=float(behaviour["wait"]))
-            except ResultTimeout:
-                raise WaitGuardMissing("result.get() inside the task was not refused: it "
-                                       "waited until its timeout") from None
+            wait_on_result(app, request.id, behaviour.get("wait_method") or "get",
+                           float(behaviour["wait"]))
         if "return" in behaviour:
             return behaviour["return"]
         return f"<result of {name.rsplit('.', 1)[-1]}>"
@@ -179,6 +170,29 @@ def behave(app, name: str, values: Dict[str, Any]):
         entry["end"] = time.time()
         entry["outcome"] = outcome
         app.ccl_journal.record(entry)
+
+
+def wait_on_result(app, task_id: str, method: str, timeout: float) -> None:
+    """Wait, inside a task, as the flagged code does: Celery's guard must refuse at once."""
+    from celery.exceptions import TimeoutError as ResultTimeout
+    from celery.result import AsyncResult, GroupResult
+
+    # The result of a task that will never run: without the guard this waits until timeout.
+    result = AsyncResult(f"ccl-never-{task_id}", app=app)
+    try:
+        if method in ("join", "join_native"):
+            group = GroupResult(f"ccl-never-group-{task_id}", [result], app=app)
+            getattr(group, method)(timeout=timeout)
+        elif method == "collect":
+            for _ in result.collect(timeout=timeout):
+                pass
+        elif method == "wait":
+            result.wait(timeout=timeout)
+        else:
+            result.get(timeout=timeout)
+    except ResultTimeout:
+        raise WaitGuardMissing(f"result.{method}() inside the task was not refused: it waited "
+                               "until its timeout") from None
 
 
 # ---- generating the task functions ----

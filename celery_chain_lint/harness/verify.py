@@ -8,6 +8,7 @@ a confirmer needs it. Everything the run created is removed at the end, whatever
 """
 from __future__ import annotations
 
+import gc
 import sys
 import time
 import traceback
@@ -97,14 +98,20 @@ class Batch:
                 repr(sorted((spec.get("options") or {}).items())))
 
     def accepts(self, tasks: Dict[str, Dict[str, Any]]) -> bool:
-        return all(name not in self.tasks or self._key(self.tasks[name]) == self._key(spec)
+        # A lenient spec (a task known only by name) agrees with any other.
+        return all(name not in self.tasks or spec.get("lenient")
+                   or self.tasks[name].get("lenient")
+                   or self._key(self.tasks[name]) == self._key(spec)
                    for name, spec in tasks.items())
 
     def add(self, index: int, tasks: Dict[str, Dict[str, Any]]) -> None:
         self.members.append(index)
         for name, spec in tasks.items():
-            if name is not None and spec.get("name"):
-                self.tasks.setdefault(name, spec)
+            if name is None or not spec.get("name"):
+                continue
+            if name not in self.tasks or (self.tasks[name].get("lenient")
+                                          and not spec.get("lenient")):
+                self.tasks[name] = spec
 
     def session_for(self, verifier: "Verifier"):
         if self.session is None:
@@ -125,8 +132,12 @@ class Batch:
 
     def close(self) -> None:
         if self.session is not None:
+            # Results of the runs hold on to the backend (Redis unsubscribes in __del__):
+            # collect them while the app still has its connections, not at interpreter exit.
+            gc.collect()
             self.session.close()
             self.session = None
+            gc.collect()
 
 
 def plan_batches(findings: List[Dict[str, Any]]) -> List[Batch]:

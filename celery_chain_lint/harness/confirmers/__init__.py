@@ -16,7 +16,7 @@ CONFIRMED, NOT_REPRODUCED, SKIPPED = "confirmed", "not-reproduced", "skipped"
 
 # One module per rule family; each registers its codes on import.
 MODULES = ("arguments", "independent", "retry", "wait", "called", "chords", "payload",
-           "pitfalls")
+           "pitfalls", "options")
 
 
 @dataclass
@@ -141,6 +141,22 @@ def replay_tasks(replay: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
         found.setdefault(task["name"], task)
     for workflow in replay.get("workflows") or ():
         found.update({k: v for k, v in replay_tasks(workflow).items() if k not in found})
+    # A task called where a signature belongs (CCL007) has no spec in the workflow's tasks:
+    # a lenient shadow (``*args, **kwargs``) lets the call happen as in the source.
+    nodes = [replay.get("canvas")] + [c.get("callback") for c in replay.get("callbacks") or ()]
+    for node in nodes:
+        for item in walk(node):
+            name = item.get("task") if item.get("type") == "called" else None
+            if name and name not in found:
+                found[name] = {"name": name, "display": name.rsplit(".", 1)[-1],
+                               "params": None, "bind": False, "options": {}, "lenient": True}
+    # CCL008: header tasks that ignore results (possibly through the app's task_ignore_result)
+    # get shadows that do too; a batch of their own when that differs from other findings'.
+    for name in replay.get("ignoring") or ():
+        if name in found:
+            spec = dict(found[name])
+            spec["options"] = {**(spec.get("options") or {}), "ignore_result": True}
+            found[name] = spec
     return found
 
 

@@ -46,7 +46,7 @@ def confirm_errback_task_id(finding: Dict[str, Any], context) -> Any:
         return skipped("the replay data does not say which errback is flagged")
     name = errback.get("task")
     behaviours = failure_behaviours(replay)
-    run = context.run(replay, behaviours, settle=0.5, quiet=0.5)
+    run = context.run(replay, behaviours, settle=0.3, quiet=0.3)
     evidence = context.evidence(run, predicted=finding.get("message"))
     evidence["injected"] = {task: "raises InjectedFailure so that the errback runs"
                             for task in behaviours}
@@ -89,7 +89,7 @@ def confirm_group_callback(finding: Dict[str, Any], context) -> Any:
                        "the replay data does not carry")
     kind = next(c.get("kind") for c in replay.get("callbacks") or ())
     behaviours = failure_behaviours(replay) if kind == "error" else {}
-    run = context.run(replay, behaviours, settle=0.5, quiet=0.5)
+    run = context.run(replay, behaviours, settle=0.3, quiet=0.4)
     evidence = context.evidence(run, predicted=finding.get("message"))
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)

@@ -1,0 +1,109 @@
+"""CCL008 chord-without-results: run the chord where its results should be collected.
+
+- The app has no result backend: the chord is applied from a client app without one;
+  confirmed on ``NotImplementedError: Starting chords requires a result backend``.
+- ``rpc://``: applied from a client app on the ``rpc://`` backend; confirmed on
+  ``NotImplementedError: The "rpc" result backend does not support chords!``.
+- Header tasks ignore their results: the chord runs on the backend in use with those shadows
+  ``ignore_result=True``. The outcome depends on the backend, and so does the verdict:
+  confirmed when the body never runs within the window (database, cache, file-system backends),
+  ``not-reproduced`` with that reason when the backend tolerates it (Redis).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from celery_chain_lint.harness.confirmers import (
+    confirmed,
+    confirms,
+    journal_runs,
+    not_reproduced,
+    skipped,
+    walk,
+)
+
+WINDOW = 1.5
+
+
+def _body_task(replay: Dict[str, Any]):
+    for found in walk(replay.get("canvas")):
+        if found.get("type") == "chord":
+            body = found.get("body") or {}
+            for inner in walk(body):
+                if inner.get("type") == "signature":
+                    return inner.get("task")
+        if found.get("type") == "chain":
+            steps = found.get("steps") or []
+            for index, step in enumerate(steps[:-1]):
+                if step.get("type") == "group":
+                    following = steps[index + 1]
+                    for inner in walk(following):
+                        if inner.get("type") == "signature":
+                            return inner.get("task")
+    return None
+
+
+@confirms("CCL008")
+def confirm_chord_without_results(finding: Dict[str, Any], context) -> Any:
+    replay = finding.get("replay")
+    if not replay:
+        return skipped("the finding carries no replay data")
+    app_info = replay.get("app") or {}
+    kind = app_info.get("backend_kind")
+    if kind in ("none", "rpc"):
+        override = {"result_backend": None if kind == "none" else "rpc://"}
+        client = context.session.client_app(**override)
+        try:
+            run = context.run(replay, app=client, repair=True, timeout=min(context.timeout, 3.0))
+        finally:
+            client.close()
+        evidence = context.evidence(run, predicted=finding.get("message"))
+        evidence["client_backend"] = "none" if kind == "none" else "rpc://"
+        if isinstance(run.raised, NotImplementedError):
+            message = str(run.raised).splitlines()[0]
+            return confirmed(f"NotImplementedError: {message}", **evidence)
+        if run.raised is not None:
+            return not_reproduced(f"applying the chord raised {type(run.raised).__name__}: "
+                                  f"{run.raised}", **evidence)
+        return not_reproduced("the chord was applied without an error", **evidence)
+    ignoring = replay.get("ignoring") or []
+    if not ignoring:
+        return skipped("the replay data says neither the backend problem nor which header "
+                       "tasks ignore results")
+    body = _body_task(replay)
+    body_ids = set()
+
+    def prepare(built):
+        body_ids.update(n.id for n in built.nodes if n.task == body)
+
+    def body_done(states):
+        return any(states.get(i, {}).get("state") in ("SUCCESS", "FAILURE") for i in body_ids)
+
+    window = min(context.timeout, WINDOW)
+    run = context.run(replay, repair=True, timeout=window, until="timeout", stop_when=body_done,
+                      prepare=prepare, recover=False)
+    evidence = context.evidence(run, predicted=finding.get("message"))
+    backend = context.env.describe()
+    evidence["backend_kind"] = backend.get("backend_kind")
+    evidence["ignoring"] = ignoring
+    if run.worker_died:
+        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    header_runs = sum(len(journal_runs(run, name)) for name in set(ignoring))
+    body_runs = journal_runs(run, body) if body else []
+    evidence["measured"] = {"header task runs": header_runs, "body runs": len(body_runs),
+                            "window_s": window}
+    if body_runs:
+        return not_reproduced(f"the {backend.get('backend_kind')} backend tolerates it: the "
+                              f"body ran {run.elapsed:.2f}s after the chord was applied, "
+                              "although its header tasks ignore results (Celery's documentation "
+                              "still requires them to store results)", **evidence)
+    # Without a counter (database backend...), celery.chord_unlock retries forever in the
+    # worker: a fresh worker for the next findings. Counting backends leave nothing running.
+    if not getattr(context.session.app.backend, "implements_incr", False):
+        context.session.recover("a chord that never fires (celery.chord_unlock retrying)")
+    if run.raised is not None:
+        return not_reproduced(f"applying the chord raised {type(run.raised).__name__}: "
+                              f"{run.raised}", **evidence)
+    return confirmed(f"on the {backend.get('backend_kind')} backend the body never ran: "
+                     f"{header_runs} header task run(s) finished and {window:g}s later the "
+                     "body had still not been sent", **evidence)

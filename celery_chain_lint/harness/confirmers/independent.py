@@ -1,0 +1,110 @@
+"""CCL003 independent-chain: the chain runs its links one after another for nothing.
+
+Every task of the flagged chain gets a shadow that sleeps a fixed time. The chain is run as
+written, then the same signatures as a group. Confirmed when the chain's wall time is about the
+sum of the links and the group's about the longest one (the worker runs 8 tasks at once); the
+evidence reports both and their ratio.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Dict, List, Optional
+
+from celery_chain_lint.harness.confirmers import (
+    confirmed,
+    confirms,
+    not_reproduced,
+    skipped,
+    walk,
+)
+
+STEP_SECONDS = 0.2
+
+
+def _independent(chain: Dict[str, Any]) -> bool:
+    """A chain of two or more plain signatures (the rule decided that no link needs a result)."""
+    steps = chain.get("steps") or []
+    return len(steps) >= 2 and all(s.get("type") == "signature" for s in steps)
+
+
+def flagged_chain(replay: Dict[str, Any], line: Optional[int]) -> Optional[Dict[str, Any]]:
+    """The chain the finding is about: the one whose links are on its line, else the first."""
+    nodes = [replay.get("canvas")] + [c.get("callback") for c in replay.get("callbacks") or ()]
+    chains = [found for node in nodes for found in walk(node)
+              if found.get("type") == "chain" and _independent(found)]
+    if line is not None:
+        for chain in chains:
+            lines = [s.get("line") for s in chain.get("steps") or () if s.get("line")]
+            if lines and min(lines) <= line <= max(lines) + 10:
+                return chain
+    return chains[0] if chains else None
+
+
+def _wall(run) -> Optional[float]:
+    """From the first shadow start to the last end (journal), else the observed elapsed time."""
+    starts = [e["start"] for e in run.journal if e.get("start")]
+    ends = [e["end"] for e in run.journal if e.get("end")]
+    if starts and ends:
+        return max(ends) - min(starts)
+    return None
+
+
+@confirms("CCL003")
+def confirm_independent_chain(finding: Dict[str, Any], context) -> Any:
+    replay = finding.get("replay")
+    if not replay:
+        return skipped("the finding carries no replay data")
+    chain = flagged_chain(replay, finding.get("line"))
+    if chain is None:
+        return skipped("the replay data holds no chain of signatures to time")
+    steps: List[Dict[str, Any]] = copy.deepcopy(chain["steps"])
+    for step in steps:
+        step["flagged"] = False
+    names = {s.get("task") for s in steps}
+    behaviours = {name: {"sleep": STEP_SECONDS} for name in names if name}
+    as_chain = {"canvas": {"type": "chain", "steps": steps}, "application": None,
+                "callbacks": [], "tasks": replay.get("tasks") or {}}
+    as_group = {"canvas": {"type": "group", "members": copy.deepcopy(steps)},
+                "application": None, "callbacks": [], "tasks": replay.get("tasks") or {}}
+    timeout = max(context.timeout, STEP_SECONDS * len(steps) * 3 + 2)
+    # The finding is about ordering, not arguments (CCL001/CCL002 report those): every link
+    # gets complete arguments and ignores the previous result, so the timing always runs.
+    chain_run = context.run(as_chain, behaviours, timeout=timeout, repair=True)
+    group_run = context.run(as_group, behaviours, timeout=timeout, repair=True)
+    evidence = context.evidence(chain_run, predicted=finding.get("message"))
+    evidence["group_workflow"] = group_run.built.text if group_run.built else None
+    for run, label in ((chain_run, "chain"), (group_run, "group")):
+        if run.worker_died:
+            return skipped(f"the worker {run.worker_died} during the {label} run", **evidence)
+        if run.raised is not None or any(
+                s.get("state") != "SUCCESS" for s in run.observation.states.values()):
+            failure = run.exceptions()[0] if run.exceptions() else None
+            what = f"{failure['type']}: {failure['message']}" if failure else "did not finish"
+            return skipped(f"the {label} could not be timed: {what}", **evidence)
+    n = len(steps)
+    concurrency = getattr(context.options, "concurrency", 8) or 1
+    chain_time = chain_run.elapsed
+    group_time = group_run.elapsed
+    expected_chain = n * STEP_SECONDS
+    expected_group = math.ceil(n / concurrency) * STEP_SECONDS
+    ratio = chain_time / group_time if group_time else float("inf")
+    evidence["timings"].update({
+        "task_seconds": STEP_SECONDS, "links": n,
+        "chain_s": round(chain_time, 3), "group_s": round(group_time, 3),
+        "chain_busy_s": round(_wall(chain_run) or 0.0, 3),
+        "group_busy_s": round(_wall(group_run) or 0.0, 3),
+        "ratio": round(ratio, 2),
+    })
+    evidence["measured"] = {"chain": f"{chain_time:.2f}s (sum of {n} x {STEP_SECONDS}s = "
+                                     f"{expected_chain:.1f}s)",
+                            "group": f"{group_time:.2f}s (longest: {expected_group:.1f}s)",
+                            "ratio": f"{ratio:.1f}x"}
+    sequential = chain_time >= expected_chain * 0.9
+    parallel = group_time < expected_chain * 0.75 and ratio >= min(1.5, n * 0.6)
+    if sequential and parallel:
+        return confirmed(f"the chain took {chain_time:.2f}s, about the sum of its {n} links; "
+                         f"the same tasks as a group took {group_time:.2f}s ({ratio:.1f}x "
+                         "faster)", **evidence)
+    return not_reproduced(f"chain {chain_time:.2f}s vs group {group_time:.2f}s: no serial "
+                          "penalty measured", **evidence)
