@@ -211,3 +211,25 @@ def test_readme_section_examples(section, scratch):
             continue
         assert kind in RUNNERS, f"README.md:{block.line}: unknown marker {block.marker!r}"
         RUNNERS[kind](block, scratch)
+
+
+def test_action_yml_run_step(scratch):
+    """The composite action's run step, under the shell GitHub runs it with (the install step is `pip install` of this repository,
+    which tests/test_precommit.py exercises through pre-commit)."""
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    assert action["runs"]["using"] == "composite"
+    steps = action["runs"]["steps"]
+    assert 'pip install' in steps[0]["run"] and '"$GITHUB_ACTION_PATH"' in steps[0]["run"]
+    env = dict(os.environ, CCL_PYTHON=sys.executable, CCL_ARGS="fixtures/shop --extend-select CCL998",
+               CCL_SARIF="out.sarif", NO_COLOR="1")
+    for name, value in steps[1]["env"].items():  # every input reaches the script as a variable
+        assert value.startswith("${{ inputs.") and name in env
+    result = subprocess.run(["bash", "-eo", "pipefail", "-c", steps[1]["run"]], cwd=scratch, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("::error file=fixtures/shop/")
+    schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+    jsonschema.validate(json.loads((scratch / "out.sarif").read_text()), schema)
+    env["CCL_ARGS"] = "fixtures/shop --select NOPE"
+    assert subprocess.run(["bash", "-eo", "pipefail", "-c", steps[1]["run"]], cwd=scratch, env=env,
+                          capture_output=True, text=True).returncode == 2
