@@ -1,0 +1,312 @@
+#!/usr/bin/env python
+"""The performance benchmark of celery-chain-lint, against ruff and flake8 on the same tree.
+
+    python benchmarks/run.py                 # real code present on every machine (see below)
+    python benchmarks/run.py path/to/code    # any directory
+    python benchmarks/run.py --json out.json --skip-linearity --skip-dense
+
+By default the tree is the running Python's standard library and the installed celery, kombu
+and (when installed) django packages, copied (``.py`` files only) into a temporary directory.
+Reported: files, lines, wall times of a cold run (empty cache), a warm run (nothing changed),
+a run after one file changed, a pre-commit run (only that file given, warm cache), the peak
+memory of the largest process (``getrusage(RUSAGE_CHILDREN)``), lines per second, and the same
+tree under ``ruff check --select ALL --no-cache`` and ``flake8 -j 2`` with the ratios. Then the
+linearity check (the tree twice: at most 2.2x the time) and Celery-dense code (celery's own
+sources) against flake8. ruff and flake8 are installed into this environment when missing
+(``pip install -e '.[bench]'`` does it beforehand).
+
+Targets (issue 6): cold <= ruff ALL and >= 10x faster than flake8 -j 2; warm <= 0.3 s; one
+file changed <= 0.6 s; pre-commit <= 0.6 s; peak memory <= 300 MB; linear; Celery-dense code
+>= 3x faster than flake8 -j 2. Machine load changes every number: it is printed with them.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIP_DIRS = {"__pycache__", "site-packages", "dist-packages", ".git", ".venv", "venv"}
+
+
+# ---- the tree ----
+
+
+def copy_python_files(source: Path, target: Path) -> None:
+    for directory, subdirs, names in os.walk(source):
+        subdirs[:] = sorted(d for d in subdirs if d not in SKIP_DIRS)
+        relative = Path(directory).relative_to(source)
+        for name in names:
+            if name.endswith(".py"):
+                destination = target / relative / name
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(os.path.join(directory, name), destination)
+
+
+def installed_package(name: str):
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def default_tree(workdir: Path) -> Path:
+    tree = workdir / "tree"
+    copy_python_files(Path(sysconfig.get_paths()["stdlib"]), tree / "stdlib")
+    for name in ("celery", "kombu", "django"):
+        location = installed_package(name)
+        if location is not None:
+            copy_python_files(location, tree / name)
+    return tree
+
+
+def count(tree: Path):
+    files = lines = 0
+    for directory, subdirs, names in os.walk(tree):
+        subdirs[:] = [d for d in subdirs if d not in SKIP_DIRS and d != ".celery_chain_lint_cache"]
+        for name in names:
+            if name.endswith(".py"):
+                files += 1
+                with open(os.path.join(directory, name), "rb") as handle:
+                    lines += handle.read().count(b"\n")
+    return files, lines
+
+
+# ---- running things ----
+
+
+def environment():
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: compiled once, not at every run
+    return env
+
+
+def timed(command, cwd: Path):
+    """(wall seconds, peak RSS in MB of the largest process of the run, exit code)."""
+    wrapper = ("import resource, subprocess, sys, time, json\n"
+               "start = time.perf_counter()\n"
+               "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL,"
+               " stderr=subprocess.DEVNULL).returncode\n"
+               "wall = time.perf_counter() - start\n"
+               "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+               "print(json.dumps([wall, peak, code]))\n")
+    result = subprocess.run([sys.executable, "-c", wrapper, *command], cwd=cwd,
+                            capture_output=True, text=True, env=environment())
+    wall, peak_kb, code = json.loads(result.stdout.strip().splitlines()[-1])
+    return wall, peak_kb / 1024, code
+
+
+def best_of(repeat: int, command, cwd: Path, before=None):
+    runs = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        runs.append(timed(command, cwd))
+    return min(runs, key=lambda run: run[0])
+
+
+def tool(*arguments):
+    return [sys.executable, "-m", "celery_chain_lint", "check", "--quiet", "--exit-zero",
+            *arguments]
+
+
+def ensure(module: str, package: str) -> bool:
+    if importlib.util.find_spec(module) is not None:
+        return True
+    print(f"installing {package} into this environment...", file=sys.stderr)
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "-q", package])
+    return result.returncode == 0
+
+
+def load():
+    try:
+        return "%.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        return "unknown"
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "system": f"{platform.system()} {platform.release()}"}
+
+
+# ---- the benchmark ----
+
+
+def pick_changed_file(tree: Path) -> Path:
+    """A file the analysis must re-parse when it changes: one that imports Celery, else the
+    largest."""
+    from celery_chain_lint.prefilter import scan
+
+    seeds, others = [], []
+    for path in sorted(tree.rglob("*.py")):
+        data = path.read_bytes()
+        (seeds if scan(data)[0] and 2_000 < len(data) < 20_000 else others).append(
+            (len(data), str(path)))
+    chosen = sorted(seeds or others)
+    return Path(chosen[len(chosen) // 2][1])
+
+
+def measure_tree(tree: Path, workdir: Path, repeat: int, label: str, competitors=True):
+    files, lines = count(tree)
+    cache = workdir / f"cache-{label}"
+
+    def clear():
+        shutil.rmtree(cache, ignore_errors=True)
+
+    result = {"files": files, "lines": lines, "load_before": load()}
+    cold, cold_mb, _ = best_of(repeat, tool("--cache-dir", str(cache), "."), tree, before=clear)
+    warm, warm_mb, _ = best_of(repeat, tool("--cache-dir", str(cache), "."), tree)
+    changed_file = pick_changed_file(tree)
+    counter = [0]
+
+    def touch():
+        counter[0] += 1
+        with open(changed_file, "a") as handle:
+            handle.write(f"# benchmark edit {counter[0]}\n")
+
+    one, one_mb, _ = best_of(repeat, tool("--cache-dir", str(cache), "."), tree, before=touch)
+    relative = str(changed_file.relative_to(tree))
+    precommit, pre_mb, _ = best_of(repeat, tool("--cache-dir", str(cache), relative), tree,
+                                   before=touch)
+    result.update({
+        "cold_s": cold, "warm_s": warm, "one_file_changed_s": one, "pre_commit_s": precommit,
+        "changed_file": relative,
+        "peak_mb": max(cold_mb, warm_mb, one_mb, pre_mb), "lines_per_s": lines / cold,
+    })
+    if competitors:
+        if ensure("ruff", "ruff"):
+            ruff, _, _ = best_of(repeat, [sys.executable, "-m", "ruff", "check", "--select",
+                                          "ALL", "--no-cache", "--quiet", "--exit-zero", "."],
+                                 tree)
+            result["ruff_s"] = ruff
+            result["ratio_to_ruff"] = cold / ruff
+        if ensure("flake8", "flake8"):
+            flake8, _, _ = best_of(1, [sys.executable, "-m", "flake8", "-j", "2",
+                                       "--exit-zero", "-q", "."], tree)
+            result["flake8_s"] = flake8
+            result["times_faster_than_flake8"] = flake8 / cold
+    result["load_after"] = load()
+    return result
+
+
+def linearity(tree: Path, workdir: Path, repeat: int, single: float):
+    double = workdir / "double"
+    shutil.copytree(tree, double / "a")
+    shutil.copytree(tree, double / "b")
+    cache = workdir / "cache-double"
+    twice, _, _ = best_of(repeat, tool("--cache-dir", str(cache), "."), double,
+                          before=lambda: shutil.rmtree(cache, ignore_errors=True))
+    return {"double_cold_s": twice, "growth": twice / single}
+
+
+def dense(workdir: Path, repeat: int):
+    location = installed_package("celery")
+    if location is None:
+        return None
+    tree = workdir / "dense" / "celery"
+    copy_python_files(location, tree)
+    tree = tree.parent
+    files, lines = count(tree)
+    cache = workdir / "cache-dense"
+    cold, _, _ = best_of(repeat, tool("--cache-dir", str(cache), "."), tree,
+                         before=lambda: shutil.rmtree(cache, ignore_errors=True))
+    result = {"files": files, "lines": lines, "cold_s": cold}
+    if ensure("flake8", "flake8"):
+        flake8, _, _ = best_of(1, [sys.executable, "-m", "flake8", "-j", "2", "--exit-zero",
+                                   "-q", "."], tree)
+        result["flake8_s"] = flake8
+        result["times_faster_than_flake8"] = flake8 / cold
+    return result
+
+
+def report(results) -> str:
+    main = results["tree"]
+    out = [f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
+           f"Python {results['machine']['python']}, {results['machine']['system']}",
+           f"Load average before / after: {main['load_before']} / {main['load_after']}",
+           f"Tree: {results['tree_description']}: {main['files']} files, {main['lines']} lines",
+           "",
+           "| measure | celery-chain-lint | target |",
+           "|---|---|---|",
+           f"| cold (empty cache) | {main['cold_s']:.2f} s ({main['lines_per_s']:,.0f} lines/s) | |"]
+    if "ruff_s" in main:
+        out.append(f"| ruff check --select ALL --no-cache | {main['ruff_s']:.2f} s "
+                   f"(ratio {main['ratio_to_ruff']:.2f}) | ratio <= 1.0 |")
+    if "flake8_s" in main:
+        out.append(f"| flake8 -j 2 | {main['flake8_s']:.2f} s "
+                   f"({main['times_faster_than_flake8']:.1f}x faster) | >= 10x |")
+    out += [f"| warm (nothing changed) | {main['warm_s']:.2f} s | <= 0.3 s |",
+            f"| one file changed | {main['one_file_changed_s']:.2f} s | <= 0.6 s |",
+            f"| pre-commit (that file only, warm) | {main['pre_commit_s']:.2f} s | <= 0.6 s |",
+            f"| peak memory (largest process) | {main['peak_mb']:.0f} MB | <= 300 MB |"]
+    if "linearity" in results:
+        lin = results["linearity"]
+        out.append(f"| twice the code, cold | {lin['double_cold_s']:.2f} s "
+                   f"({lin['growth']:.2f}x) | <= 2.2x |")
+    if results.get("dense"):
+        dense_result = results["dense"]
+        line = (f"| Celery-dense ({dense_result['files']} files, {dense_result['lines']} lines), "
+                f"cold | {dense_result['cold_s']:.2f} s")
+        if "flake8_s" in dense_result:
+            line += (f", flake8 -j 2 {dense_result['flake8_s']:.2f} s "
+                     f"({dense_result['times_faster_than_flake8']:.1f}x faster)")
+        out.append(line + " | >= 3x faster than flake8 |")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("directory", nargs="?", help="code to benchmark (default: see above)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measure (best kept)")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--skip-competitors", action="store_true", help="no ruff, no flake8")
+    parser.add_argument("--skip-linearity", action="store_true")
+    parser.add_argument("--skip-dense", action="store_true")
+    args = parser.parse_args(argv)
+    subprocess.run([sys.executable, "-m", "celery_chain_lint", "--version"],
+                   env=environment(), capture_output=True)  # compile the tool once
+    with tempfile.TemporaryDirectory(prefix="ccl-bench-") as temporary:
+        workdir = Path(temporary)
+        if args.directory:
+            tree = workdir / "tree"
+            copy_python_files(Path(args.directory).resolve(), tree)
+            description = f"{args.directory} (copied)"
+        else:
+            tree = default_tree(workdir)
+            description = "stdlib + " + ", ".join(
+                n for n in ("celery", "kombu", "django") if installed_package(n))
+        results = {"machine": machine(), "tree_description": description,
+                   "tree": measure_tree(tree, workdir, args.repeat, "tree",
+                                        competitors=not args.skip_competitors)}
+        if not args.skip_linearity:
+            results["linearity"] = linearity(tree, workdir, args.repeat,
+                                             results["tree"]["cold_s"])
+        if not args.skip_dense:
+            results["dense"] = dense(workdir, args.repeat)
+    print(report(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
