@@ -214,8 +214,8 @@ def test_readme_section_examples(section, scratch):
 
 
 def test_action_yml_run_step(scratch):
-    """The composite action's run step, under the shell GitHub runs it with (the install step is `pip install` of this repository,
-    which tests/test_precommit.py exercises through pre-commit)."""
+    """The composite action's run step, under the shell GitHub runs it with. (The install step
+    is `pip install` of this repository, which tests/test_precommit.py exercises.)"""
     action = yaml.safe_load((ROOT / "action.yml").read_text())
     assert action["runs"]["using"] == "composite"
     steps = action["runs"]["steps"]
