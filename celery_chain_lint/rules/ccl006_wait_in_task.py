@@ -5,7 +5,8 @@ Flags ``.get()``, ``.wait()``, ``.join()``, ``.join_native()`` and ``.collect()`
 body when called on a Celery result: the value of ``task.delay(...)``,
 ``task.apply_async(...)``, an applied canvas (``group(...).apply_async()``, ``chord(h)(body)``),
 ``AsyncResult(...)``, ``GroupResult(...)``/``GroupResult.restore(...)``, ``ResultSet(...)``,
-``app.AsyncResult(...)`` or ``task.AsyncResult(...)``, or its ``.parent``. Local variables are
+``app.AsyncResult(...)``, ``task.AsyncResult(...)`` or ``self.AsyncResult(...)``, or its
+``.parent``. Local variables are
 followed in straight-line code. Not reported: calls inside ``with allow_join_result():``, calls
 passing ``disable_sync_subtasks=False``, calls outside tasks, and ``.get()`` on anything else
 (``dict.get``, ``requests.get``, ``session.get``, ``cache.get``).
@@ -96,11 +97,13 @@ class WaitInTask(Rule):
             function = task.function
             if function is None:
                 continue
+            bound = function.params.items[0].name \
+                if (task.bind or task.class_facts is not None) and function.params.items else None
             for site in function.calls:
                 call = site.call
                 if not (isinstance(call.func, ir.Attribute) and call.func.attr in WAIT_METHODS):
                     continue
-                source = _result_source(project, call.func.value, task.module, builder)
+                source = _result_source(project, call.func.value, task.module, builder, bound)
                 if source is None:
                     continue
                 if _escaped(project, site, call, task.module):
@@ -120,12 +123,14 @@ class WaitInTask(Rule):
         return self.finding(task.path, call.span, message, replay=replay)
 
 
-def _result_source(project, expr: ir.Expr, module: str, builder, depth: int = 0):
-    """(description, awaited task or None) when ``expr`` is a Celery result, else None."""
+def _result_source(project, expr: ir.Expr, module: str, builder, bound: Optional[str] = None,
+                   depth: int = 0):
+    """(description, awaited task or None) when ``expr`` is a Celery result, else None.
+    ``bound`` names the task's ``self`` parameter (``self.AsyncResult(task_id)``)."""
     if depth > 10:
         return None
     if isinstance(expr, ir.Attribute) and expr.attr == "parent":
-        return _result_source(project, expr.value, module, builder, depth + 1)
+        return _result_source(project, expr.value, module, builder, bound, depth + 1)
     if not isinstance(expr, ir.Call):
         return None
     func = expr.func
@@ -139,6 +144,9 @@ def _result_source(project, expr: ir.Expr, module: str, builder, depth: int = 0)
             return f"the result of an applied canvas (.{func.attr}())", None
         return None
     if isinstance(func, ir.Attribute) and func.attr in RESULT_CLASSES:
+        if bound is not None and isinstance(func.value, ir.Opaque) \
+                and func.value.kind == "local" and func.value.text == bound:
+            return f"{bound}.{func.attr}(...)", None
         owner = resolver.resolve(func.value, module)
         if isinstance(owner, (AppSym, TaskSym)):
             return f"{func.attr}(...)", None
