@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+STAND_IN_MEMBER = "ccl_verify.member"
 ROUTING_OPTIONS = {"queue", "exchange", "routing_key", "task_id", "link", "link_error",
                    "priority_steps", "producer", "connection", "router", "add_to_parent"}
 TERMINAL = {"SUCCESS", "FAILURE", "REVOKED"}
@@ -41,6 +42,7 @@ class Built:
     text: str  # the workflow as Celery sees it (repr of the rebuilt canvas)
     outside: List[NodeRef] = field(default_factory=list)  # tasks run outside the workflow
     repaired: List[str] = field(default_factory=list)  # tasks given complete arguments
+    filled: List[str] = field(default_factory=list)  # dynamic groups given stand-in members
 
 
 def value(data: Any) -> Any:
@@ -56,8 +58,15 @@ def _short(name: Optional[str]) -> str:
 
 
 class Builder:
-    def __init__(self, app, replay: Dict[str, Any], repair: bool = False):
+    def __init__(self, app, replay: Dict[str, Any], repair: bool = False,
+                 stand_ins: Optional[Dict[str, Any]] = None, fill_dynamic: bool = False):
         self.app = app
+        # ``fill_dynamic``: a group built from a generator gets two stand-in members (when
+        # what is shown does not depend on them, e.g. a chord refused by its backend).
+        self.fill_dynamic = fill_dynamic
+        self.filled: List[str] = []
+        # ``{"stand_in": key}`` in the replay data: a value the harness supplies (CCL018).
+        self.stand_ins = stand_ins or {}
         self.replay = replay
         # ``repair``: every signature but the flagged one gets complete arguments and ignores
         # what it receives, so that another bad link (another finding) does not fail first.
@@ -85,8 +94,8 @@ class Builder:
         if node.get("args") is None or node.get("kwargs") is None:
             raise Unreplayable(f"the arguments of {_short(name)} are not known statically "
                                "(*args, **kwargs or a non-literal args=)")
-        args = tuple(value(v) for v in node["args"])
-        kwargs = {k: value(v) for k, v in node["kwargs"].items()}
+        args = tuple(self.value(v) for v in node["args"])
+        kwargs = {k: self.value(v) for k, v in node["kwargs"].items()}
         immutable = bool(node.get("immutable"))
         if self.repair and not node.get("flagged"):
             args, kwargs = self.complete_arguments(name)
@@ -111,8 +120,8 @@ class Builder:
         name = node.get("task")
         task = self.task(name)
         if node.get("args") is not None:
-            args = [value(v) for v in node["args"]]
-            kwargs = {k: value(v) for k, v in (node.get("kwargs") or {}).items()}
+            args = [self.value(v) for v in node["args"]]
+            kwargs = {k: self.value(v) for k, v in (node.get("kwargs") or {}).items()}
         else:
             args, kwargs = self.complete_arguments(name)
         how = node.get("how", "delay")
@@ -123,6 +132,11 @@ class Builder:
         self.outside.append(NodeRef(task_id, name, f"{role} ({_short(name)}.{how}() ran "
                                     "outside the workflow)", bool(node.get("flagged"))))
         return sent
+
+    def value(self, data: Any) -> Any:
+        if isinstance(data, dict) and "stand_in" in data:
+            return self.stand_ins[data["stand_in"]]
+        return value(data)
 
     def complete_arguments(self, name: str) -> Tuple[list, dict]:
         """Placeholders for every required parameter of the registered shadow."""
@@ -157,6 +171,13 @@ class Builder:
                      for index, step in enumerate(node.get("steps") or ())]
             return chain(*steps, app=self.app) if steps else chain(app=self.app)
         if kind == "group":
+            if node.get("members") is None and self.fill_dynamic and STAND_IN_MEMBER in \
+                    self.app.tasks:
+                self.filled.append(role)
+                node = dict(node, members=[
+                    {"type": "signature", "task": STAND_IN_MEMBER, "args": [{"literal": i}],
+                     "kwargs": {}, "immutable": True, "via": "si", "options": {}}
+                    for i in (1, 2)])
             if node.get("members") is None:
                 raise Unreplayable("the group's members are built dynamically (a generator, a "
                                    "loop or a splat)")
@@ -182,9 +203,10 @@ class CompositionError(Exception):
         self.outside = outside
 
 
-def build(app, replay: Dict[str, Any], repair: bool = False) -> Built:
+def build(app, replay: Dict[str, Any], repair: bool = False,
+          stand_ins: Optional[Dict[str, Any]] = None, fill_dynamic: bool = False) -> Built:
     """Rebuild the workflow; composition errors (CCL007) raise CompositionError."""
-    builder = Builder(app, replay, repair)
+    builder = Builder(app, replay, repair, stand_ins, fill_dynamic)
     application = replay.get("application")
     how, args, kwargs = "apply_async", (), {}
     if application is not None:
@@ -192,8 +214,8 @@ def build(app, replay: Dict[str, Any], repair: bool = False) -> Built:
         if application.get("args") is None or application.get("kwargs") is None:
             raise Unreplayable("the arguments the workflow is applied with are not known "
                                "statically")
-        args = tuple(value(v) for v in application["args"])
-        kwargs = {k: value(v) for k, v in application["kwargs"].items()}
+        args = tuple(builder.value(v) for v in application["args"])
+        kwargs = {k: builder.value(v) for k, v in application["kwargs"].items()}
     # Callbacks given to ``apply_async(link=..., link_error=...)`` are passed the same way
     # (a group refuses them there); the others were attached with ``.link()``/``.on_error()``.
     as_options = application is not None and how == "apply_async"
@@ -239,6 +261,7 @@ def build(app, replay: Dict[str, Any], repair: bool = False) -> Built:
             text += f"  applied with .{how if how != 'call' else '__call__'}({rendered})"
     built = Built(canvas, builder.nodes, apply, text, builder.outside)
     built.repaired = builder.repaired
+    built.filled = builder.filled
     return built
 
 

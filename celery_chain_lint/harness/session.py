@@ -110,6 +110,9 @@ class Session:
         self.env = env
         self.directory = os.path.join(env.workdir, f"session-{index}")
         os.makedirs(self.directory, exist_ok=True)
+        from celery_chain_lint.harness.confirmers.pitfalls import HELPERS
+
+        tasks = {**HELPERS, **tasks}
         conf = env.conf()
         conf["task_track_started"] = True
         self.config = {
@@ -179,7 +182,8 @@ class Session:
             timeout: float = 10.0, settle: float = 0.4,
             stop_when: Optional[Callable[[Dict[str, Dict[str, Any]]], bool]] = None,
             until: str = "settled", app=None, prepare: Optional[Callable[[Built], None]] = None,
-            recover: bool = True, repair: bool = False, quiet: float = 0.0) -> Run:
+            recover: bool = True, repair: bool = False, quiet: float = 0.0,
+            stand_ins: Optional[Dict[str, Any]] = None, fill_dynamic: bool = False) -> Run:
         app = app or self.app
         notes = []
         if not self.worker.alive():
@@ -188,7 +192,8 @@ class Session:
         self.control.write({"run": run_id, "behaviours": behaviours or {}})
         start, start_wall = time.monotonic(), time.time()
         try:
-            built = build(app, replay, repair=repair)
+            built = build(app, replay, repair=repair, stand_ins=stand_ins,
+                          fill_dynamic=fill_dynamic)
         except CompositionError as failure:
             # Composing failed as the source would; tasks it ran on the way (``add.delay()``
             # where a signature belongs) are still watched until they finish.
@@ -206,6 +211,10 @@ class Session:
         start, start_wall = time.monotonic(), time.time()
         result = Run(built, notes=notes, run_id=run_id)
         result.start_wall = start_wall
+        if built.filled:
+            result.notes.append(
+                "the group at " + ", ".join(built.filled) + " is built dynamically in the "
+                "source; replayed with two stand-in members (ccl_verify.member)")
         if built.repaired:
             result.notes.append(
                 "replayed with complete arguments for " + ", ".join(sorted(set(built.repaired)))

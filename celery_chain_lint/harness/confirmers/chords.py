@@ -54,7 +54,8 @@ def confirm_chord_without_results(finding: Dict[str, Any], context) -> Any:
         override = {"result_backend": None if kind == "none" else "rpc://"}
         client = context.session.client_app(**override)
         try:
-            run = context.run(replay, app=client, repair=True, timeout=min(context.timeout, 3.0))
+            run = context.run(replay, app=client, repair=True, timeout=min(context.timeout, 3.0),
+                              fill_dynamic=True)
         finally:
             client.close()
         evidence = context.evidence(run, predicted=finding.get("message"))

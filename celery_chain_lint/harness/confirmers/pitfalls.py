@@ -184,3 +184,123 @@ def confirm_single_member_group(finding: Dict[str, Any], context) -> Any:
 def confirm_swallowed_retry(finding: Dict[str, Any], context) -> Any:
     return skipped("a swallowed Retry is in the task's own body: shadow tasks do not run that "
                    "body, and verify runs the project's code only for CCL004 with --execute")
+
+
+@confirms("CCL015")
+def confirm_not_a_task(finding: Dict[str, Any], context) -> Any:
+    return skipped("the function is not a task: there is nothing to run on a worker (the "
+                   "AttributeError is raised by Python on the calling line, before Celery is "
+                   "involved)")
+
+
+RETURNS_CANVAS = "ccl_verify.returns_canvas"
+HELPERS = {
+    RETURNS_CANVAS: {"name": RETURNS_CANVAS, "display": "returns_canvas", "params": [],
+                     "bind": False, "options": {}},
+    "ccl_verify.member": {"name": "ccl_verify.member", "display": "member", "params": None,
+                          "bind": False, "options": {}},
+}
+
+
+@confirms("CCL016")
+def confirm_task_returns_canvas(finding: Dict[str, Any], context) -> Any:
+    replay = finding.get("replay")
+    if not replay:
+        return skipped("the finding carries no replay data")
+    from celery_chain_lint.harness.replayer import build
+
+    # The canvas the task returns, built (not applied) as the task body builds it...
+    built = build(context.session.app, dict(replay, application={"how": "none", "args": [],
+                                                                    "kwargs": {}}),
+                  repair=True)
+    returned = dict(built.canvas)
+    names = {n.task for n in built.nodes}
+    # ...and returned by a task on the worker, as the flagged ``return`` does.
+    helper = {"canvas": {"type": "signature", "task": RETURNS_CANVAS, "args": [], "kwargs": {},
+                         "immutable": True, "via": "si", "flagged": True, "options": {}},
+              "application": None, "callbacks": [], "tasks": HELPERS}
+    run = context.run(helper, {RETURNS_CANVAS: {"return": returned}}, quiet=0.3)
+    evidence = context.evidence(run, predicted=finding.get("message"))
+    evidence["notes"] = evidence.get("notes", []) + [
+        f"the returned canvas is {built.text}; it is returned by the harness's own task "
+        f"{RETURNS_CANVAS}, as the flagged return statement returns it"]
+    if run.worker_died:
+        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    ran = [e for e in run.journal if e.get("task") in names]
+    node = run.built.nodes[0] if run.built and run.built.nodes else None
+    state = run.observation.states.get(node.id, {}) if node else {}
+    evidence["measured"] = {"returning task": state.get("state"),
+                            "canvas tasks run": len(ran)}
+    if state.get("state") == "SUCCESS" and not ran:
+        result = str(state.get("result"))
+        return confirmed(f"the task ended SUCCESS with the canvas as its result "
+                         f"({result[:80]}{'...' if len(result) > 80 else ''}) and none of the "
+                         "canvas's tasks ran", **evidence)
+    return not_reproduced(f"the returning task ended {state.get('state')} and {len(ran)} "
+                          "task(s) of the canvas ran", **evidence)
+
+
+@confirms("CCL017")
+def confirm_enqueue_in_transaction(finding: Dict[str, Any], context) -> Any:
+    return skipped("the race is with the project's database transaction: shadow tasks have no "
+                   "database to read, so a run cannot show it")
+
+
+class UnserializableStandIn:
+    """A value the JSON serializer rejects, standing for a model instance or a request."""
+
+    def __repr__(self) -> str:
+        return "<model instance or request>"
+
+
+def _stand_in(text: str, kind: str, data: Any) -> Any:
+    if kind == "set":
+        values = data.get("literal") if isinstance(data, dict) and "literal" in data else None
+        return set(values) if isinstance(values, list) else {f"<{text}>"}
+    return UnserializableStandIn()
+
+
+@confirms("CCL018")
+def confirm_json_unserializable(finding: Dict[str, Any], context) -> Any:
+    replay = finding.get("replay")
+    if not replay:
+        return skipped("a set returned by a task: the finding carries no replay data to run "
+                       "the task's shadow with")
+    message = finding.get("message") or ""
+    text, _, rest = message.partition(" is ")
+    kind = "set" if rest.startswith("a set") else "object"
+    marked = copy.deepcopy(replay)
+    places = []
+    application = marked.get("application") or {}
+    places.append(application.get("args") or [])
+    for node in walk(marked.get("canvas")):
+        if node.get("type") == "signature":
+            places.append(node.get("args") or [])
+    target = None
+    for args in places:
+        for index, data in enumerate(args):
+            if data.get("placeholder") == text or (
+                    kind == "set" and "literal" in data and text.startswith("{")):
+                target = (args, index, data)
+                break
+        if target:
+            break
+    if target is None:
+        return skipped(f"cannot tell which argument is {text!r} in the replay data")
+    args, index, data = target
+    stand_in = _stand_in(text, kind, data)
+    args[index] = {"stand_in": "value"}  # the unserializable value, where the source puts it
+    run = context.run(marked, stand_ins={"value": stand_in})
+    evidence = context.evidence(run, predicted=message)
+    evidence["injected"] = {text: f"a {type(stand_in).__name__} ({stand_in!r}) in its place"}
+    if run.worker_died:
+        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    failures = run.exceptions()
+    encode = [f for f in failures if "EncodeError" in f["type"]
+              or "not JSON serializable" in f["message"]]
+    if encode:
+        return confirmed(f"{encode[0]['type']}: {encode[0]['message']}", **evidence)
+    if failures:
+        return not_reproduced(f"the call failed differently: {failures[0]['type']}: "
+                              f"{failures[0]['message']}", **evidence)
+    return not_reproduced("the value was serialized and sent without error", **evidence)
