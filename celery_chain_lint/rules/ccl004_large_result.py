@@ -44,7 +44,8 @@ def extract(path):
     return key
 ```
 The producers considered large are configurable: ``[tool.celery-chain-lint.large-result]``
-``large-calls`` (dotted names, ``*`` wildcards), ``large-methods``, ``response-attributes``.
+``large-calls`` (dotted names, ``*`` wildcards; ``extend-large-calls`` adds to them, e.g.
+``["mycorp.storage.load_blob"]``), ``large-methods``, ``response-attributes``.
 """
 from __future__ import annotations
 
@@ -112,6 +113,7 @@ class LargeResult(Rule):
                "object instead of an identifier")
     options = {
         "large-calls": sorted(name for names in LARGE_CALLS.values() for name in names),
+        "extend-large-calls": [],
         "large-methods": list(LARGE_METHODS),
         "response-attributes": list(RESPONSE_ATTRIBUTES),
     }
@@ -147,7 +149,7 @@ class LargeResult(Rule):
     def check(self, project):
         calls = {kind: tuple(n for n in names if n in self.option("large-calls"))
                  for kind, names in LARGE_CALLS.items()}
-        extra = [n for n in self.option("large-calls")
+        extra = [n for n in self.option("large-calls") + self.option("extend-large-calls")
                  if not any(n in names for names in LARGE_CALLS.values())]
         calls["large value"] = tuple(extra)
         classifier = _Classifier(project.resolver, calls, tuple(self.option("large-methods")),

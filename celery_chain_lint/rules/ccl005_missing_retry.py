@@ -39,7 +39,8 @@ def fetch(url):
 ```
 or catch the error and call ``raise self.retry(exc=exc)`` in a ``bind=True`` task. The list of
 network modules is configurable: ``[tool.celery-chain-lint.missing-retry]``
-``network-modules`` and ``not-network-calls``.
+``network-modules`` (replaces the list), ``extend-network-modules`` (adds your own client
+modules, e.g. ``["mycorp.http"]``) and ``not-network-calls``.
 """
 from __future__ import annotations
 
@@ -105,6 +106,7 @@ class MissingRetry(Rule):
     summary = "a task used in a workflow does network I/O with no bounded retry policy"
     options = {
         "network-modules": list(NETWORK_MODULES),
+        "extend-network-modules": [],
         "not-network-calls": list(NOT_NETWORK_CALLS),
     }
 
@@ -140,7 +142,9 @@ class MissingRetry(Rule):
     ]
 
     def check(self, project):
-        checker = _Checker(project.resolver, tuple(self.option("network-modules")),
+        checker = _Checker(project.resolver,
+                           tuple(self.option("network-modules"))
+                           + tuple(self.option("extend-network-modules")),
                            tuple(self.option("not-network-calls")))
         for task in project.all_tasks:
             if task.function is None:
