@@ -140,7 +140,10 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
                 sys.stdout.buffer.write(data)
             sys.exit(EXIT_CLEAN)
         settings.overrides = {**settings.overrides, os.path.abspath(stdin_path): data}
-        paths = _stdin_context(stdin_path, settings) if stdin_filename else []
+        if stdin_filename and os.path.isfile(stdin_filename):
+            paths = [stdin_filename]  # the engine adds the project around it as context
+        else:  # a file not saved yet: analyse the package it will be part of
+            paths = _stdin_context(stdin_path, settings) if stdin_filename else []
     else:
         paths = paths or ["."]
 
