@@ -8,7 +8,8 @@
   were analysed is reported and skipped. Writes are atomic: a temporary file in the same
   directory, fsync, then ``os.replace``; the file's mode (and owner, where allowed), encoding
   (including a UTF-8 BOM or a coding cookie) and line endings are kept; a symbolic link is
-  followed and its target replaced.
+  followed and its target replaced (a hard link is not kept: the path gets a new inode). A
+  read-only file is not written.
 """
 from __future__ import annotations
 
@@ -316,7 +317,12 @@ def fix(paths: Sequence[str], settings, unsafe: bool = False, write: bool = True
                 written.append(change)
         outcome.changes = written
         if len(written) != len(changes) or not converged:
-            outcome.report = engine.check(paths, settings)
+            from celery_chain_lint.discovery import PathError
+
+            try:  # what is on disk now
+                outcome.report = engine.check(paths, settings)
+            except PathError:  # a path given went away meanwhile: the last round stands
+                pass
     elif not converged:
         outcome.report = engine.check(paths, dataclasses.replace(
             settings, overrides={**settings.overrides, **current}))
@@ -337,6 +343,12 @@ def write_if_unchanged(path: str, original: bytes, data: bytes) -> Optional[str]
         return f"{path}: cannot read the file any more; not fixed"
     if now != original:
         return f"{path}: changed on disk since it was analysed; not fixed"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return f"{path}: cannot read the file any more; not fixed"
+    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        return f"{path}: the file is read-only; not fixed"
     try:
         atomic_write(path, data)
     except OSError as error:

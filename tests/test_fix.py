@@ -253,3 +253,30 @@ def test_check_without_fix_never_writes(project):
     run("check", "flows.py", "--format", "sarif")
     after = os.stat(project / "flows.py")
     assert (before.st_mtime_ns, before.st_ino) == (after.st_mtime_ns, after.st_ino)
+
+
+def test_read_only_file_is_not_written(project):
+    write(project, {"flows.py": APP + BAD_LINE})
+    os.chmod(project / "flows.py", 0o444)
+    result = run("check", "--fix", "flows.py")
+    assert "flows.py: the file is read-only; not fixed" in result.stderr
+    assert (project / "flows.py").read_text() == APP + BAD_LINE
+    assert result.exit_code == 1
+
+
+def test_file_deleted_before_the_write(project, monkeypatch):
+    write(project, {"flows.py": APP + BAD_LINE})
+    real_check, calls = engine.check, []
+
+    def check_then_delete(paths, settings=None):
+        calls.append(1)
+        if len(calls) == 2:
+            report = real_check(paths, settings)
+            (project / "flows.py").unlink()
+            return report
+        return real_check(paths, settings)
+
+    monkeypatch.setattr(engine, "check", check_then_delete)
+    result = run("check", "--fix", "flows.py")
+    assert "flows.py: cannot read the file any more; not fixed" in result.stderr
+    assert names(project) == []
