@@ -58,7 +58,7 @@ class BadArguments(Rule):
     ]
     INVALID = [
         _APP + "charge.delay(42)  # expect: CCL002\n",
-        _APP + "chain(charge.s(1, 2), parse.si(1, 2)).delay()  # expect: CCL002, CCL003\n",
+        _APP + "chain(charge.s(1, 2), parse.si(1, 2)).delay()  # expect: CCL002\n",
         _APP + "group(parse.s(1, colour=2), parse.s(3)).delay()  # expect: CCL002\n",
         _APP + 'signature("example.charge", args=(1, 2, 3)).delay()  # expect: CCL002\n',
     ]

@@ -1,11 +1,19 @@
 """CCL003 independent-chain: a chain whose links never use a previous result.
 
 ## What it does
-Flags a chain of two or more tasks in which no link after the first consumes the result of the
-one before it: every later link is immutable (``.si()``, ``immutable=True``,
-``.set(immutable=True)``) or its task takes no argument at all. Chains where some link takes the
-result, chains of one link, and chains that contain a group (the step after a group is a chord
-body, a barrier) are not reported.
+Flags a chain of two or more links that all run the same task, in which no link after the first
+consumes the result of the one before it: every later link is immutable (``.si()``,
+``immutable=True``, ``.set(immutable=True)``) or its task takes no argument at all. That is a
+fan-out written as a chain. Chains where some link takes the result, chains of one link, and
+chains that contain a group (the step after a group is a chord body, a barrier) are not
+reported.
+
+Chains of *different* tasks that ignore each other's results (``charge.si(order) |
+ship.si(order)``, or ``add.s(1, 2) | log_done.si("done")``, which is what CCL001 recommends) are
+not reported by default: such a sequence usually orders side effects (ship after charging, log
+after the work is done) that static analysis cannot see, and a group would break it. Set the
+option ``mixed-tasks = true`` (``[tool.celery-chain-lint.independent-chain]``) to report those
+too.
 
 ## Why is this bad?
 A chain runs its links one after another: the worker publishes link *n+1* only when link *n*
@@ -99,19 +107,22 @@ def chains(node: Node) -> Iterator[ChainNode]:
             stack.append(current.header)
 
 
-def independent(chain: ChainNode) -> bool:
+def independent(chain: ChainNode, mixed_tasks: bool = False) -> bool:
     steps = chain.steps
     if len(steps) < 2 or not all(isinstance(step, SignatureNode) for step in steps):
         return False  # a group inside makes the next step a chord body: a real barrier
     if any(step.task is None for step in steps):
         return False
+    if not mixed_tasks and len({id(step.task) for step in steps}) > 1:
+        return False  # different tasks in a row usually order side effects
     return not any(consumes_result(step) for step in steps[1:])
 
 
 class IndependentChain(Rule):
     code = "CCL003"
     name = "independent-chain"
-    summary = "a chain in which no link consumes the previous result: use a group"
+    summary = "a chain of one task whose links never consume the previous result: use a group"
+    options = {"mixed-tasks": False}
 
     VALID = [
         _APP + 'chain(export.s("orders"), export.s()).delay()\n',
@@ -120,10 +131,12 @@ class IndependentChain(Rule):
         _APP + 'group(export.si("a"), export.si("b")).delay()\n',
         _APP + 'chord([export.si("a"), export.si("b")], ping.si()).delay()\n',
         _APP + 'chain(export.si("a"), export.si("b"), total.s()).delay()\n',
+        _APP + 'chain(export.s("a"), ping.si()).delay()\n',
     ]
     INVALID = [
         _APP + 'chain(export.si("a"), export.si("b"), export.si("c")).delay()  # expect: CCL003\n',
         _APP + 'workflow = export.s("a") | export.si("b")  # expect: CCL003\n',
+        _APP + 'export.s("a").link(export.si("b") | export.si("c"))  # expect: CCL003\n',
         _APP + 'group(chain(export.si("a"), export.si("b")), export.si("c")).delay()  # expect: CCL003\n',
     ]
 
@@ -131,7 +144,8 @@ class IndependentChain(Rule):
         for workflow in project.workflows:
             for node in [workflow.canvas] + [c.callback for c in workflow.callbacks]:
                 for chain in chains(node):
-                    if chain.span is not None and independent(chain):
+                    if chain.span is not None and \
+                            independent(chain, self.option("mixed-tasks")):
                         yield self._finding(workflow, chain)
 
     def _finding(self, workflow: Workflow, chain: ChainNode):
