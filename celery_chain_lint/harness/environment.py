@@ -29,6 +29,21 @@ class InfrastructureError(Exception):
     """The broker, the backend or the worker is not usable: exit code 2."""
 
 
+class BrokerTrouble(Exception):
+    """A run could not talk to the broker or the result backend (it went away mid-run)."""
+
+
+def is_connection_error(error: BaseException) -> bool:
+    """Errors that say "the broker or the backend is not answering", whatever the client."""
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return True
+    names = {cls.__name__ for cls in type(error).__mro__}
+    modules = {cls.__module__.split(".")[0] for cls in type(error).__mro__}
+    return bool(names & {"OperationalError", "ConnectionError", "RecoverableConnectionError",
+                         "ConnectionForced", "BusyLoadingError", "TimeoutError"}
+                and modules & {"kombu", "redis", "amqp", "celery", "builtins"})
+
+
 def sanitize(url: Optional[str]) -> Optional[str]:
     if url is None:
         return None
@@ -189,7 +204,11 @@ class Environment:
             "redis_socket_connect_timeout": self.connect_timeout,
             "redis_socket_timeout": 10,
             "redis_retry_on_timeout": False,
-            "task_publish_retry": False,
+            # A publish on a connection that dropped reconnects once, quickly; a broker that is
+            # gone fails the publish within about a second.
+            "task_publish_retry": True,
+            "task_publish_retry_policy": {"max_retries": 2, "interval_start": 0,
+                                          "interval_step": 0.3, "interval_max": 0.5},
             "worker_cancel_long_running_tasks_on_connection_loss": True,
             "enable_utc": True,
         }

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 STAND_IN_MEMBER = "ccl_verify.member"
+TIMING_OPTIONS = {"countdown", "eta", "expires"}
 ROUTING_OPTIONS = {"queue", "exchange", "routing_key", "task_id", "link", "link_error",
                    "priority_steps", "producer", "connection", "router", "add_to_parent"}
 TERMINAL = {"SUCCESS", "FAILURE", "REVOKED"}
@@ -32,6 +33,7 @@ class NodeRef:
     role: str
     flagged: bool = False
     immutable: bool = False
+    ignores_result: bool = False  # its state is never stored: the journal says when it ran
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Built:
     outside: List[NodeRef] = field(default_factory=list)  # tasks run outside the workflow
     repaired: List[str] = field(default_factory=list)  # tasks given complete arguments
     filled: List[str] = field(default_factory=list)  # dynamic groups given stand-in members
+    untimed: List[str] = field(default_factory=list)  # countdown/eta options not replayed
 
 
 def value(data: Any) -> Any:
@@ -65,6 +68,7 @@ class Builder:
         # what is shown does not depend on them, e.g. a chord refused by its backend).
         self.fill_dynamic = fill_dynamic
         self.filled: List[str] = []
+        self.untimed: List[str] = []
         # ``{"stand_in": key}`` in the replay data: a value the harness supplies (CCL018).
         self.stand_ins = stand_ins or {}
         self.replay = replay
@@ -108,11 +112,15 @@ class Builder:
             sig = task.signature(args, kwargs, immutable=immutable)
         options = {k: v for k, v in (node.get("options") or {}).items() if k not in ROUTING_OPTIONS}
         options.pop("immutable", None)
+        for timing in TIMING_OPTIONS & set(options):  # a replay does not wait for the clock
+            self.untimed.append(f"{_short(name)}: {timing}={options.pop(timing)!r}")
         if options:
             sig.set(**options)
         task_id = str(uuid.uuid4())
         sig.set(task_id=task_id)
-        self.nodes.append(NodeRef(task_id, name, role, bool(node.get("flagged")), immutable))
+        ignores = options.get("ignore_result", getattr(task, "ignore_result", False))
+        self.nodes.append(NodeRef(task_id, name, role, bool(node.get("flagged")), immutable,
+                                  bool(ignores)))
         return sig
 
     def called(self, node: Dict[str, Any], role: str):
@@ -262,6 +270,7 @@ def build(app, replay: Dict[str, Any], repair: bool = False,
     built = Built(canvas, builder.nodes, apply, text, builder.outside)
     built.repaired = builder.repaired
     built.filled = builder.filled
+    built.untimed = builder.untimed
     return built
 
 
@@ -323,7 +332,9 @@ def snapshot(app, ids: List[str]) -> Dict[str, Dict[str, Any]]:
 def observe(app, ids: List[str], timeout: float, settle: float = 0.4, poll: float = 0.02,
             stop_when: Optional[Callable[[Dict[str, Dict[str, Any]]], bool]] = None,
             worker_alive: Optional[Callable[[], Optional[str]]] = None,
-            start: Optional[float] = None, until: str = "settled") -> Observation:
+            start: Optional[float] = None, until: str = "settled",
+            journal: Optional[Callable[[], Dict[str, Dict[str, Any]]]] = None,
+            unstored: Optional[set] = None) -> Observation:
     """Poll every node until all succeeded, a failure settled, ``stop_when`` holds, or timeout.
 
     ``until="settled"``: a failure ends the run once the states stop changing for ``settle``
@@ -335,6 +346,19 @@ def observe(app, ids: List[str], timeout: float, settle: float = 0.4, poll: floa
     last, changed = None, time.monotonic()
     while True:
         states = snapshot(app, ids)
+        if unstored and journal is not None:
+            # Tasks that ignore results never get a stored state: their journal entry says.
+            ran = journal()
+            for task_id in unstored:
+                entry = ran.get(task_id)
+                if states.get(task_id, {}).get("state") == "PENDING" and entry and "end" in entry:
+                    if entry.get("error"):
+                        states[task_id] = {"state": "FAILURE", "exception": entry["error"],
+                                           "exception_type": entry["error"].split(":")[0],
+                                           "unstored": True}
+                    else:
+                        states[task_id] = {"state": "SUCCESS", "result": "(not stored: the "
+                                           "task ignores results)", "unstored": True}
         now = time.monotonic()
         if worker_alive is not None:
             dead = worker_alive()

@@ -211,6 +211,8 @@ class Session:
         start, start_wall = time.monotonic(), time.time()
         result = Run(built, notes=notes, run_id=run_id)
         result.start_wall = start_wall
+        if built.untimed:
+            result.notes.append("replayed without waiting for " + ", ".join(built.untimed))
         if built.filled:
             result.notes.append(
                 "the group at " + ", ".join(built.filled) + " is built dynamically in the "
@@ -228,9 +230,15 @@ class Session:
         if result.raised is not None:
             # Nothing of the workflow was sent; only tasks run outside it may still complete.
             ids = [node.id for node in built.outside]
+        unstored = {n.id for n in built.nodes + built.outside if n.ignores_result}
+
+        def journal():
+            return {e.get("id"): e for e in self.journal.read() if e.get("run") == run_id}
+
         if ids:
             result.observation = observe(app, ids, timeout, settle=settle, stop_when=stop_when,
-                                         worker_alive=self._dead, start=start, until=until)
+                                         worker_alive=self._dead, start=start, until=until,
+                                         journal=journal, unstored=unstored & set(ids))
         else:
             result.observation = Observation({}, time.monotonic() - start, True, False)
         result.elapsed = time.monotonic() - start

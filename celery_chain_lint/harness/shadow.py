@@ -106,16 +106,23 @@ class Journal:
             os.close(fd)
 
     def read(self) -> List[Dict[str, Any]]:
+        """Every entry so far; reads only what was appended since the last call."""
         if not self.path or not os.path.exists(self.path):
             return []
-        entries = []
-        with open(self.path, encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    entries.append(json.loads(line))
-                except ValueError:
-                    continue
-        return entries
+        if not hasattr(self, "_entries"):
+            self._entries: List[Dict[str, Any]] = []
+            self._offset = 0
+        with open(self.path, "rb") as handle:
+            handle.seek(self._offset)
+            data = handle.read()
+        complete = data.rfind(b"\n") + 1  # a line being written is read next time
+        self._offset += complete
+        for line in data[:complete].splitlines():
+            try:
+                self._entries.append(json.loads(line))
+            except ValueError:
+                continue
+        return list(self._entries)
 
 
 def _short(value: Any, limit: int = 120) -> str:

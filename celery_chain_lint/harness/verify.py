@@ -25,7 +25,12 @@ from celery_chain_lint.harness.confirmers import (
     replay_tasks,
     skipped,
 )
-from celery_chain_lint.harness.environment import Environment, InfrastructureError
+from celery_chain_lint.harness.environment import (
+    BrokerTrouble,
+    Environment,
+    InfrastructureError,
+    is_connection_error,
+)
 from celery_chain_lint.harness.replayer import Unreplayable
 
 DEFAULT_TIMEOUT = 10.0
@@ -42,6 +47,7 @@ class Options:
     pool: str = "threads"
     concurrency: int = 8
     keep_workdir: bool = False
+    outage_grace: float = 15.0  # how long a broker that went away mid-run may take to return
     paths: List[str] = field(default_factory=list)  # what was analysed (CCL004 --execute)
 
 
@@ -60,8 +66,17 @@ class Context:
         return self.batch.session_for(self.verifier)
 
     def run(self, replay: Dict[str, Any], behaviours: Optional[Dict[str, Any]] = None, **kwargs):
+        """One replay on the worker. Raises BrokerTrouble when the broker or the backend did
+        not answer during it: the confirmer must not judge a run that did not happen."""
         kwargs.setdefault("timeout", self.timeout)
-        return self.session.run(replay, behaviours, **kwargs)
+        run = self.session.run(replay, behaviours, **kwargs)
+        if run.raised is not None and is_connection_error(run.raised):
+            raise BrokerTrouble(f"{type(run.raised).__name__}: {run.raised}")
+        states = run.observation.states.values() if run.observation is not None else ()
+        unknown = [s for s in states if s.get("state") == "UNKNOWN"]
+        if unknown:
+            raise BrokerTrouble(f"the result backend did not answer: {unknown[0].get('error')}")
+        return run
 
     def evidence(self, run, predicted: Optional[str] = None) -> Dict[str, Any]:
         evidence: Dict[str, Any] = {}
@@ -173,15 +188,42 @@ class Verifier:
         if confirmer is None:
             return skipped(f"no runtime confirmation exists for {code} yet: the harness cannot "
                            "show this finding on a worker")
-        try:
-            return confirmer(finding, Context(self, batch))
-        except Unreplayable as error:
-            return skipped(f"cannot be replayed: {error}")
-        except InfrastructureError:
-            raise
-        except Exception as error:  # noqa: BLE001 - one finding's problem must not end the run
-            detail = traceback.format_exception_only(type(error), error)[-1].strip()
-            return skipped(f"the harness failed on this finding: {detail}")
+        for attempt in (1, 2):
+            try:
+                return confirmer(finding, Context(self, batch))
+            except Unreplayable as error:
+                return skipped(f"cannot be replayed: {error}")
+            except InfrastructureError:
+                raise
+            except Exception as error:  # noqa: BLE001 - one finding must not end the run
+                trouble = isinstance(error, BrokerTrouble) or is_connection_error(error)
+                detail = traceback.format_exception_only(type(error), error)[-1].strip()
+                if not trouble:
+                    return skipped(f"the harness failed on this finding: {detail}")
+                # The broker or the backend went away mid-run: wait (bounded) for it to
+                # answer again, give the batch a fresh worker, and replay the finding once.
+                self.wait_for_services(detail)
+                if batch.session is not None:
+                    batch.session.recover("the broker or the backend went away")
+                if attempt == 2:
+                    return skipped(f"the broker or the result backend did not answer during "
+                                   f"the run: {detail}")
+        return skipped("unreachable")  # pragma: no cover
+
+    def wait_for_services(self, detail: str) -> None:
+        """Until the broker and the backend answer, at most ``outage_grace`` seconds."""
+        deadline = time.monotonic() + self.options.outage_grace
+        while True:
+            try:
+                self.env.preflight()
+                return
+            except InfrastructureError as error:
+                if time.monotonic() >= deadline:
+                    raise InfrastructureError(
+                        f"the broker or the result backend went away during the run and did "
+                        f"not come back within {self.options.outage_grace:g}s ({error}; "
+                        f"first seen as {detail})") from None
+                time.sleep(0.5)
 
     def run(self, findings: List[Dict[str, Any]], progress: Optional[Progress] = None
             ) -> List[Dict[str, Any]]:
