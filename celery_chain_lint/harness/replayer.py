@@ -177,7 +177,9 @@ class Builder:
         if kind == "chain":
             steps = [self.build(step, f"{role}.chain[{index}]")
                      for index, step in enumerate(node.get("steps") or ())]
-            return chain(*steps, app=self.app) if steps else chain(app=self.app)
+            # As the source writes it: ``chain(a, b)`` without keywords folds like ``a | b``
+            # (Celery's own rewriting); the signatures carry the app.
+            return chain(*steps) if steps else chain()
         if kind == "group":
             if node.get("members") is None and self.fill_dynamic and STAND_IN_MEMBER in \
                     self.app.tasks:
@@ -191,14 +193,14 @@ class Builder:
                                    "loop or a splat)")
             members = [self.build(member, f"{role}.group[{index}]")
                        for index, member in enumerate(node["members"])]
-            return group(members, app=self.app)
+            return group(members)
         if kind == "chord":
             header = self.build(node.get("header"), f"{role}.chord.header")
             if node.get("body") is None:
                 raise Unreplayable("the chord's body is not known statically")
             body = self.build(node["body"], f"{role}.chord.body")
             header_tasks = header.tasks if hasattr(header, "tasks") else [header]
-            return chord(header_tasks, body, app=self.app)
+            return chord(header_tasks, body)
         raise Unreplayable(f"a part of the workflow ({kind or 'unknown'}) cannot be rebuilt")
 
 

@@ -12,6 +12,7 @@ from celery_chain_lint.harness.replayer import (
     Built,
     CompositionError,
     Observation,
+    Unreplayable,
     build,
     observe,
     snapshot,
@@ -177,6 +178,62 @@ class Session:
         config["conf"] = {**self.config["conf"], **conf_overrides}
         app = build_app(config)
         return app
+
+    def run_many(self, replays: List[Dict[str, Any]], *, timeout: float = 10.0,
+                 settle: float = 0.4) -> List[Any]:
+        """Replay several workflows at once, with no behaviours (plain shadows): a Run for
+        each, or the Unreplayable exception that stopped its rebuilding."""
+        if not self.worker.alive():
+            self.recover(f"it {self.worker.exit_description()}")
+        run_id = uuid.uuid4().hex
+        self.control.write({"run": run_id, "behaviours": {}})
+        start, start_wall = time.monotonic(), time.time()
+        runs: List[Any] = []
+        for replay in replays:
+            try:
+                built = build(self.app, replay)
+            except Unreplayable as error:
+                runs.append(error)
+                continue
+            except CompositionError as failure:
+                runs.append(Run(Built(None, [], lambda: None, "", failure.outside),
+                                failure.error, "compose", start_wall=start_wall, run_id=run_id))
+                continue
+            run = Run(built, start_wall=start_wall, run_id=run_id)
+            try:
+                built.apply()
+            except Exception as exc:  # noqa: BLE001 - the observation
+                run.raised, run.raised_at = exc, "apply"
+            runs.append(run)
+        ids, unstored = [], set()
+        for run in runs:
+            if isinstance(run, Run) and run.built is not None:
+                nodes = run.built.outside if run.raised is not None else \
+                    run.built.nodes + run.built.outside
+                ids.extend(n.id for n in nodes)
+                unstored.update(n.id for n in nodes if n.ignores_result)
+
+        def journal():
+            return {e.get("id"): e for e in self.journal.read() if e.get("run") == run_id}
+
+        observation = observe(self.app, ids, timeout, settle=settle, worker_alive=self._dead,
+                              start=start, journal=journal, unstored=unstored) if ids else \
+            Observation({}, time.monotonic() - start, True, False)
+        entries = [e for e in self.journal.read() if e.get("run") == run_id]
+        for run in runs:
+            if isinstance(run, Run):
+                mine = {n.id for n in (run.built.nodes + run.built.outside)} if run.built else set()
+                run.observation = Observation(
+                    {k: v for k, v in observation.states.items() if k in mine},
+                    observation.elapsed, observation.settled, observation.timed_out,
+                    observation.worker)
+                run.elapsed = observation.elapsed
+                run.journal = [e for e in entries if e.get("id") in mine]
+        if observation.worker:
+            self.recover(f"it {observation.worker} during the run")
+        elif observation.timed_out:
+            self.recover(f"workflows did not finish within {timeout:g}s")
+        return runs
 
     def run(self, replay: Dict[str, Any], behaviours: Optional[Dict[str, Any]] = None, *,
             timeout: float = 10.0, settle: float = 0.4,

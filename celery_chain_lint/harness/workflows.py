@@ -65,20 +65,49 @@ def _project(paths: List[str]):
         return Project(modules)
 
 
-def replay_clean(workflows: List[WorkflowReplay], options=None) -> List[Dict[str, Any]]:
+def replay_clean(workflows: List[WorkflowReplay], options=None,
+                 chunk: int = 20) -> List[Dict[str, Any]]:
     """Run each workflow once as written: ``clean`` (no failure, every node succeeded),
-    ``failed`` (with what failed) or ``skipped`` (cannot be replayed, with why)."""
+    ``failed`` (with what failed) or ``skipped`` (cannot be replayed, with why). Workflows that
+    need no injected behaviour run ``chunk`` at a time on the worker."""
     from celery_chain_lint.harness.verify import Options, Verifier, plan_batches
 
     verifier = Verifier(options or Options())
     verifier.env.preflight()
     pseudo = [{"replay": w.replay} for w in workflows]
     outcomes: List[Optional[Dict[str, Any]]] = [None] * len(workflows)
+    timeout = verifier.options.timeout
     try:
         for batch in plan_batches(pseudo):
             try:
+                session = None
+                plain = []
                 for index in batch.members:
-                    outcomes[index] = _one(workflows[index], batch, verifier)
+                    workflow = workflows[index]
+                    if (workflow.replay.get("canvas") or {}).get("type") == "called":
+                        outcomes[index] = _outcome(workflow, "skipped",
+                                                   "not a canvas: a task called directly")
+                        continue
+                    session = session or batch.session_for(verifier)
+                    behaviours = failure_behaviours(workflow.replay)
+                    if not behaviours:
+                        plain.append(index)
+                        continue
+                    try:
+                        run = session.run(workflow.replay, behaviours, timeout=timeout)
+                    except Unreplayable as error:
+                        outcomes[index] = _outcome(workflow, "skipped", str(error))
+                        continue
+                    outcomes[index] = judge(workflow, run, behaviours)
+                for first in range(0, len(plain), chunk):
+                    members = plain[first:first + chunk]
+                    runs = session.run_many([workflows[i].replay for i in members],
+                                            timeout=timeout)
+                    for index, run in zip(members, runs):
+                        if isinstance(run, Unreplayable):
+                            outcomes[index] = _outcome(workflows[index], "skipped", str(run))
+                        else:
+                            outcomes[index] = judge(workflows[index], run, {})
             finally:
                 batch.close()
     finally:
@@ -86,35 +115,31 @@ def replay_clean(workflows: List[WorkflowReplay], options=None) -> List[Dict[str
     return [o for o in outcomes if o is not None]
 
 
-def _one(workflow: WorkflowReplay, batch, verifier) -> Dict[str, Any]:
-    outcome = {"path": workflow.path, "scope": workflow.scope, "line": workflow.line}
-    if (workflow.replay.get("canvas") or {}).get("type") == "called":
-        return dict(outcome, status="skipped", detail="not a canvas: a task called directly")
-    behaviours = failure_behaviours(workflow.replay)
-    try:
-        run = batch.session_for(verifier).run(workflow.replay, behaviours,
-                                              timeout=verifier.options.timeout)
-    except Unreplayable as error:
-        return dict(outcome, status="skipped", detail=str(error))
-    outcome["workflow"] = run.built.text if run.built else None
+def _outcome(workflow: WorkflowReplay, status: str, detail: str, **extra) -> Dict[str, Any]:
+    return {"path": workflow.path, "scope": workflow.scope, "line": workflow.line,
+            "status": status, "detail": detail, **extra}
+
+
+def judge(workflow: WorkflowReplay, run, behaviours: Dict[str, Any]) -> Dict[str, Any]:
+    text = run.built.text if run.built else None
     if run.raised is not None and workflow.replay.get("application") is None \
             and isinstance(run.raised, TypeError) and run.raised_at == "apply":
-        return dict(outcome, status="skipped",
-                    detail="not applied where it is built: its arguments may come later "
-                           f"({type(run.raised).__name__}: {run.raised})")
+        return _outcome(workflow, "skipped", "not applied where it is built: its arguments may "
+                        f"come later ({type(run.raised).__name__}: {run.raised})", canvas=text)
     if run.raised is not None:
-        return dict(outcome, status="failed",
-                    detail=f"raised {type(run.raised).__name__}: {run.raised}")
+        return _outcome(workflow, "failed",
+                        f"raised {type(run.raised).__name__}: {run.raised}", canvas=text)
     injected = set(behaviours)
     failures = [f for f in run.exceptions() if not (f.get("task") in injected
                                                     and f["type"] == "InjectedFailure")]
     if failures:
         first = failures[0]
-        return dict(outcome, status="failed",
-                    detail=f"{first['role']} {first['type']}: {first['message']}")
+        return _outcome(workflow, "failed", f"{first['role']} {first['type']}: "
+                        f"{first['message']}", canvas=text)
     states = run.observation.states if run.observation else {}
     pending = [n.role for n in run.built.nodes if states.get(n.id, {}).get("state") not in
                ("SUCCESS", "FAILURE")] if run.built else []
     if run.timed_out or (pending and not injected):
-        return dict(outcome, status="failed", detail=f"did not finish: {pending}")
-    return dict(outcome, status="clean", detail=f"{len(states)} node(s) in {run.elapsed:.2f}s")
+        return _outcome(workflow, "failed", f"did not finish: {pending}", canvas=text)
+    return _outcome(workflow, "clean", f"{len(states)} node(s) in {run.elapsed:.2f}s",
+                    canvas=text)

@@ -212,7 +212,7 @@ def confirm_task_returns_canvas(finding: Dict[str, Any], context) -> Any:
     # The canvas the task returns, built (not applied) as the task body builds it...
     built = build(context.session.app, dict(replay, application={"how": "none", "args": [],
                                                                     "kwargs": {}}),
-                  repair=True)
+                  repair=True, fill_dynamic=True)
     returned = dict(built.canvas)
     names = {n.task for n in built.nodes}
     # ...and returned by a task on the worker, as the flagged ``return`` does.

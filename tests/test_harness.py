@@ -1,0 +1,271 @@
+"""The runtime harness, without a worker: shadow tasks, replay data, batches, environments, CLI.
+
+The tests that start workers are in test_harness_runtime.py (marked ``runtime``).
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("celery")
+
+from celery_chain_lint.harness import confirmers  # noqa: E402
+from celery_chain_lint.harness.confirmers import replay_tasks  # noqa: E402
+from celery_chain_lint.harness.environment import Environment, is_connection_error  # noqa: E402
+from celery_chain_lint.harness.replayer import (  # noqa: E402
+    CompositionError,
+    Unreplayable,
+    build,
+)
+from celery_chain_lint.harness.shadow import build_app, parameter_source, task_source  # noqa: E402
+from celery_chain_lint.harness.verify import plan_batches  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "celery_chain_lint"]
+
+
+def param(name, kind="positional-or-keyword", default=False):
+    return {"name": name, "kind": kind, "has_default": default}
+
+
+def spec(name, params, bind=False, options=None, class_based=False):
+    return {"name": name, "display": name.rsplit(".", 1)[-1], "params": params, "bind": bind,
+            "options": options or {}, "class_based": class_based}
+
+
+def sig(task, *args, immutable=False, flagged=False, via="s", **kwargs):
+    return {"type": "signature", "task": task, "args": [{"literal": a} for a in args],
+            "kwargs": {k: {"literal": v} for k, v in kwargs.items()}, "immutable": immutable,
+            "via": via, "flagged": flagged, "options": {}}
+
+
+@pytest.fixture
+def app(tmp_path):
+    tasks = {
+        "t.add": spec("t.add", [param("x"), param("y")]),
+        "t.log": spec("t.log", [param("message")]),
+        "t.tag": spec("t.tag", [param("order_id"), param("label", "keyword-only"),
+                                param("color", "keyword-only", True)]),
+        "t.charge": spec("t.charge", [param("amount"), param("currency", default=True)],
+                         bind=True, options={"max_retries": 5, "queue": "payments",
+                                             "ignore_result": False}),
+        "t.Export": spec("t.Export", [param("period"), param("fmt", default=True)],
+                         class_based=True),
+    }
+    env = Environment(workdir=str(tmp_path))
+    application = build_app({"conf": env.conf(), "tasks": tasks,
+                             "control": str(tmp_path / "control.json"),
+                             "journal": str(tmp_path / "journal.jsonl")})
+    yield application
+    application.close()
+
+
+# ---- shadow tasks ----
+
+
+def test_parameter_source_covers_every_kind():
+    params = [param("a", "positional-only"), param("b"), param("c", default=True),
+              param("args", "var-positional"), param("d", "keyword-only"),
+              param("e", "keyword-only", True), param("kw", "var-keyword")]
+    assert parameter_source(params, []) == \
+        "a, /, b, c=_ccl_default, *args, d, e=_ccl_default, **kw"
+    assert parameter_source([param("x"), param("k", "keyword-only")], ["self"]) == "self, x, *, k"
+    assert parameter_source(None, []) == "*args, **kwargs"
+
+
+def test_shadow_has_the_real_signature_name_and_options(app):
+    add = app.tasks["t.add"]
+    assert list(inspect.signature(add.run).parameters) == ["x", "y"]
+    assert add.run.__name__ == "add"  # Celery's TypeError names the function
+    tag = app.tasks["t.tag"]
+    kinds = {n: p.kind.name for n, p in inspect.signature(tag.run).parameters.items()}
+    assert kinds == {"order_id": "POSITIONAL_OR_KEYWORD", "label": "KEYWORD_ONLY",
+                     "color": "KEYWORD_ONLY"}
+    charge = app.tasks["t.charge"]
+    assert charge.max_retries == 5
+    assert getattr(charge, "queue", None) is None  # routing is the harness's: its own queue
+    assert list(inspect.signature(charge.run).parameters) == ["amount", "currency"]  # bound
+    export = app.tasks["t.Export"]
+    assert not hasattr(type(export), "__header__")  # class-based: not type-checked
+    assert "def run(self, period, fmt=_ccl_default)" in task_source(
+        spec("t.Export", [param("period"), param("fmt", default=True)], class_based=True))
+
+
+def test_typing_check_raises_celerys_type_error(app):
+    with pytest.raises(TypeError, match=r"add\(\) missing 1 required positional argument"):
+        app.tasks["t.add"].s(1).apply_async()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        app.tasks["t.tag"].s(1, label="x", colour="red").apply_async()
+
+
+def test_shadow_body_returns_a_placeholder_and_journals(app, tmp_path):
+    assert app.tasks["t.log"]("hello") == "<result of log>"
+    entries = app.ccl_journal.read()
+    assert entries[-1]["task"] == "t.log" and entries[-1]["args"] == {"message": "'hello'"}
+
+
+# ---- rebuilding workflows ----
+
+
+def test_build_assigns_ids_roles_and_keeps_celerys_rewriting(app):
+    replay = {"canvas": {"type": "chain", "steps": [
+        sig("t.add", 1, 2), {"type": "group", "members": [sig("t.log")], "unrolled": True},
+        sig("t.log", "done", flagged=True)]}, "application": None, "callbacks": []}
+    built = build(app, replay)
+    roles = [n.role for n in built.nodes]
+    assert roles == ["canvas.chain[0]", "canvas.chain[1].group[0]", "canvas.chain[2]"]
+    assert [n.flagged for n in built.nodes] == [False, False, True]
+    assert len({n.id for n in built.nodes}) == 3
+    assert "t.add(1, 2)" in built.text
+    # Celery unrolled the one-member group: no chord in what it will run.
+    assert "%" not in built.text
+
+
+def test_group_or_task_is_a_chord_and_dynamic_groups_are_unreplayable(app):
+    chord = {"canvas": {"type": "chord", "header": {"type": "group", "members": [
+        sig("t.add", 1, 1), sig("t.add", 2, 2)]}, "body": sig("t.log")},
+        "application": None, "callbacks": []}
+    assert build(app, chord).text.startswith("%t.log(")
+    dynamic = {"canvas": {"type": "group", "members": None}, "application": None,
+               "callbacks": []}
+    with pytest.raises(Unreplayable, match="built dynamically"):
+        build(app, dynamic)
+    unknown = {"canvas": sig("t.nowhere"), "application": None, "callbacks": []}
+    with pytest.raises(Unreplayable, match="not in the task index"):
+        build(app, unknown)
+
+
+def test_repair_gives_other_signatures_complete_arguments(app):
+    replay = {"canvas": {"type": "chain", "steps": [sig("t.add", 1), sig("t.log", "x",
+                                                                          flagged=True)]},
+              "application": None, "callbacks": []}
+    built = build(app, replay, repair=True)
+    assert built.repaired == ["add"]
+    assert "t.add('<x>', '<y>')" in built.text
+
+
+def test_called_task_where_a_signature_belongs_fails_to_compose(app):
+    replay = {"canvas": {"type": "chain", "steps": [
+        {"type": "called", "task": "t.log", "how": "call"}, sig("t.log", "x")]},
+        "application": None, "callbacks": []}
+    with pytest.raises(CompositionError) as failure:
+        build(app, replay)
+    assert "unsupported operand" in str(failure.value.error)
+
+
+# ---- replay data, batches, confirmers ----
+
+
+def test_replay_tasks_merges_workflows_task_and_lenient_called_tasks():
+    replay = {"task": spec("a.fetch", [param("url")]),
+              "workflows": [{"canvas": {"type": "chain", "steps": [
+                  {"type": "called", "task": "a.elsewhere", "how": "delay"}]},
+                  "tasks": {"a.save": spec("a.save", [param("status")])}}]}
+    found = replay_tasks(replay)
+    assert set(found) == {"a.fetch", "a.save", "a.elsewhere"}
+    assert found["a.elsewhere"]["lenient"] and found["a.elsewhere"]["params"] is None
+    ignoring = replay_tasks({"tasks": {"a.h": spec("a.h", [])}, "ignoring": ["a.h"]})
+    assert ignoring["a.h"]["options"]["ignore_result"] is True
+
+
+def test_conflicting_task_specs_go_to_separate_batches():
+    one = {"replay": {"tasks": {"x.t": spec("x.t", [param("a")])}}}
+    same = {"replay": {"tasks": {"x.t": spec("x.t", [param("a")]), "x.u": spec("x.u", [])}}}
+    other = {"replay": {"tasks": {"x.t": spec("x.t", [param("a"), param("b")])}}}
+    lenient = {"replay": {"tasks": {"x.t": {"name": "x.t", "params": None, "lenient": True}}}}
+    batches = plan_batches([one, same, other, lenient, {"code": "CCL999"}])
+    assert [b.members for b in batches] == [[0, 1, 3, 4], [2]]
+    assert batches[0].tasks["x.t"]["params"] == [param("a")]
+
+
+def test_every_rule_with_a_code_has_a_confirmer_or_a_stated_reason():
+    from celery_chain_lint.rules import ALL_RULES
+
+    registered = confirmers.load()
+    missing = [rule.code for rule in ALL_RULES if rule.code not in registered]
+    assert not missing, f"no confirmer (or skip reason) registered for {missing}"
+    for code in ("CCL001", "CCL002", "CCL003", "CCL005", "CCL006", "CCL007", "CCL008"):
+        assert code in registered
+
+
+def test_a_code_without_confirmer_is_skipped_with_the_reason():
+    from celery_chain_lint.harness.verify import Batch, Options, Verifier
+
+    verifier = Verifier(Options())
+    try:
+        verdict = verifier.confirm({"code": "CCL999", "path": "x.py", "line": 1}, Batch(0))
+    finally:
+        verifier.env.cleanup()
+    assert verdict.status == "skipped" and "no runtime confirmation exists for CCL999" \
+        in verdict.reason
+
+
+# ---- environments ----
+
+
+def test_environment_owns_a_unique_queue_and_redis_prefix(tmp_path):
+    first = Environment(broker="redis://:secret@127.0.0.1:6379/11",
+                        backend="redis://:secret@127.0.0.1:6379/11")
+    second = Environment()
+    try:
+        conf = first.conf()
+        assert conf["task_default_queue"] == first.queue != second.queue
+        assert first.queue.startswith("ccl-verify-")
+        assert conf["broker_transport_options"]["global_keyprefix"] == first.prefix
+        assert conf["result_backend_transport_options"]["global_keyprefix"] == first.prefix
+        assert conf["worker_enable_remote_control"] is False
+        assert "pickle" not in conf["accept_content"]
+        described = json.dumps(first.describe())
+        assert "secret" not in described and first.describe()["backend_kind"] == "redis"
+        assert second.describe()["broker"].startswith("embedded")
+        assert second.conf()["broker_transport"].endswith("fstransport:Transport")
+    finally:
+        first.cleanup()
+        second.cleanup()
+    assert not Path(second.workdir).exists()
+
+
+def test_connection_errors_are_recognised():
+    from kombu.exceptions import OperationalError
+
+    assert is_connection_error(OperationalError("refused"))
+    assert is_connection_error(ConnectionRefusedError())
+    assert not is_connection_error(TypeError("add() missing"))
+
+
+# ---- the command line ----
+
+
+def test_verify_help_lists_its_options():
+    done = subprocess.run(CLI + ["verify", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0
+    for option in ("--broker", "--backend", "--timeout", "--execute", "--format"):
+        assert option in done.stdout
+
+
+def _unused_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("option", ["--broker", "--backend"])
+def test_unreachable_service_is_a_clear_error_within_seconds(option, tmp_path):
+    port = _unused_port()
+    started = time.monotonic()
+    done = subprocess.run(CLI + ["verify", option, f"redis://127.0.0.1:{port}/0",
+                                 "fixtures/never_imported"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 2, done.stderr
+    assert f"127.0.0.1:{port}" in done.stderr and "error:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert elapsed < 25  # check + a 3 s connection timeout, on a loaded machine
