@@ -27,7 +27,8 @@ from typing import Dict, FrozenSet, Optional
 CACHE_DIR_NAME = ".celery_chain_lint_cache"
 # Files whose source defines what the cache holds; a change to any of them is a new format.
 FORMAT_SOURCES = ("facts/model.py", "facts/ir.py", "facts/extract.py", "prefilter.py",
-                  "engine.py", "cache.py")
+                  "source.py")
+MANIFEST = "manifest-2.pickle"  # named for the Entry layout
 # A file modified this recently (ns) may change again within the same mtime tick: re-hash it.
 RACY_NS = 2_000_000_000
 
@@ -50,6 +51,16 @@ def format_key(config: str = "") -> str:
                 digest.update(handle.read())
         except OSError:
             digest.update(b"missing " + relative.encode())
+    # engine.analyse_file decides what a file that cannot be analysed reports (and the rest of
+    # engine.py, often edited, does not matter here).
+    try:
+        with open(os.path.join(package, "engine.py"), "rb") as handle:
+            engine = handle.read()
+        start = engine.find(b"\ndef analyse_file")
+        end = engine.find(b"\ndef run_rules")
+        digest.update(engine[start:end] if start != -1 else engine)
+    except OSError:
+        digest.update(b"missing engine.py")
     return digest.hexdigest()
 
 
@@ -82,6 +93,7 @@ class Entry:
     digest: str
     seed: bool  # the pre-filter's verdict on the file alone
     words: FrozenSet[str]  # the words of its import statements
+    marked: bool  # seed for another reason than importing Celery (a canvas call...)
 
     def matches(self, stat: os.stat_result) -> bool:
         return (self.size == stat.st_size and self.mtime_ns == stat.st_mtime_ns
@@ -101,13 +113,14 @@ class Cache:
     @property
     def manifest(self) -> Dict[str, Entry]:
         if self._manifest is None:
-            loaded = self._load(os.path.join(self.root, "manifest.pickle"))
+            loaded = self._load(os.path.join(self.root, MANIFEST))
             self._manifest = loaded if isinstance(loaded, dict) else {}
         return self._manifest
 
     def entry(self, path: str, stat: os.stat_result) -> Optional[Entry]:
         entry = self.manifest.get(path)
-        if isinstance(entry, Entry) and entry.matches(stat):
+        if isinstance(entry, Entry) and isinstance(getattr(entry, "marked", None), bool) \
+                and entry.matches(stat):
             return entry
         return None
 
@@ -118,7 +131,7 @@ class Cache:
 
     def save(self) -> None:
         if self._manifest_dirty:
-            self._store(os.path.join(self.root, "manifest.pickle"), self._manifest)
+            self._store(os.path.join(self.root, MANIFEST), self._manifest)
             self._manifest_dirty = False
 
     # ---- per-file facts ----

@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 from celery_chain_lint.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
 from celery_chain_lint.discovery import SourceFile, discover
 from celery_chain_lint.facts.model import ModuleFacts
+from celery_chain_lint.prefilter import _SEEDS as _MARKERS
 from celery_chain_lint.prefilter import ModuleTable, scan
 from celery_chain_lint.project import Project
 from celery_chain_lint.rules.base import Finding
@@ -31,6 +32,9 @@ ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 PARALLEL_MIN_BYTES = 150_000
 PARALLEL_MIN_FILES = 4
 FULL, DEFINITIONS = "full", "definitions"
+# The modules of Celery's own that index/symbols.py names objects of.
+CELERY_MODULES = frozenset({"celery", "celery._state", "celery.app", "celery.app.base",
+                            "celery.app.task", "celery.canvas", "celery.result"})
 
 
 # ---- which files ----
@@ -92,6 +96,7 @@ class _File:
     size: int = 0
     digest: str = ""
     seed: bool = True
+    marked: bool = True
     words: frozenset = frozenset()
     data: Optional[bytes] = None
     unreadable: bool = False
@@ -160,12 +165,21 @@ class Analysis:
 
     def analyse(self) -> Tuple[Project, List[Finding]]:
         files = self.files
-        eager = [f for f in files if f.seed or not self.prefilter]
+        # Analysing Celery itself (or a copy vendored whole): ``import celery`` resolves inside
+        # the project, to none of the objects the rules know, so it does not make a file matter.
+        celery_inside = CELERY_MODULES <= {f.module for f in files}
+
+        def needed(f: _File) -> bool:
+            return not self.prefilter or f.marked or (f.seed and not celery_inside)
+
+        eager = [f for f in files if needed(f)]
         lazy: Dict[str, _File] = {}
         eager_names = {f.module for f in eager}
         for f in files:
-            if f.seed or not self.prefilter:
+            if needed(f):
                 continue
+            if f.source.content is None:
+                f.data = None  # read again if resolution ever looks into it
             if f.module in eager_names:
                 eager.append(f)  # ``pkg.py`` beside ``pkg/``: let the project choose
             elif f.module not in lazy or (f.source.is_package and not lazy[f.module].source.is_package):
@@ -211,7 +225,7 @@ class Analysis:
         f.size = stat.st_size
         entry = self.cache.entry(f.abspath, stat) if self.cache is not None else None
         if entry is not None:
-            f.digest, f.seed, f.words = entry.digest, entry.seed, entry.words
+            f.digest, f.seed, f.words, f.marked = entry.digest, entry.seed, entry.words, entry.marked
             return f
         started = now_ns()
         try:
@@ -223,7 +237,9 @@ class Analysis:
         self._read(f, data)
         if self.cache is not None:
             self.cache.remember(f.abspath, Entry(stat.st_size, stat.st_mtime_ns, stat.st_ino,
-                                                 started, f.digest, f.seed, f.words))
+                                                 started, f.digest, f.seed, f.words, f.marked))
+        if not f.seed:
+            f.data = None  # read again if ever needed: a large codebase must not stay in memory
         return f
 
     def _read(self, f: _File, data: bytes) -> None:
@@ -231,6 +247,7 @@ class Analysis:
         f.data, f.size = data, len(data)
         f.digest = content_hash(data)
         f.seed, f.words = scan(data)
+        f.marked = f.seed and ("celery" not in f.words or any(m in data for m in _MARKERS))
 
     def _data(self, f: _File) -> Optional[bytes]:
         if f.data is None and not f.unreadable:

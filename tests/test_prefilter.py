@@ -206,3 +206,19 @@ def test_definitions_tier_holds_exactly_the_full_pass_definitions():
 def test_definitions_tier_of_a_file_that_does_not_parse_is_none():
     assert definitions_facts(b"def f(:\n", "x.py", "x", False) is None
     assert definitions_facts(b"\x00\x01", "x.py", "x", False) is None
+
+
+def test_analysing_celery_itself_does_not_make_every_file_matter(tmp_path):
+    """In Celery's own source tree ``import celery`` resolves inside the project: it is no
+    reason for the full pass (a canvas call still is), and findings do not change."""
+    files = {f"celery/{name}": "" for name in (
+        "__init__.py", "_state.py", "canvas.py", "result.py", "app/__init__.py",
+        "app/base.py", "app/task.py")}
+    files["celery/worker.py"] = "from celery.canvas import chain\nfrom celery import app\n\n" \
+                                "def run(x):\n    return chain(x)\n"
+    files["celery/calls.py"] = "from celery.app import task\n\ndef go(t):\n    return t.delay(1)\n"
+    write(tmp_path, files)
+    with_filter, stats = findings(["celery"], True, tmp_path)
+    without, _ = findings(["celery"], False, tmp_path)
+    assert with_filter == without
+    assert stats["full"] == 1  # calls.py, for its canvas call
