@@ -25,10 +25,10 @@ class Report:
 
 
 def analyse_file(source: SourceFile) -> Tuple[Optional[ModuleFacts], Optional[Finding]]:
-    """The file's facts, or a finding saying why it could not be analysed."""
-    import libcst as cst  # here, not at start-up: a warm run never parses
-
-    from celery_chain_lint.facts.extract import extract_module
+    """The file's facts, or a finding saying why it could not be analysed (located: a syntax
+    error at its line and column, a byte that does not decode, nesting too deep...). Never
+    raises: one odd file must not stop the run (``source.py`` says what is checked)."""
+    from celery_chain_lint.source import SourceError, run_deep
 
     try:
         if source.content is not None:
@@ -37,22 +37,29 @@ def analyse_file(source: SourceFile) -> Tuple[Optional[ModuleFacts], Optional[Fi
             with open(source.path, "rb") as handle:
                 data = handle.read()
     except OSError as error:
-        return None, _unanalysable(source, Span(1, 1, 1, 1), f"cannot read file: {error.strerror}")
+        reason = error.strerror or str(error)
+        return None, _unanalysable(source, Span(1, 1, 1, 1), f"cannot read file: {reason}")
     try:
-        tree = cst.parse_module(data)
-    except cst.ParserSyntaxError as error:
-        line, column = error.raw_line, error.raw_column + 1
-        message = str(error.message) if hasattr(error, "message") else str(error)
-        return None, _unanalysable(source, Span(line, column, line, column),
-                                   f"syntax error: {message.splitlines()[0]}")
-    except (UnicodeDecodeError, LookupError, SyntaxError) as error:
-        return None, _unanalysable(source, Span(1, 1, 1, 1), f"cannot decode file: {error}")
-    except RecursionError:
-        return None, _unanalysable(source, Span(1, 1, 1, 1), "nesting too deep to parse")
-    try:
-        return extract_module(tree, source.path, source.module, source.is_package), None
+        return run_deep(_parse_and_extract, data, source), None
+    except SourceError as error:
+        span = Span(error.line, error.column, error.line, error.column)
+        return None, _unanalysable(source, span, error.message)
     except RecursionError:
         return None, _unanalysable(source, Span(1, 1, 1, 1), "nesting too deep to analyse")
+    except MemoryError:
+        return None, _unanalysable(source, Span(1, 1, 1, 1), "not enough memory to analyse")
+    except Exception as error:  # a bug of ours: say so, and analyse the other files
+        return None, _unanalysable(source, Span(1, 1, 1, 1),
+                                   f"internal error while analysing this file (please report "
+                                   f"it): {type(error).__name__}: {error}"[:300])
+
+
+def _parse_and_extract(data: bytes, source: SourceFile) -> ModuleFacts:
+    from celery_chain_lint.facts.extract import extract_module
+    from celery_chain_lint.source import parse
+
+    tree = parse(data)
+    return extract_module(tree, source.path, source.module, source.is_package)
 
 
 def _unanalysable(source: SourceFile, span: Span, message: str) -> Finding:

@@ -33,9 +33,10 @@ from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tup
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import ModuleFacts, ValueBinding
+from celery_chain_lint.source import undecodable
 
 # Bumped when the scan or the definitions extraction changes meaning (part of the cache key).
-PREFILTER_VERSION = 1
+PREFILTER_VERSION = 2
 
 # Anywhere in the file: canvas calls and Celery configuration (plain substring searches, which
 # run at memory speed; a regular expression over every byte of a large codebase would not).
@@ -70,7 +71,9 @@ def scan(data: bytes) -> Tuple[bool, FrozenSet[str]]:
         words.update(_WORD.findall(data, start, end))
         position = find(b"import", end)
     names = frozenset(word.decode("utf-8", "replace") for word in words)
-    seed = "celery" in names or any(marker in data for marker in _SEEDS)
+    # A file Python could not even decode (binary, UTF-16, a wrong coding declaration, NUL
+    # bytes) goes to the full pass, which reports it (CCL999): cheap to find, and worth saying.
+    seed = "celery" in names or any(marker in data for marker in _SEEDS) or undecodable(data)
     return seed, names
 
 
@@ -219,11 +222,10 @@ def definitions_facts(data: bytes, path: str, module: str,
             MemoryError, TypeError):
         return None
     try:
-        import libcst as cst
-
         from celery_chain_lint.facts.extract import extract_module
+        from celery_chain_lint.source import parse, run_deep
 
-        facts = extract_module(cst.parse_module(elided), path, module, is_package)
+        facts = run_deep(lambda: extract_module(parse(elided), path, module, is_package))
     except Exception:  # the full pass reports problems, not this one
         return None
     for table in (facts.functions, facts.classes):
