@@ -120,6 +120,9 @@ class Analysis:
                                       "parsed": 0, "cached": 0, "promoted": 0, "rounds": 0,
                                       "workers": 0}
         self._definitions: Dict[str, Optional[ModuleFacts]] = {}
+        self._full_tier = FULL
+        self._analyser = _analyse
+        self._complete: Dict[str, Optional[ModuleFacts]] = {}
 
     def run(self, sources: Sequence[SourceFile],
             context: Sequence[SourceFile] = ()) -> Tuple[Project, List[Finding]]:
@@ -269,7 +272,7 @@ class Analysis:
         todo: List[_File] = []
         for f in files:
             self.stats["full"] += 1
-            cached = self._cached(f, FULL)
+            cached = self._cached(f, self._full_tier)
             if cached is not None:
                 results[id(f)] = cached
             else:
@@ -281,7 +284,7 @@ class Analysis:
                 results[id(f)] = result
                 if self.cache is not None and not f.unreadable:
                     facts, problem = result
-                    self.cache.put(self._key(f, FULL), ("facts", facts) if facts is not None
+                    self.cache.put(self._key(f, self._full_tier), ("facts", facts) if facts is not None
                                    else ("problem", problem))
         return results
 
@@ -291,9 +294,9 @@ class Analysis:
         total = sum(len(s.content or b"") for s in sources)
         workers = min(self.jobs, len(files))
         if workers < 2 or len(files) < PARALLEL_MIN_FILES or total < PARALLEL_MIN_BYTES:
-            return [_analyse(source) for source in sources]
+            return [self._analyser(source) for source in sources]
         self.stats["workers"] = workers
-        return _parallel(sources, workers)
+        return _parallel(sources, workers, self._analyser)
 
     def _cached(self, f: _File, tier: str):
         if self.cache is None or f.unreadable:
@@ -306,7 +309,7 @@ class Analysis:
             self.stats["cached"] += 1
             payload.path = f.source.path
             return payload, None
-        if kind == "problem" and isinstance(payload, Finding) and tier == FULL:
+        if kind == "problem" and isinstance(payload, Finding) and tier != DEFINITIONS:
             self.stats["cached"] += 1
             return None, replace(payload, path=f.source.path)
         if kind == "none" and tier == DEFINITIONS:
@@ -325,10 +328,23 @@ class Analysis:
         return build
 
     def _definitions_of(self, f: _File) -> Optional[ModuleFacts]:
+        from celery_chain_lint.prefilter import with_bodies_on_demand
+
         key = f.abspath
         if key not in self._definitions:
-            self._definitions[key] = self._load_definitions(f)
+            facts = self._load_definitions(f)
+            if facts is not None:
+                facts = with_bodies_on_demand(facts, lambda: self._complete_facts(f))
+            self._definitions[key] = facts
         return self._definitions[key]
+
+    def _complete_facts(self, f: _File) -> Optional[ModuleFacts]:
+        """The full pass over a module of the definitions tier, when a rule reads a body."""
+        if f.abspath not in self._complete:
+            self.stats["bodies"] = self.stats.get("bodies", 0) + 1
+            facts = self._full([f]).get(id(f), (None, None))[0]
+            self._complete[f.abspath] = facts
+        return self._complete[f.abspath]
 
     def _load_definitions(self, f: _File) -> Optional[ModuleFacts]:
         from celery_chain_lint.prefilter import definitions_facts
@@ -380,7 +396,7 @@ def _analyse(source: SourceFile):
     return analyse_file(source)
 
 
-def _parallel(sources: List[SourceFile], workers: int):
+def _parallel(sources: List[SourceFile], workers: int, analyser):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -391,7 +407,7 @@ def _parallel(sources: List[SourceFile], workers: int):
     results: List = [None] * len(sources)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
                              initializer=_worker_start) as pool:
-        for index, result in zip(order, pool.map(_analyse, [sources[i] for i in order],
+        for index, result in zip(order, pool.map(analyser, [sources[i] for i in order],
                                                  chunksize=1)):
             results[index] = result
     return results

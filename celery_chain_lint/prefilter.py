@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import fields
 from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.model import ModuleFacts, ValueBinding
+from celery_chain_lint.facts.model import FunctionFacts, ModuleFacts, ValueBinding
 from celery_chain_lint.source import undecodable
 
 # Bumped when the scan or the definitions extraction changes meaning (part of the cache key).
@@ -276,6 +277,48 @@ def skeleton(data: bytes) -> Tuple[bytes, Dict[Tuple[int, int], Tuple[int, int]]
             if isinstance(children, list):
                 stack.extend(reversed([c for c in children if isinstance(c, ast.AST)]))
     return b"".join(lines), ends
+
+
+_SIGNATURE_FIELDS = frozenset({"qualname", "name", "span", "name_span", "params", "decorators",
+                               "is_async", "is_method"})
+
+
+class BodyOnDemand(FunctionFacts):
+    """A function read by the definitions tier. What its body holds (calls, returns, and any
+    body fact added later) is extracted by the full pass on first use: rules that follow calls
+    into helper functions (a task calling ``net.fetch()``, which does the network I/O) see
+    exactly what they would without the pre-filter."""
+
+    def __getattribute__(self, name):
+        if name not in _SIGNATURE_FIELDS and not name.startswith("_"):
+            state = object.__getattribute__(self, "__dict__")
+            load = state.pop("_load_body", None)
+            if load is not None:
+                complete = load()
+                if complete is not None:
+                    for field in fields(FunctionFacts):
+                        if field.name not in _SIGNATURE_FIELDS:
+                            state[field.name] = getattr(complete, field.name)
+        return object.__getattribute__(self, name)
+
+
+def with_bodies_on_demand(facts: ModuleFacts,
+                          load: Callable[[], Optional[ModuleFacts]]) -> ModuleFacts:
+    """``facts`` (of the definitions tier) whose functions fetch their bodies from ``load``
+    (the module's full-pass facts, computed once) when asked."""
+    complete: List[Optional[ModuleFacts]] = []
+
+    def full() -> Optional[ModuleFacts]:
+        if not complete:
+            complete.append(load())
+        return complete[0]
+
+    for qualname, function in list(facts.functions.items()):
+        proxy = BodyOnDemand(**{f.name: getattr(function, f.name) for f in fields(function)})
+        object.__getattribute__(proxy, "__dict__")["_load_body"] = (
+            lambda qualname=qualname: (full().functions.get(qualname) if full() else None))
+        facts.functions[qualname] = proxy
+    return facts
 
 
 def _decode_line(data: bytes, raw: bytes) -> str:

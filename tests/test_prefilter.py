@@ -222,3 +222,40 @@ def test_analysing_celery_itself_does_not_make_every_file_matter(tmp_path):
     without, _ = findings(["celery"], False, tmp_path)
     assert with_filter == without
     assert stats["full"] == 1  # calls.py, for its canvas call
+
+
+def test_rules_following_calls_into_a_module_left_out_see_its_bodies(tmp_path):
+    """CCL005 follows a task's calls into project helpers: a helper module that never mentions
+    Celery is read by the definitions tier, and its bodies are extracted when a rule asks."""
+    write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/net.py": """
+            import urllib.request
+
+            def download(url):
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    return response.status
+        """,
+        "proj/tasks.py": """
+            from celery import Celery, chain
+            from proj.net import download
+
+            app = Celery("proj", broker="redis://", backend="redis://")
+
+            @app.task
+            def mirror(url):
+                return download(url)
+
+            @app.task
+            def report(status):
+                return status
+
+            def flow():
+                return chain(mirror.s("http://example.com"), report.s()).delay()
+        """,
+    })
+    assert scan((tmp_path / "proj" / "net.py").read_bytes())[0] is False
+    with_filter, stats = findings(["proj"], True, tmp_path)
+    without, _ = findings(["proj"], False, tmp_path)
+    assert with_filter == without
+    assert any(f["code"] == "CCL005" for f in with_filter)
