@@ -84,10 +84,29 @@ def count(tree: Path):
 # ---- running things ----
 
 
+FROZEN: list = []  # the directory holding the copy of the tool being measured
+
+
 def environment():
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: compiled once, not at every run
+    if FROZEN:
+        env["PYTHONPATH"] = os.pathsep.join([FROZEN[0]] + [p for p in env.get(
+            "PYTHONPATH", "").split(os.pathsep) if p])
     return env
+
+
+def freeze(workdir: Path) -> None:
+    """Measure a copy of the tool taken now: the working tree may change during the run."""
+    import celery_chain_lint
+
+    package = Path(celery_chain_lint.__file__).parent
+    target = workdir / "tool"
+    shutil.copytree(package, target / "celery_chain_lint",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    FROZEN.append(str(target))
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(target)], env=environment(),
+                   capture_output=True)
 
 
 def timed(command, cwd: Path):
@@ -282,10 +301,9 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-linearity", action="store_true")
     parser.add_argument("--skip-dense", action="store_true")
     args = parser.parse_args(argv)
-    subprocess.run([sys.executable, "-m", "celery_chain_lint", "--version"],
-                   env=environment(), capture_output=True)  # compile the tool once
     with tempfile.TemporaryDirectory(prefix="ccl-bench-") as temporary:
         workdir = Path(temporary)
+        freeze(workdir)
         if args.directory:
             tree = workdir / "tree"
             copy_python_files(Path(args.directory).resolve(), tree)
