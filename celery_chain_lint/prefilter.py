@@ -83,8 +83,9 @@ def scan(data: bytes) -> Tuple[bool, FrozenSet[str]]:
 
 def relevant_words(project) -> FrozenSet[str]:
     """Names an importing file must spell to reach something Celery-related in ``project``:
-    module-level names bound to such objects, and the last component of the modules holding
-    them (``from . import tasks``)."""
+    module-level names bound to such objects (a task, a task decorator or base class, an app,
+    one of Celery's objects, a variable or a function building a canvas from those), and the
+    last component of the modules holding them (``from . import tasks``)."""
     from celery_chain_lint.index.symbols import (
         AppSym,
         ClassSym,
@@ -94,25 +95,9 @@ def relevant_words(project) -> FrozenSet[str]:
         InstanceSym,
         MemberSym,
         TaskSym,
-        ValueSym,
     )
 
     resolver, tasks = project.resolver, project.tasks
-    scopes: Dict[str, Set[str]] = {}
-    in_roots: Dict[str, Set[int]] = {}
-
-    def in_a_root(module: str, expr) -> bool:
-        """Whether ``expr`` is part of a statement the extractor kept as a possible workflow."""
-        if module not in in_roots:
-            facts = project.modules.get(module)
-            in_roots[module] = {id(node) for root in (facts.roots if facts else ())
-                                for node in ir.walk(root.expr)}
-        return id(expr) in in_roots[module]
-
-    def has_roots(module: str, qualname: str) -> bool:
-        if module not in scopes:
-            scopes[module] = {root.scope for root in project.modules[module].roots}
-        return any(scope == qualname or scope.startswith(qualname + ".") for scope in scopes[module])
 
     def relevant(symbol) -> bool:
         if isinstance(symbol, (TaskSym, DecoratorSym, AppSym, MemberSym)):
@@ -123,20 +108,15 @@ def relevant_words(project) -> FrozenSet[str]:
             symbol = symbol.cls
         if isinstance(symbol, FunctionSym):
             return (tasks.decorator_factory(symbol) is not None
-                    or tasks.bare_decorator(symbol) is not None
-                    or _eager(symbol.module) and has_roots(symbol.module, symbol.qualname))
+                    or tasks.bare_decorator(symbol) is not None)
         if isinstance(symbol, ClassSym):
-            return resolver.is_task_base(symbol) or (
-                _eager(symbol.module) and has_roots(symbol.module, symbol.qualname))
-        if isinstance(symbol, ValueSym):
-            return in_a_root(symbol.module, symbol.expr)
+            return resolver.is_task_base(symbol)
         return False
 
-    def _eager(module: str) -> bool:
-        return dict.__contains__(project.modules, module)
+    def mentions(expr, names: Set[str]) -> bool:
+        return any(isinstance(node, ir.Name) and node.id in names for node in ir.walk(expr))
 
-    words: Set[str] = set()
-    modules: Set[str] = set()
+    relevant_names: Dict[str, Set[str]] = {}
     for module, facts in list(project.modules.items()):
         local: Set[str] = set()
         for name in facts.bindings:
@@ -145,20 +125,39 @@ def relevant_words(project) -> FrozenSet[str]:
                     local.add(name)
             except RecursionError:
                 local.add(name)
-        # A variable built from relevant names (``flow = pay | refund``) is relevant too.
+        # Built from relevant names: a variable (``flow = pay.s() | refund.s()``), or a
+        # function or class whose code builds a canvas from them.
         values = {name: binding.expr for name, binding in facts.bindings.items()
-                  if isinstance(binding, ValueBinding) and name not in local}
+                  if isinstance(binding, ValueBinding)}
+        builders: Dict[str, List] = {}
+        for root in facts.roots:
+            if root.scope:
+                builders.setdefault(root.scope.split(".")[0], []).append(root.expr)
         changed = True
         while changed:
             changed = False
-            for name, expr in list(values.items()):
-                if any(isinstance(node, ir.Name) and node.id in local for node in ir.walk(expr)):
+            for name, expr in values.items():
+                if name not in local and mentions(expr, local):
                     local.add(name)
-                    del values[name]
                     changed = True
-        if local or facts.roots or facts.star_imports:
-            modules.add(module)
-        words |= local
+            for name, exprs in builders.items():
+                if name not in local and name in facts.bindings \
+                        and any(mentions(expr, local) for expr in exprs):
+                    local.add(name)
+                    changed = True
+        relevant_names[module] = local
+    # A module is worth naming when it binds relevant names, or re-exports a module that does.
+    modules = {module for module, names in relevant_names.items() if names}
+    changed = True
+    while changed:
+        changed = False
+        for module, facts in project.modules.items():
+            if module not in modules and any(source in modules for source in facts.star_imports):
+                modules.add(module)
+                changed = True
+    words: Set[str] = set()
+    for names in relevant_names.values():
+        words |= names
     for module in modules:
         words.add(module.rsplit(".", 1)[-1])
     return frozenset(words)
