@@ -189,16 +189,14 @@ class Analysis:
                 lazy[f.module] = f
         reported = {f.source.path for f in files if f.reported}
         results = self._full(eager)
-        while True:
+        while self.prefilter and lazy:
             self.stats["rounds"] += 1
-            modules = [facts for facts, _ in results.values() if facts is not None]
-            project = Project(modules, reported_paths=reported,
-                              lazy=self._table(lazy) if lazy else None)
-            if not self.prefilter or not lazy:
-                break
             from celery_chain_lint.prefilter import relevant_words
 
-            words = relevant_words(project)
+            # Over the fully analysed modules alone: what resolves through a module left out
+            # is found once the names that promote it have promoted it (prefilter.py).
+            modules = [facts for facts, _ in results.values() if facts is not None]
+            words = relevant_words(Project(modules))
             promoted = [f for f in lazy.values() if f.words & words]
             if not promoted:
                 break
@@ -206,6 +204,9 @@ class Analysis:
             for f in promoted:
                 del lazy[f.module]
             results.update(self._full(promoted))
+        modules = [facts for facts, _ in results.values() if facts is not None]
+        project = Project(modules, reported_paths=reported,
+                          lazy=self._table(lazy) if lazy else None)
         if self.cache is not None:
             self.cache.save()
         self.stats["definitions"] = len(self._definitions)
