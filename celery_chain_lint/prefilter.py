@@ -97,7 +97,8 @@ def relevant_words(project) -> FrozenSet[str]:
         TaskSym,
     )
 
-    resolver, tasks = project.resolver, project.tasks
+    resolver = project.resolver
+    relevant_names: Dict[str, Set[str]] = {module: set() for module in project.modules}
 
     def relevant(symbol) -> bool:
         if isinstance(symbol, (TaskSym, DecoratorSym, AppSym, MemberSym)):
@@ -106,46 +107,52 @@ def relevant_words(project) -> FrozenSet[str]:
             return symbol.qualname == "celery" or symbol.qualname.startswith("celery.")
         if isinstance(symbol, InstanceSym):
             symbol = symbol.cls
-        if isinstance(symbol, FunctionSym):
-            return (tasks.decorator_factory(symbol) is not None
-                    or tasks.bare_decorator(symbol) is not None)
-        if isinstance(symbol, ClassSym):
-            return resolver.is_task_base(symbol)
+        if isinstance(symbol, (FunctionSym, ClassSym)):
+            # A task decorator or base class defined in the project: relevant where defined.
+            return symbol.qualname in relevant_names.get(symbol.module, ())
         return False
 
     def mentions(expr, names: Set[str]) -> bool:
-        return any(isinstance(node, ir.Name) and node.id in names for node in ir.walk(expr))
+        return expr is not None and any(isinstance(node, ir.Name) and node.id in names
+                                        for node in ir.walk(expr))
 
-    relevant_names: Dict[str, Set[str]] = {}
-    for module, facts in list(project.modules.items()):
-        local: Set[str] = set()
-        for name in facts.bindings:
-            try:
-                if relevant(resolver.lookup(module, name)):
-                    local.add(name)
-            except RecursionError:
-                local.add(name)
-        # Built from relevant names: a variable (``flow = pay.s() | refund.s()``), or a
-        # function or class whose code builds a canvas from them.
-        values = {name: binding.expr for name, binding in facts.bindings.items()
-                  if isinstance(binding, ValueBinding)}
-        builders: Dict[str, List] = {}
+    symbols: Dict[Tuple[str, str], object] = {}
+    # Per module: what each of its module-level names is built from (a variable's value, a
+    # function's return values and canvas statements, a class's bases and canvas statements).
+    built: Dict[str, Dict[str, List]] = {}
+    for module, facts in project.modules.items():
+        parts: Dict[str, List] = {}
+        for name, binding in facts.bindings.items():
+            if isinstance(binding, ValueBinding):
+                parts.setdefault(name, []).append(binding.expr)
         for root in facts.roots:
             if root.scope:
-                builders.setdefault(root.scope.split(".")[0], []).append(root.expr)
-        changed = True
-        while changed:
-            changed = False
-            for name, expr in values.items():
-                if name not in local and mentions(expr, local):
+                parts.setdefault(root.scope.split(".")[0], []).append(root.expr)
+        for qualname, function in facts.functions.items():
+            if "." not in qualname:
+                parts.setdefault(qualname, []).extend(value for _, value in function.returns)
+        for qualname, cls in facts.classes.items():
+            if "." not in qualname:
+                parts.setdefault(qualname, []).extend(cls.bases)
+        built[module] = {name: exprs for name, exprs in parts.items() if name in facts.bindings}
+    changed = True
+    while changed:  # across modules: a decorator defined in one, used in another
+        changed = False
+        for module, facts in project.modules.items():
+            local = relevant_names[module]
+            for name in facts.bindings:
+                if name in local:
+                    continue
+                key = (module, name)
+                if key not in symbols:
+                    try:
+                        symbols[key] = resolver.lookup(module, name)
+                    except RecursionError:
+                        symbols[key] = None
+                if symbols[key] is None or relevant(symbols[key]) or any(
+                        mentions(expr, local) for expr in built[module].get(name, ())):
                     local.add(name)
                     changed = True
-            for name, exprs in builders.items():
-                if name not in local and name in facts.bindings \
-                        and any(mentions(expr, local) for expr in exprs):
-                    local.add(name)
-                    changed = True
-        relevant_names[module] = local
     # A module is worth naming when it binds relevant names, or re-exports a module that does.
     modules = {module for module, names in relevant_names.items() if names}
     changed = True
