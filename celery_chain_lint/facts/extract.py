@@ -37,8 +37,14 @@ from celery_chain_lint.facts.model import (
     ValueBinding,
 )
 
-# Expressions deeper than this become Opaque: deep trees must not exhaust the stack.
-MAX_DEPTH = 200
+# Expressions deeper than this become Opaque: deep trees must not exhaust the stack, and facts
+# must pickle (worker processes, the cache) within the default recursion limit, which a nested
+# call costs about six levels of.
+MAX_DEPTH = 80
+# A local variable's value is substituted wherever the name is used: values deeper or larger than
+# this become Opaque, or ``x = x | x`` repeated would double the tree at every line.
+MAX_LOCAL_DEPTH = 24
+MAX_LOCAL_SIZE = 400
 TEXT_LIMIT = 60
 
 # Method names that make a statement worth keeping as a root: canvas building and applying,
@@ -99,6 +105,8 @@ class ModuleExtractor:
         self._conditional_depth = 0
         self._conditional_names: Set[str] = set()
         self._history: Dict[str, List[object]] = {}
+        # id(expr) -> (expr, depth, size) of local values (the expr keeps its id valid).
+        self._measures: Dict[int, Tuple[ir.Expr, int, int]] = {}
 
     def extract(self) -> ModuleFacts:
         self.block(self.tree.body, self.module_scope)
@@ -332,7 +340,8 @@ class ModuleExtractor:
         if (scope.kind == "function" and isinstance(node.operator, cst.BitOrAssign)
                 and name in scope.env and scope.env[name] is not OPAQUE):
             left = scope.env[name]
-            scope.env[name] = ir.BinOp("|", left, value, span=left.span, text=left.text)
+            scope.env[name] = self.bounded(
+                ir.BinOp("|", left, value, span=left.span, text=left.text))
         else:
             self.forget(scope, [name])
 
@@ -347,15 +356,47 @@ class ModuleExtractor:
         if name not in scope.env:
             return
         if method == "set":
-            scope.env[name] = value  # ``sig.set(immutable=True)`` changes sig in place
+            scope.env[name] = self.bounded(value)  # ``sig.set(immutable=True)`` changes sig
         elif method not in NON_MUTATING_METHODS:
             scope.env[name] = OPAQUE
 
     def bind(self, scope: _Scope, name: str, value: ir.Expr) -> None:
         if scope.kind == "function":
-            scope.env[name] = value
+            scope.env[name] = self.bounded(value)
         elif scope.kind == "module":
             self.bind_module(name, ValueBinding(value))
+
+    def bounded(self, value: ir.Expr) -> ir.Expr:
+        """``value``, or Opaque when it is too deep or too large to be substituted."""
+        if value is None or value is OPAQUE:
+            return value
+        depth, size = self._measure(value)
+        if depth > MAX_LOCAL_DEPTH or size > MAX_LOCAL_SIZE:
+            return ir.Opaque(kind="too complex", span=value.span, text=value.text)
+        return value
+
+    def _measure(self, root: ir.Expr) -> Tuple[int, int]:
+        """(depth, size as a tree) of ``root``, iteratively, memoised across calls: values
+        share the subtrees of the values they were built from."""
+        measures = self._measures
+        stack: List[Tuple[ir.Expr, bool]] = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if id(node) in measures:
+                continue
+            children = list(node.children())
+            if not expanded:
+                stack.append((node, True))
+                stack.extend((child, False) for child in children if id(child) not in measures)
+                continue
+            depth = size = 1
+            for child in children:
+                _, child_depth, child_size = measures[id(child)]
+                depth = max(depth, child_depth + 1)
+                size = min(size + child_size, MAX_LOCAL_SIZE + 1)
+            measures[id(node)] = (node, depth, size)
+        _, depth, size = measures[id(root)]
+        return depth, size
 
     def bind_module(self, name: str, binding) -> None:
         self._history.setdefault(name, []).append(binding)

@@ -8,6 +8,7 @@ it cannot follow is ``UNKNOWN``, and rules say nothing about it.
 from __future__ import annotations
 
 import builtins
+import functools
 from typing import TYPE_CHECKING, Dict, Optional, Set, Tuple
 
 from celery_chain_lint.facts import ir
@@ -38,6 +39,46 @@ if TYPE_CHECKING:
     from celery_chain_lint.index.tasks import TaskIndex
 
 _BUILTINS = frozenset(dir(builtins))
+# Nested resolutions (an alias of an alias of..., a decorator wrapping a decorator wrapping...,
+# a class deriving from a class deriving from...) deeper than this give up: unknown.
+MAX_RESOLUTION_DEPTH = 60
+
+
+def guarded(default, memoise: bool = False):
+    """A resolution step that gives ``default`` beyond MAX_RESOLUTION_DEPTH nested steps or when
+    it calls itself again with the same arguments (a cycle), so that no input exhausts the stack
+    (the state is kept on the resolver, which the task index shares). ``memoise`` keeps each
+    result: a step that calls several others, each calling several others, is not exponential."""
+    def wrap(method):
+        name = method.__name__
+
+        @functools.wraps(method)
+        def step(self, *args, **kwargs):
+            resolver = self if isinstance(self, Resolver) else self.resolver
+            if resolver.depth >= MAX_RESOLUTION_DEPTH:
+                return default
+            key = (name, args)
+            try:
+                if key in resolver.active:  # a cycle: ``def f(): return f()``
+                    return default
+            except TypeError:  # unhashable arguments: no cycle check
+                key = None
+            if key is not None:
+                if memoise and key in resolver.memo:
+                    return resolver.memo[key]
+                resolver.active.add(key)
+            resolver.depth += 1
+            try:
+                result = method(self, *args, **kwargs)
+                if memoise and key is not None:
+                    resolver.memo[key] = result
+                return result
+            finally:
+                resolver.depth -= 1
+                if key is not None:
+                    resolver.active.discard(key)
+        return step
+    return wrap
 
 
 class Resolver:
@@ -47,9 +88,13 @@ class Resolver:
         self._names: Dict[Tuple[str, str], object] = {}
         self._in_progress: Set[Tuple[str, str]] = set()
         self._apps: Dict[int, AppSym] = {}
+        self.depth = 0  # nested resolution steps (``guarded``)
+        self.active: Set[tuple] = set()  # the steps in progress (``guarded``)
+        self.memo: Dict[tuple, object] = {}  # results of memoised steps (``guarded``)
 
     # ---- names ----
 
+    @guarded(UNKNOWN)
     def lookup(self, module: str, name: str) -> object:
         """What ``name`` means at the top level of ``module``."""
         key = (module, name)
@@ -120,6 +165,7 @@ class Resolver:
 
     # ---- expressions ----
 
+    @guarded(UNKNOWN)
     def resolve(self, expr: Optional[ir.Expr], module: str) -> object:
         if isinstance(expr, ir.Name):
             return self.lookup(module, expr.id)
@@ -189,6 +235,7 @@ class Resolver:
             self._apps[key] = AppSym(module, call)
         return self._apps[key]
 
+    @guarded(None)
     def as_decorator(self, symbol: object) -> Optional[DecoratorSym]:
         """``symbol`` as a task decorator, whether called (``app.task()``) or bare (``app.task``)."""
         if isinstance(symbol, DecoratorSym):
@@ -203,6 +250,7 @@ class Resolver:
             return self.tasks.bare_decorator(symbol)
         return None
 
+    @guarded(False)
     def is_task_base(self, symbol: object, seen: Optional[Set] = None) -> bool:
         """Whether a class derives from ``celery.Task``."""
         if celery_name(symbol) == "Task":

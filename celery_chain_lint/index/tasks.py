@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import ClassFacts, FunctionFacts, Params
+from celery_chain_lint.index.resolver import guarded
 from celery_chain_lint.index.symbols import (
     UNKNOWN,
     AppSym,
@@ -91,6 +92,7 @@ class TaskIndex:
 
     # ---- function tasks ----
 
+    @guarded(None)
     def for_function(self, module: str, qualname: str) -> Optional[Task]:
         key = (module, qualname)
         if key in self._by_function:
@@ -139,6 +141,7 @@ class TaskIndex:
 
     # ---- project decorators that wrap Celery's ----
 
+    @guarded(None, memoise=True)
     def decorator_factory(self, function: FunctionSym) -> Optional[DecoratorSym]:
         """``def retrying_task(**kw): return shared_task(autoretry_for=..., **kw)``."""
         facts = self.modules[function.module].functions.get(function.qualname)
@@ -150,6 +153,7 @@ class TaskIndex:
                 return DecoratorSym(options=dict(symbol.options), app=symbol.app)
         return None
 
+    @guarded(None, memoise=True)
     def bare_decorator(self, function: FunctionSym) -> Optional[DecoratorSym]:
         """``def my_task(fn): return app.task(fn, ...)`` used as ``@my_task``."""
         facts = self.modules[function.module].functions.get(function.qualname)
@@ -182,6 +186,7 @@ class TaskIndex:
         task = self.for_class(cls, app)
         return TaskSym(task) if task is not None else UNKNOWN
 
+    @guarded(None)
     def for_class(self, cls: ClassSym, app: Optional[AppSym] = None) -> Optional[Task]:
         key = (cls.module, cls.qualname)
         if key not in self._by_class:

@@ -38,6 +38,9 @@ APPLY_METHODS = ("delay", "apply_async", "apply")
 # Methods that return a copy we cannot follow (``clone(args=...)`` changes the arguments).
 OPAQUE_METHODS = frozenset({"clone", "partial", "replace", "map", "starmap", "chunks"})
 MAX_NESTING = 50
+# Canvas nodes built for one root statement (or one direct ``build``): module-level variables
+# built from each other twice (``c2 = c1 | c1``) would otherwise double the work at every level.
+BUILD_BUDGET = 400
 
 
 class _ChordHeader:
@@ -52,23 +55,33 @@ class WorkflowBuilder:
         self.resolver = resolver
         self.tasks = tasks
         self._depth = 0
+        self._budget = BUILD_BUDGET
+        self._in_root = False
 
     # ---- finding workflows in the code ----
 
     def workflows(self, facts: ModuleFacts, root: Root) -> Iterator[Workflow]:
         """The outermost canvases (applied or not) inside one root expression."""
+        found: List[Workflow] = []
         stack = [root.expr]
         seen = set()
-        while stack:
-            expr = stack.pop()
-            if id(expr) in seen:
-                continue
-            seen.add(id(expr))
-            workflow = self.workflow_at(expr, facts, root)
-            if workflow is not None:
-                yield workflow
-                continue
-            stack.extend(reversed(list(expr.children())))
+        outer = self._in_root
+        if not outer:
+            self._in_root, self._budget = True, BUILD_BUDGET
+        try:
+            while stack:
+                expr = stack.pop()
+                if id(expr) in seen:
+                    continue
+                seen.add(id(expr))
+                workflow = self.workflow_at(expr, facts, root)
+                if workflow is not None:
+                    found.append(workflow)
+                    continue
+                stack.extend(reversed(list(expr.children())))
+        finally:
+            self._in_root = outer
+        return iter(found)
 
     def workflow_at(self, expr: ir.Expr, facts: ModuleFacts, root: Root) -> Optional[Workflow]:
         module = facts.module
@@ -167,8 +180,11 @@ class WorkflowBuilder:
     def build_any(self, expr: Optional[ir.Expr], module: str):
         if expr is None:
             return None
-        if self._depth > MAX_NESTING:
+        if self._depth == 0 and not self._in_root:
+            self._budget = BUILD_BUDGET
+        if self._depth > MAX_NESTING or self._budget <= 0:
             return UnknownNode(expr.span)
+        self._budget -= 1
         self._depth += 1
         try:
             return self._build(expr, module)

@@ -1,0 +1,193 @@
+"""Hostile paths: missing, a directory named x.py, symlink loops, special files, unreadable files
+and directories, files deleted during the run, thousands of files (issue 7)."""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from hostile_helpers import (
+    BUG,
+    TASKS,
+    assert_clean_exit,
+    assert_positions_inside,
+    by_path,
+    check_json,
+    run_cli,
+    write_files,
+)
+
+FLOW = f"from celery import chain\nfrom tasks import add, log_done\n\n{BUG}\n"
+
+
+@pytest.fixture
+def project(tmp_path):
+    write_files(tmp_path, {"pyproject.toml": "", "tasks.py": TASKS, "flow.py": FLOW})
+    return tmp_path
+
+
+def ccl001_paths(findings):
+    return sorted(f["path"] for f in findings if f["code"] == "CCL001")
+
+
+def test_a_path_that_does_not_exist_is_named_and_exits_2(project):
+    for args in (["missing.py"], ["flow.py", "missing/dir"]):
+        result = run_cli("check", "--no-cache", *args, cwd=project)
+        stderr = result.stderr.decode()
+        assert result.returncode == 2, stderr
+        assert args[-1] in stderr and "Traceback" not in stderr
+
+
+def test_a_directory_named_like_a_python_file(project):
+    write_files(project, {"odd.py/inner.py": FLOW, "odd.py/__init__.py": ""})
+    for args in (["."], ["odd.py"]):
+        code, findings, _ = check_json(*args, cwd=project)
+        assert code == 1
+        assert "odd.py/inner.py" in ccl001_paths(findings)
+        assert_positions_inside(findings, project)
+
+
+def test_symlink_loops_and_dangling_links(project):
+    os.symlink("self.py", project / "self.py")
+    os.symlink("b.py", project / "a.py")
+    os.symlink("a.py", project / "b.py")
+    os.symlink("nowhere.py", project / "dangling.py")
+    (project / "pkg").mkdir()
+    (project / "pkg" / "__init__.py").write_text("")
+    os.symlink("..", project / "pkg" / "up")  # a directory loop
+    os.symlink(str(project / "pkg"), project / "pkg" / "again")
+    code, findings, _ = check_json(".", cwd=project, timeout=120)
+    assert code == 1
+    assert ccl001_paths(findings) == ["flow.py"]
+    result = run_cli("check", "--no-cache", "self.py", cwd=project)
+    assert result.returncode == 2 and b"self.py" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+def test_special_files_named_py_do_not_hang(project):
+    os.mkfifo(project / "fifo.py")
+    os.symlink("/dev/zero", project / "zero.py")
+    os.symlink("/dev/urandom", project / "random.py")
+    code, findings, _ = check_json(".", cwd=project, timeout=120)
+    assert code == 1 and ccl001_paths(findings) == ["flow.py"]
+    for name in ("fifo.py", "zero.py"):  # given explicitly: not a file, nothing to read
+        result = run_cli("check", "--no-cache", name, cwd=project, timeout=120)
+        assert_clean_exit(result.returncode, result.stderr.decode())
+
+
+def _without_file_capabilities():
+    """A command prefix under which permissions apply even to root, or None."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_unreadable_file_and_directory(project):
+    """Permission denied: the file gets a located CCL999, the others are analysed. As root,
+    permissions are enforced by dropping CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH (setpriv)."""
+    import subprocess
+    import sys
+
+    prefix = _without_file_capabilities()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: file permissions cannot be enforced")
+    write_files(project, {"secret.py": "import celery\n" + FLOW, "locked/inner.py": FLOW})
+    os.chmod(project / "secret.py", 0)
+    os.chmod(project / "locked", 0)
+    try:
+        result = subprocess.run(prefix + [sys.executable, "-m", "celery_chain_lint", "check",
+                                          "--format", "json", "--no-cache", "."],
+                                cwd=project, capture_output=True, timeout=300)
+    finally:
+        os.chmod(project / "secret.py", 0o644)
+        os.chmod(project / "locked", 0o755)
+    stderr = result.stderr.decode()
+    assert_clean_exit(result.returncode, stderr)
+    import json
+
+    findings = json.loads(result.stdout)
+    assert result.returncode == 1
+    secret = by_path(findings)["secret.py"]
+    assert [(f["code"], f["line"], f["column"]) for f in secret] == [("CCL999", 1, 1)]
+    assert "Permission denied" in secret[0]["message"]
+    assert "flow.py" in ccl001_paths(findings)
+
+
+def test_a_file_deleted_after_discovery(project, monkeypatch):
+    """Discovered, then gone before it is read: a CCL999 naming why; the rest is analysed."""
+    from celery_chain_lint import engine
+    from celery_chain_lint.settings import Settings
+
+    write_files(project, {"gone.py": "import celery\n" + FLOW})
+    discover = engine.discover
+
+    def discover_then_delete(*args, **kwargs):
+        found = discover(*args, **kwargs)
+        (project / "gone.py").unlink()
+        return found
+
+    monkeypatch.setattr(engine, "discover", discover_then_delete)
+    monkeypatch.chdir(project)
+    report = engine.check(["."], Settings(use_cache=False), jobs=1)
+    found = {(f.path, f.code): f for f in report.findings}
+    assert ("flow.py", "CCL001") in found
+    gone = found[("gone.py", "CCL999")]
+    assert "cannot read file: No such file or directory" in gone.message
+
+
+def test_files_deleted_and_rewritten_while_the_run_is_in_progress(project):
+    """Another process deletes and rewrites files while ``check`` runs over a thousand files:
+    whatever it sees, it exits 0/1/2 without a traceback, and flow.py is still analysed."""
+    files = {f"pkg{i % 10}/m{i}.py": f"import celery\n\n\ndef f{i}(x):\n    return x\n"
+             for i in range(1000)}
+    files.update({f"pkg{i}/__init__.py": "" for i in range(10)})
+    write_files(project, files)
+    stop = threading.Event()
+
+    def vandal():
+        index = 0
+        while not stop.is_set():
+            path = project / f"pkg{index % 10}" / f"m{index}.py"
+            try:
+                if index % 3:
+                    path.unlink()
+                else:
+                    path.write_bytes(b"\x00\xff garbage (")
+            except OSError:
+                pass
+            index = (index + 7) % 1000
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=vandal, daemon=True)
+    thread.start()
+    try:
+        code, findings, _ = check_json(".", cwd=project, timeout=600)
+    finally:
+        stop.set()
+        thread.join()
+    assert code in (1, 2)
+    if code == 1:
+        assert "flow.py" in ccl001_paths(findings)
+        for finding in findings:
+            if finding["code"] == "CCL999":
+                assert finding["path"].startswith("pkg")
+
+
+def test_thousands_of_files(project):
+    files = {f"app{i % 20}/module{i}.py": f"import os\n\n\ndef helper{i}(x):\n    return os.sep * x\n"
+             for i in range(3000)}
+    files.update({f"app{i}/__init__.py": "" for i in range(20)})
+    files.update({f"flows/flow{i}.py": FLOW for i in range(10)})
+    write_files(project, files)
+    started = time.monotonic()
+    code, findings, _ = check_json(".", cwd=project, timeout=600)
+    assert code == 1
+    assert ccl001_paths(findings) == sorted(["flow.py"] + [f"flows/flow{i}.py" for i in range(10)])
+    assert time.monotonic() - started < 300
