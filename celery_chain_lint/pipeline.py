@@ -193,10 +193,11 @@ class Analysis:
             self.stats["rounds"] += 1
             from celery_chain_lint.prefilter import relevant_words
 
-            # Over the fully analysed modules alone: what resolves through a module left out
-            # is found once the names that promote it have promoted it (prefilter.py).
+            # Modules left out are present but opaque there: what resolves through one is
+            # unknown until the names that promote it have promoted it (prefilter.py).
             modules = [facts for facts, _ in results.values() if facts is not None]
-            words = relevant_words(Project(modules))
+            opaque = self._opaque_table(lazy)
+            words = relevant_words(Project(modules, lazy=opaque))
             promoted = [f for f in lazy.values() if f.words & words]
             if not promoted:
                 break
@@ -326,6 +327,13 @@ class Analysis:
     def _table(self, lazy: Dict[str, _File]):
         def build(eager: Dict[str, ModuleFacts]) -> ModuleTable:
             return ModuleTable(eager, lambda name: self._definitions_of(lazy[name]), lazy)
+        return build
+
+    @staticmethod
+    def _opaque_table(lazy: Dict[str, _File]):
+        def build(eager: Dict[str, ModuleFacts]) -> ModuleTable:
+            return ModuleTable(eager, lambda name: ModuleFacts(
+                lazy[name].source.path, name, lazy[name].source.is_package), lazy)
         return build
 
     def _definitions_of(self, f: _File) -> Optional[ModuleFacts]:
