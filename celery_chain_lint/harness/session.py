@@ -7,7 +7,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from celery_chain_lint.harness.environment import Environment, InfrastructureError
+from celery_chain_lint.harness.environment import (
+    BrokerTrouble,
+    Environment,
+    InfrastructureError,
+)
 from celery_chain_lint.harness.replayer import (
     Built,
     CompositionError,
@@ -152,7 +156,10 @@ class Session:
     def recover(self, why: str) -> str:
         """After a hang or a death: a fresh worker on an empty queue."""
         self.worker.stop(grace=0.5)
-        self.env.purge_queue()
+        try:
+            self.env.purge_queue()
+        except InfrastructureError as error:  # the broker is gone: the verifier waits for it
+            raise BrokerTrouble(str(error)) from error
         self.restarts += 1
         self.worker.start()
         return f"worker restarted after {why}; the run's queue was purged"

@@ -48,6 +48,9 @@ class Options:
     concurrency: int = 8
     keep_workdir: bool = False
     outage_grace: float = 15.0  # how long a broker that went away mid-run may take to return
+    # Behaviours forced on shadow tasks in every run, {task name: behaviour}: the harness's
+    # own fault-injection hook (its tests hang, kill or slow a task with it).
+    inject: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     paths: List[str] = field(default_factory=list)  # what was analysed (CCL004 --execute)
 
 
@@ -60,6 +63,7 @@ class Context:
         self.options = verifier.options
         self.env = verifier.env
         self.timeout = verifier.options.timeout
+        self.hung: List[str] = []  # runs that did not finish within their time bound
 
     @property
     def session(self):
@@ -69,7 +73,11 @@ class Context:
         """One replay on the worker. Raises BrokerTrouble when the broker or the backend did
         not answer during it: the confirmer must not judge a run that did not happen."""
         kwargs.setdefault("timeout", self.timeout)
+        if self.options.inject:
+            behaviours = {**(behaviours or {}), **self.options.inject}
         run = self.session.run(replay, behaviours, **kwargs)
+        if run.timed_out:
+            self.hung.append(f"did not finish within {kwargs['timeout']:g}s")
         if run.raised is not None and is_connection_error(run.raised):
             raise BrokerTrouble(f"{type(run.raised).__name__}: {run.raised}")
         states = run.observation.states.values() if run.observation is not None else ()
@@ -190,7 +198,16 @@ class Verifier:
                            "show this finding on a worker")
         for attempt in (1, 2):
             try:
-                return confirmer(finding, Context(self, batch))
+                context = Context(self, batch)
+                verdict = confirmer(finding, context)
+                if context.hung and verdict.status != CONFIRMED:
+                    # A hung run proves nothing either way.
+                    notes = verdict.evidence.setdefault("notes", [])
+                    notes.append(f"the confirmer's verdict was: {verdict.status}: "
+                                 f"{verdict.reason}")
+                    return Verdict(SKIPPED, f"the workflow {context.hung[0]} (the worker was "
+                                   "restarted)", verdict.evidence)
+                return verdict
             except Unreplayable as error:
                 return skipped(f"cannot be replayed: {error}")
             except InfrastructureError:
