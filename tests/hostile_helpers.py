@@ -34,7 +34,10 @@ BUG = 'chain(add.s(1, 2), log_done.s("done")).delay()'
 def run_cli(*args: str, cwd, timeout: float = 300, input: Optional[bytes] = None,
             env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
     environment = dict(os.environ)
-    environment["PYTHONPATH"] = str(ROOT) + os.pathsep + environment.get("PYTHONPATH", "")
+    # No empty entry: it would put the working directory (the analysed project) on sys.path
+    # before the interpreter starts, where no program can defend itself (sitecustomize.py).
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT)] + [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p])
     environment.update(env or {})
     return subprocess.run([sys.executable, "-m", "celery_chain_lint", *args], cwd=str(cwd),
                           capture_output=True, timeout=timeout, input=input, env=environment)
