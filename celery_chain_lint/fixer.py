@@ -52,7 +52,9 @@ class _Lines:
         self.text = text
         self.starts = [0]
         self.lengths = []  # without the line terminator
-        for line in text.splitlines(keepends=True):
+        from celery_chain_lint.source import split_lines
+
+        for line in split_lines(text, keepends=True):  # as libcst counts lines
             self.lengths.append(len(line.rstrip("\r\n")))
             self.starts.append(self.starts[-1] + len(line))
         if not self.lengths or text.endswith(("\n", "\r")):

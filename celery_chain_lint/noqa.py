@@ -79,7 +79,8 @@ def scan(text: str) -> NoqaFile:
     fstring_start = getattr(token, "FSTRING_START", None)
     fstring_end = getattr(token, "FSTRING_END", None)
     try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        # newline=None: lines end at \r, \n and \r\n, as libcst counts them.
+        for tok in tokenize.generate_tokens(io.StringIO(text, newline=None).readline):
             kind = tok.type
             if kind == tokenize.COMMENT:
                 _add_directive(result, tok)
@@ -188,7 +189,9 @@ def _unused(path: str, text: str, noqa: NoqaFile, enabled_codes: Set[str]) -> It
     from celery_chain_lint.rules import ALL_RULES
 
     known = {rule.code for rule in ALL_RULES} | NOT_SUPPRESSIBLE
-    lines = text.splitlines()
+    from celery_chain_lint.source import split_lines
+
+    lines = split_lines(text)  # as libcst counts lines
     for directive in noqa.directives.values():
         if directive.codes is None:
             continue
@@ -232,8 +235,10 @@ def _removal_fix(directive: Directive, line: str, unused: Set[str]) -> Fix:
 def add_noqa_edits(findings: Sequence[Finding], text: str) -> List[Edit]:
     """Edits writing ``# noqa: CODE`` for ``findings`` (all in one file whose text is
     ``text``): appended at the end of each line, or merged into a directive already there."""
+    from celery_chain_lint.source import split_lines
+
     noqa = scan(text)
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text, keepends=True)  # as libcst counts lines
     wanted: Dict[int, List[str]] = {}
     for finding in findings:
         if finding.code in NOT_SUPPRESSIBLE:

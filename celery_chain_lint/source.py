@@ -433,3 +433,16 @@ def undecodable(data: bytes) -> bool:
     except SourceError:
         return True
     return False
+
+
+_PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def split_lines(text: str, keepends: bool = False) -> List[str]:
+    """The lines of ``text`` as Python and libcst count them: ended by \\r\\n, \\r or \\n only.
+    (``str.splitlines`` also splits at form feeds, \\x1c-\\x1e, \\x85, \\u2028 and \\u2029, which
+    may sit in comments and strings: line numbers would no longer match the findings'.)"""
+    lines = _PHYSICAL_LINE.findall(text)
+    if keepends:
+        return lines
+    return [line.rstrip("\r\n") for line in lines]

@@ -94,7 +94,9 @@ class _SourceLines:
         from celery_chain_lint.noqa import read_text
 
         text = read_text(path, self.overrides.get(os.path.realpath(path)))
-        return None if text is None else text.splitlines()
+        from celery_chain_lint.source import split_lines
+
+        return None if text is None else split_lines(text)
 
 
 def _painter(color: bool):
