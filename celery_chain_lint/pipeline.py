@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
@@ -188,7 +189,9 @@ class Analysis:
             elif f.module not in lazy or (f.source.is_package and not lazy[f.module].source.is_package):
                 lazy[f.module] = f
         reported = {f.source.path for f in files if f.reported}
+        started = time.perf_counter()
         results = self._full(eager)
+        self._add_time("full_s", started)
         while self.prefilter and lazy:
             self.stats["rounds"] += 1
             from celery_chain_lint.prefilter import relevant_words
@@ -210,7 +213,6 @@ class Analysis:
                           lazy=self._table(lazy) if lazy else None)
         if self.cache is not None:
             self.cache.save()
-        self.stats["definitions"] = len(self._definitions)
         problems = [problem for _, problem in results.values()
                     if problem is not None and problem.path in reported]
         return project, problems
@@ -341,9 +343,12 @@ class Analysis:
 
         key = f.abspath
         if key not in self._definitions:
+            self.stats["definitions"] += 1
             facts = self._load_definitions(f)
             if facts is not None:
-                facts = with_bodies_on_demand(facts, lambda: self._complete_facts(f))
+                facts = with_bodies_on_demand(
+                    facts, lambda: self._complete_facts(f),
+                    lambda qualname, line: self._function_facts(f, qualname, line))
             self._definitions[key] = facts
         return self._definitions[key]
 
@@ -351,9 +356,38 @@ class Analysis:
         """The full pass over a module of the definitions tier, when a rule reads a body."""
         if f.abspath not in self._complete:
             self.stats["bodies"] = self.stats.get("bodies", 0) + 1
+            started = time.perf_counter()
             facts = self._full([f]).get(id(f), (None, None))[0]
+            self._add_time("bodies_s", started)
             self._complete[f.abspath] = facts
         return self._complete[f.abspath]
+
+    def _function_facts(self, f: _File, qualname: str, line: int):
+        """One function's body, for a rule, from a parse without the module's other bodies."""
+        from celery_chain_lint.facts.model import FunctionFacts
+        from celery_chain_lint.prefilter import function_facts
+
+        tier = f"body:{qualname}:{line}"
+        key = self._key(f, tier)
+        if self.cache is not None:
+            value = self.cache.get(key)
+            if isinstance(value, tuple) and len(value) == 2 and value[0] == "function" \
+                    and isinstance(value[1], FunctionFacts):
+                return value[1]
+        data = self._data(f)
+        if data is None:
+            return None
+        self.stats["function_bodies"] = self.stats.get("function_bodies", 0) + 1
+        started = time.perf_counter()
+        function = function_facts(data, f.source.path, f.source.module, f.source.is_package,
+                                  qualname, line)
+        self._add_time("function_bodies_s", started)
+        if self.cache is not None and function is not None:
+            self.cache.put(key, ("function", function))
+        return function
+
+    def _add_time(self, name: str, started: float) -> None:
+        self.stats[name] = round(self.stats.get(name, 0) + time.perf_counter() - started, 3)
 
     def _load_definitions(self, f: _File) -> Optional[ModuleFacts]:
         from celery_chain_lint.prefilter import definitions_facts
@@ -365,7 +399,9 @@ class Analysis:
         if data is None:
             return None
         self.stats["parsed"] += 1
+        started = time.perf_counter()
         facts = definitions_facts(data, f.source.path, f.source.module, f.source.is_package)
+        self._add_time("definitions_s", started)
         if self.cache is not None:
             self.cache.put(self._key(f, DEFINITIONS),
                            ("facts", facts) if facts is not None else ("none", None))

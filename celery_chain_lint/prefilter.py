@@ -244,9 +244,11 @@ def definitions_facts(data: bytes, path: str, module: str,
     return facts
 
 
-def skeleton(data: bytes) -> Tuple[bytes, Dict[Tuple[int, int], Tuple[int, int]]]:
-    """``data`` with function bodies elided, and the true end (line, 1-based column) of every
-    function and class, by the (line, column) where it starts."""
+def skeleton(data: bytes, keep_line: Optional[int] = None
+             ) -> Tuple[bytes, Dict[Tuple[int, int], Tuple[int, int]]]:
+    """``data`` with function bodies elided (except the function whose ``def`` is on
+    ``keep_line``), and the true end (line, 1-based column) of every function and class, by
+    the (line, column) where it starts."""
     tree = ast.parse(data)
     lines = data.splitlines(keepends=True)
     text_lines: Dict[int, str] = {}
@@ -267,6 +269,8 @@ def skeleton(data: bytes) -> Tuple[bytes, Dict[Tuple[int, int], Tuple[int, int]]
             ends[(node.lineno, column(node.lineno, node.col_offset))] = (
                 node.end_lineno, column(node.end_lineno, node.end_col_offset))
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if node.lineno == keep_line:
+                continue
             first = node.body[0]
             raw = lines[first.lineno - 1]
             indent = len(raw) - len(raw.lstrip(b" \t"))
@@ -308,23 +312,61 @@ class BodyOnDemand(FunctionFacts):
         return object.__getattribute__(self, name)
 
 
-def with_bodies_on_demand(facts: ModuleFacts,
-                          load: Callable[[], Optional[ModuleFacts]]) -> ModuleFacts:
-    """``facts`` (of the definitions tier) whose functions fetch their bodies from ``load``
-    (the module's full-pass facts, computed once) when asked."""
-    complete: List[Optional[ModuleFacts]] = []
+# Bodies asked of one module, one function at a time (a parse of the module without the other
+# bodies), before the whole module is parsed once instead.
+PARTIAL_BODIES = 2
 
-    def full() -> Optional[ModuleFacts]:
+
+def with_bodies_on_demand(facts: ModuleFacts, load: Callable[[], Optional[ModuleFacts]],
+                          load_function: Optional[Callable[[str, int], Optional[FunctionFacts]]]
+                          = None) -> ModuleFacts:
+    """``facts`` (of the definitions tier) whose functions fetch their bodies when asked: from
+    ``load_function(qualname, line)`` for the first few, then from ``load`` (the module's
+    full-pass facts, computed once)."""
+    complete: List[Optional[ModuleFacts]] = []
+    partial = [0]
+
+    def body(qualname: str, line: int) -> Optional[FunctionFacts]:
+        if not complete and load_function is not None and partial[0] < PARTIAL_BODIES:
+            partial[0] += 1
+            found = load_function(qualname, line)
+            if found is not None:
+                return found
         if not complete:
             complete.append(load())
-        return complete[0]
+        return complete[0].functions.get(qualname) if complete[0] is not None else None
 
     for qualname, function in list(facts.functions.items()):
         proxy = BodyOnDemand(**{f.name: getattr(function, f.name) for f in fields(function)})
         object.__getattribute__(proxy, "__dict__")["_load_body"] = (
-            lambda qualname=qualname: (full().functions.get(qualname) if full() else None))
+            lambda qualname=qualname, line=function.span.line: body(qualname, line))
         facts.functions[qualname] = proxy
     return facts
+
+
+def function_facts(data: bytes, path: str, module: str, is_package: bool, qualname: str,
+                   line: int) -> Optional[FunctionFacts]:
+    """The full pass's facts of one function (the one whose ``def`` is on ``line``), from the
+    module with every other function body elided."""
+    try:
+        elided, ends = skeleton(data, keep_line=line)
+    except (SyntaxError, ValueError, UnicodeDecodeError, LookupError, RecursionError,
+            MemoryError, TypeError):
+        return None
+    try:
+        from celery_chain_lint.facts.extract import extract_module
+        from celery_chain_lint.source import parse, run_deep
+
+        facts = run_deep(lambda: extract_module(parse(elided), path, module, is_package))
+    except Exception:
+        return None
+    function = facts.functions.get(qualname)
+    if function is None or function.span is None or function.span.line != line:
+        return None
+    end = ends.get((function.span.line, function.span.column))
+    if end is not None:
+        function.span = ir.Span(function.span.line, function.span.column, *end)
+    return function
 
 
 def _decode_line(data: bytes, raw: bytes) -> str:
