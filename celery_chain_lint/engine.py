@@ -22,6 +22,9 @@ class Report:
     findings: List[Finding] = field(default_factory=list)
     files: int = 0
     stats: Dict[str, int] = field(default_factory=dict)  # what the pipeline did (benchmarks)
+    # Absolute path -> content hash (cache.content_hash) of the bytes the findings are about:
+    # --fix edits a file only if it still holds exactly those bytes.
+    digests: Dict[str, str] = field(default_factory=dict)
 
 
 def analyse_file(source: SourceFile) -> Tuple[Optional[ModuleFacts], Optional[Finding]]:
@@ -110,4 +113,5 @@ def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
     # per-file-ignores, ``# noqa`` and CCL998 unused-noqa (celery_chain_lint/noqa.py)
     report.findings = suppress(report.findings, sources, settings)
     report.stats = analysis.stats
+    report.digests = {f.abspath: f.digest for f in analysis.files if f.digest}
     return report

@@ -267,9 +267,11 @@ def fix(paths: Sequence[str], settings, unsafe: bool = False, write: bool = True
                         problems.append(f"{findings[0].path}: cannot read the file; not fixed")
                         frozen.add(key)
                         continue
-                    if key in snapshot and seen != snapshot[key]:
-                        problems.append(f"{findings[0].path}: changed on disk during the "
-                                        "analysis; not fixed")
+                    stale = [f for f in findings if not _analysed(report, f.path, data)]
+                    if key in snapshot and seen != snapshot[key] or stale:
+                        for path in sorted({f.path for f in (stale or findings)}):
+                            problems.append(f"{path}: changed on disk during the analysis; "
+                                            "not fixed")
                         frozen.add(key)
                         continue
                 originals[key] = current[key] = data
@@ -329,6 +331,16 @@ def fix(paths: Sequence[str], settings, unsafe: bool = False, write: bool = True
         outcome.report = engine.check(paths, dataclasses.replace(
             settings, overrides={**settings.overrides, **current}))
     return outcome
+
+
+def _analysed(report, path: str, data: bytes) -> bool:
+    """Whether ``data`` are the very bytes the findings for ``path`` were computed from (the
+    file may have been rewritten with its size and mtime kept, or replaced by a link to another
+    file, between the analysis and this read: its edits would land on other text)."""
+    from celery_chain_lint.cache import content_hash
+
+    digest = getattr(report, "digests", {}).get(os.path.abspath(path))
+    return digest is not None and content_hash(data) == digest
 
 
 def _given(overrides: Dict[str, bytes], key: str) -> Optional[bytes]:
