@@ -123,11 +123,11 @@ def _overlaps(ranges, others) -> bool:
 
 
 def parses(data: bytes) -> bool:
-    import libcst
+    from celery_chain_lint.source import parse, run_deep
 
-    try:
-        libcst.parse_module(data)
-    except Exception:  # libcst raises ParserSyntaxError, and others on hostile input
+    try:  # as the analysis parses: decoded as CPython would, nesting checked, on a deep stack
+        run_deep(parse, data)
+    except Exception:  # SourceError, and anything else on hostile input
         return False
     return True
 
