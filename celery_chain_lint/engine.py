@@ -107,7 +107,11 @@ def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
     findings = analysis.cached_results(key)
     if findings is None:
         project, problems = analysis.analyse()
-        findings = sorted(problems + run_rules(project, rules, settings), key=Finding.sort_key)
+        from celery_chain_lint.source import run_deep
+
+        # On a deep stack: rules follow names, decorators, classes and canvases recursively.
+        found = run_deep(run_rules, project, rules, settings)
+        findings = sorted(problems + found, key=Finding.sort_key)
         analysis.store_results(key, findings)
     report.findings = findings
     # per-file-ignores, ``# noqa`` and CCL998 unused-noqa (celery_chain_lint/noqa.py)
