@@ -269,3 +269,31 @@ def test_unreachable_service_is_a_clear_error_within_seconds(option, tmp_path):
     assert f"127.0.0.1:{port}" in done.stderr and "error:" in done.stderr
     assert "Traceback" not in done.stderr
     assert elapsed < 25  # check + a 3 s connection timeout, on a loaded machine
+
+
+def test_progress_is_a_bar_on_a_terminal_and_plain_lines_otherwise():
+    import io
+
+    from celery_chain_lint.harness.verify import ProgressPrinter
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    finding = {"code": "CCL001", "path": "a.py", "line": 3, "column": 1}
+    result = dict(finding, status="confirmed", reason="TypeError: boom", evidence={})
+    terminal, out = Terminal(), io.StringIO()
+    printer = ProgressPrinter(terminal, "json", out)
+    printer(0, 2, finding, None)
+    printer(1, 2, finding, result)
+    printer.finish()
+    assert "verify [" in terminal.getvalue() and "\r" in terminal.getvalue()
+    assert out.getvalue() == ""  # JSON goes to stdout once, at the end
+    plain, out = io.StringIO(), io.StringIO()
+    printer = ProgressPrinter(plain, "json", out)
+    printer(0, 2, finding, None)
+    printer(1, 2, finding, result)
+    assert plain.getvalue() == "verify: 1/2 CCL001 a.py:3: confirmed\n"
+    text, out = io.StringIO(), io.StringIO()
+    ProgressPrinter(text, "text", out)(1, 2, finding, result)
+    assert out.getvalue().startswith("a.py:3:1: CCL001 confirmed: TypeError: boom")

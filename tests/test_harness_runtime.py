@@ -386,13 +386,22 @@ def private_redis(tmp_path):
     state["process"].wait(5)
 
 
+def _when_ready(verifier: Verifier, delay: float) -> None:
+    """Wait until the run's first worker consumes, then ``delay`` more seconds."""
+    ready = Path(verifier.env.workdir) / "session-0" / "worker-1.ready"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not ready.exists():
+        time.sleep(0.05)
+    time.sleep(delay)
+
+
 def test_the_broker_going_away_mid_run(two_findings, private_redis):
     url = f"redis://127.0.0.1:{private_redis['port']}/0"
     verifier = Verifier(Options(broker=url, backend=url, outage_grace=20,
-                                inject={"shop.tasks.billing.add": {"sleep": 2}}))
+                                inject={"shop.tasks.billing.add": {"sleep": 1.5}}))
 
     def outage():
-        time.sleep(1.0 + 2.0)  # preflight and worker start, then while add sleeps
+        _when_ready(verifier, 0.5)  # add() of the first finding is sleeping
         private_redis["process"].kill()
         private_redis["process"].wait(5)
         time.sleep(1.5)
@@ -404,6 +413,7 @@ def test_the_broker_going_away_mid_run(two_findings, private_redis):
     results = verifier.run(two_findings)
     thread.join(10)
     elapsed = time.monotonic() - started
+    print("\n", [(r["status"], r["reason"]) for r in results])
     assert [r["status"] for r in results].count("confirmed") >= 1, \
         [(r["status"], r["reason"]) for r in results]
     for result in results:
@@ -420,11 +430,11 @@ def test_the_broker_going_away_mid_run(two_findings, private_redis):
 def test_a_broker_that_does_not_come_back_is_an_error_within_its_bound(two_findings,
                                                                         private_redis):
     url = f"redis://127.0.0.1:{private_redis['port']}/0"
-    verifier = Verifier(Options(broker=url, backend=url, outage_grace=3,
-                                inject={"shop.tasks.billing.add": {"sleep": 2}}))
+    verifier = Verifier(Options(broker=url, backend=url, outage_grace=2,
+                                inject={"shop.tasks.billing.add": {"sleep": 1.5}}))
 
     def outage():
-        time.sleep(3.0)
+        _when_ready(verifier, 0.5)
         private_redis["process"].kill()
 
     threading.Thread(target=outage, daemon=True).start()

@@ -196,10 +196,15 @@ class Verifier:
         if confirmer is None:
             return skipped(f"no runtime confirmation exists for {code} yet: the harness cannot "
                            "show this finding on a worker")
+        outage = None
         for attempt in (1, 2):
             try:
                 context = Context(self, batch)
                 verdict = confirmer(finding, context)
+                if outage is not None:
+                    verdict.evidence.setdefault("notes", []).append(
+                        f"the broker or the backend went away during the first replay "
+                        f"({outage}); replayed once after it answered again")
                 if context.hung and verdict.status != CONFIRMED:
                     # A hung run proves nothing either way.
                     notes = verdict.evidence.setdefault("notes", [])
@@ -217,6 +222,7 @@ class Verifier:
                 detail = traceback.format_exception_only(type(error), error)[-1].strip()
                 if not trouble:
                     return skipped(f"the harness failed on this finding: {detail}")
+                outage = detail
                 # The broker or the backend went away mid-run: wait (bounded) for it to
                 # answer again, give the batch a fresh worker, and replay the finding once.
                 self.wait_for_services(detail)

@@ -22,7 +22,7 @@ from celery_chain_lint.harness.confirmers import (
     walk,
 )
 
-WINDOW = 1.5
+WINDOW = 1.0
 
 
 def _body_task(replay: Dict[str, Any]):

@@ -36,7 +36,7 @@ EXECUTION_OPTIONS = frozenset({
     "connection", "publisher", "reply_to", "group_id", "root_id", "parent_id", "chord",
     "delivery_mode", "mandatory", "immediate", "stamped_headers",
 })
-NEVER_APPLIED_WINDOW = 0.6
+NEVER_APPLIED_WINDOW = 0.4
 
 
 def _misplaced(replay: Dict[str, Any], line: Optional[int]) -> Tuple[Optional[str], List[str]]:

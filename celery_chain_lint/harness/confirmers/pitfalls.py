@@ -46,7 +46,16 @@ def confirm_errback_task_id(finding: Dict[str, Any], context) -> Any:
         return skipped("the replay data does not say which errback is flagged")
     name = errback.get("task")
     behaviours = failure_behaviours(replay)
-    run = context.run(replay, behaviours, settle=0.3, quiet=0.3)
+    errback_ids = set()
+
+    def prepare(built):
+        errback_ids.update(n.id for n in built.nodes if n.role.startswith("errback"))
+
+    def errback_done(states):  # sent as a task, the errback has a state of its own
+        return any(states.get(i, {}).get("state") in ("SUCCESS", "FAILURE")
+                   for i in errback_ids)
+
+    run = context.run(replay, behaviours, settle=0.3, stop_when=errback_done, prepare=prepare)
     evidence = context.evidence(run, predicted=finding.get("message"))
     evidence["injected"] = {task: "raises InjectedFailure so that the errback runs"
                             for task in behaviours}

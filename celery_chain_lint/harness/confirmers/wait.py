@@ -28,7 +28,9 @@ def confirm_wait_in_task(finding: Dict[str, Any], context) -> Any:
              "application": None, "callbacks": [], "tasks": {name: task}}
     behaviour = {name: {"wait": WAIT_SECONDS, "wait_method": method}}
     # repair: the lone signature gets a placeholder for every required parameter.
-    run = context.run(alone, behaviour, repair=True)
+    run = context.run(alone, behaviour, repair=True,
+                      stop_when=lambda states: any(s.get("state") == "FAILURE"
+                                                   for s in states.values()))
     evidence = context.evidence(run, predicted=finding.get("message"))
     evidence["injected"] = {name: f"calls .{method}() on a result inside the task, as line "
                                   f"{replay.get('line')} does"}
