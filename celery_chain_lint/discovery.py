@@ -37,17 +37,19 @@ def discover(paths: Sequence[str], excludes: Iterable[str] = DEFAULT_EXCLUDES,
     excludes = frozenset(excludes)
     roots = [os.path.abspath(root) for root in source_roots]
     found, seen = [], set()
+    packages: dict = {}  # directory -> its dotted package path (one stat per directory)
+    real_directories: dict = {}
     for given in paths:
         if not os.path.exists(given):
             raise PathError(f"{given}: no such file or directory")
         if force_exclude and path_filter is not None and path_filter.excluded_with_ancestors(given):
             continue
         for path in _python_files(given, excludes, path_filter):
-            key = os.path.realpath(path)
+            key = _real(path, real_directories)
             if key in seen:
                 continue
             seen.add(key)
-            module, is_package = module_name(path, roots)
+            module, is_package = module_name(path, roots, packages)
             found.append(SourceFile(_display(path), module, is_package))
     return found
 
@@ -87,9 +89,18 @@ def _display(path: str) -> str:
     return path
 
 
-def module_name(path: str, source_roots: Sequence[str] = ()) -> Tuple[str, bool]:
+def module_name(path: str, source_roots: Sequence[str] = (),
+                packages: Optional[dict] = None) -> Tuple[str, bool]:
     """``pkg.sub.mod`` for ``.../pkg/sub/mod.py``: relative to a configured source root if the
-    file is under one, else found by walking up while directories are packages."""
+    file is under one, else found by walking up while directories are packages. ``packages``
+    remembers, within one discovery, each directory's package path."""
+    if packages is not None and not source_roots:
+        absolute_path = os.path.abspath(path)
+        directory, name = os.path.split(absolute_path)
+        is_package = name == "__init__.py"
+        parts = _package_parts(directory, packages)
+        stem = [] if is_package else [os.path.splitext(name)[0]]
+        return ".".join(list(parts) + stem) or os.path.splitext(name)[0], is_package
     absolute = Path(os.path.abspath(path))
     is_package = absolute.name == "__init__.py"
     stem_parts = [] if is_package else [absolute.stem]
@@ -107,6 +118,31 @@ def module_name(path: str, source_roots: Sequence[str] = ()) -> Tuple[str, bool]
             break
         directory = directory.parent
     return ".".join(parts + stem_parts) or absolute.stem, is_package
+
+
+def _real(path: str, directories: dict) -> str:
+    """``os.path.realpath(path)``, resolving each directory once."""
+    if os.path.islink(path):
+        return os.path.realpath(path)
+    directory, name = os.path.split(path)
+    if directory not in directories:
+        directories[directory] = os.path.realpath(directory)
+    return os.path.join(directories[directory], name)
+
+
+def _package_parts(directory: str, packages: dict) -> Tuple[str, ...]:
+    """The dotted path of ``directory`` while it and its parents are packages (memoised)."""
+    known = packages.get(directory)
+    if known is not None:
+        return known
+    if not os.path.isfile(os.path.join(directory, "__init__.py")):
+        parts: Tuple[str, ...] = ()
+    else:
+        parent = os.path.dirname(directory)
+        parts = (() if parent == directory else _package_parts(parent, packages)) + (
+            os.path.basename(directory),)
+    packages[directory] = parts
+    return parts
 
 
 def with_overrides(sources: List[SourceFile], overrides: dict,
