@@ -184,14 +184,12 @@ def test_conflicting_task_specs_go_to_separate_batches():
     assert batches[0].tasks["x.t"]["params"] == [param("a")]
 
 
-def test_every_rule_with_a_code_has_a_confirmer_or_a_stated_reason():
-    from celery_chain_lint.rules import ALL_RULES
-
+def test_rules_have_confirmers_or_a_stated_reason():
+    """CCL001-CCL018 have a confirmer (some of which skip, saying why); a rule added later
+    without one is reported skipped with the generic reason (next test)."""
     registered = confirmers.load()
-    missing = [rule.code for rule in ALL_RULES if rule.code not in registered]
-    assert not missing, f"no confirmer (or skip reason) registered for {missing}"
-    for code in ("CCL001", "CCL002", "CCL003", "CCL005", "CCL006", "CCL007", "CCL008"):
-        assert code in registered
+    known = [f"CCL{n:03d}" for n in range(1, 19)]
+    assert [code for code in known if code not in registered] == []
 
 
 def test_a_code_without_confirmer_is_skipped_with_the_reason():

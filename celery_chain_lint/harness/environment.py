@@ -225,6 +225,13 @@ class Environment:
     def preflight(self) -> None:
         """Fail within seconds, with a clear message, when the broker or backend is down."""
         timeout = self.connect_timeout
+        if self.backend_kind == "rpc":
+            raise InfrastructureError(
+                "--backend rpc:// cannot be used: the harness reads the state of every task of a "
+                "workflow, and rpc:// only delivers a result to the client that sent the task "
+                "(the worker sends a chain's later links). Use the default (embedded) backend or "
+                "a Redis or database backend; CCL008 findings about rpc:// are confirmed with "
+                "any of them")
         if not self.embedded_broker:
             bounded(self._check_broker, timeout * 2 + 1, f"broker {sanitize(self.broker)}")
         if not self.embedded_backend:

@@ -10,6 +10,7 @@ because the previous one failed.
 """
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -322,6 +323,10 @@ def snapshot(app, ids: List[str]) -> Dict[str, Dict[str, Any]]:
                 else None
         elif state == "SUCCESS":
             entry["result"] = result
+            try:
+                entry["result_bytes"] = len(json.dumps(result).encode("utf-8"))
+            except (TypeError, ValueError):
+                pass
         elif state == "RETRY":
             entry["exception"] = _exception_text(result) or repr(result)
         done = meta.get("date_done")

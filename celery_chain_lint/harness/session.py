@@ -82,7 +82,7 @@ class Run:
                                     "state": state.get("state", "PENDING")}
             if node.flagged:
                 item["flagged"] = True
-            for key in ("exception", "result", "date_done"):
+            for key in ("exception", "result", "result_bytes", "date_done"):
                 if key in state:
                     item[key] = state[key] if key != "result" else _short(state[key])
             executions = ran.get(node.id, [])

@@ -253,6 +253,8 @@ class Verifier:
         self.env.preflight()
         results: List[Optional[Dict[str, Any]]] = [None] * len(findings)
         backend = self.env.describe()
+        backend["worker"] = (f"celery worker in its own process, {self.options.pool} pool, "
+                             f"concurrency {self.options.concurrency}")
         done = 0
         try:
             for batch in plan_batches(findings):
