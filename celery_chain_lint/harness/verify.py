@@ -250,7 +250,11 @@ class Verifier:
 
     def run(self, findings: List[Dict[str, Any]], progress: Optional[Progress] = None
             ) -> List[Dict[str, Any]]:
-        self.env.preflight()
+        try:
+            self.env.preflight()
+        except BaseException:
+            self.cleanup_problems = self.env.cleanup()
+            raise
         results: List[Optional[Dict[str, Any]]] = [None] * len(findings)
         backend = self.env.describe()
         backend["worker"] = (f"celery worker in its own process, {self.options.pool} pool, "

@@ -73,7 +73,11 @@ def replay_clean(workflows: List[WorkflowReplay], options=None,
     from celery_chain_lint.harness.verify import Options, Verifier, plan_batches
 
     verifier = Verifier(options or Options())
-    verifier.env.preflight()
+    try:
+        verifier.env.preflight()
+    except BaseException:
+        verifier.env.cleanup()
+        raise
     pseudo = [{"replay": w.replay} for w in workflows]
     outcomes: List[Optional[Dict[str, Any]]] = [None] * len(workflows)
     timeout = verifier.options.timeout
