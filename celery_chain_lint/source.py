@@ -12,6 +12,8 @@ on and the line and column (1-based, in characters) where the problem is:
   adjacent strings...), found by a linear scan of the tokens before libcst sees the file: libcst's
   native parser crashes the process on very deep input, and its time grows with the square of the
   depth;
+- **size**: more than ``MAX_TOKENS`` tokens (memory stays bounded: libcst needs about 2.5 KB
+  a token);
 - **syntax errors**: libcst's message, located by CPython's parser (``ast.parse`` builds a syntax
   tree and nothing else: no byte code is generated, nothing runs) when it agrees the file is
   invalid, since its positions and messages are far better ("Missing parentheses in call to
@@ -35,6 +37,9 @@ MAX_BRACKET_DEPTH = 200  # CPython's tokenizer (MAXLEVEL): "too many nested pare
 # libcst parses 1,000 chained ``|`` in seconds, 4,000 in a minute; CPython 3.11 itself cannot
 # compile an expression much deeper than 3,000 levels.
 MAX_EXPRESSION_DEPTH = 1500
+# libcst's tree, its positions and the facts cost about 2.5 KB of memory a token: 100,000 lines
+# of short statements (400,000 tokens) peak near 1 GB. Beyond this, a file is not analysed.
+MAX_TOKENS = 600_000
 STACK_SIZE = 512 * 1024 * 1024  # reserved address space; only the pages used are committed
 RECURSION_LIMIT = 60_000
 MESSAGE_LIMIT = 160
@@ -219,7 +224,7 @@ class _Level:
 
 
 def check_nesting(text: str, max_brackets: int = MAX_BRACKET_DEPTH,
-                  max_depth: int = MAX_EXPRESSION_DEPTH) -> None:
+                  max_depth: int = MAX_EXPRESSION_DEPTH, max_tokens: int = MAX_TOKENS) -> None:
     """Raise ``SourceError`` where ``text`` nests brackets or expressions too deeply.
 
     A linear scan of the tokens estimates, at every token, how deep the syntax tree is there:
@@ -231,9 +236,15 @@ def check_nesting(text: str, max_brackets: int = MAX_BRACKET_DEPTH,
     levels: List[_Level] = [_Level(0)]
     level = levels[0]
     previous_operand = previous_string = False
+    tokens = 0
     for match in _TOKEN.finditer(text):
         kind = match.lastgroup
         depth = 0
+        tokens += 1
+        if tokens > max_tokens:
+            line, column = _text_location(text, match.start())
+            raise SourceError(f"file too large to analyse: more than {max_tokens:,} tokens "
+                              f"(the analysis needs about 2.5 KB of memory a token)", line, column)
         if kind == "w":
             word = match.group()
             if word in _KEYWORDS and word not in _OPERAND_WORDS:

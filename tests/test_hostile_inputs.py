@@ -80,6 +80,9 @@ CASES = {
     # it about a millisecond: 100,000 statements would dominate the suite).
     "long_file_100k_lines": (HEADER + b"# filler\n\n" * 49_000 + b"x = 1\n" * 2_000 + BUG_B,
                              ("ok",)),
+    # Memory stays bounded: beyond 600,000 tokens a file is not given to libcst (~2.5 KB each).
+    "too_many_tokens": (HEADER + b"x = 1\n" * 160_000 + BUG_B,
+                        ("ccl999", "file too large to analyse", None, None)),
     "parentheses_5000": (HEADER + b"x = " + deep(b"(", b"1", b")", 5000) + b"\n" + BUG_B,
                          ("ccl999", "too many nested parentheses", 3, 205)),
     "lists_5000": (HEADER + b"x = " + deep(b"[", b"", b"]", 5000) + b"\n" + BUG_B,

@@ -170,3 +170,65 @@ def test_mutants_on_the_command_line_exit_0_1_or_2(tmp_path):
         result = run_cli("check", *args, "fixtures", cwd=tmp_path, timeout=600)  # with cache
         assert result.returncode in (0, 1), result.stderr
         assert b"Traceback" not in result.stderr
+
+
+# ---- the nesting scan that guards libcst ----
+
+_ATOMS = st.sampled_from(["x", "1", "1.5e-3", "'s'", "f'{x}'", "None", "b'(('", "[]", "{}"])
+_BINARY = st.sampled_from([" | ", " + ", " - ", " * ", " ** ", " and ", " or ", " < ", " == ",
+                           " if x else ", " @ ", " & ", " >> "])
+
+
+def _expressions(depth: int):
+    if depth == 0:
+        return _ATOMS
+    inner = _expressions(depth - 1)
+    return st.one_of(
+        _ATOMS,
+        st.tuples(inner, _BINARY, inner).map("".join),
+        inner.map(lambda e: f"({e})"),
+        inner.map(lambda e: f"[{e}, {e}]"),
+        inner.map(lambda e: f"{{'k': {e}}}"),
+        inner.map(lambda e: f"f({e}, key={e})"),
+        inner.map(lambda e: f"-{e}"),
+        inner.map(lambda e: f"not {e}"),
+        inner.map(lambda e: f"a.b({e}).c[{e}]"),
+        inner.map(lambda e: f"(lambda y: {e})"),
+        inner.map(lambda e: f"[{e} for y in z if {e}]"),
+        inner.map(lambda e: f"{e}.s(1) | {e}.si()"),
+    )
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(expression=_expressions(4))
+def test_the_nesting_scan_accepts_ordinary_expressions(expression):
+    from celery_chain_lint.source import check_nesting
+
+    source = f"value = {expression}\n"
+    try:
+        ast.parse(source)
+    except SyntaxError:
+        return
+    check_nesting(source)  # raises SourceError on a false alarm
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None)
+@given(operator=_BINARY, count=st.integers(min_value=1, max_value=4000),
+       atom=st.sampled_from(["x", "a.s(1)", "'s'", "(y)"]))
+def test_the_nesting_scan_bounds_what_libcst_is_given(operator, count, atom):
+    """A chain of ``count`` operators is a tree ``count`` deep (``a < b < c`` is one node): the
+    scan lets through what is below its limit, and stops what is far above it."""
+    from celery_chain_lint.source import MAX_EXPRESSION_DEPTH, SourceError, check_nesting
+
+    source = "value = " + operator.join([atom] * (count + 1)) + "\n"
+    flat = operator in (" < ", " == ")
+    try:
+        check_nesting(source)
+        accepted = True
+    except SourceError:
+        accepted = False
+    if flat or count <= MAX_EXPRESSION_DEPTH - 10:
+        assert accepted
+    elif count > MAX_EXPRESSION_DEPTH + 10:
+        assert not accepted
