@@ -156,8 +156,8 @@ class Cache:
     def _load(self, path: str):
         try:
             with open(path, "rb") as handle:
-                return pickle.load(handle)
-        except Exception:  # absent, truncated, corrupt, or from an incompatible version
+                return _Unpickler(handle).load()
+        except Exception:  # absent, truncated, corrupt, foreign, or from another version
             return None
 
     def _store(self, path: str, value) -> None:
@@ -192,6 +192,24 @@ class Cache:
                 with open(target, "w") as handle:
                     handle.write(content)
         self._ready = True
+
+
+# What a cache entry may hold: the tool's own data classes and plain values. A cache directory
+# comes with the code being analysed (a cloned repository may ship one): loading it must never
+# run anything, as unrestricted unpickling could.
+_SAFE_BUILTINS = frozenset({"frozenset", "set", "tuple", "list", "dict", "str", "bytes", "int",
+                            "float", "complex", "bool", "bytearray", "range", "slice", "Ellipsis"})
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if module.startswith("celery_chain_lint.") and not name.startswith("_"):
+            found = super().find_class(module, name)
+            if isinstance(found, type):
+                return found
+        if module == "builtins" and name in _SAFE_BUILTINS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"not allowed in the cache: {module}.{name}")
 
 
 def now_ns() -> int:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Set, Tuple
@@ -300,7 +301,11 @@ class Analysis:
         if workers < 2 or len(files) < PARALLEL_MIN_FILES or total < PARALLEL_MIN_BYTES:
             return [self._analyser(source) for source in sources]
         self.stats["workers"] = workers
-        return _parallel(sources, workers, self._analyser)
+        try:
+            return _parallel(sources, workers, self._analyser)
+        except Exception:  # a pool that breaks (a worker killed, a result that cannot travel)
+            self.stats["workers"] = 0
+            return [self._analyser(source) for source in sources]
 
     def _cached(self, f: _File, tier: str):
         if self.cache is None or f.unreadable:
@@ -445,8 +450,8 @@ def _parallel(sources: List[SourceFile], workers: int, analyser):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    # fork: workers start at once, with the parent's imports; elsewhere the platform's default.
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     # Largest first, so that no worker is left with a big file at the end.
     order = sorted(range(len(sources)), key=lambda i: -len(sources[i].content or b""))
     results: List = [None] * len(sources)

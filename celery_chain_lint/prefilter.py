@@ -189,12 +189,16 @@ class ModuleTable(dict):
         if name not in self._lazy_names:
             return None
         if name not in self._loaded:
-            self._loaded[name] = self._loader(name)
+            facts = self._loader(name)
+            if facts is None:  # does not parse: present (it is a module), binding nothing
+                facts = ModuleFacts(path="", module=name, is_package=False)
+            self._loaded[name] = facts
             self.loaded_count += 1
         return self._loaded[name]
 
     def __contains__(self, name) -> bool:
-        return dict.__contains__(self, name) or self._lazy(name) is not None
+        # Known without reading it: a module left out that does not parse is present, empty.
+        return dict.__contains__(self, name) or name in self._lazy_names
 
     def __getitem__(self, name) -> ModuleFacts:
         try:

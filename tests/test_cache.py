@@ -163,3 +163,29 @@ def test_in_memory_content_is_never_served_from_the_cache(tmp_path):
     assert found == []
     found, _ = run(tmp_path, tmp_path / "c")  # the file on disk still has the finding
     assert found == [(os.path.join("app", "flows.py"), 6, "CCL001")]
+
+
+def test_a_planted_cache_entry_runs_nothing(tmp_path):
+    """A cache directory can come with the analysed code (a cloned repository): loading it
+    must not execute anything, as plain unpickling of a crafted entry would."""
+    import pickle
+
+    marker = tmp_path / "executed"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    cache = Cache(str(tmp_path / "c"), config=repr([]))  # as the pipeline keys it
+    path = os.path.join(cache.root, "facts", "ab", "abcd")
+    os.makedirs(os.path.dirname(path))
+    with open(path, "wb") as handle:
+        pickle.dump(Exploit(), handle)
+    assert cache.get("abcd") is None
+    assert not marker.exists()
+    with open(os.path.join(cache.root, "manifest-2.pickle"), "wb") as handle:
+        pickle.dump(Exploit(), handle)
+    write(tmp_path)
+    found, _ = run(tmp_path, tmp_path / "c")
+    assert found == [(os.path.join("app", "flows.py"), 6, "CCL001")]
+    assert not marker.exists()
