@@ -51,8 +51,18 @@ COULD_NOT_ANALYSE = MetaRule("CCL999", "could-not-analyse", "a file could not be
 CCL999 could-not-analyse: a file could not be read or parsed.
 
 ## What it does
-Reports a file the analyser could not read, decode or parse (a syntax error, an unknown
-encoding, nesting too deep), at the position of the problem where one is known.
+Reports a file the analyser could not read, decode or parse, at the position of the problem:
+- a syntax error (located, with CPython's message when CPython also rejects the file; syntax
+  only valid in a newer Python than the one running is analysed, not reported);
+- bytes that do not decode (at the first bad byte), an unknown or non-ASCII-compatible coding
+  declaration, a UTF-8 byte-order mark with another declared encoding, a UTF-16 or UTF-32 file,
+  NUL bytes (a binary file named ``.py``);
+- nesting Python itself refuses (more than 200 levels of brackets, more than 100 of
+  indentation), an expression nested more than 1,500 levels deep, a file of more than 600,000
+  tokens: the analysis would exhaust the stack or the memory;
+- a file that cannot be read (permission denied, deleted while the run was in progress).
+The other files are analysed as usual. Files the pre-filter leaves out (no Celery in them) are
+not parsed, so their syntax errors are not reported; their encoding problems are.
 
 ## Why is this bad?
 Nothing in that file was checked, and tasks defined in it are unknown to every other module:
