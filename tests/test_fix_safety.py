@@ -253,3 +253,20 @@ def test_files_deleted_replaced_or_made_read_only_before_the_write(project, monk
             (names, outcome.problems)
     for path in (project / "m004.py", project / "m005.py"):
         assert path.read_bytes() == fixed_bytes(originals[path])
+
+
+def test_add_noqa_writes_on_the_right_line_and_nothing_else(project):
+    """``--add-noqa`` counts lines as the findings do, whatever the line endings, form feeds or
+    Unicode separators in between, and keeps every other byte."""
+    for name, data in VARIANTS.items():
+        (project / f"{name}.py").write_bytes(data)
+    result = run_cli("check", "--no-cache", "--add-noqa", ".", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name, data in VARIANTS.items():
+        start = data.index(BUG.encode())
+        ends = [i for i in (data.find(b"\r", start), data.find(b"\n", start)) if i != -1]
+        end = min(ends) if ends else len(data)
+        expected = data[:end] + b"  # noqa: CCL001" + data[end:]
+        assert (project / f"{name}.py").read_bytes() == expected, name
+    clean = run_cli("check", "--no-cache", ".", cwd=project)
+    assert clean.returncode == 0, clean.stdout
