@@ -31,14 +31,18 @@ def analyse_file(source: SourceFile) -> Tuple[Optional[ModuleFacts], Optional[Fi
     """The file's facts, or a finding saying why it could not be analysed (located: a syntax
     error at its line and column, a byte that does not decode, nesting too deep...). Never
     raises: one odd file must not stop the run (``source.py`` says what is checked)."""
-    from celery_chain_lint.source import SourceError, run_deep
+    from celery_chain_lint.source import MAX_FILE_BYTES, SourceError, run_deep
 
     try:
         if source.content is not None:
             data = source.content
         else:
-            with open(source.path, "rb") as handle:
-                data = handle.read()
+            with open(source.path, "rb") as handle:  # memory stays bounded:
+                too_large = os.fstat(handle.fileno()).st_size > MAX_FILE_BYTES
+                data = b"" if too_large else handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES or source.content is None and too_large:
+            return None, _unanalysable(source, Span(1, 1, 1, 1), f"file too large to analyse "
+                                       f"(more than {MAX_FILE_BYTES // 2 ** 20} MB)")
     except OSError as error:
         reason = error.strerror or str(error)
         return None, _unanalysable(source, Span(1, 1, 1, 1), f"cannot read file: {reason}")

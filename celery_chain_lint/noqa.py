@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import token
 import tokenize
@@ -133,8 +134,12 @@ def read_text(path: str, content: Optional[bytes] = None) -> Optional[str]:
     from celery_chain_lint.fixer import decode
 
     if content is None:
+        from celery_chain_lint.source import MAX_FILE_BYTES
+
         try:
             with open(path, "rb") as handle:
+                if os.fstat(handle.fileno()).st_size > MAX_FILE_BYTES:
+                    return None  # not analysed either (CCL999): memory stays bounded
                 content = handle.read()
         except OSError:
             return None

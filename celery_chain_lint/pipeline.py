@@ -28,6 +28,7 @@ from celery_chain_lint.prefilter import ModuleTable, scan
 from celery_chain_lint.project import Project
 from celery_chain_lint.rules.base import Finding
 from celery_chain_lint.settings import Settings
+from celery_chain_lint.source import MAX_FILE_BYTES
 
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 # Below this much source to parse, worker processes cost more than they save.
@@ -231,6 +232,9 @@ class Analysis:
             f.unreadable = True
             return f
         f.size = stat.st_size
+        if stat.st_size > MAX_FILE_BYTES:  # never read whole: analyse_file reports it (CCL999)
+            f.unreadable = True
+            return f
         entry = self.cache.entry(f.abspath, stat) if self.cache is not None else None
         if entry is not None:
             f.digest, f.seed, f.words, f.marked = entry.digest, entry.seed, entry.words, entry.marked

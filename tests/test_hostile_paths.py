@@ -191,3 +191,16 @@ def test_thousands_of_files(project):
     assert code == 1
     assert ccl001_paths(findings) == sorted(["flow.py"] + [f"flows/flow{i}.py" for i in range(10)])
     assert time.monotonic() - started < 300
+
+
+def test_a_huge_file_is_not_read_whole(project):
+    """A 70 MB file (sparse: no disk used) gets a CCL999 without being read into memory."""
+    with open(project / "huge.py", "wb") as handle:
+        handle.truncate(70 * 2 ** 20)
+    for args in ([], ["--show-source"]):
+        code, findings, _ = check_json(*args, ".", cwd=project)
+        assert code == 1
+        huge = by_path(findings)["huge.py"]
+        assert [(f["code"], f["line"], f["column"]) for f in huge] == [("CCL999", 1, 1)]
+        assert "file too large to analyse" in huge[0]["message"]
+        assert ccl001_paths(findings) == ["flow.py"]
