@@ -59,7 +59,7 @@ Reports a file the analyser could not read, decode or parse, at the position of 
   NUL bytes (a binary file named ``.py``);
 - nesting Python itself refuses (more than 200 levels of brackets, more than 100 of
   indentation), an expression nested more than 1,500 levels deep, a file of more than 600,000
-  tokens: the analysis would exhaust the stack or the memory;
+  tokens or 64 MB: the analysis would exhaust the stack or the memory;
 - a file that cannot be read (permission denied, deleted while the run was in progress).
 The other files are analysed as usual. Files the pre-filter leaves out (no Celery in them) are
 not parsed, so their syntax errors are not reported; their encoding problems are.
