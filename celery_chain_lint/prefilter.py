@@ -3,27 +3,33 @@
 libcst is the analyser's model of the code, and it is slow: parsing, positions and the facts
 pass cost about a millisecond a line. Most files of a large codebase never touch Celery, so:
 
-- **full** (the libcst pass of ``facts.extract``): files that mention Celery, that make a canvas
-  call (``.s(``, ``.si(``, ``.delay(``, ``.apply_async(``), that configure Celery (``CELERY_``),
-  and, found by a fixpoint over the project, files that import a name the project binds to
-  something Celery-related (a task, a task decorator or task base class, an app, a canvas, a
-  re-export of Celery's API) or a module that defines one;
-- **definitions only** (``definitions_facts``): every other file. ``ast`` (fast) finds the function
-  bodies, they are elided, and the full pass runs over what remains, so these facts hold exactly
-  the full pass's bindings, star imports, signatures, decorators and classes, without what
-  function bodies hold. The project loads them lazily, only for the modules that name resolution
-  looks into (a task re-exported through a package ``__init__.py`` that never says "task" still
-  resolves).
+- **full** (the libcst pass of ``facts.extract``): files that import Celery, that make a
+  canvas call (``.s(``, ``.si(``, ``.delay(``, ``.apply_async(``), that configure Celery
+  (``CELERY_``), that Python cannot decode (the full pass reports them), and, found by a
+  fixpoint over the project, files whose import statements name something the project binds
+  to a Celery-related object (a task, a task decorator or base class, an app, a canvas, a
+  re-export of Celery's API) or a module that binds one;
+- **definitions only** (``definitions_facts``): every other file. ``ast`` (fast) finds the
+  function bodies, they are elided, and the full pass runs over what remains, so these facts
+  hold exactly the full pass's bindings, star imports, signatures, decorators and classes. The
+  project loads them lazily, only for the modules that name resolution looks into (a task
+  re-exported through a package ``__init__.py`` that never says "task" still resolves), and a
+  function's body facts are extracted when something reads them (``BodyOnDemand``: CCL005
+  following a task into a helper module that does the network I/O).
 
-Why nothing is missed: what a file contributes beyond name resolution (tasks, workflows, task
-decorators and bases, apps and their configuration) always refers to a Celery object; a Python
-file can only refer to an object through a name it imports (the import statement spells the
-name, or the module that holds it) or by importing Celery itself. The fixpoint promotes every
-file whose import statements mention such a name, until no file is promoted. The tests run the
-whole analysis with and without the filter and require identical findings. Its known limit:
-dynamic imports (``importlib``, ``__import__``) are invisible to it, as they are to the resolver.
-A file that the filter leaves to the definitions tier is never parsed with libcst, so a syntax
-error in it is not reported (CCL999 is for files that need analysing).
+Why nothing is missed: what a file contributes beyond name resolution and the bodies read on
+demand (tasks, workflows, task decorators and bases, apps and their configuration) always
+refers to a Celery object; a Python file can only refer to an object through a name it
+imports (the import statement spells the name, or the module that holds it) or by importing
+Celery itself. The fixpoint promotes every file whose import statements mention such a name,
+until no file is promoted; while it runs, modules left out are opaque (what resolves through
+one is unknown until it is promoted). The tests run the whole analysis with and without the
+filter and require identical findings. Known limits: dynamic imports (``importlib``,
+``__import__``) are invisible to it, as they are to the resolver; when the project is Celery
+itself (it holds ``celery``, ``celery.canvas``, ``celery.app.task``...), importing celery is
+internal and no reason for the full pass (a canvas call still is); and a file left to the
+definitions tier is never parsed in full, so a syntax error in it is not reported (CCL999 is
+for files that need analysing).
 """
 from __future__ import annotations
 
