@@ -21,9 +21,9 @@ import stat
 import tempfile
 import tokenize
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from celery_chain_lint.rules.base import Edit, Finding, Fix
+from celery_chain_lint.rules.base import Finding, Fix
 
 MAX_ITERATIONS = 10
 

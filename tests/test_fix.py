@@ -12,7 +12,7 @@ import pytest
 
 from celery_chain_lint import engine, fixer
 from celery_chain_lint.facts.ir import Span
-from celery_chain_lint.rules.base import Edit, Finding, Fix, Rule
+from celery_chain_lint.rules.base import Edit, Fix, Rule
 from celery_chain_lint.settings import Settings
 from ccl_cli import APP, BAD_LINE, GOOD_LINE, run, write
 

@@ -89,7 +89,6 @@ def test_parallel_extraction_equals_serial(tmp_path, monkeypatch):
     serial = check(project, ["fixtures"], jobs=1)
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_FILES", 2)
-    stats = {}
     old = os.getcwd()
     os.chdir(project)
     try:

@@ -17,7 +17,6 @@ from typing import Any, Callable, Dict, List, Optional, TextIO
 
 from celery_chain_lint.harness.confirmers import (
     CONFIRMED,
-    NEEDS,
     NOT_REPRODUCED,
     SKIPPED,
     Verdict,

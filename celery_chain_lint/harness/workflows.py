@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
-from celery_chain_lint.harness.confirmers import replay_tasks
 from celery_chain_lint.harness.confirmers.arguments import failure_behaviours
 from celery_chain_lint.harness.replayer import Unreplayable
 

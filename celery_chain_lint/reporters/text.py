@@ -6,7 +6,6 @@ the caller says so (a terminal, ``NO_COLOR`` unset).
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from typing import Dict, List, Optional
 
 from celery_chain_lint.rules.base import Finding

@@ -42,17 +42,16 @@ chord([export.si("orders"), export.si("invoices")], notify.si("exports done")).d
 """
 from __future__ import annotations
 
-from typing import Iterator, List
+from typing import Iterator
 
 from celery_chain_lint.facts.model import VAR_POSITIONAL
 from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.model import (
     ChainNode,
-    ChordNode,
-    GroupNode,
     Node,
     SignatureNode,
     Workflow,
+    nodes,
     task_display,
 )
 from celery_chain_lint.workflow.replay import workflow_data
@@ -93,18 +92,7 @@ def consumes_result(step: Node) -> bool:
 
 def chains(node: Node) -> Iterator[ChainNode]:
     """Every chain inside a canvas, outermost first."""
-    stack: List[Node] = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, ChainNode):
-            yield current
-            stack.extend(reversed(current.steps))
-        elif isinstance(current, GroupNode):
-            stack.extend(reversed(current.members or ()))
-        elif isinstance(current, ChordNode):
-            if current.body is not None:
-                stack.append(current.body)
-            stack.append(current.header)
+    return (n for n in nodes(node) if isinstance(n, ChainNode))
 
 
 def independent(chain: ChainNode, mixed_tasks: bool = False) -> bool:

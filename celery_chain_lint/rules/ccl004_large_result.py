@@ -49,7 +49,7 @@ The producers considered large are configurable: ``[tool.celery-chain-lint.large
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.index.origins import in_modules, matches, origin

@@ -49,7 +49,6 @@ from celery_chain_lint.workflow.model import (
     ChainNode,
     ChordNode,
     GroupNode,
-    Node,
 )
 from celery_chain_lint.workflow.replay import workflow_data
 

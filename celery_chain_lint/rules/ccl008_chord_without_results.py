@@ -50,7 +50,7 @@ and let header tasks store their results, if needed per signature:
 """
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Tuple
 
 from celery_chain_lint.index.apps import UNKNOWN, AppConfig
 from celery_chain_lint.index.options import effective_options

@@ -41,6 +41,7 @@ from celery_chain_lint.workflow.model import (
     GroupNode,
     SignatureNode,
     Workflow,
+    kind_of,
 )
 from celery_chain_lint.workflow.replay import workflow_data
 
@@ -92,7 +93,7 @@ class CanvasNeverApplied(Rule):
                 continue
             if self._in_test(workflow, expr):
                 continue
-            kind = _kind(workflow.canvas)
+            kind = kind_of(workflow.canvas)
             message = (f"this {kind} is built and thrown away: a canvas runs only when it is "
                        f"applied, so nothing is sent and no task runs; apply it with .delay() "
                        f"or .apply_async(), or remove the statement")
@@ -150,16 +151,6 @@ class CanvasNeverApplied(Rule):
         else:
             edits = (Edit(end, ".delay()"),)
         return Fix("Apply it with .delay()", edits, applicability="unsafe")
-
-
-def _kind(node) -> str:
-    if isinstance(node, ChainNode):
-        return "chain"
-    if isinstance(node, ChordNode):
-        return "chord"
-    if isinstance(node, GroupNode):
-        return "group"
-    return "signature"
 
 
 def _is_raises(item: ir.Expr) -> bool:

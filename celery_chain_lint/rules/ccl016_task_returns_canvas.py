@@ -35,7 +35,7 @@ from __future__ import annotations
 from typing import Dict, Iterator, Tuple
 
 from celery_chain_lint.rules.base import Rule
-from celery_chain_lint.workflow.model import ChainNode, ChordNode, GroupNode, SignatureNode
+from celery_chain_lint.workflow.model import ChainNode, ChordNode, GroupNode, SignatureNode, kind_of
 from celery_chain_lint.workflow.replay import workflow_data
 
 _APP = """\
@@ -90,7 +90,7 @@ class TaskReturnsCanvas(Rule):
             returned = [span for span, value in function.returns if value is workflow.expr]
             if not returned:
                 continue  # the canvas is part of what is returned, not all of it
-            kind = _kind(workflow.canvas)
+            kind = kind_of(workflow.canvas)
             how = "raise self.replace(...)" if task.bind or task.class_facts is not None \
                 else "bind=True and raise self.replace(...)"
             message = (f"{task.display} returns a {kind} instead of running it: Celery stores "
@@ -99,13 +99,3 @@ class TaskReturnsCanvas(Rule):
                        f"return its id")
             yield self.finding(workflow.module.path, returned[0], message,
                                replay=workflow_data(workflow))
-
-
-def _kind(node) -> str:
-    if isinstance(node, ChainNode):
-        return "chain"
-    if isinstance(node, ChordNode):
-        return "chord"
-    if isinstance(node, GroupNode):
-        return "group"
-    return "signature"

@@ -7,7 +7,7 @@ method never resolve to those, so they are not canvases.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import ModuleFacts, Root
@@ -19,7 +19,7 @@ from celery_chain_lint.index.symbols import (
     ValueSym,
     celery_name,
 )
-from celery_chain_lint.index.tasks import TaskIndex, literal, MISSING
+from celery_chain_lint.index.tasks import TaskIndex, literal
 from celery_chain_lint.workflow.model import (
     Application,
     Callback,

@@ -272,14 +272,13 @@ def _flow(workflow: Workflow, node: Node, prepended, extra_kwargs, complete: boo
             yield from _flow(workflow, node.body, (describe_result(node.header),), (), True, True)
 
 
-def signatures(node: Node) -> Iterator[SignatureNode]:
-    """Every signature inside a canvas, in order."""
+def nodes(node: Node) -> Iterator[Node]:
+    """Every node of a canvas, outermost first, in source order (iterative: canvases nest)."""
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, SignatureNode):
-            yield current
-        elif isinstance(current, ChainNode):
+        yield current
+        if isinstance(current, ChainNode):
             stack.extend(reversed(current.steps))
         elif isinstance(current, GroupNode):
             stack.extend(reversed(current.members or ()))
@@ -287,3 +286,19 @@ def signatures(node: Node) -> Iterator[SignatureNode]:
             if current.body is not None:
                 stack.append(current.body)
             stack.append(current.header)
+
+
+def signatures(node: Node) -> Iterator[SignatureNode]:
+    """Every signature inside a canvas, in order."""
+    return (n for n in nodes(node) if isinstance(n, SignatureNode))
+
+
+def kind_of(node: Node) -> str:
+    """What a reader calls the canvas: "chain", "chord", "group" or "signature"."""
+    if isinstance(node, ChainNode):
+        return "chain"
+    if isinstance(node, ChordNode):
+        return "chord"
+    if isinstance(node, GroupNode):
+        return "group"
+    return "signature"

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from celery_chain_lint.facts import ir
 from celery_chain_lint.index.tasks import MISSING, literal
 from celery_chain_lint.workflow.model import (
     CalledNode,

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from celery_chain_lint.harness.confirmers import (
@@ -23,19 +22,12 @@ from celery_chain_lint.harness.confirmers import (
     skipped,
     walk,
 )
+from celery_chain_lint.workflow.options import EXECUTION_OPTIONS
 from celery_chain_lint.harness.confirmers.arguments import (
     confirm_arguments,
     is_type_error,
 )
 
-# Keywords of ``Task.apply_async`` / ``Signature.set`` (Celery 5.7).
-EXECUTION_OPTIONS = frozenset({
-    "countdown", "eta", "expires", "retry", "retry_policy", "queue", "exchange", "routing_key",
-    "priority", "serializer", "compression", "link", "link_error", "shadow", "headers",
-    "ignore_result", "time_limit", "soft_time_limit", "task_id", "add_to_parent", "producer",
-    "connection", "publisher", "reply_to", "group_id", "root_id", "parent_id", "chord",
-    "delivery_mode", "mandatory", "immediate", "stamped_headers",
-})
 NEVER_APPLIED_WINDOW = 0.4
 
 

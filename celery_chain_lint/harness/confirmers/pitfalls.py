@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from celery_chain_lint.harness.confirmers import (
     confirmed,
