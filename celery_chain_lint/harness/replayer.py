@@ -194,7 +194,17 @@ class Builder:
                                    "loop or a splat)")
             members = [self.build(member, f"{role}.group[{index}]")
                        for index, member in enumerate(node["members"])]
-            return group(members)
+            # Callbacks given to the group itself, as the source gives them (CCL010):
+            # ``group(..., link=cb)`` or ``group(...).set(link=cb)``.
+            links = [(link.get("how"), self.build(link.get("callback"), f"{role}.link[{index}]"))
+                     for index, link in enumerate(node.get("links") or ())]
+            keyword = [sig for how, sig in links if how == "keyword"]
+            built = group(members, link=keyword[0] if len(keyword) == 1 else keyword) \
+                if keyword else group(members)
+            for how, sig in links:
+                if how == "set":
+                    built = built.set(link=sig)
+            return built
         if kind == "chord":
             header = self.build(node.get("header"), f"{role}.chord.header")
             if node.get("body") is None:

@@ -167,6 +167,8 @@ def behave(app, name: str, values: Dict[str, Any]):
                            float(behaviour["wait"]))
         if "return" in behaviour:
             return behaviour["return"]
+        if "return_set" in behaviour:  # JSON cannot say "a set": the values, as a list
+            return set(behaviour["return_set"])
         return f"<result of {name.rsplit('.', 1)[-1]}>"
     except BaseException as exc:
         if outcome == "success":

@@ -38,7 +38,14 @@ from typing import Iterator, Optional
 from celery_chain_lint.facts import ir
 from celery_chain_lint.index.symbols import celery_name
 from celery_chain_lint.rules.base import Rule
-from celery_chain_lint.workflow.model import ChainNode, GroupNode, Node, SignatureNode, Workflow
+from celery_chain_lint.workflow.model import (
+    ChainNode,
+    GroupNode,
+    Node,
+    SignatureNode,
+    Workflow,
+    nodes,
+)
 from celery_chain_lint.workflow.replay import workflow_data
 
 _APP = """\
@@ -91,13 +98,13 @@ class GroupCallback(Rule):
     def check(self, project) -> Iterator:
         seen = set()
         for workflow in project.workflows:
-            for span, message in self._problems(project, workflow):
+            for span, message, links in self._problems(project, workflow):
                 key = (workflow.module.path, span)
                 if span is None or key in seen:
                     continue
                 seen.add(key)
                 yield self.finding(workflow.module.path, span, message,
-                                   replay=workflow_data(workflow))
+                                   replay=workflow_data(workflow, group_links=links))
 
     def _problems(self, project, workflow: Workflow):
         applied_with_options = workflow.application is not None \
@@ -108,26 +115,26 @@ class GroupCallback(Rule):
                     yield callback.span, (
                         f"group.apply_async(link={_describe_node(callback.callback)}) raises "
                         "TypeError: Cannot add link to group: use a chord; make the callback "
-                        "the chord's body: (group(...) | callback)")
+                        "the chord's body: (group(...) | callback)"), None
                 else:
                     yield callback.span, (
                         f"group.link() links an immutable copy of "
                         f"{_describe_node(callback.callback)} to the group's first member "
                         "only: it runs once, with no results, as soon as that member "
                         "succeeds (even if the others fail) and never if it fails; use a "
-                        "chord: (group(...) | callback)")
+                        "chord: (group(...) | callback)"), None
             elif callback.kind == "error" and isinstance(callback.parent, GroupNode) \
                     and applied_with_options:
                 yield callback.span, (
                     f"group.apply_async(link_error={_describe_node(callback.callback)}) raises "
                     "TypeError: Cannot add link to group: do that on individual tasks; "
-                    "use g.link_error(errback), which links it to every member")
+                    "use g.link_error(errback), which links it to every member"), None
             elif callback.kind == "link" and _ends_in_group(callback.parent):
                 yield callback.span, (
                     f"the chain ends in a group, so {_describe_node(callback.callback)} is "
                     "linked to every member of that group: it runs once per member with that "
                     "member's result, not once with the list; append it to the chain instead "
-                    "(the group becomes a chord header and the callback gets the list)")
+                    "(the group becomes a chord header and the callback gets the list)"), None
         if workflow.expr is not None:
             yield from self._group_options(project, workflow)
 
@@ -142,16 +149,28 @@ class GroupCallback(Rule):
                 continue
             func = node.func
             if isinstance(func, ir.Attribute) and func.attr == "set":
-                target = project.builder.build(func.value, module)
+                target, how = project.builder.build(func.value, module), "set"
             elif celery_name(project.resolver.resolve(func, module)) == "group":
-                target = GroupNode(None, node.span)
+                target, how = GroupNode(None, node.span), "keyword"
             else:
                 continue
             if isinstance(target, GroupNode) and not target.unrolled:
                 yield link.span, (
                     f"link={_describe(link)} on a group is given to every member: it runs "
                     "once per member with that member's result, not once with the list; use "
-                    "a chord: (group(...) | callback)")
+                    "a chord: (group(...) | callback)"), _group_links(
+                        project, workflow, target, link, how)
+
+
+def _group_links(project, workflow: Workflow, target: GroupNode, link: ir.Expr, how: str):
+    """The replay data's group links: the callback, on the workflow's node for that group."""
+    callback = project.builder.build(link, workflow.module.module)
+    if callback is None or target.span is None:
+        return None
+    for node in nodes(workflow.canvas):
+        if isinstance(node, GroupNode) and node.span == target.span:
+            return {id(node): [(how, callback)]}
+    return None
 
 
 def _ends_in_group(node: Node) -> bool:

@@ -49,6 +49,7 @@ from celery_chain_lint.index.tasks import MISSING, literal
 from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.replay import workflow_data
 
+PASSED = "a workflow sends its result to the next task"
 ARGUMENT_METHODS = frozenset({"delay", "s", "si"})
 SET_BUILTINS = frozenset({"builtins.set", "builtins.frozenset"})
 INSTANCE_METHODS = frozenset({"get", "create", "first", "last", "latest", "earliest"})
@@ -153,12 +154,20 @@ class JsonUnserializable(Rule):
                     continue
                 message = (f"{task.display} returns a set, which the JSON serializer cannot "
                            f"encode: {why}; return a list (sorted(...))")
-                yield self.finding(task.path, span, message)
+                passed = [use for use in project.uses_of(task) if use.passes_result] \
+                    if why.startswith(PASSED) else []
+                # For the runtime harness: the task (its shadow returns a set) and, when the
+                # result is sent on, the workflows that send it (the task flagged in each).
+                replay = {"task": task.describe(), "returns": "set", "return_line": span.line,
+                          "result_passed": bool(passed),
+                          "workflows": [workflow_data(u.workflow, u.signature)
+                                        for u in passed[:3]]}
+                yield self.finding(task.path, span, message, replay=replay)
 
     def _result_serialized(self, project, task) -> Optional[str]:
         passed = [use for use in project.uses_of(task) if use.passes_result]
         if passed and self._json(project, task, "task_serializer"):
-            return ("a workflow sends its result to the next task, which the worker then "
+            return (f"{PASSED}, which the worker then "
                     "cannot publish (EncodeError): the rest of the workflow never runs")
         if task.literal_option("ignore_result", False) is not False:
             return None

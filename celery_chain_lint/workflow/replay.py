@@ -1,7 +1,7 @@
 """Workflows as plain JSON, for the runtime harness to rebuild them on shadow tasks."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from celery_chain_lint.index.tasks import MISSING, literal
 from celery_chain_lint.workflow.model import (
@@ -34,7 +34,13 @@ def _is_json(constant: Any) -> bool:
     return isinstance(constant, _JSON_SCALARS)
 
 
-def node_data(node: Optional[Node], flagged: Optional[SignatureNode] = None) -> Any:
+# Callbacks given to a group itself (``group(..., link=cb)``, ``g.set(link=cb)``), by the
+# group node they were given to: (how, callback) with how "keyword" or "set" (CCL010).
+GroupLinks = Dict[int, List[Tuple[str, Node]]]
+
+
+def node_data(node: Optional[Node], flagged: Optional[SignatureNode] = None,
+              group_links: Optional[GroupLinks] = None) -> Any:
     if isinstance(node, SignatureNode):
         return {"type": "signature", "task": getattr(node.task, "name", None),
                 "args": [value_data(v) for v in node.args] if node.args_known else None,
@@ -44,29 +50,38 @@ def node_data(node: Optional[Node], flagged: Optional[SignatureNode] = None) -> 
                 "options": {k: literal(v) for k, v in node.options
                             if _is_json(literal(v, object()))}}
     if isinstance(node, ChainNode):
-        return {"type": "chain", "steps": [node_data(s, flagged) for s in node.steps]}
+        return {"type": "chain",
+                "steps": [node_data(s, flagged, group_links) for s in node.steps]}
     if isinstance(node, GroupNode):
-        members = None if node.members is None else [node_data(m, flagged) for m in node.members]
-        return {"type": "group", "members": members, "unrolled": node.unrolled}
+        members = None if node.members is None else [node_data(m, flagged, group_links)
+                                                 for m in node.members]
+        data = {"type": "group", "members": members, "unrolled": node.unrolled}
+        links = (group_links or {}).get(id(node))
+        if links:
+            data["links"] = [{"how": how, "callback": node_data(callback, flagged)}
+                             for how, callback in links]
+        return data
     if isinstance(node, ChordNode):
-        return {"type": "chord", "header": node_data(node.header, flagged),
-                "body": node_data(node.body, flagged)}
+        return {"type": "chord", "header": node_data(node.header, flagged, group_links),
+                "body": node_data(node.body, flagged, group_links)}
     if isinstance(node, CalledNode):
         return {"type": "called", "task": getattr(node.task, "name", None), "how": node.how}
     return {"type": "unknown"}
 
 
-def workflow_data(workflow: Workflow, flagged: Optional[SignatureNode] = None) -> Dict[str, Any]:
+def workflow_data(workflow: Workflow, flagged: Optional[SignatureNode] = None,
+                  group_links: Optional[GroupLinks] = None) -> Dict[str, Any]:
     application = workflow.application
     tasks = {}
     nodes = [workflow.canvas] + [c.callback for c in workflow.callbacks]
+    nodes += [callback for links in (group_links or {}).values() for _, callback in links]
     for node in nodes:
         for signature in signatures(node):
             task = signature.task
             if task is not None and task.name is not None:
                 tasks[task.name] = task.describe()
     return {
-        "canvas": node_data(workflow.canvas, flagged),
+        "canvas": node_data(workflow.canvas, flagged, group_links),
         "application": None if application is None else {
             "how": application.how,
             "args": None if application.args is None
