@@ -47,8 +47,6 @@ AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 # Findings a run cannot show, each skipped with this reason (documented in the confirmers).
 ALLOWED_SKIPS = {
     "CCL004": "--execute",  # measuring a result runs the user's code: opt-in
-    "CCL012": "swallowed Retry",  # the body that swallows Retry is the user's
-    "CCL015": "not a task",  # nothing to run on a worker
     "CCL017": "database",  # the race is with the user's database
 }
 # Per backend, what the backend tolerates (reported not-reproduced with that reason).

@@ -4,7 +4,8 @@ A shadow task has the registered name, the parameter list (defaults replaced by 
 ``bind`` and the literal options of the real task, so Celery binds, checks, merges and routes its
 arguments exactly as it would the real one. Its body is ours: it returns a placeholder result,
 unless the current *behaviour* says otherwise (sleep, raise a transient error once, retry, wait
-on a result inside the task, hang, return a given value). Behaviours are read from a small JSON
+on a result inside the task, hang, return a given value, call ``retry()`` inside a broad
+handler that swallows it). Behaviours are read from a small JSON
 control file that the harness rewrites before each replay, so one worker process serves every
 finding; every execution is appended to a journal (JSON lines) for timings and evidence.
 
@@ -161,6 +162,10 @@ def behave(app, name: str, values: Dict[str, Any]):
                                      max_retries=retry.get("max_retries", 3))
                 outcome = f"raised {type(exc).__name__}"
                 raise exc
+        swallow = behaviour.get("swallow_retry")
+        if swallow is not None:
+            _swallow_retry(task, swallow, entry)
+            outcome = entry.pop("swallow_outcome")
         if behaviour.get("wait"):
             outcome = "waited"
             wait_on_result(app, request.id, behaviour.get("wait_method") or "get",
@@ -179,6 +184,33 @@ def behave(app, name: str, values: Dict[str, Any]):
         entry["end"] = time.time()
         entry["outcome"] = outcome
         app.ccl_journal.record(entry)
+
+
+def _caught_class(qualname: Optional[str]) -> type:
+    from celery import exceptions
+
+    if qualname in (None, "builtins.BaseException"):
+        return BaseException
+    if qualname in ("celery.exceptions.Retry", "celery.Retry"):
+        return exceptions.Retry
+    if qualname == "celery.exceptions.TaskPredicate":
+        return exceptions.TaskPredicate
+    if qualname == "celery.exceptions.CeleryError":
+        return exceptions.CeleryError
+    return Exception
+
+
+def _swallow_retry(task, swallow: Dict[str, Any], entry: Dict[str, Any]) -> None:
+    """CCL012: ``try: raise self.retry(...) except <caught>: <swallow>``, as the flagged code
+    does (``reraise``: the handler re-raises, the contrast)."""
+    caught_class = _caught_class(swallow.get("catches"))
+    try:
+        raise task.retry(countdown=0, max_retries=int(swallow.get("max_retries", 1)))
+    except caught_class as caught:  # the flagged handler
+        entry["caught"] = f"{type(caught).__name__}: {caught}"
+        if swallow.get("reraise"):
+            raise
+        entry["swallow_outcome"] = f"swallowed {type(caught).__name__}"
 
 
 def wait_on_result(app, task_id: str, method: str, timeout: float) -> None:

@@ -132,15 +132,22 @@ def notify(self, order_id):
                 call = site.call
                 if not self._is_retry(project, task, call, receiver):
                     continue
-                swallowed = self._swallowed_by(project, task.module, site)
-                if swallowed is None:
+                found = self._swallowed_by(project, task.module, site)
+                if found is None:
                     continue
+                swallowed, catches = found
                 message = (f"{call.text or 'retry()'} raises celery.exceptions.Retry, an "
                            f"Exception: {swallowed} catches it and does not re-raise, so "
                            f"{task.display} returns normally (SUCCESS) and the retry message "
                            "already sent runs it again; re-raise Retry (`except Retry: raise`) "
                            "or call it outside the handler")
-                yield self.finding(task.path, call.span, message)
+                # For the runtime harness: the task (its shadow swallows its own Retry) and
+                # what the handler catches; a retry of another task is not replayed.
+                retried = project.resolver.resolve(call.func.value, task.module)
+                replay = {"task": task.describe(), "handler": swallowed, "catches": catches,
+                          "retries_itself": not isinstance(retried, TaskSym)
+                          or retried.task.name == task.name}
+                yield self.finding(task.path, call.span, message, replay=replay)
 
     @staticmethod
     def _is_retry(project, task, call, receiver: Optional[str]) -> bool:
@@ -171,13 +178,29 @@ def notify(self, order_id):
             unknown = True
         return None if unknown else False
 
-    def _swallowed_by(self, project, module: str, site) -> Optional[str]:
+    @staticmethod
+    def _caught(project, module: str, types: Tuple[ir.Expr, ...]) -> str:
+        """The broadest class named that catches Retry (``builtins.BaseException`` for a bare
+        ``except:``), for the harness's shadow to catch the same."""
+        names = []
+        for expr in types:
+            symbol = project.resolver.resolve(expr, module)
+            if isinstance(symbol, External) and symbol.qualname in CATCHES_RETRY:
+                names.append(symbol.qualname)
+        for broad in ("builtins.BaseException", "builtins.Exception",
+                      "celery.exceptions.CeleryError", "celery.exceptions.TaskPredicate"):
+            if broad in names:
+                return broad
+        return names[0] if names else "builtins.BaseException"
+
+    def _swallowed_by(self, project, module: str, site) -> Optional[Tuple[str, str]]:
         for item in site.with_items:
             if isinstance(item, ir.Call):
                 symbol = project.resolver.resolve(item.func, module)
                 if isinstance(symbol, External) and symbol.qualname in SUPPRESS \
                         and self._catches(project, module, item.positional):
-                    return f"`with {item.text}` (line {item.span.line})"
+                    return (f"`with {item.text}` (line {item.span.line})",
+                            self._caught(project, module, item.positional))
         for clauses in reversed(site.handlers):  # innermost ``try`` first
             for types, reraises in clauses:
                 caught = self._catches(project, module, types)
@@ -191,5 +214,5 @@ def notify(self, order_id):
                 where = ("a bare `except:`" if not types else f"`except {names}:`"
                          if len(types) == 1 else f"`except ({names}):`")
                 line = f" (line {types[0].span.line})" if types and types[0].span else ""
-                return where + line
+                return where + line, self._caught(project, module, types)
         return None

@@ -88,9 +88,10 @@ class NotATask(Rule):
                 if key in seen:
                     continue
                 seen.add(key)
-                message = self._message(project, facts.module, call)
-                if message is not None:
-                    yield self.finding(facts.path, call.span, message)
+                found = self._message(project, facts.module, call)
+                if found is not None:
+                    message, replay = found
+                    yield self.finding(facts.path, call.span, message, replay=replay)
 
     @staticmethod
     def _message(project, module: str, call: ir.Call):
@@ -109,7 +110,15 @@ class NotATask(Rule):
         kind = "an async def function" if function.is_async else "a plain function"
         where = "" if symbol.module == module else f" (defined in {symbol.module})"
         method = call.func.attr
+        # For the runtime harness: the function as defined (name, parameters, async or not)
+        # and the attribute the call looks up.
+        replay = {"function": {"name": function.name, "module": symbol.module,
+                               "is_async": function.is_async,
+                               "params": [{"name": p.name, "kind": p.kind,
+                                           "has_default": p.has_default}
+                                          for p in function.params.items]},
+                  "method": method}
         return (f"{function.name} is {kind}, not a Celery task{where}: "
                 f"{function.name}.{method}(...) raises AttributeError: 'function' object has "
                 f"no attribute {method!r}; decorate it with @app.task / @shared_task, call it "
-                f"directly, or use the task that replaced it")
+                f"directly, or use the task that replaced it"), replay

@@ -7,8 +7,13 @@
 - CCL011 single-member-group: confirmed when the link after the one-member group receives the
   member's result itself (a scalar), not a list; a contrast run with the member twice shows the
   list a real group would pass.
-- CCL012 swallowed-retry: about a task body, not a workflow: skipped (the harness runs shadows,
-  not the body that swallows ``Retry``).
+- CCL012 swallowed-retry: the task's shadow runs alone; its body calls
+  ``raise self.retry(countdown=0, max_retries=1)`` inside a handler catching what the flagged
+  one catches, and swallows it. Confirmed when the first run ends SUCCESS and the retry message
+  runs the body again (journal); a contrast run with a re-raising handler shows RETRY, then
+  FAILURE (MaxRetriesExceededError). A retry of another task is skipped.
+- CCL015 not-a-task: a plain (or ``async def``) function with the flagged name and parameters,
+  built in the harness process; confirmed on Python's ``AttributeError`` for the attribute.
 """
 from __future__ import annotations
 
@@ -196,17 +201,124 @@ def confirm_single_member_group(finding: Dict[str, Any], context) -> Any:
     return not_reproduced(f"{short} received a list: {got}", **evidence)
 
 
+SWALLOW_MAX_RETRIES = 1
+CAUGHT_TEXT = {"builtins.BaseException": "BaseException (a bare except: catches the same)"}
+
+
+def _run_swallowing(context, name: str, task: Dict[str, Any], catches: str, reraise: bool):
+    alone = {"canvas": {"type": "signature", "task": name, "args": [], "kwargs": {},
+                        "immutable": True, "via": "si", "flagged": False, "options": {}},
+             "application": None, "callbacks": [], "tasks": {name: task}}
+    behaviour = {name: {"swallow_retry": {"catches": catches, "reraise": reraise,
+                                          "max_retries": SWALLOW_MAX_RETRIES}}}
+    # The first run's end (SUCCESS, or FAILURE after the re-raised retries) ends the
+    # observation; ``quiet`` then waits for the run the retry message causes.
+    run = context.run(alone, behaviour, repair=True, settle=0.3, quiet=1.0)
+    final = None
+    if run.built is not None and run.built.nodes:
+        from celery_chain_lint.harness.replayer import snapshot
+
+        node = run.built.nodes[0].id
+        final = snapshot(context.session.app, [node]).get(node, {})
+    return run, final
+
+
 @confirms("CCL012")
 def confirm_swallowed_retry(finding: Dict[str, Any], context) -> Any:
-    return skipped("a swallowed Retry is in the task's own body: shadow tasks do not run that "
-                   "body, and verify runs the project's code only for CCL004 with --execute")
+    replay = finding.get("replay")
+    if not replay:
+        return skipped("the finding carries no replay data")
+    task = replay.get("task") or {}
+    name = task.get("name")
+    if not name:
+        return skipped("the replay data does not name the task")
+    if not replay.get("retries_itself", True):
+        return skipped("the retry() called is another task's: the harness replays a task "
+                       "retrying itself only")
+    catches = replay.get("catches") or "builtins.Exception"
+    run, final = _run_swallowing(context, name, task, catches, reraise=False)
+    evidence = context.evidence(run, predicted=finding.get("message"))
+    short = name.rsplit(".", 1)[-1]
+    caught = CAUGHT_TEXT.get(catches, catches.rsplit(".", 1)[-1])
+    evidence["injected"] = {name: f"the shadow's body does `try: raise self.retry(countdown=0, "
+                                  f"max_retries={SWALLOW_MAX_RETRIES})` and catches "
+                                  f"{caught} without re-raising, as {replay.get('handler')} "
+                                  "does"}
+    if run.worker_died:
+        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    executions = journal_runs(run, name)
+    first = run.observation.state(run.built.nodes[0].id) \
+        if run.built and run.built.nodes and run.observation else None
+    # Contrast: the same body with a handler that re-raises.
+    context.session.calm(run)
+    other, other_final = _run_swallowing(context, name, task, catches, reraise=True)
+    other_runs = journal_runs(other, name)
+    evidence["measured"] = {
+        "swallowing handler": {"state after the first run": first,
+                               "final state": (final or {}).get("state"),
+                               "body runs": len(executions),
+                               "runs": [{"retries": e.get("retries"),
+                                         "outcome": e.get("outcome"),
+                                         "caught": e.get("caught")} for e in executions]},
+        "re-raising handler": {"final state": (other_final or {}).get("state"),
+                               "final exception": (other_final or {}).get("exception"),
+                               "body runs": len(other_runs),
+                               "runs": [{"retries": e.get("retries"),
+                                         "outcome": e.get("outcome")} for e in other_runs]},
+    }
+    swallowed = [e for e in executions if str(e.get("outcome", "")).startswith("swallowed")]
+    if first == "SUCCESS" and len(executions) >= 2 and swallowed:
+        end = (final or {}).get("state")
+        contrast = (f"; with a handler that re-raises, the first run is recorded as a retry "
+                    f"({other_runs[0].get('outcome')}) and the task ends "
+                    f"{(other_final or {}).get('state')}") if other_runs else ""
+        return confirmed(f"{short} caught its own Retry ({swallowed[0].get('caught')}), ended "
+                         f"SUCCESS, and the retry message already sent ran its body again: "
+                         f"{len(executions)} runs, final state {end}{contrast}", **evidence)
+    if not executions:
+        return not_reproduced(f"{short} did not run", **evidence)
+    return not_reproduced(f"{short} ended {first} after its first run and its body ran "
+                          f"{len(executions)} time(s)", **evidence)
 
 
-@confirms("CCL015")
+NOT_A_TASK_SOURCE = "{kind}def {name}({params}):\n    return None\n"
+
+
+@confirms("CCL015", needs="none")
 def confirm_not_a_task(finding: Dict[str, Any], context) -> Any:
-    return skipped("the function is not a task: there is nothing to run on a worker (the "
-                   "AttributeError is raised by Python on the calling line, before Celery is "
-                   "involved)")
+    from celery_chain_lint.harness.shadow import parameter_source
+
+    replay = finding.get("replay")
+    if not replay or not isinstance(replay.get("function"), dict):
+        return skipped("the finding carries no replay data")
+    function = replay["function"]
+    name, method = function.get("name") or "", replay.get("method") or "delay"
+    if not name.isidentifier() or not method.isidentifier():
+        return skipped("the replay data names no function")
+    try:
+        params = parameter_source(function.get("params"), [])
+    except ValueError as error:
+        return skipped(f"cannot rebuild the function: {error}")
+    source = NOT_A_TASK_SOURCE.format(kind="async " if function.get("is_async") else "",
+                                      name=name, params=params)
+    # A function with the flagged name and parameters, defined as the source defines it
+    # (no decorator), in the harness process: the harness's own code, not the project's.
+    namespace: Dict[str, Any] = {"__name__": "ccl_not_a_task", "_ccl_default": None}
+    exec(compile(source, f"<ccl015 {name}>",
+                 "exec"), namespace)  # noqa: S102 - ours
+    target = namespace[name]
+    evidence: Dict[str, Any] = {"predicted": finding.get("message"),
+                                "notes": [f"rebuilt in the harness process as: "
+                                          f"{source.splitlines()[0]} (no decorator, as in "
+                                          f"{function.get('module')})"]}
+    try:
+        getattr(target, method)
+    except AttributeError as error:
+        evidence["exception"] = {"type": "AttributeError", "message": str(error),
+                                 "where": f"looking up {name}.{method} (Python, before Celery "
+                                          "is involved)"}
+        return confirmed(f"AttributeError: {error}", **evidence)
+    return not_reproduced(f"{name}.{method} exists on the rebuilt function", **evidence)
 
 
 RETURNS_CANVAS = "ccl_verify.returns_canvas"
