@@ -27,10 +27,14 @@ class Report:
     digests: Dict[str, str] = field(default_factory=dict)
 
 
-def analyse_file(source: SourceFile) -> Tuple[Optional[ModuleFacts], Optional[Finding]]:
+def analyse_file(source: SourceFile, elide_quiet_bodies: bool = False
+                 ) -> Tuple[Optional[ModuleFacts], Optional[Finding]]:
     """The file's facts, or a finding saying why it could not be analysed (located: a syntax
     error at its line and column, a byte that does not decode, nesting too deep...). Never
-    raises: one odd file must not stop the run (``source.py`` says what is checked)."""
+    raises: one odd file must not stop the run (``source.py`` says what is checked).
+
+    ``elide_quiet_bodies``: leave the bodies that hold nothing read eagerly for later
+    (``bodies.py``); the caller must then wrap the facts with ``bodies.with_bodies_on_demand``."""
     from celery_chain_lint.source import MAX_FILE_BYTES, SourceError, run_deep
 
     try:
@@ -47,7 +51,7 @@ def analyse_file(source: SourceFile) -> Tuple[Optional[ModuleFacts], Optional[Fi
         reason = error.strerror or str(error)
         return None, _unanalysable(source, Span(1, 1, 1, 1), f"cannot read file: {reason}")
     try:
-        return run_deep(_parse_and_extract, data, source), None
+        return run_deep(_parse_and_extract, data, source, elide_quiet_bodies), None
     except SourceError as error:
         span = Span(error.line, error.column, error.line, error.column)
         return None, _unanalysable(source, span, error.message)
@@ -61,10 +65,24 @@ def analyse_file(source: SourceFile) -> Tuple[Optional[ModuleFacts], Optional[Fi
                                    f"it): {type(error).__name__}: {error}"[:300])
 
 
-def _parse_and_extract(data: bytes, source: SourceFile) -> ModuleFacts:
+def _parse_and_extract(data: bytes, source: SourceFile, elide_quiet_bodies: bool = False
+                       ) -> ModuleFacts:
     from celery_chain_lint.facts.extract import extract_module
-    from celery_chain_lint.source import parse
+    from celery_chain_lint.source import SourceError, check_nesting, decode, parse
 
+    if elide_quiet_bodies:
+        from celery_chain_lint.bodies import quiet_bodies_elided
+
+        try:
+            text = decode(data).text
+        except SourceError:
+            text = None
+        if text is not None:
+            check_nesting(text)  # reported for the whole file, elided bodies included
+            try:
+                return quiet_bodies_elided(data, source.path, source.module, source.is_package)
+            except (SyntaxError, ValueError, LookupError, SourceError):
+                pass  # the whole-file pass below locates the problem
     tree = parse(data)
     return extract_module(tree, source.path, source.module, source.is_package)
 

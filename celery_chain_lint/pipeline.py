@@ -34,7 +34,9 @@ ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 # Below this much source to parse, worker processes cost more than they save.
 PARALLEL_MIN_BYTES = 150_000
 PARALLEL_MIN_FILES = 4
-FULL, DEFINITIONS = "full", "definitions"
+# The tiers of facts (part of the cache key): the full pass with quiet bodies left for later
+# (bodies.py), the full pass reading every body, and definitions only (prefilter.py).
+FULL, COMPLETE, DEFINITIONS = "full", "complete", "definitions"
 # The modules of Celery's own that index/symbols.py names objects of.
 CELERY_MODULES = frozenset({"celery", "celery._state", "celery.app", "celery.app.base",
                             "celery.app.task", "celery.canvas", "celery.result"})
@@ -123,9 +125,9 @@ class Analysis:
                                       "parsed": 0, "cached": 0, "promoted": 0, "rounds": 0,
                                       "workers": 0}
         self._definitions: Dict[str, Optional[ModuleFacts]] = {}
-        self._full_tier = FULL
-        self._analyser = _analyse
-        self._complete: Dict[str, Optional[ModuleFacts]] = {}
+        # Without the pre-filter, nothing is left for later: every body is read at once.
+        self._full_tier = FULL if prefilter else COMPLETE
+        self._texts: Dict[str, Optional[List[str]]] = {}
 
     def run(self, sources: Sequence[SourceFile],
             context: Sequence[SourceFile] = ()) -> Tuple[Project, List[Finding]]:
@@ -277,11 +279,12 @@ class Analysis:
 
     def _full(self, files: List[_File]) -> Dict[int, Tuple[Optional[ModuleFacts], Optional[Finding]]]:
         """id(file) -> (facts, problem), from the cache or parsed (in parallel when it pays)."""
+        tier = self._full_tier
         results: Dict[int, Tuple[Optional[ModuleFacts], Optional[Finding]]] = {}
         todo: List[_File] = []
         for f in files:
             self.stats["full"] += 1
-            cached = self._cached(f, self._full_tier)
+            cached = self._cached(f, tier)
             if cached is not None:
                 results[id(f)] = cached
             else:
@@ -289,27 +292,33 @@ class Analysis:
         if todo:
             for f in todo:  # read before forking: workers then parse what was hashed
                 self._data(f)
-            for f, result in zip(todo, self._parse(todo)):
+            analyser = _analyse_eliding if tier == FULL else _analyse
+            for f, result in zip(todo, self._parse(todo, analyser)):
                 results[id(f)] = result
                 if self.cache is not None and not f.unreadable:
                     facts, problem = result
-                    self.cache.put(self._key(f, self._full_tier), ("facts", facts) if facts is not None
+                    self.cache.put(self._key(f, tier), ("facts", facts) if facts is not None
                                    else ("problem", problem))
+        if tier == FULL:
+            for f in files:
+                facts = results[id(f)][0]
+                if facts is not None:
+                    self._bodies_on_demand(f, facts)
         return results
 
-    def _parse(self, files: List[_File]):
+    def _parse(self, files: List[_File], analyser):
         self.stats["parsed"] += len(files)
         sources = [f.source if f.unreadable else replace(f.source, content=f.data) for f in files]
         total = sum(len(s.content or b"") for s in sources)
         workers = min(self.jobs, len(files))
         if workers < 2 or len(files) < PARALLEL_MIN_FILES or total < PARALLEL_MIN_BYTES:
-            return [self._analyser(source) for source in sources]
+            return [analyser(source) for source in sources]
         self.stats["workers"] = workers
         try:
-            return _parallel(sources, workers, self._analyser)
+            return _parallel(sources, workers, analyser)
         except Exception:  # a pool that breaks (a worker killed, a result that cannot travel)
             self.stats["workers"] = 0
-            return [self._analyser(source) for source in sources]
+            return [analyser(source) for source in sources]
 
     def _cached(self, f: _File, tier: str):
         if self.cache is None or f.unreadable:
@@ -348,58 +357,62 @@ class Analysis:
         return build
 
     def _definitions_of(self, f: _File) -> Optional[ModuleFacts]:
-        from celery_chain_lint.prefilter import with_bodies_on_demand
-
         key = f.abspath
         if key not in self._definitions:
             self.stats["definitions"] += 1
             facts = self._load_definitions(f)
             if facts is not None:
-                facts = with_bodies_on_demand(
-                    facts, lambda: self._complete_facts(f),
-                    lambda qualname, line: self._function_facts(f, qualname, line))
+                self._bodies_on_demand(f, facts)
             self._definitions[key] = facts
         return self._definitions[key]
 
-    def _complete_facts(self, f: _File) -> Optional[ModuleFacts]:
-        """The full pass over a module of the definitions tier, when a rule reads a body."""
-        if f.abspath not in self._complete:
-            self.stats["bodies"] = self.stats.get("bodies", 0) + 1
-            started = time.perf_counter()
-            facts = self._full([f]).get(id(f), (None, None))[0]
-            self._add_time("bodies_s", started)
-            self._complete[f.abspath] = facts
-        return self._complete[f.abspath]
+    def _bodies_on_demand(self, f: _File, facts: ModuleFacts) -> None:
+        from celery_chain_lint.bodies import with_bodies_on_demand
 
-    def _function_facts(self, f: _File, qualname: str, line: int):
-        """One function's body, for a rule, from a parse without the module's other bodies."""
+        with_bodies_on_demand(facts, lambda function: self._function_facts(f, function))
+
+    def _function_facts(self, f: _File, function):
+        """An elided function's body, when a rule reads it: from the cache, or parsed alone."""
+        from celery_chain_lint.bodies import function_facts
         from celery_chain_lint.facts.model import FunctionFacts
-        from celery_chain_lint.prefilter import function_facts
 
-        tier = f"body:{qualname}:{line}"
-        key = self._key(f, tier)
+        key = self._key(f, f"body:{function.qualname}:{function.span.line}")
         if self.cache is not None:
             value = self.cache.get(key)
             if isinstance(value, tuple) and len(value) == 2 and value[0] == "function" \
                     and isinstance(value[1], FunctionFacts):
                 return value[1]
-        data = self._data(f)
-        if data is None:
+        lines = self._lines(f)
+        if lines is None:
             return None
         self.stats["function_bodies"] = self.stats.get("function_bodies", 0) + 1
         started = time.perf_counter()
-        function = function_facts(data, f.source.path, f.source.module, f.source.is_package,
-                                  qualname, line)
+        found = function_facts(lines, f.source.path, f.source.module, f.source.is_package,
+                               function)
         self._add_time("function_bodies_s", started)
-        if self.cache is not None and function is not None:
-            self.cache.put(key, ("function", function))
-        return function
+        if self.cache is not None and found is not None:
+            self.cache.put(key, ("function", found))
+        return found
+
+    def _lines(self, f: _File) -> Optional[List[str]]:
+        """The decoded lines of a file whose bodies are read one by one (kept: a module's
+        functions are often asked for one after the other)."""
+        if f.abspath not in self._texts:
+            from celery_chain_lint.bodies import source_lines
+            from celery_chain_lint.source import SourceError, decode
+
+            data = self._data(f)
+            try:
+                self._texts[f.abspath] = source_lines(decode(data).text) if data else None
+            except SourceError:
+                self._texts[f.abspath] = None
+        return self._texts[f.abspath]
 
     def _add_time(self, name: str, started: float) -> None:
         self.stats[name] = round(self.stats.get(name, 0) + time.perf_counter() - started, 3)
 
     def _load_definitions(self, f: _File) -> Optional[ModuleFacts]:
-        from celery_chain_lint.prefilter import definitions_facts
+        from celery_chain_lint.bodies import definitions_facts
 
         cached = self._cached(f, DEFINITIONS)
         if cached is not None:
@@ -450,12 +463,21 @@ def _analyse(source: SourceFile):
     return analyse_file(source)
 
 
+def _analyse_eliding(source: SourceFile):
+    from celery_chain_lint.engine import analyse_file
+
+    return analyse_file(source, elide_quiet_bodies=True)
+
+
 def _parallel(sources: List[SourceFile], workers: int, analyser):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # fork: workers start at once, with the parent's imports; elsewhere the platform's default.
-    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+    fork = sys.platform.startswith("linux")
+    context = multiprocessing.get_context("fork" if fork else None)
+    if fork:  # imported once here rather than once per worker (the main process needs it too)
+        _worker_start()
     # Largest first, so that no worker is left with a big file at the end.
     order = sorted(range(len(sources)), key=lambda i: -len(sources[i].content or b""))
     results: List = [None] * len(sources)
@@ -470,6 +492,7 @@ def _parallel(sources: List[SourceFile], workers: int, analyser):
 def _worker_start() -> None:
     import libcst  # noqa: F401  (once per worker, not once per file)
 
+    from celery_chain_lint import bodies  # noqa: F401
     from celery_chain_lint.facts import extract  # noqa: F401
 
 

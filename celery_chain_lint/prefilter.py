@@ -9,7 +9,7 @@ pass cost about a millisecond a line. Most files of a large codebase never touch
   fixpoint over the project, files whose import statements name something the project binds
   to a Celery-related object (a task, a task decorator or base class, an app, a canvas, a
   re-export of Celery's API) or a module that binds one;
-- **definitions only** (``definitions_facts``): every other file. ``ast`` (fast) finds the
+- **definitions only** (``bodies.definitions_facts``): every other file. ``ast`` (fast) finds the
   function bodies, they are elided, and the full pass runs over what remains, so these facts
   hold exactly the full pass's bindings, star imports, signatures, decorators and classes. The
   project loads them lazily, only for the modules that name resolution looks into (a task
@@ -33,13 +33,11 @@ for files that need analysing).
 """
 from __future__ import annotations
 
-import ast
 import re
-from dataclasses import fields
 from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.model import FunctionFacts, ModuleFacts, ValueBinding
+from celery_chain_lint.facts.model import ModuleFacts, ValueBinding
 from celery_chain_lint.source import undecodable
 
 # Bumped when the scan or the definitions extraction changes meaning (part of the cache key).
@@ -126,6 +124,9 @@ def relevant_words(project) -> FrozenSet[str]:
     # Per module: what each of its module-level names is built from (a variable's value, a
     # function's return values and canvas statements, a class's bases and canvas statements).
     built: Dict[str, Dict[str, List]] = {}
+    # Per module: its functions whose bodies were elided (bodies.py); their return values are
+    # read only if the body mentions a relevant name, which reading them would cost a parse.
+    elided: Dict[str, Dict[str, object]] = {}
     for module, facts in project.modules.items():
         parts: Dict[str, List] = {}
         for name, binding in facts.bindings.items():
@@ -135,12 +136,21 @@ def relevant_words(project) -> FrozenSet[str]:
             if root.scope:
                 parts.setdefault(root.scope.split(".")[0], []).append(root.expr)
         for qualname, function in facts.functions.items():
-            if "." not in qualname:
+            if "." in qualname:
+                continue
+            if function.elided is not None:
+                elided.setdefault(module, {})[qualname] = function
+            else:
                 parts.setdefault(qualname, []).extend(value for _, value in function.returns)
         for qualname, cls in facts.classes.items():
             if "." not in qualname:
                 parts.setdefault(qualname, []).extend(cls.bases)
         built[module] = {name: exprs for name, exprs in parts.items() if name in facts.bindings}
+
+    def returns_mention(module: str, name: str, names: Set[str]) -> bool:
+        function = elided.get(module, {}).get(name)
+        return function is not None and function.may_mention(names) and any(
+            mentions(value, names) for _, value in function.returns)
     changed = True
     while changed:  # across modules: a decorator defined in one, used in another
         changed = False
@@ -156,7 +166,8 @@ def relevant_words(project) -> FrozenSet[str]:
                     except RecursionError:
                         symbols[key] = None
                 if symbols[key] is None or relevant(symbols[key]) or any(
-                        mentions(expr, local) for expr in built[module].get(name, ())):
+                        mentions(expr, local) for expr in built[module].get(name, ())) \
+                        or returns_mention(module, name, local):
                     local.add(name)
                     changed = True
     # A module is worth naming when it binds relevant names, or re-exports a module that does.
@@ -220,171 +231,3 @@ class ModuleTable(dict):
         if facts is None:
             facts = self._lazy(name)
         return default if facts is None else facts
-
-
-# ---- the definitions tier: the full pass over a copy whose function bodies are elided ----
-
-
-def definitions_facts(data: bytes, path: str, module: str,
-                      is_package: bool) -> Optional[ModuleFacts]:
-    """The module's facts without function bodies; None when it cannot be analysed.
-
-    Every function body is replaced by ``...`` on its first line and blank lines after it
-    (``ast`` finds them), so lines and columns stay those of the file, and the full pass runs on
-    what remains: bindings, decorators, signatures and class definitions are exactly the full
-    pass's, at a fraction of its cost."""
-    try:
-        elided, ends = skeleton(data)
-    except (SyntaxError, ValueError, UnicodeDecodeError, LookupError, RecursionError,
-            MemoryError, TypeError):
-        return None
-    try:
-        from celery_chain_lint.facts.extract import extract_module
-        from celery_chain_lint.source import parse, run_deep
-
-        facts = run_deep(lambda: extract_module(parse(elided), path, module, is_package))
-    except Exception:  # the full pass reports problems, not this one
-        return None
-    for table in (facts.functions, facts.classes):
-        for definition in table.values():
-            span = definition.span
-            end = ends.get((span.line, span.column)) if span is not None else None
-            if end is not None:
-                definition.span = ir.Span(span.line, span.column, *end)
-    return facts
-
-
-def skeleton(data: bytes, keep_line: Optional[int] = None
-             ) -> Tuple[bytes, Dict[Tuple[int, int], Tuple[int, int]]]:
-    """``data`` with function bodies elided (except the function whose ``def`` is on
-    ``keep_line``), and the true end (line, 1-based column) of every function and class, by
-    the (line, column) where it starts."""
-    tree = ast.parse(data)
-    lines = data.splitlines(keepends=True)
-    text_lines: Dict[int, str] = {}
-
-    def column(line: int, offset: int) -> int:
-        raw = lines[line - 1] if 0 < line <= len(lines) else b""
-        if raw.isascii():
-            return offset + 1
-        if line not in text_lines:
-            text_lines[line] = _decode_line(data, raw)
-        return len(text_lines[line].encode("utf-8")[:offset].decode("utf-8", "replace")) + 1
-
-    ends: Dict[Tuple[int, int], Tuple[int, int]] = {}
-    stack: List[ast.AST] = list(reversed(tree.body))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            ends[(node.lineno, column(node.lineno, node.col_offset))] = (
-                node.end_lineno, column(node.end_lineno, node.end_col_offset))
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            if node.lineno == keep_line:
-                continue
-            first = node.body[0]
-            raw = lines[first.lineno - 1]
-            indent = len(raw) - len(raw.lstrip(b" \t"))
-            if first.col_offset != indent or first.lineno == node.lineno:
-                continue  # ``def f(): return 1``: nothing worth eliding
-            for number in range(first.lineno, node.end_lineno + 1):
-                raw = lines[number - 1]
-                ending = raw[len(raw.rstrip(b"\r\n")):]
-                lines[number - 1] = (raw[:indent] + b"..." if number == first.lineno
-                                     else b"") + ending
-            continue
-        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
-            children = getattr(node, name, None)
-            if isinstance(children, list):
-                stack.extend(reversed([c for c in children if isinstance(c, ast.AST)]))
-    return b"".join(lines), ends
-
-
-_SIGNATURE_FIELDS = frozenset({"qualname", "name", "span", "name_span", "params", "decorators",
-                               "is_async", "is_method"})
-
-
-class BodyOnDemand(FunctionFacts):
-    """A function read by the definitions tier. What its body holds (calls, returns, and any
-    body fact added later) is extracted by the full pass on first use: rules that follow calls
-    into helper functions (a task calling ``net.fetch()``, which does the network I/O) see
-    exactly what they would without the pre-filter."""
-
-    def __getattribute__(self, name):
-        if name not in _SIGNATURE_FIELDS and not name.startswith("_"):
-            state = object.__getattribute__(self, "__dict__")
-            load = state.pop("_load_body", None)
-            if load is not None:
-                complete = load()
-                if complete is not None:
-                    for field in fields(FunctionFacts):
-                        if field.name not in _SIGNATURE_FIELDS:
-                            state[field.name] = getattr(complete, field.name)
-        return object.__getattribute__(self, name)
-
-
-# Bodies asked of one module, one function at a time (a parse of the module without the other
-# bodies), before the whole module is parsed once instead.
-PARTIAL_BODIES = 2
-
-
-def with_bodies_on_demand(facts: ModuleFacts, load: Callable[[], Optional[ModuleFacts]],
-                          load_function: Optional[Callable[[str, int], Optional[FunctionFacts]]]
-                          = None) -> ModuleFacts:
-    """``facts`` (of the definitions tier) whose functions fetch their bodies when asked: from
-    ``load_function(qualname, line)`` for the first few, then from ``load`` (the module's
-    full-pass facts, computed once)."""
-    complete: List[Optional[ModuleFacts]] = []
-    partial = [0]
-
-    def body(qualname: str, line: int) -> Optional[FunctionFacts]:
-        if not complete and load_function is not None and partial[0] < PARTIAL_BODIES:
-            partial[0] += 1
-            found = load_function(qualname, line)
-            if found is not None:
-                return found
-        if not complete:
-            complete.append(load())
-        return complete[0].functions.get(qualname) if complete[0] is not None else None
-
-    for qualname, function in list(facts.functions.items()):
-        proxy = BodyOnDemand(**{f.name: getattr(function, f.name) for f in fields(function)})
-        object.__getattribute__(proxy, "__dict__")["_load_body"] = (
-            lambda qualname=qualname, line=function.span.line: body(qualname, line))
-        facts.functions[qualname] = proxy
-    return facts
-
-
-def function_facts(data: bytes, path: str, module: str, is_package: bool, qualname: str,
-                   line: int) -> Optional[FunctionFacts]:
-    """The full pass's facts of one function (the one whose ``def`` is on ``line``), from the
-    module with every other function body elided."""
-    try:
-        elided, ends = skeleton(data, keep_line=line)
-    except (SyntaxError, ValueError, UnicodeDecodeError, LookupError, RecursionError,
-            MemoryError, TypeError):
-        return None
-    try:
-        from celery_chain_lint.facts.extract import extract_module
-        from celery_chain_lint.source import parse, run_deep
-
-        facts = run_deep(lambda: extract_module(parse(elided), path, module, is_package))
-    except Exception:
-        return None
-    function = facts.functions.get(qualname)
-    if function is None or function.span is None or function.span.line != line:
-        return None
-    end = ends.get((function.span.line, function.span.column))
-    if end is not None:
-        function.span = ir.Span(function.span.line, function.span.column, *end)
-    return function
-
-
-def _decode_line(data: bytes, raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        import io
-        import tokenize
-
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        return raw.decode(encoding, "replace")

@@ -11,7 +11,8 @@ import pytest
 
 from celery_chain_lint import engine
 from celery_chain_lint.discovery import discover
-from celery_chain_lint.prefilter import definitions_facts, scan
+from celery_chain_lint.bodies import definitions_facts
+from celery_chain_lint.prefilter import scan
 from celery_chain_lint.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,13 +10,16 @@ Only ``PositionProvider`` metadata is computed: scope and name resolution are ou
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Dict, Iterable, List, Optional, Sequence as Seq, Set, Tuple
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata.position_provider import PositionProvidingCodegenState
 
 from celery_chain_lint.facts import ir
+from celery_chain_lint.facts.roots import looks_like_canvas
 from celery_chain_lint.facts.model import (
     KEYWORD_ONLY,
     POSITIONAL_ONLY,
@@ -47,15 +50,6 @@ MAX_LOCAL_DEPTH = 24
 MAX_LOCAL_SIZE = 400
 TEXT_LIMIT = 60
 
-# Method names that make a statement worth keeping as a root: canvas building and applying,
-# and the app calls the index reads (task registration, configuration, and
-# ``os.environ.setdefault("DJANGO_SETTINGS_MODULE", ...)`` for the Django settings module).
-ROOT_METHODS = frozenset(
-    {"s", "si", "signature", "subtask", "delay", "apply_async", "apply", "link", "link_error",
-     "on_error", "set", "map", "starmap", "chunks", "replace", "add_to_chord",
-     "register_task", "register", "config_from_object", "update", "setdefault"}
-)
-CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "subtask", "chunks"})
 # Calls on a local signature that do not change its arguments.
 NON_MUTATING_METHODS = frozenset(
     {"delay", "apply_async", "apply", "link", "link_error", "on_error", "freeze", "get", "join",
@@ -94,9 +88,8 @@ class _Scope:
 class ModuleExtractor:
     def __init__(self, module: cst.Module, path: str, module_name: str, is_package: bool):
         self.tree = module
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        self.positions = wrapper.resolve(PositionProvider)
-        self.lines = _LINE_BREAK.split(module.code)
+        self.positions, code = positions(module)
+        self.lines = _LINE_BREAK.split(code)
         self.facts = ModuleFacts(path=path, module=module_name, is_package=is_package)
         self.module_scope = _Scope("module", "")
         _ASSIGNED_MEMO.clear()  # keyed by node ids: valid for one tree only
@@ -130,11 +123,11 @@ class ModuleExtractor:
     # ---- positions and text ----
 
     def span(self, node: cst.CSTNode) -> Optional[ir.Span]:
-        position = self.positions.get(node)
+        position = self.positions.get(id(node))
         if position is None:
             return None
-        return ir.Span(position.start.line, position.start.column + 1,
-                       position.end.line, position.end.column + 1)
+        line, column, end_line, end_column = position
+        return ir.Span(line, column + 1, end_line, end_column + 1)
 
     def text(self, span: Optional[ir.Span]) -> str:
         if span is None:
@@ -302,7 +295,7 @@ class ModuleExtractor:
             self.expr(node.test, scope)
 
     def add_root(self, scope: _Scope, kind: str, value: Optional[ir.Expr]) -> None:
-        if value is not None and scope.kind != "class" and _looks_like_canvas(value):
+        if value is not None and scope.kind != "class" and looks_like_canvas(value):
             function = scope.function_scope()
             self.facts.roots.append(Root(function.qualname if function else "", kind, value))
 
@@ -697,104 +690,125 @@ def _target_names(target: cst.CSTNode) -> Set[str]:
     return set()
 
 
-class _AssignedNames(cst.CSTVisitor):
-    """Names bound in a block, not looking into nested functions, classes or comprehensions."""
-
-    def __init__(self) -> None:
-        self.names: Set[str] = set()
-        self.mutated: Set[str] = set()
-        # Each statement's result is remembered (_ASSIGNED_MEMO, reset for every module): nested
-        # blocks are asked again as the extractor descends, and must not be walked again.
-        self._outer: List[Tuple[Set[str], Set[str]]] = []
-        self._served: Set[int] = set()
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, cst.BaseStatement):
-            known = _ASSIGNED_MEMO.get(id(node))
-            if known is not None:
-                self.names |= known[0]
-                self.mutated |= known[1]
-                self._served.add(id(node))
-                return False
-            self._outer.append((self.names, self.mutated))
-            self.names, self.mutated = set(), set()
-        return super().on_visit(node)
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        super().on_leave(original_node)
-        if isinstance(original_node, cst.BaseStatement):
-            if id(original_node) in self._served:
-                self._served.discard(id(original_node))
-                return
-            names, mutated = self.names, self.mutated
-            _ASSIGNED_MEMO[id(original_node)] = (frozenset(names), frozenset(mutated))
-            self.names, self.mutated = self._outer.pop()
-            self.names |= names
-            self.mutated |= mutated
-
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        self.names |= _target_names(node.target)
-
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        self.names |= _target_names(node.target)
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self.names |= _target_names(node.target)
-
-    def visit_For(self, node: cst.For) -> None:
-        self.names |= _target_names(node.target)
-
-    def visit_AsName(self, node: cst.AsName) -> None:
-        self.names |= _target_names(node.name)
-
-    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-        self.names |= _target_names(node.target)
-
-    def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
-        if node.asname is None:
-            self.names.add(_dotted(node.name).split(".")[0])
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        self.names.add(node.name.value)
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        self.names.add(node.name.value)
-        return False
-
-    def visit_Lambda(self, node) -> bool:
-        return False
-
-    def visit_GeneratorExp(self, node) -> bool:
-        return False
-
-    def visit_ListComp(self, node) -> bool:
-        return False
-
-    def visit_SetComp(self, node) -> bool:
-        return False
-
-    def visit_DictComp(self, node) -> bool:
-        return False
-
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
-                and func.attr.value not in NON_MUTATING_METHODS:
-            self.mutated.add(func.value.value)
+# Per libcst node class: the fields that may hold child nodes (trivia fields left out).
+_CHILD_FIELDS: Dict[type, Tuple[str, ...]] = {}
+_TRIVIA_FIELDS = frozenset({"leading_lines", "lines_after_decorators", "lpar", "rpar", "comma",
+                            "semicolon", "header", "footer", "trailing_whitespace", "newline"})
+# Nested scopes whose bindings are not the block's own.
+_OWN_SCOPE = (cst.Lambda, cst.GeneratorExp, cst.ListComp, cst.SetComp, cst.DictComp)
 
 
+def _child_nodes(node: cst.CSTNode) -> List[cst.CSTNode]:
+    """The child nodes of ``node`` that are not whitespace: read from its fields directly,
+    because libcst's ``children`` and visitors rebuild every node they pass (slow)."""
+    names = _CHILD_FIELDS.get(type(node))
+    if names is None:
+        names = _CHILD_FIELDS[type(node)] = tuple(
+            f.name for f in dataclasses.fields(node)
+            if f.name not in _TRIVIA_FIELDS and not f.name.startswith("whitespace"))
+    found: List[cst.CSTNode] = []
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found.extend(item for item in value if isinstance(item, cst.CSTNode))
+    return found
+
+
+# Per statement (by id, reset for every module): the names it binds and the names it mutates.
+# Nested blocks are asked again as the extractor descends; each statement is walked once.
 _ASSIGNED_MEMO: Dict[int, Tuple[frozenset, frozenset]] = {}
+
+
+# What a node means to ``_statement_assignments``, by its class (isinstance against libcst's
+# abstract classes is slow, and every node of a function body is asked).
+_STATEMENT, _DEFINITION, _OWN, _TARGET, _AS_NAME, _IMPORT_ALIAS, _CALL, _OTHER = range(8)
+_KINDS: Dict[type, int] = {}
+
+
+def _kind(cls: type) -> int:
+    kind = _KINDS.get(cls)
+    if kind is None:
+        if issubclass(cls, (cst.FunctionDef, cst.ClassDef)):
+            kind = _DEFINITION
+        elif issubclass(cls, cst.BaseStatement):
+            kind = _STATEMENT
+        elif issubclass(cls, _OWN_SCOPE):
+            kind = _OWN
+        elif issubclass(cls, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.NamedExpr)):
+            kind = _TARGET
+        elif issubclass(cls, cst.AsName):
+            kind = _AS_NAME
+        elif issubclass(cls, cst.ImportAlias):
+            kind = _IMPORT_ALIAS
+        elif issubclass(cls, cst.Call):
+            kind = _CALL
+        else:
+            kind = _OTHER
+        _KINDS[cls] = kind
+    return kind
+
+
+def _statement_assignments(statement: cst.CSTNode) -> Tuple[frozenset, frozenset]:
+    """(names bound, local names mutated by ``name.method(...)``) in ``statement``, not looking
+    into nested functions, classes, lambdas or comprehensions."""
+    known = _ASSIGNED_MEMO.get(id(statement))
+    if known is not None:
+        return known
+    names: Set[str] = set()
+    mutated: Set[str] = set()
+    if _kind(type(statement)) == _DEFINITION:
+        names.add(statement.name.value)  # its decorators, bases and defaults bind nothing here
+        stack: List[cst.CSTNode] = []
+    else:
+        stack = _child_nodes(statement)
+        if isinstance(statement, cst.For):
+            names |= _target_names(statement.target)
+    while stack:
+        node = stack.pop()
+        kind = _KINDS.get(type(node))
+        if kind is None:
+            kind = _kind(type(node))
+        if kind == _OTHER:
+            stack.extend(_child_nodes(node))
+            continue
+        if kind == _STATEMENT or kind == _DEFINITION:
+            inner_names, inner_mutated = _statement_assignments(node)
+            names |= inner_names
+            mutated |= inner_mutated
+            continue
+        if kind == _OWN:
+            continue
+        if kind == _TARGET:
+            names |= _target_names(node.target)
+        elif kind == _AS_NAME:
+            names |= _target_names(node.name)
+        elif kind == _IMPORT_ALIAS:
+            if node.asname is None:
+                names.add(_dotted(node.name).split(".")[0])
+        elif kind == _CALL:
+            func = node.func
+            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                    and func.attr.value not in NON_MUTATING_METHODS:
+                mutated.add(func.value.value)
+        stack.extend(_child_nodes(node))
+    result = (frozenset(names), frozenset(mutated))
+    _ASSIGNED_MEMO[id(statement)] = result
+    return result
 
 
 def _assigned_names(statements: Seq[cst.CSTNode], scope: Optional[_Scope] = None) -> Set[str]:
     """Names a block binds; inside a function also the local names it mutates (``sigs.append``)."""
-    visitor = _AssignedNames()
+    names: Set[str] = set()
+    mutated: Set[str] = set()
     for statement in statements:
-        statement.visit(visitor)
+        statement_names, statement_mutated = _statement_assignments(statement)
+        names |= statement_names
+        mutated |= statement_mutated
     if scope is not None and scope.kind == "function":
-        return visitor.names | {n for n in visitor.mutated if n in scope.env}
-    return visitor.names
+        return names | {n for n in mutated if n in scope.env}
+    return names
 
 
 def _local_names(node: cst.FunctionDef) -> Set[str]:
@@ -817,18 +831,15 @@ def _if_chain(node: cst.If):
 
 
 def _reraises(body: cst.BaseSuite) -> bool:
-    class _Raises(cst.CSTVisitor):
-        found = False
-
-        def visit_Raise(self, node: cst.Raise) -> None:
-            self.found = True
-
-        def visit_FunctionDef(self, node) -> bool:
-            return False
-
-    visitor = _Raises()
-    body.visit(visitor)
-    return visitor.found
+    """Whether an ``except`` clause raises (outside functions defined inside it)."""
+    stack: List[cst.CSTNode] = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Raise):
+            return True
+        if not isinstance(node, cst.FunctionDef):
+            stack.extend(_child_nodes(node))
+    return False
 
 
 def _dotted(node: cst.BaseExpression) -> str:
@@ -874,20 +885,74 @@ def resolve_relative(module: str, is_package: bool, level: int, target: str) -> 
     return ".".join(base + ([target] if target else [])) or None
 
 
-def _looks_like_canvas(expr: ir.Expr) -> bool:
-    for node in ir.walk(expr):
-        if isinstance(node, ir.BinOp):
-            return True
-        if isinstance(node, ir.Call):
-            func = node.func
-            if isinstance(func, ir.Attribute) and (func.attr in ROOT_METHODS
-                                                   or func.attr in CANVAS_NAMES):
-                return True
-            if isinstance(func, ir.Name) and func.id in CANVAS_NAMES:
-                return True
-            if isinstance(func, ir.Imported) and (func.name or "") in CANVAS_NAMES:
-                return True
-    return False
+class _Positions(PositionProvidingCodegenState):
+    """libcst's position-providing code generation, recording plain tuples by node id.
+
+    The same positions as ``PositionProvider`` (the tests compare them), at about half the
+    cost: no ``CodePosition``/``CodeRange`` objects, no generator-based context managers,
+    and no hashing of nodes (libcst's ``__hash__`` is Python code)."""
+
+    def _update_position(self, value: str) -> None:
+        if "\n" in value or "\r" in value:
+            segments = _LINE_BREAK.split(value)
+            self.line += len(segments) - 1
+            self.column = len(segments[-1])
+        else:
+            self.column += len(value)
+
+    def before_codegen(self, node: cst.CSTNode) -> None:
+        self._stack.append((self.line, self.column))
+
+    def after_codegen(self, node: cst.CSTNode) -> None:
+        line, column = self._stack.pop()
+        found = self.provider.found
+        if id(node) not in found:  # a syntactic position was recorded already
+            found[id(node)] = (line, column, self.line, self.column)
+
+    def record_syntactic_position(self, node, *, start_node=None, end_node=None):
+        return _SyntacticPosition(self, node, start_node, end_node)
+
+
+class _SyntacticPosition:
+    __slots__ = ("state", "node", "start_node", "end_node", "start")
+
+    def __init__(self, state, node, start_node, end_node) -> None:
+        self.state, self.node = state, node
+        self.start_node, self.end_node = start_node, end_node
+
+    def __enter__(self) -> None:
+        self.start = (self.state.line, self.state.column)
+
+    def __exit__(self, *exc_info) -> None:
+        state, found = self.state, self.state.provider.found
+        start = found[id(self.start_node)][:2] if self.start_node is not None else self.start
+        end = (found[id(self.end_node)][2:] if self.end_node is not None
+               else (state.line, state.column))
+        found[id(self.node)] = start + end
+
+
+class _Found:
+    def __init__(self) -> None:
+        self.found: Dict[int, Tuple[int, int, int, int]] = {}
+
+
+Positions = Dict[int, Tuple[int, int, int, int]]  # id(node) -> (line, column, end line, column)
+
+
+def positions(module: cst.Module) -> Tuple[Positions, str]:
+    """The position of every node of ``module`` (as libcst's ``PositionProvider`` gives it:
+    lines from 1, columns from 0) by node id, and the module's code, from one code generation.
+    Falls back to the public route (``MetadataWrapper``, about twice as slow) if libcst's
+    internals change."""
+    try:
+        state = _Positions(default_indent=module.default_indent,
+                           default_newline=module.default_newline, provider=_Found())
+        module._codegen(state)
+        return state.provider.found, "".join(state.tokens)
+    except (AttributeError, TypeError):
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        return {id(node): (r.start.line, r.start.column, r.end.line, r.end.column)
+                for node, r in wrapper.resolve(PositionProvider).items()}, module.code
 
 
 def extract_module(module: cst.Module, path: str, module_name: str,

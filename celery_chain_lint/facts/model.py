@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from celery_chain_lint.facts.ir import Expr, Span
 
@@ -108,6 +108,33 @@ class FunctionFacts:
     calls: List["CallSite"] = field(default_factory=list)
     # Plain names a ``for`` loop or a comprehension iterates over (``for s in scores``).
     iterated: List[str] = field(default_factory=list)
+    # None when the body was read with the rest of the module, else how to read it later.
+    elided: Optional["ElidedBody"] = None
+
+    def may_mention(self, names: Iterable[str]) -> bool:
+        """False only when the body is known, without reading it, to use none of ``names``
+        as a plain name: ask before reading the body of every function (reading an elided body
+        parses it)."""
+        return self.elided is None or not self.elided.names.isdisjoint(names)
+
+    def may_use_attribute(self, attributes: Iterable[str]) -> bool:
+        """False only when the body is known, without reading it, to spell none of
+        ``attributes`` as an attribute name (``x.delay``)."""
+        return self.elided is None or not self.elided.attributes.isdisjoint(attributes)
+
+
+@dataclass(frozen=True)
+class ElidedBody:
+    """A function body the libcst pass left for later (celery_chain_lint/bodies.py): what it
+    spells, and where it is, so that it alone can be parsed when a rule reads it."""
+
+    names: FrozenSet[str]  # plain names and imported names
+    attributes: FrozenSet[str]  # attribute names
+    first_line: int  # the first decorator's line, or the ``def`` line
+    last_line: int
+    # The compound statements around the ``def``, outermost first: (line, indentation,
+    # header) with header "class Name:" for classes and "if 1:" for the others.
+    enclosing: Tuple[Tuple[int, str, str], ...] = ()
 
 
 @dataclass(frozen=True)

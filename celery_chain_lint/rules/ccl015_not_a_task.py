@@ -79,7 +79,7 @@ class NotATask(Rule):
             calls = [node for root in facts.roots if not root.scope
                      for node in ir.walk(root.expr) if isinstance(node, ir.Call)]
             calls += [site.call for function in facts.functions.values()
-                      for site in function.calls]
+                      if function.may_use_attribute(TASK_METHODS) for site in function.calls]
             for call in calls:
                 if not (isinstance(call, ir.Call) and isinstance(call.func, ir.Attribute)
                         and call.func.attr in TASK_METHODS and call.span is not None):

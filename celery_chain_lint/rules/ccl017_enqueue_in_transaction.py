@@ -91,6 +91,8 @@ class EnqueueInTransaction(Rule):
             module = facts.module
             statements = {id(root.expr) for root in facts.roots if root.kind == "expr"}
             for function in facts.functions.values():
+                if not function.may_use_attribute(SEND_METHODS):
+                    continue
                 decorated = next((d for d in function.decorators
                                   if self._is_atomic(project, module, d)), None)
                 for site in function.calls:

@@ -1,0 +1,238 @@
+"""Function bodies: which ones the libcst pass reads now, and the others on demand.
+
+libcst's parse and positions cost about 80 microseconds a line, ``ast.parse`` about 8. Most
+function bodies, even in a file full of Celery calls, hold nothing that the rules look for in
+every function: so ``ast`` finds the functions, the bodies that hold nothing read eagerly are
+replaced by ``...`` (lines and columns of the rest stay those of the file), and libcst parses
+what remains. An elided function keeps its signature, decorators and span, and records what its
+body spells and where it is (``FunctionFacts.elided``); its body facts (calls, returns...) are
+extracted on first use (``BodyOnDemand``) by the same pass over the function alone, placed at
+its own lines inside stand-ins for the statements around it.
+
+Which bodies are read now is ``facts.roots.keeps_body``: those that may hold a workflow root,
+define a class or a decorated function, or may be tasks. Rules that look at the bodies of all
+functions ask ``FunctionFacts.may_use_attribute`` or ``may_mention`` first (CCL015, CCL017, the
+pre-filter's fixpoint): a body that cannot hold what they seek is never parsed.
+The tests run the analysis with and without elision and require identical findings.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import fields
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
+
+from celery_chain_lint.facts import ir
+from celery_chain_lint.facts.model import ElidedBody, FunctionFacts, ModuleFacts
+from celery_chain_lint.facts.roots import keeps_body, spelled
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # as the extractor counts lines
+Ends = Dict[Tuple[int, int], Tuple[int, int]]
+Spelling = Tuple[FrozenSet[str], FrozenSet[str]]
+# Whether to read a function's body now, given the function and what its body spells.
+Keep = Callable[[ast.AST, Spelling], bool]
+
+
+# ---- the skeleton: the file with some bodies elided ----
+
+
+def skeleton(data: bytes, keep: Keep = lambda node, spelling: False
+             ) -> Tuple[bytes, Ends, Dict[Tuple[int, int], ElidedBody]]:
+    """``data`` with the bodies of the functions ``keep`` refuses elided; the true end (line,
+    1-based column) of every function and class by the (line, column) where it starts; and
+    each elided body, by the same key. Kept functions are kept whole."""
+    tree = ast.parse(data)
+    lines = data.splitlines(keepends=True)
+    text_lines: Dict[int, str] = {}
+
+    def column(line: int, offset: int) -> int:
+        raw = lines[line - 1] if 0 < line <= len(lines) else b""
+        if raw.isascii():
+            return offset + 1
+        if line not in text_lines:
+            text_lines[line] = _decode_line(data, raw)
+        return len(text_lines[line].encode("utf-8")[:offset].decode("utf-8", "replace")) + 1
+
+    ends: Ends = {}
+    elided: Dict[Tuple[int, int], ElidedBody] = {}
+    Header = Tuple[int, str, str]
+    stack: List[Tuple[ast.AST, Tuple[Header, ...]]] = [(n, ()) for n in reversed(tree.body)]
+    while stack:
+        node, enclosing = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            start = (node.lineno, column(node.lineno, node.col_offset))
+            ends[start] = (node.end_lineno, column(node.end_lineno, node.end_col_offset))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            spelling = spelled(node)
+            if not keep(node, spelling):
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                if _elide(node, lines):
+                    elided[start] = ElidedBody(*spelling, first, node.end_lineno, enclosing)
+            continue
+        if hasattr(node, "lineno"):  # not a ``case`` clause: ``match`` stands for it
+            raw = lines[node.lineno - 1]
+            indent = _decode_line(data, raw[:len(raw) - len(raw.lstrip(b" \t\f"))])
+            # ``elif``, ``else`` and ``except`` clauses continue the statement that holds them.
+            if not enclosing or len(indent) > len(enclosing[-1][1]):
+                header = f"class {node.name}:" if isinstance(node, ast.ClassDef) else "if 1:"
+                enclosing = enclosing + ((node.lineno, indent, header),)
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, name, None)
+            if isinstance(children, list):
+                stack.extend((c, enclosing) for c in reversed(children) if isinstance(c, ast.AST))
+    return b"".join(lines), ends, elided
+
+
+def _elide(function: ast.AST, lines: List[bytes]) -> bool:
+    """Replace the body by ``...`` on its first line and empty lines after it, in ``lines``."""
+    first = function.body[0]
+    # A decorated first statement starts at its first decorator, not at ``def``.
+    start = min([first.lineno] + [d.lineno for d in getattr(first, "decorator_list", ())])
+    raw = lines[start - 1]
+    indent = len(raw) - len(raw.lstrip(b" \t"))
+    if first.col_offset != indent or start == function.lineno:
+        return False  # ``def f(): return 1``: nothing worth eliding
+    for number in range(start, function.end_lineno + 1):
+        raw = lines[number - 1]
+        ending = raw[len(raw.rstrip(b"\r\n")):]
+        lines[number - 1] = (raw[:indent] + b"..." if number == start else b"") + ending
+    return True
+
+
+def elided_facts(data: bytes, path: str, module: str, is_package: bool,
+                 keep: Keep = lambda node, spelling: False) -> ModuleFacts:
+    """The libcst pass over ``data`` with the bodies ``keep`` refuses elided. Raises what
+    ``ast.parse`` or the libcst pass raise (call it through ``source.run_deep``)."""
+    from celery_chain_lint.facts.extract import extract_module
+    from celery_chain_lint.source import parse
+
+    text, ends, elided = skeleton(data, keep)
+    facts = extract_module(parse(text), path, module, is_package)
+    for table in (facts.functions, facts.classes):
+        for definition in table.values():
+            span = definition.span
+            if span is None:
+                continue
+            start = (span.line, span.column)
+            end = ends.get(start)
+            if end is not None:
+                definition.span = ir.Span(span.line, span.column, *end)
+            if start in elided and isinstance(definition, FunctionFacts):
+                definition.elided = elided[start]
+    return facts
+
+
+def quiet_bodies_elided(data: bytes, path: str, module: str, is_package: bool) -> ModuleFacts:
+    """The full pass's facts, the bodies that hold nothing read eagerly left for later."""
+    return elided_facts(data, path, module, is_package, keeps_body)
+
+
+def definitions_facts(data: bytes, path: str, module: str,
+                      is_package: bool) -> Optional[ModuleFacts]:
+    """The module's facts with every function body elided (bindings, decorators, signatures
+    and classes exactly the full pass's, at a fraction of its cost); None when it cannot be
+    analysed: the full pass reports problems, not this one."""
+    from celery_chain_lint.source import run_deep
+
+    try:
+        return run_deep(elided_facts, data, path, module, is_package)
+    except Exception:
+        return None
+
+
+# ---- one body, on demand ----
+
+
+def source_lines(text: str) -> List[str]:
+    """The lines of a decoded module, as ``function_facts`` takes them."""
+    return _LINE_BREAK.split(text)
+
+
+def function_facts(lines: Sequence[str], path: str, module: str, is_package: bool,
+                   function: FunctionFacts) -> Optional[FunctionFacts]:
+    """The full pass's facts of one elided function, from ``lines`` (``source_lines`` of the
+    decoded module): the function's own lines, at their own line numbers, inside stand-ins for
+    the statements around it (``class Name:``, ``if 1:``), the lines between filled by string
+    literals. What a function's facts hold depends on nothing else of the module. None when it
+    fails."""
+    from celery_chain_lint.facts.extract import extract_module
+    from celery_chain_lint.source import parse_text, run_deep
+
+    body = function.elided
+    if body is None or body.last_line > len(lines):
+        return None
+    parts: List[str] = []
+    line = 1
+    for at, indent, header in body.enclosing + ((body.first_line, "", ""),):
+        if not header:
+            original = lines[at - 1]
+            indent = original[:len(original) - len(original.lstrip(" \t\f"))]
+        if at > line:  # a string literal over the lines in between
+            parts.append(indent + '"""' + "\n" * (at - line - 1) + '"""\n')
+        parts.append(indent + header + "\n" if header else "")
+        line = at + 1
+    parts.append("\n".join(lines[body.first_line - 1:body.last_line]) + "\n")
+    try:
+        facts = run_deep(lambda: extract_module(parse_text("".join(parts)), path, module,
+                                                is_package))
+    except Exception:
+        return None
+    found = facts.functions.get(function.qualname)
+    if found is None or found.span is None or found.span.line != function.span.line:
+        return None
+    return found
+
+
+# ---- bodies on demand ----
+
+_WITHOUT_BODY = frozenset({"qualname", "name", "span", "name_span", "params", "decorators",
+                           "is_async", "is_method", "elided", "may_mention", "may_use_attribute"})
+
+
+class BodyOnDemand(FunctionFacts):
+    """A function whose body was elided. What its body holds (calls, returns, and any body
+    fact added later) is extracted on first use: rules that follow calls into helper functions
+    (a task calling ``net.fetch()``, which does the network I/O) see exactly what they would if
+    the body had been read with the rest."""
+
+    def __getattribute__(self, name):
+        if name not in _WITHOUT_BODY and not name.startswith("_"):
+            state = object.__getattribute__(self, "__dict__")
+            load = state.pop("_load_body", None)
+            if load is not None:
+                complete = load()
+                if complete is not None:
+                    for field in fields(FunctionFacts):
+                        if field.name not in _WITHOUT_BODY:
+                            state[field.name] = getattr(complete, field.name)
+        return object.__getattribute__(self, name)
+
+    def __reduce__(self):  # pickled as the plain facts it holds, without loading the body
+        state = object.__getattribute__(self, "__dict__")
+        return FunctionFacts, tuple(state[f.name] for f in fields(FunctionFacts))
+
+
+def with_bodies_on_demand(facts: ModuleFacts,
+                          load: Callable[[FunctionFacts], Optional[FunctionFacts]]
+                          ) -> ModuleFacts:
+    """``facts`` whose elided functions fetch their bodies from ``load(function)`` when
+    asked."""
+    for qualname, function in list(facts.functions.items()):
+        if function.elided is None or isinstance(function, BodyOnDemand):
+            continue  # read with the rest
+        proxy = BodyOnDemand(**{f.name: getattr(function, f.name) for f in fields(function)})
+        object.__getattribute__(proxy, "__dict__")["_load_body"] = (
+            lambda function=function: load(function))
+        facts.functions[qualname] = proxy
+    return facts
+
+
+def _decode_line(data: bytes, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        import io
+        import tokenize
+
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return raw.decode(encoding, "replace")

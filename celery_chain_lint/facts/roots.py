@@ -1,0 +1,126 @@
+"""What makes a statement a workflow root, and, read cheaply, which function bodies may hold one.
+
+Two views of one rule, kept side by side because the second must over-approximate the first:
+
+- ``looks_like_canvas(expr)``: the extractor keeps a statement's expression (after local names
+  are substituted) as a ``Root`` when it calls a canvas method or name, or uses ``|``;
+- ``keeps_body(function)``: from ``ast`` alone, whether a function body may produce such a root,
+  or holds something else the rules need from every function at once. Bodies it refuses are
+  elided before libcst parses the file (``celery_chain_lint/bodies.py``).
+
+Why ``keeps_body`` never misses a root: substitution only moves expressions within one body, so
+every canvas method or name a root calls is spelled somewhere in that body (``d = t.delay`` then
+``d()``), as an attribute, a plain name, or an imported name; ``|`` is spelled as ``|`` or
+``|=``. Two root methods matter only on a given receiver (``app.conf.update``,
+``os.environ.setdefault``, read by ``index/apps.py``), so they also need the receiver spelled.
+Importing nothing heavy: the pipeline's main process uses it before libcst is needed.
+"""
+from __future__ import annotations
+
+import ast
+from typing import FrozenSet, Optional, Tuple
+
+from celery_chain_lint.facts import ir
+
+# Method names that make a statement worth keeping as a root: canvas building and applying,
+# and the app calls the index reads (task registration, configuration, and
+# ``os.environ.setdefault("DJANGO_SETTINGS_MODULE", ...)`` for the Django settings module).
+ROOT_METHODS = frozenset(
+    {"s", "si", "signature", "subtask", "delay", "apply_async", "apply", "link", "link_error",
+     "on_error", "set", "map", "starmap", "chunks", "replace", "add_to_chord",
+     "register_task", "register", "config_from_object", "update", "setdefault"}
+)
+CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "subtask", "chunks"})
+# Root methods read only on one receiver (index/apps.py): the method, and the last name of the
+# receiver it needs (``app.conf.update(...)``, ``os.environ.setdefault(...)``).
+RECEIVER_NEEDED = {"update": "conf", "setdefault": "environ"}
+_ANY_RECEIVER = (ROOT_METHODS | CANVAS_NAMES) - frozenset(RECEIVER_NEEDED)
+
+# Decorators that never make a function a task. A decorated function's body is read at once
+# (a task's body is read by most rules: reading it later would cost a second parse); this list
+# only saves time, correctness does not depend on it.
+NOT_TASK_DECORATORS = frozenset({
+    "property", "setter", "getter", "deleter", "staticmethod", "classmethod", "cached_property",
+    "abstractmethod", "wraps", "contextmanager", "asynccontextmanager", "overload", "override",
+    "lru_cache", "cache", "fixture", "parametrize", "mark", "patch", "skipif", "skip",
+})
+
+
+def looks_like_canvas(expr: ir.Expr) -> bool:
+    for node in ir.walk(expr):
+        if isinstance(node, ir.BinOp):
+            return True
+        if isinstance(node, ir.Call):
+            func = node.func
+            if isinstance(func, ir.Attribute) and (
+                    func.attr in CANVAS_NAMES
+                    or func.attr in ROOT_METHODS and _receiver_matches(func)):
+                return True
+            if isinstance(func, ir.Name) and func.id in CANVAS_NAMES:
+                return True
+            if isinstance(func, ir.Imported) and (func.name or "") in CANVAS_NAMES:
+                return True
+    return False
+
+
+def _receiver_matches(func: ir.Attribute) -> bool:
+    needed = RECEIVER_NEEDED.get(func.attr)
+    if needed is None:
+        return True
+    if isinstance(func.value, ir.Attribute) and func.value.attr == needed:
+        return True
+    return (ir.dotted_name(func.value) or "").split(".")[-1] == needed
+
+
+def keeps_body(function: ast.AST, spelling: Optional[Tuple[FrozenSet[str], FrozenSet[str]]]
+               = None) -> bool:
+    """Whether the libcst pass must read ``function``'s body with the rest of the module:
+    it may hold a root, a nested class or decorated function (an elided body does not even
+    list what it defines: a task defined in a factory), or the function may be a task."""
+    if any(_decorator_name(d) not in NOT_TASK_DECORATORS for d in function.decorator_list):
+        return True
+    names, attributes = spelling or spelled(function)
+    if not attributes.isdisjoint(_ANY_RECEIVER) or not names.isdisjoint(CANVAS_NAMES):
+        return True
+    if any(method in attributes and (receiver in attributes or receiver in names)
+           for method, receiver in RECEIVER_NEEDED.items()):
+        return True
+    for statement in function.body:
+        for node in ast.walk(statement):
+            kind = type(node)
+            if kind is ast.BinOp or kind is ast.AugAssign:
+                if type(node.op) is ast.BitOr:
+                    return True
+            elif kind is ast.ClassDef:
+                return True
+            elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+                if any(_decorator_name(d) != "wraps" for d in node.decorator_list):
+                    return True
+    return False
+
+
+def spelled(function: ast.AST) -> Tuple[FrozenSet[str], FrozenSet[str]]:
+    """(plain and imported names, attribute names) the body of ``function`` spells."""
+    names, attributes = set(), set()
+    for statement in function.body:
+        for node in ast.walk(statement):
+            kind = type(node)
+            if kind is ast.Name:
+                names.add(node.id)
+            elif kind is ast.Attribute:
+                attributes.add(node.attr)
+            elif kind is ast.alias:
+                names.add(node.name)
+                if node.asname:
+                    names.add(node.asname)
+    return frozenset(names), frozenset(attributes)
+
+
+def _decorator_name(node: ast.expr) -> Optional[str]:
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return None

@@ -1,0 +1,190 @@
+"""Eliding function bodies (celery_chain_lint/bodies.py) must never change what the rules see:
+the facts of the eliding pass, with every elided body read on demand, equal the facts of the
+pass that reads everything, on the fixtures and on real Celery-dense code."""
+from __future__ import annotations
+
+import dataclasses
+import sysconfig
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from celery_chain_lint import engine
+from celery_chain_lint.bodies import function_facts, quiet_bodies_elided, source_lines
+from celery_chain_lint.discovery import SourceFile, discover
+from celery_chain_lint.source import decode
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def complete_and_elided(data: bytes, path: str = "m.py", module: str = "m"):
+    """(facts read whole, facts of the eliding pass with every elided body read alone, the
+    number of bodies elided)."""
+    complete, problem = engine.analyse_file(SourceFile(path, module, False, data))
+    assert problem is None, problem
+    elided = quiet_bodies_elided(data, path, module, False)
+    lines = source_lines(decode(data).text)
+    elided.elided_qualnames = []
+    for qualname, function in list(elided.functions.items()):
+        if function.elided is None:
+            continue
+        elided.elided_qualnames.append(qualname)
+        body = function_facts(lines, path, module, False, function)
+        assert body is not None, (path, qualname)
+        assert function.elided.first_line <= function.span.line
+        elided.functions[qualname] = dataclasses.replace(body, elided=None)
+    return complete, elided, len(elided.elided_qualnames)
+
+
+def assert_same_facts(complete, elided, where):
+    # IR nodes compare by identity (rules rely on it): compare what they print, every field.
+    for name in ("bindings", "star_imports", "classes", "roots", "attribute_assignments"):
+        assert repr(getattr(elided, name)) == repr(getattr(complete, name)), (where, name)
+    # Functions defined inside an elided body are not listed: undecorated (a decorated one
+    # keeps the body), so never tasks, and no name resolves to a function's local.
+    inside_elided = tuple(qualname + ".<locals>." for qualname in elided.elided_qualnames)
+    listed = [q for q in complete.functions if not q.startswith(inside_elided)]
+    assert list(elided.functions) == listed, where
+    for qualname in listed:
+        assert repr(elided.functions[qualname]) == repr(complete.functions[qualname]), \
+            (where, qualname)
+
+
+def _real_code():
+    """The fixtures, Celery's sources (Celery-dense code), some of the standard library."""
+    paths = [ROOT / "fixtures"]
+    for name in ("celery",):
+        try:
+            paths.append(Path(__import__(name).__file__).parent)
+        except ImportError:
+            pass
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    paths += [stdlib / "json", stdlib / "logging"]
+    return [s for s in discover([str(p) for p in paths if p.exists()])]
+
+
+def test_eliding_changes_no_fact_of_real_code():
+    files = elided_bodies = 0
+    for source in _real_code():
+        data = Path(source.path).read_bytes()
+        try:
+            complete, elided, count = complete_and_elided(data, source.path, source.module)
+        except AssertionError as error:
+            if "could not analyse" in str(error) or "CCL999" in str(error):
+                continue  # fixtures of files that do not parse: not this test's subject
+            raise
+        assert_same_facts(complete, elided, source.path)
+        files += 1
+        elided_bodies += count
+    assert files >= 200 and elided_bodies >= 1500, (files, elided_bodies)
+
+
+ODD_PLACES = """\
+    # -*- coding: latin-1 -*-
+    import os
+
+    def substituted(t):
+        send = t.delay
+        return send(1)
+
+    def aliased(sigs):
+        from celery import group as fan_out
+        return fan_out(sigs)
+
+    def configured(app):
+        conf = app.conf
+        conf.update(task_acks_late=True)
+
+    def environment():
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+
+    def factory(app):
+        @app.task
+        def inner(x):
+            return x
+        return inner
+
+    def quiet(x):
+        total = 0
+        for item in x:
+            total += item  # caf\xe9
+        return total
+
+    if os.name:
+        class Outer:
+            class Inner:
+                def method(self, y):
+
+                    return {"y": y}
+    else:
+        try:
+            def guarded(z):
+                return z.get()
+        finally:
+            pass
+
+    match os.sep:
+        case "/":
+            def in_case(a):
+                return a * 2
+        case _:
+            pass
+
+    class Tabbed:
+    \tdef tab(self):
+    \t\treturn self.value
+"""
+
+
+def test_bodies_in_odd_places_are_read_back_exactly():
+    data = textwrap.dedent(ODD_PLACES).encode("latin-1")
+    complete, elided, count = complete_and_elided(data)
+    assert_same_facts(complete, elided, "odd places")
+    assert count == 5  # quiet, Outer.Inner.method, guarded, in_case, Tabbed.tab
+    kept = quiet_bodies_elided(data, "m.py", "m", False).functions
+    for name in ("substituted", "aliased", "configured", "environment", "factory"):
+        assert kept[name].elided is None, name  # each may hold a root or a task
+
+
+def test_crlf_and_a_body_on_the_last_line():
+    data = b"import os\r\n\r\ndef f(x):\r\n    return os.path.join(x, 'a')\r\n" \
+           b"def g(y):\r\n    return y"
+    complete, elided, count = complete_and_elided(data)
+    assert count == 2
+    assert_same_facts(complete, elided, "crlf")
+
+
+def test_elided_roots_match_the_extractor(tmp_path):
+    """``keeps_body`` over-approximates ``looks_like_canvas``: a body holding any root of the
+    complete pass is kept."""
+    source = textwrap.dedent("""\
+        from celery import chain
+        from shop.tasks import add
+
+        def a():
+            x = add.si(1)
+            return x
+
+        def b(y):
+            y |= add.s()
+            return y
+
+        def c(items):
+            return [i.update(1) for i in items]
+    """).encode()
+    complete, elided, _ = complete_and_elided(source)
+    scopes = {root.scope for root in complete.roots}
+    assert scopes == {"a", "b"}
+    facts = quiet_bodies_elided(source, "m.py", "m", False)
+    assert [q for q, f in facts.functions.items() if f.elided is not None] == ["c"]
+
+
+@pytest.mark.parametrize("source", [
+    b"def f(:\n    pass\n",  # a syntax error: the whole-file pass reports it, located
+    b"def f():\n    x = (" + b"(" * 300 + b")" * 300 + b")\n",  # too deep inside a body
+])
+def test_problems_inside_bodies_are_still_reported(source):
+    facts, problem = engine.analyse_file(SourceFile("m.py", "m", False, source),
+                                         elide_quiet_bodies=True)
+    assert facts is None and problem is not None and problem.span.line in (1, 2)
