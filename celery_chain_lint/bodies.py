@@ -100,14 +100,15 @@ def _elide(function: ast.AST, lines: List[bytes]) -> bool:
 
 
 def elided_facts(data: bytes, path: str, module: str, is_package: bool,
-                 keep: Keep = lambda node, spelling: False) -> ModuleFacts:
+                 keep: Keep = lambda node, spelling: False,
+                 nesting_checked: bool = False) -> ModuleFacts:
     """The libcst pass over ``data`` with the bodies ``keep`` refuses elided. Raises what
     ``ast.parse`` or the libcst pass raise (call it through ``source.run_deep``)."""
     from celery_chain_lint.facts.extract import extract_module
     from celery_chain_lint.source import parse
 
     text, ends, elided = skeleton(data, keep)
-    facts = extract_module(parse(text), path, module, is_package)
+    facts = extract_module(parse(text, nesting_checked), path, module, is_package)
     for table in (facts.functions, facts.classes):
         for definition in table.values():
             span = definition.span
@@ -122,9 +123,10 @@ def elided_facts(data: bytes, path: str, module: str, is_package: bool,
     return facts
 
 
-def quiet_bodies_elided(data: bytes, path: str, module: str, is_package: bool) -> ModuleFacts:
+def quiet_bodies_elided(data: bytes, path: str, module: str, is_package: bool,
+                        nesting_checked: bool = False) -> ModuleFacts:
     """The full pass's facts, the bodies that hold nothing read eagerly left for later."""
-    return elided_facts(data, path, module, is_package, keeps_body)
+    return elided_facts(data, path, module, is_package, keeps_body, nesting_checked)
 
 
 def definitions_facts(data: bytes, path: str, module: str,

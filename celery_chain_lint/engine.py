@@ -80,7 +80,8 @@ def _parse_and_extract(data: bytes, source: SourceFile, elide_quiet_bodies: bool
         if text is not None:
             check_nesting(text)  # reported for the whole file, elided bodies included
             try:
-                return quiet_bodies_elided(data, source.path, source.module, source.is_package)
+                return quiet_bodies_elided(data, source.path, source.module, source.is_package,
+                                           nesting_checked=True)
             except (SyntaxError, ValueError, LookupError, SourceError):
                 pass  # the whole-file pass below locates the problem
     tree = parse(data)

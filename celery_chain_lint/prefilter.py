@@ -1,12 +1,12 @@
 """Decides, from a file's bytes, how much of it the analysis needs; reads the rest cheaply.
 
 libcst is the analyser's model of the code, and it is slow: parsing, positions and the facts
-pass cost about a millisecond a line. Most files of a large codebase never touch Celery, so:
+pass cost about 0.1 ms a line. Most files of a large codebase never touch Celery, so:
 
-- **full** (the libcst pass of ``facts.extract``): files that import Celery, that make a
-  canvas call (``.s(``, ``.si(``, ``.delay(``, ``.apply_async(``), that configure Celery
-  (``CELERY_``), that Python cannot decode (the full pass reports them), and, found by a
-  fixpoint over the project, files whose import statements name something the project binds
+- **full** (the libcst pass of ``facts.extract``, quiet function bodies left for later:
+  ``bodies.py``): files that import Celery, that make a canvas call (``.s(``, ``.si(``,
+  ``.delay(``, ``.apply_async(``), that Python cannot decode (the full pass reports them),
+  and, found by a fixpoint over the project, files whose import statements name something the project binds
   to a Celery-related object (a task, a task decorator or base class, an app, a canvas, a
   re-export of Celery's API) or a module that binds one;
 - **definitions only** (``bodies.definitions_facts``): every other file. ``ast`` (fast) finds the
@@ -41,11 +41,13 @@ from celery_chain_lint.facts.model import ModuleFacts, ValueBinding
 from celery_chain_lint.source import undecodable
 
 # Bumped when the scan or the definitions extraction changes meaning (part of the cache key).
-PREFILTER_VERSION = 2
+PREFILTER_VERSION = 3
 
-# Anywhere in the file: canvas calls and Celery configuration (plain substring searches, which
-# run at memory speed; a regular expression over every byte of a large codebase would not).
-_SEEDS = (b".s(", b".si(", b".delay(", b".apply_async(", b"CELERY_", b"celeryconfig")
+# Anywhere in the file: canvas calls (plain substring searches, which run at memory speed; a
+# regular expression over every byte of a large codebase would not). Configuration modules
+# (Django settings with ``CELERY_*`` names, a ``celeryconfig``) are named by the app, and read
+# lazily by name like any module (index/apps.py).
+_SEEDS = (b".s(", b".si(", b".delay(", b".apply_async(")
 _WORD = re.compile(rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*")
 
 
@@ -212,6 +214,10 @@ class ModuleTable(dict):
             self._loaded[name] = facts
             self.loaded_count += 1
         return self._loaded[name]
+
+    def names(self) -> List[str]:
+        """Every module's name, the ones left out included (none of them is read)."""
+        return list(dict.keys(self)) + sorted(self._lazy_names)
 
     def __contains__(self, name) -> bool:
         # Known without reading it: a module left out that does not parse is present, empty.

@@ -328,17 +328,19 @@ def _too_deep(text: str, index: int, limit: int) -> None:
 # ---- parsing ----
 
 
-def parse(data: bytes):
+def parse(data: bytes, nesting_checked: bool = False):
     """``data`` decoded and parsed by libcst (a ``libcst.Module``), or a located SourceError.
-    Call it through ``run_deep``."""
+    Call it through ``run_deep``. ``nesting_checked``: the caller checked a text that holds
+    this one's nesting already."""
     decoded = decode(data)
-    return parse_text(decoded.text)
+    return parse_text(decoded.text, nesting_checked)
 
 
-def parse_text(text: str):
+def parse_text(text: str, nesting_checked: bool = False):
     import libcst as cst
 
-    check_nesting(text)
+    if not nesting_checked:
+        check_nesting(text)
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as error:

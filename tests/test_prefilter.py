@@ -146,7 +146,8 @@ def test_fixtures_give_identical_findings_with_and_without_the_prefilter(tmp_pat
     ("from .celery import app\n", True),
     ("x = add.delay(1)\n", True),
     ("sig = add.si(1)\n", True),
-    ("CELERY_BROKER_URL = 'redis://'\n", True),
+    # Settings are read by name when an app names them: no reason for the full pass.
+    ("CELERY_BROKER_URL = 'redis://'\n", False),
     ("import os\nfrom celery_chain_lint import engine\n", False),
     ("import re\nm = re.match('a', 'a').group(0)\n", False),
 ])
@@ -260,3 +261,38 @@ def test_rules_following_calls_into_a_module_left_out_see_its_bodies(tmp_path):
     without, _ = findings(["proj"], False, tmp_path)
     assert with_filter == without
     assert any(f["code"] == "CCL005" for f in with_filter)
+
+
+def test_settings_found_without_the_environment_need_no_celery_word(tmp_path):
+    """A Django settings module never mentions Celery: the app reads it by name (here the
+    project's only ``settings`` module, no DJANGO_SETTINGS_MODULE set), from the definitions
+    tier. Its ``CELERY_TASK_IGNORE_RESULT`` decides CCL008, with or without the filter."""
+    write(tmp_path, {
+        "site/__init__.py": "",
+        "site/celery.py": """
+            from celery import Celery
+            app = Celery("site", backend="redis://127.0.0.1:6379/1")
+            app.config_from_object("django.conf:settings", namespace="CELERY")
+        """,
+        "site/settings.py": "DEBUG = False\nCELERY_TASK_IGNORE_RESULT = True\n",
+        "site/tasks.py": """
+            from celery import chord
+            from site.celery import app
+
+            @app.task
+            def fetch(x):
+                return x
+
+            @app.task
+            def merge(values):
+                return values
+
+            def run():
+                return chord([fetch.s(1), fetch.s(2)], merge.s()).delay()
+        """,
+    })
+    with_filter, stats = findings(["site"], True, tmp_path)
+    without, _ = findings(["site"], False, tmp_path)
+    assert with_filter == without
+    assert [f["code"] for f in with_filter] == ["CCL008"]
+    assert stats["full"] == 2  # celery.py and tasks.py; settings.py read by name

@@ -571,10 +571,12 @@ class ModuleExtractor:
         return ir.Dict(tuple(keys), tuple(values), span=span, text=self.text(span))
 
     def _constant(self, node, span) -> ir.Expr:
-        try:
-            value = node.evaluated_value
-        except Exception:  # an odd literal (e.g. an invalid escape) is still a literal
-            value = None
+        value = _plain_literal(node)
+        if value is _NOT_PLAIN:
+            try:
+                value = node.evaluated_value  # ``ast.literal_eval``: a compile per literal
+            except Exception:  # an odd literal (e.g. an invalid escape) is still a literal
+                value = None
         return ir.Const(value, span=span, text=self.text(span))
 
     def expr_SimpleString(self, node, scope, depth, span):
@@ -626,6 +628,22 @@ class ModuleExtractor:
 
 
 # ---- helpers on libcst nodes ----
+
+
+_NOT_PLAIN = object()
+
+
+def _plain_literal(node) -> object:
+    """The value of a string without prefix or backslash, or of a decimal integer, read
+    directly; ``_NOT_PLAIN`` for the others (``evaluated_value`` reads them)."""
+    raw = node.value if isinstance(node, (cst.SimpleString, cst.Integer)) else ""
+    if isinstance(node, cst.Integer):
+        plain = raw.isascii() and raw.isdigit() and (raw[0] != "0" or raw == "0")
+        return int(raw) if plain else _NOT_PLAIN
+    if not raw or raw[0] not in "'\"" or "\\" in raw or "\r" in raw:
+        return _NOT_PLAIN
+    quotes = 3 if raw[:3] in ('"""', "'''") and len(raw) >= 6 else 1
+    return raw[quotes:-quotes]
 
 
 def _sub_expressions(node: cst.CSTNode) -> List[cst.BaseExpression]:

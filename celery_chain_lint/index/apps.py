@@ -363,7 +363,9 @@ class AppIndex:
             return target if target in self.modules else None
         if candidates:
             return None
-        settings = [m for m in self.modules if m == "settings" or m.endswith(".settings")]
+        # Every module's name: a settings module need not mention Celery (prefilter.py).
+        names = self.modules.names() if hasattr(self.modules, "names") else list(self.modules)
+        settings = [m for m in names if m == "settings" or m.endswith(".settings")]
         return settings[0] if len(settings) == 1 else None
 
     # ---- values ----
