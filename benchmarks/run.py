@@ -171,14 +171,15 @@ def machine():
 
 
 def pick_changed_file(tree: Path) -> Path:
-    """A file the analysis must re-parse when it changes: one that imports Celery, else the
-    largest."""
-    from celery_chain_lint.prefilter import scan
+    """A file the analysis must parse again when it changes (a canvas call makes it need the
+    full pass in any project, Celery's own included), of a common size; else the largest."""
+    from celery_chain_lint.prefilter import _SEEDS
 
     seeds, others = [], []
     for path in sorted(tree.rglob("*.py")):
         data = path.read_bytes()
-        (seeds if scan(data)[0] and 2_000 < len(data) < 20_000 else others).append(
+        canvas = any(seed in data for seed in _SEEDS)
+        (seeds if canvas and 2_000 < len(data) < 20_000 else others).append(
             (len(data), str(path)))
     chosen = sorted(seeds or others)
     return Path(chosen[len(chosen) // 2][1])
