@@ -7,6 +7,6 @@ import sys
 if sys.path and sys.path[0] in ("", os.getcwd()):
     del sys.path[0]
 
-from celery_chain_lint.cli import main  # noqa: E402
+from celery_chain_lint.cli import console_main  # noqa: E402
 
-main()
+console_main()

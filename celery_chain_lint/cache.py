@@ -144,6 +144,10 @@ class Cache:
     def _facts_path(self, key: str) -> str:
         return os.path.join(self.root, "facts", key[:2], key)
 
+    def has(self, key: str) -> bool:
+        """Whether an entry exists (it may still turn out unreadable)."""
+        return os.path.exists(self._facts_path(key))
+
     def get(self, key: str):
         """The cached value, or None when absent or unreadable."""
         return self._load(self._facts_path(key))

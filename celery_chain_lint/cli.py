@@ -208,6 +208,8 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
             sys.exit(EXIT_ERROR)
     elif output:
         click.echo(output, nl=False, file=stream, color=options.color)
+    global _FAST_EXIT
+    _FAST_EXIT = True  # everything is written: console_main may skip the interpreter's teardown
     if exit_zero:
         sys.exit(EXIT_CLEAN)
     if findings or (exit_non_zero_on_fix and changed):
@@ -375,5 +377,33 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     sys.exit(EXIT_CLEAN)
 
 
+def console_main() -> None:
+    """The ``celery-chain-lint`` command: ``main`` tuned for one short run.
+
+    The cyclic garbage collector runs ten times less often (the analysis allocates millions of
+    short-lived objects and creates few cycles: about a tenth of the time), and a ``check`` that
+    completed leaves with ``os._exit`` once its output is flushed: tearing down the
+    interpreter's objects would cost a fifth of a second more, for nothing (mypy does the same).
+    Everything ``check`` writes (reports, fixes, the cache) is closed before it returns."""
+    import gc
+
+    gc.set_threshold(20_000, 50, 50)
+    try:
+        main()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        if not _FAST_EXIT or code not in (EXIT_CLEAN, EXIT_FINDINGS):
+            raise
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            raise done from None
+        os._exit(code)
+
+
+_FAST_EXIT = False  # set by a ``check`` that completed
+
+
 if __name__ == "__main__":
-    main()
+    console_main()

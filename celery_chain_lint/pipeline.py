@@ -280,31 +280,62 @@ class Analysis:
     def _full(self, files: List[_File]) -> Dict[int, Tuple[Optional[ModuleFacts], Optional[Finding]]]:
         """id(file) -> (facts, problem), from the cache or parsed (in parallel when it pays)."""
         tier = self._full_tier
+        analyser = _analyse_eliding if tier == FULL else _analyse
         results: Dict[int, Tuple[Optional[ModuleFacts], Optional[Finding]]] = {}
-        todo: List[_File] = []
-        for f in files:
-            self.stats["full"] += 1
+        self.stats["full"] += len(files)
+        known = [f for f in files if self.cache is not None and not f.unreadable
+                 and self.cache.has(self._key(f, tier))]
+        known_ids = {id(f) for f in known}
+        todo = [f for f in files if id(f) not in known_ids]
+        # A few files changed since the last run: parse them in a child process (which imports
+        # libcst, a sixth of a second) while this one loads the others from the cache.
+        background = self._parse_in_background(todo) if known and todo else None
+        late: List[_File] = []
+        for f in known:
             cached = self._cached(f, tier)
             if cached is not None:
                 results[id(f)] = cached
             else:
-                todo.append(f)
-        if todo:
-            for f in todo:  # read before forking: workers then parse what was hashed
+                late.append(f)  # unreadable after all
+        parsed: List[Tuple[_File, Tuple]] = []
+        if background is not None:
+            done = background.results()
+            if done:
+                parsed, todo = list(zip(todo, done)), []
+        remaining = todo + late
+        if remaining:
+            for f in remaining:  # read before forking: workers then parse what was hashed
                 self._data(f)
-            analyser = _analyse_eliding if tier == FULL else _analyse
-            for f, result in zip(todo, self._parse(todo, analyser)):
-                results[id(f)] = result
-                if self.cache is not None and not f.unreadable:
-                    facts, problem = result
-                    self.cache.put(self._key(f, tier), ("facts", facts) if facts is not None
-                                   else ("problem", problem))
+            parsed += list(zip(remaining, self._parse(remaining, analyser)))
+        for f, result in parsed:
+            results[id(f)] = result
+            if self.cache is not None and not f.unreadable:
+                facts, problem = result
+                self.cache.put(self._key(f, tier), ("facts", facts) if facts is not None
+                               else ("problem", problem))
         if tier == FULL:
             for f in files:
                 facts = results[id(f)][0]
                 if facts is not None:
                     self._bodies_on_demand(f, facts)
         return results
+
+    def _parse_in_background(self, files: List[_File]) -> Optional["_Background"]:
+        """``files`` parsed by one forked child, when they are few, libcst is not imported yet
+        (the child imports it; this process may never need it) and fork is available."""
+        if "libcst" in sys.modules or not sys.platform.startswith("linux"):
+            return None
+        for f in files:
+            self._data(f)
+        sources = [f.source if f.unreadable else replace(f.source, content=f.data) for f in files]
+        if len(files) >= PARALLEL_MIN_FILES or \
+                sum(len(s.content or b"") for s in sources) >= PARALLEL_MIN_BYTES:
+            return None
+        self.stats["parsed"] += len(files)
+        self.stats["background"] = 1
+        # Every body read at once (facts as good as the eliding pass's, a little slower to
+        # get): rules reading a body of these files then need no parse, nor libcst, here.
+        return _Background(sources, _analyse)
 
     def _parse(self, files: List[_File], analyser):
         self.stats["parsed"] += len(files)
@@ -467,6 +498,31 @@ def _analyse_eliding(source: SourceFile):
     from celery_chain_lint.engine import analyse_file
 
     return analyse_file(source, elide_quiet_bodies=True)
+
+
+class _Background:
+    """Files parsed by one forked child while the parent does other work; ``results()`` waits
+    for them (an empty list when the child failed: the caller parses them itself)."""
+
+    def __init__(self, sources: List[SourceFile], analyser):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(max_workers=1, initializer=_worker_start,
+                                        mp_context=multiprocessing.get_context("fork"))
+        self.future = self.pool.submit(_analyse_all, sources, analyser)
+
+    def results(self) -> List:
+        try:
+            return self.future.result()
+        except Exception:  # a child killed, a result that cannot travel
+            return []
+        finally:
+            self.pool.shutdown()
+
+
+def _analyse_all(sources: List[SourceFile], analyser) -> List:
+    return [analyser(source) for source in sources]
 
 
 def _parallel(sources: List[SourceFile], workers: int, analyser):

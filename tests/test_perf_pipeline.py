@@ -111,3 +111,32 @@ def test_warm_check_imports_neither_celery_nor_libcst(tmp_path):
     second = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
                             text=True, timeout=600)
     assert second.stdout.strip().splitlines()[-1] == "[]", second.stderr
+
+
+def _cli_json(project: Path, *arguments):
+    result = subprocess.run([sys.executable, "-m", "celery_chain_lint", "check", "--format",
+                             "json", *arguments], cwd=project, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_changed_file_parsed_in_the_background_gives_a_cold_runs_findings(tmp_path):
+    """With a warm cache, a few changed files are parsed by a forked child (the parent, which
+    has not imported libcst, loads the cached facts meanwhile); the CLI then leaves through
+    ``os._exit``. Findings, output and the cache must be exactly a cold run's."""
+    project = snapshot(tmp_path)
+    _cli_json(project, "fixtures")  # warms the cache
+    changed = project / "fixtures" / "shop" / "pipelines.py"
+    changed.write_text(changed.read_text() + "\n\ndef more():\n    return add.s(1, 2, 3)\n")
+    after_change = _cli_json(project, "fixtures")
+    cold = _cli_json(project, "--no-cache", "fixtures")
+    assert after_change == cold
+    assert any(f["path"].endswith("pipelines.py") and f["code"] == "CCL002"
+               and f["line"] == len(changed.read_text().splitlines()) for f in cold)
+    assert _cli_json(project, "fixtures") == cold  # the cache the fast exit left is sound
+    stats = subprocess.run(
+        [sys.executable, "-c", "import sys, json, celery_chain_lint.engine as e\n"
+         "r = e.check(['fixtures'])\nprint(json.dumps(r.stats))"],
+        cwd=project, capture_output=True, text=True, timeout=600)
+    assert json.loads(stats.stdout)["results_cached"] == 1
