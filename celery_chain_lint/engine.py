@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import os
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Type
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Tuple, Type
 
 from celery_chain_lint.discovery import SourceFile, discover, with_overrides
 from celery_chain_lint.facts.ir import Span
 from celery_chain_lint.facts.model import ModuleFacts
 from celery_chain_lint.noqa import suppress
-from celery_chain_lint.project import Project
 from celery_chain_lint.rules.base import Finding, Rule
 from celery_chain_lint.settings import Settings
+
+if TYPE_CHECKING:
+    from celery_chain_lint.project import Project
 
 PARSE_ERROR_CODE = "CCL999"
 PARSE_ERROR_NAME = "could-not-analyse"
@@ -116,7 +118,6 @@ def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
     from celery_chain_lint.pipeline import Analysis, project_sources
 
     settings = settings or Settings()
-    rules = settings.rules()
     discover_options = dict(excludes=set(settings.exclude) | set(settings.extend_exclude),
                             source_roots=settings.src, path_filter=settings.path_filter())
     sources = discover(paths, force_exclude=settings.force_exclude, **discover_options)
@@ -129,6 +130,7 @@ def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
     key = analysis.results_key(settings_key(settings))
     findings = analysis.cached_results(key)
     if findings is None:
+        rules = settings.rules()
         project, problems = analysis.analyse()
         from celery_chain_lint.source import run_deep
 

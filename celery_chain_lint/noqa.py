@@ -169,7 +169,7 @@ def suppress(findings: List[Finding], sources: Sequence["SourceFile"],
     paths = list(contents) if report_unused else list(by_path)
     scanned = set(paths)
     kept: List[Finding] = [f for f in findings if f.path not in scanned]
-    enabled_codes = {rule.code for rule in settings.rules()}
+    enabled_codes = set(settings.rule_codes())
     for path in paths:
         here = by_path.get(path, [])
         text = read_text(path, contents.get(path))

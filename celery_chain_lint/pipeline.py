@@ -18,17 +18,19 @@ import os
 import sys
 import time
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 from celery_chain_lint.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
 from celery_chain_lint.discovery import SourceFile, discover
 from celery_chain_lint.facts.model import ModuleFacts
 from celery_chain_lint.prefilter import _SEEDS as _MARKERS
 from celery_chain_lint.prefilter import ModuleTable, scan
-from celery_chain_lint.project import Project
 from celery_chain_lint.rules.base import Finding
 from celery_chain_lint.settings import Settings
 from celery_chain_lint.source import MAX_FILE_BYTES
+
+if TYPE_CHECKING:
+    from celery_chain_lint.project import Project
 
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 # Below this much source to parse, worker processes cost more than they save.
@@ -171,7 +173,9 @@ class Analysis:
         if key is not None:
             self.cache.put(key, findings)
 
-    def analyse(self) -> Tuple[Project, List[Finding]]:
+    def analyse(self) -> Tuple["Project", List[Finding]]:
+        from celery_chain_lint.project import Project  # the whole analyser: not for a warm run
+
         files = self.files
         # Analysing Celery itself (or a copy vendored whole): ``import celery`` resolves inside
         # the project, to none of the objects the rules know, so it does not make a file matter.

@@ -33,22 +33,29 @@ class Settings:
     use_cache: bool = True
     config_path: Optional[str] = None  # the pyproject.toml these came from, for messages
 
-    def rules(self):
-        """The selected rule classes, as ruff selects: prefixes, ALL, then ignores."""
-        from celery_chain_lint.rules import ALL_RULES
+    def rule_codes(self) -> List[str]:
+        """The selected rules' codes, as ruff selects: prefixes, ALL, then ignores (known
+        without importing the rules)."""
+        from celery_chain_lint.rules import RULE_CODES
 
-        def matches(rule, patterns):
-            return any(p == "ALL" or rule.code.startswith(p) for p in patterns)
+        def matches(code, patterns):
+            return any(p == "ALL" or code.startswith(p) for p in patterns)
 
         # No select: every rule; extend-select adds to it, ignore removes (as ruff).
-        chosen = [r for r in ALL_RULES
-                  if not self.select or matches(r, self.select) or matches(r, self.extend_select)]
-        return [r for r in chosen if not matches(r, self.ignore)]
+        chosen = [c for c in RULE_CODES
+                  if not self.select or matches(c, self.select) or matches(c, self.extend_select)]
+        return [c for c in chosen if not matches(c, self.ignore)]
+
+    def rules(self):
+        """The selected rule classes."""
+        from celery_chain_lint.rules import RULES_BY_CODE
+
+        return [RULES_BY_CODE[code] for code in self.rule_codes()]
 
     def unknown_codes(self, codes: Sequence[str]) -> List[str]:
-        from celery_chain_lint.rules import ALL_RULES
+        from celery_chain_lint.rules import RULE_CODES
 
-        known = [rule.code for rule in ALL_RULES] + ["CCL998", "CCL999"]
+        known = list(RULE_CODES) + ["CCL998", "CCL999"]
         return [c for c in codes if c != "ALL" and not any(k.startswith(c) for k in known)]
 
     def enabled(self, code: str) -> bool:

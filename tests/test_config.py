@@ -189,3 +189,9 @@ def test_rule_options_reach_the_rules(project, monkeypatch):
         config.resolve(["app"])
     assert ResultNotAccepted in ALL_RULES
 
+
+
+def test_rule_codes_known_without_importing_the_rules_match_the_rules():
+    from celery_chain_lint import rules
+
+    assert list(rules.RULE_CODES) == [rule.code for rule in rules.ALL_RULES]

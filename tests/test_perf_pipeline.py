@@ -99,15 +99,18 @@ def test_parallel_extraction_equals_serial(tmp_path, monkeypatch):
     assert [f.to_json() for f in report.findings] == serial
 
 
-def test_warm_check_imports_neither_celery_nor_libcst(tmp_path):
+def test_warm_check_imports_neither_celery_nor_libcst_nor_the_rules(tmp_path):
     project = snapshot(tmp_path)
     code = ("import sys, celery_chain_lint.cli as c\n"
             "sys.argv = ['celery-chain-lint', 'check', 'fixtures/shop']\n"
             "try:\n    c.main()\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('celery', 'kombu', 'libcst') if m in sys.modules))")
+            "print(sorted(m for m in ('celery', 'kombu', 'libcst', 'celery_chain_lint.project',"
+            " 'celery_chain_lint.rules.ccl001_result_not_accepted') if m in sys.modules))")
     first = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
                            text=True, timeout=600)
-    assert first.stdout.strip().splitlines()[-1] == "['libcst']"  # cold: parses
+    assert first.stdout.strip().splitlines()[-1] == \
+        "['celery_chain_lint.project', 'celery_chain_lint.rules.ccl001_result_not_accepted'," \
+        " 'libcst']"  # cold: parses and runs the rules
     second = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
                             text=True, timeout=600)
     assert second.stdout.strip().splitlines()[-1] == "[]", second.stderr
