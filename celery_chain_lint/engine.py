@@ -130,8 +130,8 @@ def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
     key = analysis.results_key(settings_key(settings))
     findings = analysis.cached_results(key)
     if findings is None:
-        rules = settings.rules()
         project, problems = analysis.analyse()
+        rules = settings.rules()
         from celery_chain_lint.source import run_deep
 
         # On a deep stack: rules follow names, decorators, classes and canvases recursively.

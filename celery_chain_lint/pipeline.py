@@ -174,8 +174,6 @@ class Analysis:
             self.cache.put(key, findings)
 
     def analyse(self) -> Tuple["Project", List[Finding]]:
-        from celery_chain_lint.project import Project  # the whole analyser: not for a warm run
-
         files = self.files
         # Analysing Celery itself (or a copy vendored whole): ``import celery`` resolves inside
         # the project, to none of the objects the rules know, so it does not make a file matter.
@@ -199,6 +197,8 @@ class Analysis:
         reported = {f.source.path for f in files if f.reported}
         started = time.perf_counter()
         results = self._full(eager)
+        from celery_chain_lint.project import Project  # the whole analyser: not for a warm run
+
         self._add_time("full_s", started)
         while self.prefilter and lazy:
             self.stats["rounds"] += 1
@@ -294,6 +294,8 @@ class Analysis:
         # A few files changed since the last run: parse them in a child process (which imports
         # libcst, a sixth of a second) while this one loads the others from the cache.
         background = self._parse_in_background(todo) if known and todo else None
+        if background is not None:  # what the rest of the run needs, imported meanwhile
+            from celery_chain_lint.rules import ALL_RULES  # noqa: F401
         late: List[_File] = []
         for f in known:
             cached = self._cached(f, tier)
