@@ -294,8 +294,8 @@ class Analysis:
         # A few files changed since the last run: parse them in a child process (which imports
         # libcst, a sixth of a second) while this one loads the others from the cache.
         background = self._parse_in_background(todo) if known and todo else None
-        if background is not None:  # what the rest of the run needs, imported meanwhile
-            from celery_chain_lint.rules import ALL_RULES  # noqa: F401
+        if background is not None:
+            _import_the_analyser()  # meanwhile
         late: List[_File] = []
         for f in known:
             cached = self._cached(f, tier)
@@ -545,10 +545,17 @@ def _parallel(sources: List[SourceFile], workers: int, analyser):
     results: List = [None] * len(sources)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
                              initializer=_worker_start) as pool:
-        for index, result in zip(order, pool.map(analyser, [sources[i] for i in order],
-                                                 chunksize=1)):
+        parsed = pool.map(analyser, [sources[i] for i in order], chunksize=1)  # submitted
+        _import_the_analyser()  # while the workers parse, this process would only wait
+        for index, result in zip(order, parsed):
             results[index] = result
     return results
+
+
+def _import_the_analyser() -> None:
+    """What the rest of a run needs after the full pass: the project model and the rules."""
+    from celery_chain_lint import project  # noqa: F401
+    from celery_chain_lint.rules import ALL_RULES  # noqa: F401
 
 
 def _worker_start() -> None:
