@@ -115,29 +115,34 @@ def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
           prefilter: bool = True, jobs: Optional[int] = None) -> Report:
     """Analyse ``paths``; names resolve against the whole project each path belongs to (see
     ``pipeline.project_sources``), findings are reported for ``paths`` only."""
-    from celery_chain_lint.pipeline import Analysis, project_sources
+    from celery_chain_lint.pipeline import Analysis, fork_parser_child, project_sources
 
     settings = settings or Settings()
-    discover_options = dict(excludes=set(settings.exclude) | set(settings.extend_exclude),
-                            source_roots=settings.src, path_filter=settings.path_filter())
-    sources = discover(paths, force_exclude=settings.force_exclude, **discover_options)
-    sources = with_overrides(sources, settings.overrides, settings.src)
-    context = project_sources(paths, sources, discover_options)
-    report = Report(files=len(sources))
     analysis = Analysis(settings, prefilter=prefilter, jobs=jobs)
-    analysis.prepare(sources, context)
-    # Nothing changed since a run with the same configuration: its findings stand.
-    key = analysis.results_key(settings_key(settings))
-    findings = analysis.cached_results(key)
-    if findings is None:
-        project, problems = analysis.analyse()
-        rules = settings.rules()
-        from celery_chain_lint.source import run_deep
+    # Importing libcst starts now, in a child, in case a few files changed (ParserChild).
+    analysis.child = fork_parser_child(settings)
+    try:
+        discover_options = dict(excludes=set(settings.exclude) | set(settings.extend_exclude),
+                                source_roots=settings.src, path_filter=settings.path_filter())
+        sources = discover(paths, force_exclude=settings.force_exclude, **discover_options)
+        sources = with_overrides(sources, settings.overrides, settings.src)
+        context = project_sources(paths, sources, discover_options)
+        report = Report(files=len(sources))
+        analysis.prepare(sources, context)
+        # Nothing changed since a run with the same configuration: its findings stand.
+        key = analysis.results_key(settings_key(settings))
+        findings = analysis.cached_results(key)
+        if findings is None:
+            project, problems = analysis.analyse()
+            rules = settings.rules()
+            from celery_chain_lint.source import run_deep
 
-        # On a deep stack: rules follow names, decorators, classes and canvases recursively.
-        found = run_deep(run_rules, project, rules, settings)
-        findings = sorted(problems + found, key=Finding.sort_key)
-        analysis.store_results(key, findings)
+            # On a deep stack: rules follow names, decorators, classes and canvases recursively.
+            found = run_deep(run_rules, project, rules, settings)
+            findings = sorted(problems + found, key=Finding.sort_key)
+            analysis.store_results(key, findings)
+    finally:
+        analysis.close()
     report.findings = findings
     # per-file-ignores, ``# noqa`` and CCL998 unused-noqa (celery_chain_lint/noqa.py)
     report.findings = suppress(report.findings, sources, settings)

@@ -130,6 +130,8 @@ class Analysis:
         # Without the pre-filter, nothing is left for later: every body is read at once.
         self._full_tier = FULL if prefilter else COMPLETE
         self._texts: Dict[str, Optional[List[str]]] = {}
+        # Forked first thing when the cache may be warm (engine.check): see ParserChild.
+        self.child: Optional[ParserChild] = None
 
     def run(self, sources: Sequence[SourceFile],
             context: Sequence[SourceFile] = ()) -> Tuple[Project, List[Finding]]:
@@ -326,28 +328,37 @@ class Analysis:
                     self._bodies_on_demand(f, facts)
         return results
 
-    def _parse_in_background(self, files: List[_File]) -> Optional["_Background"]:
-        """``files`` parsed by one forked child, when they are few, libcst is not imported yet
-        (the child imports it; this process may never need it) and fork is available."""
-        if "libcst" in sys.modules or not sys.platform.startswith("linux"):
+    def _parse_in_background(self, files: List[_File]) -> Optional["ParserChild"]:
+        """``files`` given to the parser child (when there is one) if they are few; the child
+        reads every body (facts as good as the eliding pass's, a little slower to get): rules
+        reading a body of these files then need no parse, nor libcst, here."""
+        child, self.child = self.child, None
+        if child is None:
             return None
         for f in files:
             self._data(f)
         sources = [f.source if f.unreadable else replace(f.source, content=f.data) for f in files]
         if len(files) >= PARALLEL_MIN_FILES or \
                 sum(len(s.content or b"") for s in sources) >= PARALLEL_MIN_BYTES:
+            child.close()
             return None
         self.stats["parsed"] += len(files)
         self.stats["background"] = 1
-        # Every body read at once (facts as good as the eliding pass's, a little slower to
-        # get): rules reading a body of these files then need no parse, nor libcst, here.
-        return _Background(sources, _analyse)
+        child.parse(sources)
+        return child
+
+    def close(self) -> None:
+        """Release the parser child if nothing was given to it."""
+        if self.child is not None:
+            self.child.close()
+            self.child = None
 
     def _parse(self, files: List[_File], analyser):
         self.stats["parsed"] += len(files)
         sources = [f.source if f.unreadable else replace(f.source, content=f.data) for f in files]
         total = sum(len(s.content or b"") for s in sources)
         workers = min(self.jobs, len(files))
+        self.close()  # the parser child is not needed (and must not be forked into workers)
         if workers < 2 or len(files) < PARALLEL_MIN_FILES or total < PARALLEL_MIN_BYTES:
             return [analyser(source) for source in sources]
         self.stats["workers"] = workers
@@ -506,29 +517,108 @@ def _analyse_eliding(source: SourceFile):
     return analyse_file(source, elide_quiet_bodies=True)
 
 
-class _Background:
-    """Files parsed by one forked child while the parent does other work; ``results()`` waits
-    for them (an empty list when the child failed: the caller parses them itself)."""
+class ParserChild:
+    """A process forked at the start of a run that may find the cache warm: it imports libcst
+    (a sixth of a second) while this process walks the tree and compares it with the cache;
+    then it parses the few files that changed, while this process loads the others' facts.
+    ``close()`` releases it unused. Plain ``os.fork`` and two pipes: nothing is left behind,
+    whatever the parent does next (the child exits when its job pipe closes)."""
 
-    def __init__(self, sources: List[SourceFile], analyser):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+    def __init__(self):
+        job_read, self._job = os.pipe()
+        self._results, results_write = os.pipe()
+        self._sender = None
+        self.pid = os.fork()
+        if self.pid == 0:  # the child
+            code = 0
+            try:
+                os.close(self._job)
+                os.close(self._results)
+                _worker_start()
+                with os.fdopen(job_read, "rb") as job:
+                    data = job.read()
+                if data:
+                    import pickle
 
-        self.pool = ProcessPoolExecutor(max_workers=1, initializer=_worker_start,
-                                        mp_context=multiprocessing.get_context("fork"))
-        self.future = self.pool.submit(_analyse_all, sources, analyser)
+                    with os.fdopen(results_write, "wb") as out:
+                        out.write(pickle.dumps([_analyse(s) for s in pickle.loads(data)]))
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(job_read)
+        os.close(results_write)
+
+    def parse(self, sources: List[SourceFile]) -> None:
+        """Start parsing ``sources``; ``results()`` waits for them."""
+        import pickle
+        import threading
+
+        data = pickle.dumps(sources)
+        job, self._job = self._job, None
+
+        def send() -> None:  # a pipe holds 64 kB: do not wait for the child to read the rest
+            try:
+                with os.fdopen(job, "wb") as out:
+                    out.write(data)
+            except OSError:
+                pass
+
+        self._sender = threading.Thread(target=send, daemon=True)
+        self._sender.start()
 
     def results(self) -> List:
+        """The parsed sources' results, or an empty list when the child failed (the caller
+        parses them itself)."""
+        import pickle
+
         try:
-            return self.future.result()
-        except Exception:  # a child killed, a result that cannot travel
+            results, self._results = self._results, None
+            with os.fdopen(results, "rb") as stream:
+                data = stream.read()
+            return pickle.loads(data) if data else []
+        except Exception:
             return []
         finally:
-            self.pool.shutdown()
+            self.close()
+
+    def close(self) -> None:
+        if self._sender is None and self.pid:  # never given work: no need to let it finish
+            import signal
+
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for name in ("_job", "_results"):
+            descriptor = getattr(self, name, None)
+            if descriptor is not None:
+                setattr(self, name, None)
+                try:
+                    os.close(descriptor)
+                except OSError:
+                    pass
+        if self._sender is not None:
+            self._sender.join()
+            self._sender = None
+        if self.pid:
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.pid = 0
 
 
-def _analyse_all(sources: List[SourceFile], analyser) -> List:
-    return [analyser(source) for source in sources]
+def fork_parser_child(settings: Settings) -> Optional[ParserChild]:
+    """A ``ParserChild`` when it may pay: the cache is in use, libcst is not imported yet,
+    there is a second core, and fork exists."""
+    if not settings.use_cache or "libcst" in sys.modules or _cpu_count() < 2 \
+            or not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ParserChild()
+    except OSError:
+        return None
 
 
 def _parallel(sources: List[SourceFile], workers: int, analyser):

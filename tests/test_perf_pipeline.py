@@ -3,6 +3,7 @@ and ``check`` starts without importing Celery or libcst when the cache is warm.
 (No timed assertions: benchmarks/run.py measures time.)"""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -143,3 +144,40 @@ def test_a_changed_file_parsed_in_the_background_gives_a_cold_runs_findings(tmp_
          "r = e.check(['fixtures'])\nprint(json.dumps(r.stats))"],
         cwd=project, capture_output=True, text=True, timeout=600)
     assert json.loads(stats.stdout)["results_cached"] == 1
+
+
+def _shop_sources():
+    from celery_chain_lint.discovery import discover as find
+
+    return [dataclasses.replace(s, content=Path(s.path).read_bytes())
+            for s in find([str(ROOT / "fixtures" / "shop")])][:3]
+
+
+def test_parser_child_gives_the_in_process_results_and_leaves_nothing_behind():
+    sources = _shop_sources()
+    child = pipeline.ParserChild()
+    child.parse(sources)
+    results = child.results()
+    expected = [engine.analyse_file(source) for source in sources]
+    assert [repr(r) for r in results] == [repr(e) for e in expected]
+    assert child.pid == 0  # waited for
+    unused = pipeline.ParserChild()
+    pid = unused.pid
+    unused.close()  # never given work: killed, and waited for
+    assert unused.pid == 0
+    try:
+        os.kill(pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive
+
+
+def test_a_parser_child_that_dies_leaves_the_work_to_the_parent():
+    import signal
+
+    child = pipeline.ParserChild()
+    os.kill(child.pid, signal.SIGKILL)
+    child.parse(_shop_sources())
+    assert child.results() == []  # the caller then parses the files itself
+    assert child.pid == 0
