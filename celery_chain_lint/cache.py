@@ -144,6 +144,10 @@ class Cache:
     def _facts_path(self, key: str) -> str:
         return os.path.join(self.root, "facts", key[:2], key)
 
+    def is_empty(self) -> bool:
+        """No run of this version and configuration has written here yet."""
+        return not os.path.exists(os.path.join(self.root, MANIFEST))
+
     def has(self, key: str) -> bool:
         """Whether an entry exists (it may still turn out unreadable)."""
         return os.path.exists(self._facts_path(key))

@@ -120,7 +120,7 @@ def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
     settings = settings or Settings()
     analysis = Analysis(settings, prefilter=prefilter, jobs=jobs)
     # Importing libcst starts now, in a child, in case a few files changed (ParserChild).
-    analysis.child = fork_parser_child(settings)
+    analysis.child = fork_parser_child(analysis)
     try:
         discover_options = dict(excludes=set(settings.exclude) | set(settings.extend_exclude),
                                 source_roots=settings.src, path_filter=settings.path_filter())

@@ -609,11 +609,11 @@ class ParserChild:
             self.pid = 0
 
 
-def fork_parser_child(settings: Settings) -> Optional[ParserChild]:
-    """A ``ParserChild`` when it may pay: the cache is in use, libcst is not imported yet,
-    there is a second core, and fork exists."""
-    if not settings.use_cache or "libcst" in sys.modules or _cpu_count() < 2 \
-            or not sys.platform.startswith("linux"):
+def fork_parser_child(analysis: Analysis) -> Optional[ParserChild]:
+    """A ``ParserChild`` when it may pay: the cache has been written before (a cold run
+    parses in a pool), libcst is not imported yet, there is a second core, and fork exists."""
+    if analysis.cache is None or analysis.cache.is_empty() or "libcst" in sys.modules \
+            or _cpu_count() < 2 or not sys.platform.startswith("linux"):
         return None
     try:
         return ParserChild()
