@@ -36,11 +36,12 @@ Keep = Callable[[ast.AST, Spelling], bool]
 # ---- the skeleton: the file with some bodies elided ----
 
 
-def skeleton(data: bytes, keep: Keep = lambda node, spelling: False
+def skeleton(data: bytes, keep: Optional[Keep] = None
              ) -> Tuple[bytes, Ends, Dict[Tuple[int, int], ElidedBody]]:
-    """``data`` with the bodies of the functions ``keep`` refuses elided; the true end (line,
-    1-based column) of every function and class by the (line, column) where it starts; and
-    each elided body, by the same key. Kept functions are kept whole."""
+    """``data`` with the bodies of the functions ``keep`` refuses (all without ``keep``)
+    elided; the true end (line, 1-based column) of every function and class by the (line,
+    column) where it starts; and each elided body, by the same key. Kept functions are kept
+    whole."""
     tree = ast.parse(data)
     lines = data.splitlines(keepends=True)
     text_lines: Dict[int, str] = {}
@@ -63,8 +64,10 @@ def skeleton(data: bytes, keep: Keep = lambda node, spelling: False
             start = (node.lineno, column(node.lineno, node.col_offset))
             ends[start] = (node.end_lineno, column(node.end_lineno, node.end_col_offset))
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            spelling = spelled(node)
-            if not keep(node, spelling):
+            # Without ``keep`` every body goes (the definitions tier): what a body spells is
+            # then not worth an ``ast`` walk, nothing asks it of modules left out.
+            spelling = spelled(node) if keep is not None else (None, None)
+            if keep is None or not keep(node, spelling):
                 first = min([node.lineno] + [d.lineno for d in node.decorator_list])
                 if _elide(node, lines):
                     elided[start] = ElidedBody(*spelling, first, node.end_lineno, enclosing)
@@ -100,7 +103,7 @@ def _elide(function: ast.AST, lines: List[bytes]) -> bool:
 
 
 def elided_facts(data: bytes, path: str, module: str, is_package: bool,
-                 keep: Keep = lambda node, spelling: False,
+                 keep: Optional[Keep] = None,
                  nesting_checked: bool = False) -> ModuleFacts:
     """The libcst pass over ``data`` with the bodies ``keep`` refuses elided. Raises what
     ``ast.parse`` or the libcst pass raise (call it through ``source.run_deep``)."""

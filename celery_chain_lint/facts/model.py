@@ -115,12 +115,14 @@ class FunctionFacts:
         """False only when the body is known, without reading it, to use none of ``names``
         as a plain name: ask before reading the body of every function (reading an elided body
         parses it)."""
-        return self.elided is None or not self.elided.names.isdisjoint(names)
+        return self.elided is None or self.elided.names is None \
+            or not self.elided.names.isdisjoint(names)
 
     def may_use_attribute(self, attributes: Iterable[str]) -> bool:
         """False only when the body is known, without reading it, to spell none of
         ``attributes`` as an attribute name (``x.delay``)."""
-        return self.elided is None or not self.elided.attributes.isdisjoint(attributes)
+        return self.elided is None or self.elided.attributes is None \
+            or not self.elided.attributes.isdisjoint(attributes)
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,9 @@ class ElidedBody:
     """A function body the libcst pass left for later (celery_chain_lint/bodies.py): what it
     spells, and where it is, so that it alone can be parsed when a rule reads it."""
 
-    names: FrozenSet[str]  # plain names and imported names
-    attributes: FrozenSet[str]  # attribute names
+    # Plain and imported names, attribute names; None when not read (the definitions tier).
+    names: Optional[FrozenSet[str]]
+    attributes: Optional[FrozenSet[str]]
     first_line: int  # the first decorator's line, or the ``def`` line
     last_line: int
     # The compound statements around the ``def``, outermost first: (line, indentation,
