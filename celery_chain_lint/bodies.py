@@ -18,7 +18,6 @@ The tests run the analysis with and without elision and require identical findin
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import fields
 from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
@@ -26,7 +25,6 @@ from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import ElidedBody, FunctionFacts, ModuleFacts
 from celery_chain_lint.facts.roots import keeps_body, spelled
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # as the extractor counts lines
 Ends = Dict[Tuple[int, int], Tuple[int, int]]
 Spelling = Tuple[FrozenSet[str], FrozenSet[str]]
 # Whether to read a function's body now, given the function and what its body spells.
@@ -148,15 +146,10 @@ def definitions_facts(data: bytes, path: str, module: str,
 # ---- one body, on demand ----
 
 
-def source_lines(text: str) -> List[str]:
-    """The lines of a decoded module, as ``function_facts`` takes them."""
-    return _LINE_BREAK.split(text)
-
-
 def function_facts(lines: Sequence[str], path: str, module: str, is_package: bool,
                    function: FunctionFacts) -> Optional[FunctionFacts]:
-    """The full pass's facts of one elided function, from ``lines`` (``source_lines`` of the
-    decoded module): the function's own lines, at their own line numbers, inside stand-ins for
+    """The full pass's facts of one elided function, from ``lines`` (``source.split_lines`` of
+    the decoded module): the function's own lines, at their own line numbers, inside stand-ins for
     the statements around it (``class Name:``, ``if 1:``), the lines between filled by string
     literals. What a function's facts hold depends on nothing else of the module. None when it
     fails."""

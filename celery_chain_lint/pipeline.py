@@ -446,12 +446,11 @@ class Analysis:
         """The decoded lines of a file whose bodies are read one by one (kept: a module's
         functions are often asked for one after the other)."""
         if f.abspath not in self._texts:
-            from celery_chain_lint.bodies import source_lines
-            from celery_chain_lint.source import SourceError, decode
+            from celery_chain_lint.source import SourceError, decode, split_lines
 
             data = self._data(f)
             try:
-                self._texts[f.abspath] = source_lines(decode(data).text) if data else None
+                self._texts[f.abspath] = split_lines(decode(data).text) if data else None
             except SourceError:
                 self._texts[f.abspath] = None
         return self._texts[f.abspath]

@@ -77,12 +77,17 @@ def test_plain_literals_equal_evaluated_value():
     assert read_directly > 1000
 
 
-@pytest.mark.parametrize("literal", [
-    '""', "''", '""""""', "''''''", '"""a"""', "'\"'", '"\'\'\'"', '"a\\nb"', "r'\\d'",
-    "b'x'", "u'x'", '"""x\r\ny"""', "0", "7", "00", "0x1f", "1_000", "10", "0o7", "0b1",
+@pytest.mark.parametrize("literal, plain", [
+    ('""', True), ("''", True), ('""""""', True), ("''''''", True), ('"""a"""', True),
+    ("'\"'", True), ('"\'\'\'"', True), ("0", True), ("7", True), ("10", True),
+    # Read by ``evaluated_value``: escapes, prefixes, a raw CR inside, other bases, separators.
+    ('"a\\nb"', False), ("r'\\d'", False), ("b'x'", False), ("u'x'", False),
+    ('"""x\r\ny"""', False), ("00", False), ("0x1f", False), ("1_000", False), ("0o7", False),
+    ("0b1", False),
 ])
-def test_odd_literals(literal):
+def test_odd_literals(literal, plain):
     node = cst.parse_expression(literal)
     value = _plain_literal(node)
-    if value is not _NOT_PLAIN:
+    assert (value is not _NOT_PLAIN) is plain
+    if plain:
         assert (type(value), value) == (type(_evaluated(node)), _evaluated(node))
