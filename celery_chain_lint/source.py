@@ -342,13 +342,34 @@ def parse_text(text: str, nesting_checked: bool = False):
     if not nesting_checked:
         check_nesting(text)
     try:
-        return cst.parse_module(text)
+        return _parse_unvalidated(cst, text)
     except cst.ParserSyntaxError as error:
         raise _syntax_error(text, error) from None
     except RecursionError:
         raise SourceError("nesting too deep to parse") from None
     except MemoryError:
         raise SourceError("not enough memory to parse the file") from None
+
+
+def _parse_unvalidated(cst, text: str):
+    """``cst.parse_module(text)`` without libcst's check of every node it builds: the checks
+    (``CSTNode._validate``, run from ``__post_init__``) guard trees built by hand, and cost a
+    sixth of the parse of a tree built from source, which the parser has checked already.
+    Nodes built afterwards (by ``--fix``) are checked as usual."""
+    from libcst._nodes.base import CSTNode
+
+    check = CSTNode.__dict__.get("__post_init__")
+    if check is None:  # libcst's internals changed: parse as documented
+        return cst.parse_module(text)
+    CSTNode.__post_init__ = _unchecked
+    try:
+        return cst.parse_module(text)
+    finally:
+        CSTNode.__post_init__ = check
+
+
+def _unchecked(node) -> None:
+    pass
 
 
 def _syntax_error(text: str, error) -> SourceError:

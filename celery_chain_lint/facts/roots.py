@@ -36,14 +36,11 @@ CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "
 RECEIVER_NEEDED = {"update": "conf", "setdefault": "environ"}
 _ANY_RECEIVER = (ROOT_METHODS | CANVAS_NAMES) - frozenset(RECEIVER_NEEDED)
 
-# Decorators that never make a function a task. A decorated function's body is read at once
-# (a task's body is read by most rules: reading it later would cost a second parse); this list
-# only saves time, correctness does not depend on it.
-NOT_TASK_DECORATORS = frozenset({
-    "property", "setter", "getter", "deleter", "staticmethod", "classmethod", "cached_property",
-    "abstractmethod", "wraps", "contextmanager", "asynccontextmanager", "overload", "override",
-    "lru_cache", "cache", "fixture", "parametrize", "mark", "patch", "skipif", "skip",
-})
+# A function decorated with a name holding this word may be a task (``@app.task``,
+# ``@shared_task``, ``@periodic_task``): its body is read at once, since most rules read a task's
+# body and reading it later costs a second parse. Only time depends on this guess: a task under
+# another decorator (a project's own ``@job``) has its body read when a rule asks for it.
+TASK_WORD = "task"
 
 
 def looks_like_canvas(expr: ir.Expr) -> bool:
@@ -77,7 +74,7 @@ def keeps_body(function: ast.AST, spelling: Optional[Tuple[FrozenSet[str], Froze
     """Whether the libcst pass must read ``function``'s body with the rest of the module:
     it may hold a root, a nested class or decorated function (an elided body does not even
     list what it defines: a task defined in a factory), or the function may be a task."""
-    if any(_decorator_name(d) not in NOT_TASK_DECORATORS for d in function.decorator_list):
+    if any(TASK_WORD in (_decorator_name(d) or "").lower() for d in function.decorator_list):
         return True
     names, attributes = spelling or spelled(function)
     if not attributes.isdisjoint(_ANY_RECEIVER) or not names.isdisjoint(CANVAS_NAMES):
