@@ -159,6 +159,10 @@ class Cache:
     def put(self, key: str, value) -> None:
         self._store(self._facts_path(key), value)
 
+    def put_pickled(self, key: str, data: bytes) -> None:
+        """``put`` of a value already pickled (by a worker process)."""
+        self._store(self._facts_path(key), data, pickled=True)
+
     # ---- files ----
 
     def _load(self, path: str):
@@ -168,7 +172,7 @@ class Cache:
         except Exception:  # absent, truncated, corrupt, foreign, or from another version
             return None
 
-    def _store(self, path: str, value) -> None:
+    def _store(self, path: str, value, pickled: bool = False) -> None:
         try:
             self._prepare()
             directory = os.path.dirname(path)
@@ -176,7 +180,10 @@ class Cache:
             handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-")
             try:
                 with os.fdopen(handle, "wb") as out:
-                    pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
+                    if pickled:
+                        out.write(value)
+                    else:
+                        pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(temporary, path)
             except BaseException:
                 try:

@@ -15,9 +15,11 @@
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 from celery_chain_lint.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
@@ -316,11 +318,16 @@ class Analysis:
                 self._data(f)
             parsed += list(zip(remaining, self._parse(remaining, analyser)))
         for f, result in parsed:
+            pickled = None
+            if isinstance(result, bytes):  # from a worker: its cache entry, pickled once
+                pickled, entry = result, pickle.loads(result)
+                result = (entry[1], None) if entry[0] == "facts" else (None, entry[1])
             results[id(f)] = result
             if self.cache is not None and not f.unreadable:
-                facts, problem = result
-                self.cache.put(self._key(f, tier), ("facts", facts) if facts is not None
-                               else ("problem", problem))
+                if pickled is not None:
+                    self.cache.put_pickled(self._key(f, tier), pickled)
+                else:
+                    self.cache.put(self._key(f, tier), _cache_entry(result))
         if tier == FULL:
             for f in files:
                 facts = results[id(f)][0]
@@ -504,6 +511,18 @@ def analyser_key() -> str:
     return _ANALYSER_KEY[0]
 
 
+def _cache_entry(result: Tuple) -> Tuple[str, object]:
+    """A file's cache entry: ("facts", facts) or ("problem", why it could not be analysed)."""
+    facts, problem = result
+    return ("facts", facts) if facts is not None else ("problem", problem)
+
+
+def _pickled_entry(analyser, source: SourceFile) -> bytes:
+    """In a worker: the file's cache entry, pickled once for both the trip back to the main
+    process and the cache (which would otherwise pickle it again: a tenth of a cold run)."""
+    return pickle.dumps(_cache_entry(analyser(source)), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _analyse(source: SourceFile):
     from celery_chain_lint.engine import analyse_file
 
@@ -634,7 +653,8 @@ def _parallel(sources: List[SourceFile], workers: int, analyser):
     results: List = [None] * len(sources)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
                              initializer=_worker_start) as pool:
-        parsed = pool.map(analyser, [sources[i] for i in order], chunksize=1)  # submitted
+        parsed = pool.map(partial(_pickled_entry, analyser), [sources[i] for i in order],
+                          chunksize=1)  # submitted
         _import_the_analyser()  # while the workers parse, this process would only wait
         for index, result in zip(order, parsed):
             results[index] = result

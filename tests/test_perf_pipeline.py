@@ -100,6 +100,30 @@ def test_parallel_extraction_equals_serial(tmp_path, monkeypatch):
     assert [f.to_json() for f in report.findings] == serial
 
 
+
+def test_entries_pickled_by_workers_serve_the_next_run(tmp_path, monkeypatch):
+    """Workers send each file's cache entry pickled, and the main process stores those bytes
+    as they came: the next run must load them (through the cache's restricted unpickler)
+    and find what a serial run finds."""
+    project = snapshot(tmp_path)
+    serial = check(project, ["fixtures"], jobs=1)
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_FILES", 2)
+    settings = Settings(cache_dir=str(tmp_path / "cache"))
+    old = os.getcwd()
+    os.chdir(project)
+    try:
+        first = engine.check(["fixtures"], settings, jobs=2)
+        changed = sorted(project.glob("fixtures/**/*.py"))[0]
+        changed.write_text(changed.read_text() + "\n# edited\n")  # no finding moves
+        second = engine.check(["fixtures"], settings, jobs=2)
+    finally:
+        os.chdir(old)
+    assert first.stats["workers"] == 2 and first.stats["parsed"] > 2
+    assert second.stats["cached"] >= first.stats["parsed"] - 1
+    assert [f.to_json() for f in first.findings] == serial
+    assert [f.to_json() for f in second.findings] == serial
+
 def test_warm_check_imports_neither_celery_nor_libcst_nor_the_rules(tmp_path):
     project = snapshot(tmp_path)
     code = ("import sys, celery_chain_lint.cli as c\n"
