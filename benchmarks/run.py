@@ -4,6 +4,7 @@
     python benchmarks/run.py                 # real code present on every machine (see below)
     python benchmarks/run.py path/to/code    # any directory
     python benchmarks/run.py --json out.json --skip-linearity --skip-dense
+    python benchmarks/run.py --dense-source path/to/celery-checkout
 
 By default the tree is the running Python's standard library and the installed celery, kombu
 and (when installed) django packages, copied (``.py`` files only) into a temporary directory.
@@ -11,8 +12,11 @@ Reported: files, lines, wall times of a cold run (empty cache), a warm run (noth
 a run after one file changed, a pre-commit run (only that file given, warm cache), the peak
 memory of the largest process (``getrusage(RUSAGE_CHILDREN)``), lines per second, and the same
 tree under ``ruff check --select ALL --no-cache`` and ``flake8 -j 2`` with the ratios. Then the
-linearity check (the tree twice: at most 2.2x the time) and Celery-dense code (celery's own
-sources) against flake8. ruff and flake8 are installed into this environment when missing
+linearity check (the tree twice: at most 2.2x the time) and Celery-dense code against flake8,
+on two trees: "sources", the installed celery package, and "sources and tests", the ``celery/``
+and ``t/`` directories of Celery's sdist for the installed version (the wheel has no tests;
+fetched with ``pip download``, reported as not available when that fails) or of the checkout
+given with ``--dense-source``. ruff and flake8 are installed into this environment when missing
 (``pip install -e '.[bench]'`` does it beforehand).
 
 Targets (issue 6): cold <= ruff ALL and >= 10x faster than flake8 -j 2; warm <= 0.3 s; one
@@ -22,6 +26,7 @@ file changed <= 0.6 s; pre-commit <= 0.6 s; peak memory <= 300 MB; linear; Celer
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -30,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -238,15 +244,10 @@ def linearity(tree: Path, workdir: Path, repeat: int, single: float):
     return {"double_cold_s": twice, "growth": twice / single}
 
 
-def dense(workdir: Path, repeat: int):
-    location = installed_package("celery")
-    if location is None:
-        return None
-    tree = workdir / "dense" / "celery"
-    copy_python_files(location, tree)
-    tree = tree.parent
+def measure_dense(tree: Path, workdir: Path, repeat: int, label: str):
+    """Our cold run (fresh cache, best of repeat) against one flake8 -j 2 run."""
     files, lines = count(tree)
-    cache = workdir / "cache-dense"
+    cache = workdir / f"cache-{label}"
     cold, _, _ = best_of(repeat, tool("--cache-dir", str(cache), "."), tree,
                          before=lambda: shutil.rmtree(cache, ignore_errors=True))
     result = {"files": files, "lines": lines, "cold_s": cold}
@@ -256,6 +257,73 @@ def dense(workdir: Path, repeat: int):
         result["flake8_s"] = flake8
         result["times_faster_than_flake8"] = flake8 / cold
     return result
+
+
+def celery_sdist(workdir: Path) -> Path:
+    """The unpacked sdist of the installed celery: the wheel leaves out the tests (``t/``)."""
+    try:
+        version = importlib.metadata.version("celery")
+    except importlib.metadata.PackageNotFoundError:
+        raise RuntimeError("celery is not installed") from None
+    target = workdir / "sdist"
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:",
+                        "--no-deps", "-q", f"celery=={version}", "-d", str(target)],
+                       capture_output=True, text=True, timeout=180, check=True)
+        archive = next(target.glob("celery-*.tar.gz"), None)
+        if archive is None:
+            raise RuntimeError(f"no celery {version} sdist downloaded")
+        with tarfile.open(archive) as tar:
+            # filter="data" refuses links and paths leaving the target (Pythons that have it)
+            options = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(target / "unpacked", **options)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"pip download of celery {version} timed out") from None
+    except subprocess.CalledProcessError as error:
+        reason = (error.stderr or "").strip().splitlines() or ["failed"]
+        raise RuntimeError(f"pip download of celery {version}: {reason[-1]}") from None
+    except (OSError, tarfile.TarError) as error:
+        raise RuntimeError(f"celery {version} sdist: {error}") from None
+    checkout = next((p for p in (target / "unpacked").iterdir() if (p / "celery").is_dir()), None)
+    if checkout is None:
+        raise RuntimeError(f"celery {version} sdist has no celery/ directory")
+    return checkout
+
+
+def dense(workdir: Path, repeat: int, source: Path | None = None):
+    """Celery's own code: the installed package (the keys of this result), then its sources
+    and tests (under "with_tests"), from ``source`` or else from the sdist."""
+    location = installed_package("celery")
+    if location is None and source is None:
+        return None
+    result = {}
+    if location is not None:
+        tree = workdir / "dense" / "celery"
+        copy_python_files(location, tree)
+        result.update(measure_dense(tree.parent, workdir, repeat, "dense"))
+    try:
+        checkout = source or celery_sdist(workdir)
+    except RuntimeError as error:
+        result["with_tests"] = {"unavailable": str(error)}
+        return result
+    tree = workdir / "dense-tests"
+    for part in ("celery", "t"):
+        copy_python_files(checkout / part, tree / part)
+    result["with_tests"] = {"source": str(source) if source else f"{checkout.name} sdist",
+                            **measure_dense(tree, workdir, repeat, "dense-tests")}
+    return result
+
+
+def dense_row(name: str, measured) -> str:
+    target = " | >= 3x faster than flake8 |"
+    if "unavailable" in measured:
+        return f"| Celery-dense, {name} | not available: {measured['unavailable']}{target}"
+    line = (f"| Celery-dense, {name} ({measured['files']} files, {measured['lines']:,} lines), "
+            f"cold | {measured['cold_s']:.2f} s")
+    if "flake8_s" in measured:
+        line += (f", flake8 -j 2 {measured['flake8_s']:.2f} s "
+                 f"({measured['times_faster_than_flake8']:.1f}x faster)")
+    return line + target
 
 
 def report(results) -> str:
@@ -282,14 +350,13 @@ def report(results) -> str:
         lin = results["linearity"]
         out.append(f"| twice the code, cold | {lin['double_cold_s']:.2f} s "
                    f"({lin['growth']:.2f}x) | <= 2.2x |")
-    if results.get("dense"):
-        dense_result = results["dense"]
-        line = (f"| Celery-dense ({dense_result['files']} files, {dense_result['lines']} lines), "
-                f"cold | {dense_result['cold_s']:.2f} s")
-        if "flake8_s" in dense_result:
-            line += (f", flake8 -j 2 {dense_result['flake8_s']:.2f} s "
-                     f"({dense_result['times_faster_than_flake8']:.1f}x faster)")
-        out.append(line + " | >= 3x faster than flake8 |")
+    dense_result = results.get("dense") or {}
+    if "cold_s" in dense_result:
+        out.append(dense_row("sources: installed celery", dense_result))
+    if "with_tests" in dense_result:
+        with_tests = dense_result["with_tests"]
+        source = f": {with_tests['source']}" if "source" in with_tests else ""
+        out.append(dense_row(f"sources and tests{source}", with_tests))
     return "\n".join(out)
 
 
@@ -300,8 +367,13 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--skip-competitors", action="store_true", help="no ruff, no flake8")
     parser.add_argument("--skip-linearity", action="store_true")
-    parser.add_argument("--skip-dense", action="store_true")
+    parser.add_argument("--skip-dense", action="store_true", help="neither Celery-dense tree")
+    parser.add_argument("--dense-source", metavar="DIR", type=Path,
+                        help="a Celery checkout (celery/ and t/) for the sources-and-tests "
+                             "tree, instead of downloading the sdist")
     args = parser.parse_args(argv)
+    if args.dense_source and not all((args.dense_source / d).is_dir() for d in ("celery", "t")):
+        parser.error(f"--dense-source {args.dense_source}: no celery/ and t/ directories")
     with tempfile.TemporaryDirectory(prefix="ccl-bench-") as temporary:
         workdir = Path(temporary)
         freeze(workdir)
@@ -320,7 +392,8 @@ def main(argv=None) -> int:
             results["linearity"] = linearity(tree, workdir, args.repeat,
                                              results["tree"]["cold_s"])
         if not args.skip_dense:
-            results["dense"] = dense(workdir, args.repeat)
+            source = args.dense_source.resolve() if args.dense_source else None
+            results["dense"] = dense(workdir, args.repeat, source)
     print(report(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
