@@ -106,10 +106,11 @@ def elided_facts(data: bytes, path: str, module: str, is_package: bool,
     """The libcst pass over ``data`` with the bodies ``keep`` refuses elided. Raises what
     ``ast.parse`` or the libcst pass raise (call it through ``source.run_deep``)."""
     from celery_chain_lint.facts.extract import extract_module
-    from celery_chain_lint.source import parse
+    from celery_chain_lint.source import decode, parse_text
 
-    text, ends, elided = skeleton(data, keep)
-    facts = extract_module(parse(text, nesting_checked), path, module, is_package)
+    kept, ends, elided = skeleton(data, keep)
+    text = decode(kept).text
+    facts = extract_module(parse_text(text, nesting_checked), path, module, is_package, text)
     for table in (facts.functions, facts.classes):
         for definition in table.values():
             span = definition.span
@@ -170,9 +171,9 @@ def function_facts(lines: Sequence[str], path: str, module: str, is_package: boo
         parts.append(indent + header + "\n" if header else "")
         line = at + 1
     parts.append("\n".join(lines[body.first_line - 1:body.last_line]) + "\n")
+    code = "".join(parts)
     try:
-        facts = run_deep(lambda: extract_module(parse_text("".join(parts)), path, module,
-                                                is_package))
+        facts = run_deep(lambda: extract_module(parse_text(code), path, module, is_package, code))
     except Exception:
         return None
     found = facts.functions.get(function.qualname)

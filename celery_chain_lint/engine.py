@@ -70,7 +70,7 @@ def analyse_file(source: SourceFile, elide_quiet_bodies: bool = False
 def _parse_and_extract(data: bytes, source: SourceFile, elide_quiet_bodies: bool = False
                        ) -> ModuleFacts:
     from celery_chain_lint.facts.extract import extract_module
-    from celery_chain_lint.source import SourceError, check_nesting, decode, parse
+    from celery_chain_lint.source import SourceError, check_nesting, decode, parse_text
 
     if elide_quiet_bodies:
         from celery_chain_lint.bodies import quiet_bodies_elided
@@ -86,8 +86,8 @@ def _parse_and_extract(data: bytes, source: SourceFile, elide_quiet_bodies: bool
                                            nesting_checked=True)
             except (SyntaxError, ValueError, LookupError, SourceError):
                 pass  # the whole-file pass below locates the problem
-    tree = parse(data)
-    return extract_module(tree, source.path, source.module, source.is_package)
+    text = decode(data).text
+    return extract_module(parse_text(text), source.path, source.module, source.is_package, text)
 
 
 def _unanalysable(source: SourceFile, span: Span, message: str) -> Finding:

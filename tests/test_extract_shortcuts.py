@@ -36,6 +36,8 @@ def test_positions_equal_libcsts_position_provider():
     for module in _modules():
         ours, code = positions(module)
         assert code == module.code
+        # Given the code (the parsers' callers have it), no token is kept: same positions.
+        assert positions(module, code) == (ours, code)
         theirs = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
         for node, where in theirs.items():
             assert ours[id(node)] == (where.start.line, where.start.column,

@@ -86,9 +86,10 @@ class _Scope:
 
 
 class ModuleExtractor:
-    def __init__(self, module: cst.Module, path: str, module_name: str, is_package: bool):
+    def __init__(self, module: cst.Module, path: str, module_name: str, is_package: bool,
+                 code: Optional[str] = None):
         self.tree = module
-        self.positions, code = positions(module)
+        self.positions, code = positions(module, code)
         self.lines = _LINE_BREAK.split(code)
         self.facts = ModuleFacts(path=path, module=module_name, is_package=is_package)
         self.module_scope = _Scope("module", "")
@@ -910,13 +911,25 @@ class _Positions(PositionProvidingCodegenState):
     cost: no ``CodePosition``/``CodeRange`` objects, no generator-based context managers,
     and no hashing of nodes (libcst's ``__hash__`` is Python code)."""
 
-    def _update_position(self, value: str) -> None:
+    # False when the caller has the code already: no list of every token. The first is kept
+    # all the same: an empty list tells libcst's ``Module`` that the module has no token.
+    keep_tokens = True
+
+    def add_token(self, value: str) -> None:
+        if self.keep_tokens or not self.tokens:
+            self.tokens.append(value)
         if "\n" in value or "\r" in value:
             segments = _LINE_BREAK.split(value)
             self.line += len(segments) - 1
             self.column = len(segments[-1])
         else:
             self.column += len(value)
+
+    def add_indent_tokens(self) -> None:
+        if self.keep_tokens or not self.tokens:
+            self.tokens.extend(self.indent_tokens)
+        for token in self.indent_tokens:
+            self.column += len(token)
 
     def before_codegen(self, node: cst.CSTNode) -> None:
         self._stack.append((self.line, self.column))
@@ -957,16 +970,18 @@ class _Found:
 Positions = Dict[int, Tuple[int, int, int, int]]  # id(node) -> (line, column, end line, column)
 
 
-def positions(module: cst.Module) -> Tuple[Positions, str]:
+def positions(module: cst.Module, code: Optional[str] = None) -> Tuple[Positions, str]:
     """The position of every node of ``module`` (as libcst's ``PositionProvider`` gives it:
-    lines from 1, columns from 0) by node id, and the module's code, from one code generation.
-    Falls back to the public route (``MetadataWrapper``, about twice as slow) if libcst's
-    internals change."""
+    lines from 1, columns from 0) by node id, and the module's code, from one code generation
+    (``code``: the text ``module`` was parsed from, which libcst gives back exactly, so the
+    tokens need not be kept). Falls back to the public route (``MetadataWrapper``, about twice
+    as slow) if libcst's internals change."""
     try:
         state = _Positions(default_indent=module.default_indent,
                            default_newline=module.default_newline, provider=_Found())
+        state.keep_tokens = code is None
         module._codegen(state)
-        return state.provider.found, "".join(state.tokens)
+        return state.provider.found, "".join(state.tokens) if code is None else code
     except (AttributeError, TypeError):
         wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         return {id(node): (r.start.line, r.start.column, r.end.line, r.end.column)
@@ -974,5 +989,6 @@ def positions(module: cst.Module) -> Tuple[Positions, str]:
 
 
 def extract_module(module: cst.Module, path: str, module_name: str,
-                   is_package: bool) -> ModuleFacts:
-    return ModuleExtractor(module, path, module_name, is_package).extract()
+                   is_package: bool, code: Optional[str] = None) -> ModuleFacts:
+    """``code``: the text ``module`` was parsed from, when the caller has it."""
+    return ModuleExtractor(module, path, module_name, is_package, code).extract()
