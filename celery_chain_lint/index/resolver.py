@@ -42,6 +42,9 @@ _BUILTINS = frozenset(dir(builtins))
 # Nested resolutions (an alias of an alias of..., a decorator wrapping a decorator wrapping...,
 # a class deriving from a class deriving from...) deeper than this give up: unknown.
 MAX_RESOLUTION_DEPTH = 60
+# The methods through which a call gives a task (``app.register_task(Charge())``,
+# ``app.tasks.register(...)``: ``Resolver.call``); no other call resolves to one.
+REGISTERING_METHODS = frozenset({"register_task", "register"})
 
 
 def guarded(default, memoise: bool = False):

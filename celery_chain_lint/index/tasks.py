@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import ClassFacts, FunctionFacts, Params
-from celery_chain_lint.index.resolver import guarded
+from celery_chain_lint.index.resolver import REGISTERING_METHODS, guarded
 from celery_chain_lint.index.symbols import (
     UNKNOWN,
     AppSym,
@@ -234,7 +234,10 @@ class TaskIndex:
                     tasks.append(task)
             for root in facts.roots:
                 for node in ir.walk(root.expr):
-                    if isinstance(node, ir.Call):
+                    # A call gives a class-based task only by registering it (Resolver.call):
+                    # the other calls, most of them, are not worth resolving here.
+                    if isinstance(node, ir.Call) and isinstance(node.func, ir.Attribute) \
+                            and node.func.attr in REGISTERING_METHODS:
                         symbol = self.resolver.resolve(node, module)
                         if isinstance(symbol, TaskSym) and symbol.task.class_facts is not None:
                             tasks.append(symbol.task)
