@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from celery_chain_lint.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
 from celery_chain_lint.discovery import SourceFile, discover
@@ -319,9 +319,9 @@ class Analysis:
             parsed += list(zip(remaining, self._parse(remaining, analyser)))
         for f, result in parsed:
             pickled = None
-            if isinstance(result, bytes):  # from a worker: its cache entry, pickled once
-                pickled, entry = result, pickle.loads(result)
-                result = (entry[1], None) if entry[0] == "facts" else (None, entry[1])
+            if isinstance(result, _FromWorker):  # its cache entry, pickled once
+                pickled, (kind, value) = result
+                result = (value, None) if kind == "facts" else (None, value)
             results[id(f)] = result
             if self.cache is not None and not f.unreadable:
                 if pickled is not None:
@@ -656,9 +656,16 @@ def _parallel(sources: List[SourceFile], workers: int, analyser):
         parsed = pool.map(partial(_pickled_entry, analyser), [sources[i] for i in order],
                           chunksize=1)  # submitted
         _import_the_analyser()  # while the workers parse, this process would only wait
-        for index, result in zip(order, parsed):
-            results[index] = result
+        for index, pickled in zip(order, parsed):  # unpickled as they come, not all at the end
+            results[index] = _FromWorker(pickled, pickle.loads(pickled))
     return results
+
+
+class _FromWorker(NamedTuple):
+    """A file's cache entry (``_cache_entry``) from a worker: as sent, and unpickled."""
+
+    pickled: bytes
+    entry: Tuple[str, object]
 
 
 def _import_the_analyser() -> None:
