@@ -4,6 +4,7 @@ pass that reads everything, on the fixtures and on real Celery-dense code."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import sysconfig
 import textwrap
 from pathlib import Path
@@ -185,3 +186,57 @@ def test_problems_inside_bodies_are_still_reported(source):
     facts, problem = engine.analyse_file(SourceFile("m.py", "m", False, source),
                                          elide_quiet_bodies=True)
     assert facts is None and problem is not None and problem.span.line in (1, 2)
+
+
+def test_a_task_under_a_decorator_not_named_task_is_read_when_a_rule_asks(tmp_path):
+    """A decorated body is read at once only when a decorator's name says "task"
+    (``roots.TASK_WORD``): a project's own ``@job`` (``app.task`` underneath) is elided, and the
+    rules that read its body (CCL005 network I/O, CCL004 large result) find what they find
+    when every body is read with the rest."""
+    from celery_chain_lint.pipeline import Analysis
+    from celery_chain_lint.settings import Settings
+
+    files = {
+        "shop/__init__.py": "",
+        "shop/worker.py": """\
+            from celery import Celery
+
+            app = Celery("shop")
+
+            def job(fn):
+                return app.task(fn, acks_late=True)
+        """,
+        "shop/jobs.py": """\
+            import requests
+            from .worker import job
+
+            @job
+            def fetch(url):
+                response = requests.get(url, timeout=10)
+                return response.content
+
+            @job
+            def count(response):
+                return 1
+
+            def flow(url):
+                return (fetch.s(url) | count.s()).delay()
+        """,
+    }
+    for relative, source in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(textwrap.dedent(source))
+    sources = discover([str(tmp_path)])
+    elided = Analysis(Settings(use_cache=False)).run(sources)[0]
+    assert elided.modules["shop.jobs"].functions["fetch"].elided is not None
+    found = {}
+    for prefilter in (True, False):  # without the pre-filter, every body is read at once
+        old = os.getcwd()
+        os.chdir(tmp_path)
+        try:
+            report = engine.check(["."], Settings(use_cache=False), prefilter=prefilter)
+        finally:
+            os.chdir(old)
+        found[prefilter] = [f.to_json() for f in report.findings]
+    assert found[True] == found[False]
+    assert {f["code"] for f in found[True]} >= {"CCL004", "CCL005"}
