@@ -158,6 +158,44 @@ def test_configuration_inside_a_function_is_unknown(tmp_path):
     assert config.backend.state == UNKNOWN
 
 
+def test_a_setting_written_inside_a_function_is_unknown(tmp_path):
+    """``app.conf.result_backend = url`` in ``configure()`` (or a Django ``AppConfig.ready``):
+    the function may run before the chord is applied, so the app's backend is not absent."""
+    config, _ = _config(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": """
+            from celery import Celery
+            app = Celery("proj")
+        """,
+        "proj/setup.py": """
+            from proj.celery import app
+
+            def configure(url):
+                app.conf.result_backend = url
+
+            class Settings:
+                def apply(self, other):
+                    other.conf.result_backend = "redis://"  # another app, unknown
+        """,
+    })
+    assert config.backend.state == UNKNOWN
+
+
+def test_a_setting_written_at_module_level_stays_known(tmp_path):
+    config, _ = _config(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/celery.py": """
+            from celery import Celery
+            app = Celery("proj")
+            app.conf.result_backend = "redis://localhost/1"
+
+            def describe():
+                return app.conf.result_backend
+        """,
+    })
+    assert config.backend.state == LITERAL
+
+
 def test_shared_task_app_only_when_the_project_has_one(tmp_path):
     files = {
         "proj/__init__.py": "",

@@ -39,7 +39,8 @@ def complete_and_elided(data: bytes, path: str = "m.py", module: str = "m"):
 
 def assert_same_facts(complete, elided, elided_qualnames, where):
     # IR nodes compare by identity (rules rely on it): compare what they print, every field.
-    for name in ("bindings", "star_imports", "classes", "roots", "attribute_assignments"):
+    for name in ("bindings", "star_imports", "classes", "roots", "attribute_assignments",
+                 "conf_writes_in_functions"):
         assert repr(getattr(elided, name)) == repr(getattr(complete, name)), (where, name)
     # Functions defined inside an elided body are not listed: undecorated (a decorated one
     # keeps the body), so never tasks, and no name resolves to a function's local.
@@ -170,12 +171,27 @@ def test_elided_roots_match_the_extractor(tmp_path):
 
         def c(items):
             return [i.update(1) for i in items]
+
+        def d(app, url):
+            app.conf.result_backend = url
+
+        def e(app, url):
+            app.settings.result_backend = url
+            return app.conf.result_backend
+
+        def f(self, url):
+            self.app.conf.result_backend = url  # a parameter: never an app the index knows
+
+        def g(self, url):
+            self = current()
+            self.app.conf.result_backend = url
     """).encode()
     complete, _, _ = complete_and_elided(source)
     scopes = {root.scope for root in complete.roots}
     assert scopes == {"a", "b"}
+    assert [scope for scope, _ in complete.conf_writes_in_functions] == ["g"]
     facts = quiet_bodies_elided(source, "m.py", "m", False)
-    assert [q for q, f in facts.functions.items() if f.elided is not None] == ["c"]
+    assert [q for q, f in facts.functions.items() if f.elided is not None] == ["c", "d", "e", "f"]
 
 
 @pytest.mark.parametrize("source", [

@@ -315,6 +315,12 @@ class ModuleExtractor:
         elif isinstance(target, cst.Attribute):
             if scope.kind == "module":
                 self.facts.attribute_assignments.append((self.expr(target, scope), value))
+            elif _writes_conf(target):
+                written = self.expr(target, scope)
+                if not _on_a_local(written.value.value):
+                    function = scope.function_scope()
+                    self.facts.conf_writes_in_functions.append(
+                        (function.qualname if function else "", written))
             base = _base_name(target)
             if base is not None and scope.kind == "function" and base in scope.env:
                 self.forget(scope, [base])
@@ -686,6 +692,20 @@ def _params(parameters: cst.Parameters) -> Params:
     if parameters.star_kwarg is not None:
         items.append(Param(parameters.star_kwarg.name.value, VAR_KEYWORD))
     return Params(tuple(items))
+
+
+def _writes_conf(target: cst.Attribute) -> bool:
+    """``<owner>.conf.<name> = ...``: a setting of an app (``roots.keeps_body`` keeps the
+    bodies that hold one, unless the owner is reached from a parameter)."""
+    return isinstance(target.value, cst.Attribute) and target.value.attr.value == "conf"
+
+
+def _on_a_local(owner: ir.Expr) -> bool:
+    """Whether ``owner`` is reached from a local the extractor cannot follow (``self.app``):
+    never an app the index knows."""
+    while isinstance(owner, (ir.Attribute, ir.Call)):
+        owner = owner.func if isinstance(owner, ir.Call) else owner.value
+    return isinstance(owner, ir.Opaque) and owner.kind == "local"
 
 
 def _base_name(node: cst.BaseExpression) -> Optional[str]:

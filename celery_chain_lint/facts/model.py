@@ -186,5 +186,8 @@ class ModuleFacts:
     roots: List[Root] = field(default_factory=list)
     # Module-level ``x.attr = value`` assignments (``app.conf.result_backend = ...``).
     attribute_assignments: List[Tuple[Expr, Expr]] = field(default_factory=list)
+    # ``x.conf.name = value`` inside functions: (the function's qualname, the target). Whether
+    # and when the function runs is unknown, so the setting it writes is too.
+    conf_writes_in_functions: List[Tuple[str, Expr]] = field(default_factory=list)
     # Lines carrying ``# noqa`` comments: line -> codes (empty tuple for a bare ``# noqa``).
     noqa: Dict[int, Tuple[str, ...]] = field(default_factory=dict)

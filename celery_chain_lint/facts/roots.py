@@ -72,8 +72,9 @@ def _receiver_matches(func: ir.Attribute) -> bool:
 def keeps_body(function: ast.AST, spelling: Optional[Tuple[FrozenSet[str], FrozenSet[str]]]
                = None) -> bool:
     """Whether the libcst pass must read ``function``'s body with the rest of the module:
-    it may hold a root, a nested class or decorated function (an elided body does not even
-    list what it defines: a task defined in a factory), or the function may be a task."""
+    it may hold a root, a write to an app's settings (``x.conf.name = ...``), a nested class or
+    decorated function (an elided body does not even list what it defines: a task defined in a
+    factory), or the function may be a task."""
     if any(TASK_WORD in (_decorator_name(d) or "").lower() for d in function.decorator_list):
         return True
     names, attributes = spelling or spelled(function)
@@ -82,6 +83,7 @@ def keeps_body(function: ast.AST, spelling: Optional[Tuple[FrozenSet[str], Froze
     if any(method in attributes and (receiver in attributes or receiver in names)
            for method, receiver in RECEIVER_NEEDED.items()):
         return True
+    writes_conf = "conf" in attributes
     for statement in function.body:
         for node in ast.walk(statement):
             kind = type(node)
@@ -90,10 +92,32 @@ def keeps_body(function: ast.AST, spelling: Optional[Tuple[FrozenSet[str], Froze
                     return True
             elif kind is ast.ClassDef:
                 return True
+            elif writes_conf and kind is ast.Attribute and type(node.ctx) is ast.Store \
+                    and type(node.value) is ast.Attribute and node.value.attr == "conf" \
+                    and not _on_a_parameter(node.value.value, function):
+                return True  # ``app.conf.result_backend = ...``: the app index reads it
             elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
                 if any(_decorator_name(d) != "wraps" for d in node.decorator_list):
                     return True
     return False
+
+
+def _on_a_parameter(owner: ast.expr, function: ast.AST) -> bool:
+    """Whether ``owner`` (of ``owner.conf.name = ...``) is reached from a parameter the body
+    never rebinds (``self.app``): the extractor sees an opaque local there, never an app, and
+    records nothing (``extract._writes_conf``). Test suites write ``self.app.conf`` a lot."""
+    while isinstance(owner, (ast.Attribute, ast.Subscript, ast.Call)):
+        owner = owner.func if isinstance(owner, ast.Call) else owner.value
+    if not isinstance(owner, ast.Name):
+        return False
+    arguments = function.args
+    parameters = {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}
+    parameters |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None}
+    if owner.id not in parameters:
+        return False
+    return not any(isinstance(node, ast.Name) and node.id == owner.id
+                   and not isinstance(node.ctx, ast.Load)
+                   for statement in function.body for node in ast.walk(statement))
 
 
 def spelled(function: ast.AST) -> Tuple[FrozenSet[str], FrozenSet[str]]:

@@ -212,6 +212,13 @@ class AppIndex:
                     name = _setting_name(target.attr, None)
                     if name is not None:
                         writes.append((name, self._setting(value, module)))
+            # Inside a function: whether and when it runs is unknown, so is what it writes.
+            for _, target in module_facts.conf_writes_in_functions:
+                if isinstance(target, ir.Attribute) and isinstance(target.value, ir.Attribute) \
+                        and self.same(self.app_of(target.value.value, module), app):
+                    name = _setting_name(target.attr, None)
+                    if name is not None:
+                        writes.append((name, UNKNOWN_SETTING))
         for module, scope, call in self._app_calls(app, "update", on_conf=True):
             updates = self._update_arguments(call, module)
             if updates is None:

@@ -14,7 +14,9 @@ chain in which a group is followed by a step, which Celery upgrades to a chord) 
 
 The app is the tasks' app (a ``shared_task``'s app is known only when the project has exactly one
 Celery app). A backend read from the environment (``os.environ[...]``, ``os.getenv``), computed,
-or set by a configuration source that cannot be read is unknown: nothing is said about it.
+set inside a function (``def configure(): app.conf.result_backend = ...``, which may run before
+the chord is applied), or set by a configuration source that cannot be read is unknown: nothing
+is said about it.
 
 ## Why is this bad?
 A chord counts and collects its header results in the result backend before it calls the body.
