@@ -705,7 +705,7 @@ def _on_a_local(owner: ir.Expr) -> bool:
     never an app the index knows."""
     while isinstance(owner, (ir.Attribute, ir.Call)):
         owner = owner.func if isinstance(owner, ir.Call) else owner.value
-    return isinstance(owner, ir.Opaque) and owner.kind == "local"
+    return isinstance(owner, ir.Opaque) and owner.kind in ("local", OPAQUE.kind)
 
 
 def _base_name(node: cst.BaseExpression) -> Optional[str]:

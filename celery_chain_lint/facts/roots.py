@@ -117,6 +117,7 @@ def _on_a_parameter(owner: ast.expr, function: ast.AST) -> bool:
         return False
     return not any(isinstance(node, ast.Name) and node.id == owner.id
                    and not isinstance(node.ctx, ast.Load)
+                   or isinstance(node, ast.alias) and owner.id in (node.asname, node.name)
                    for statement in function.body for node in ast.walk(statement))
 
 
