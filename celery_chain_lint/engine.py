@@ -72,22 +72,18 @@ def _parse_and_extract(data: bytes, source: SourceFile, elide_quiet_bodies: bool
     from celery_chain_lint.facts.extract import extract_module
     from celery_chain_lint.source import SourceError, check_nesting, decode, parse_text
 
+    text = decode(data).text  # a located SourceError when it does not decode
     if elide_quiet_bodies:
         from celery_chain_lint.bodies import quiet_bodies_elided
 
+        check_nesting(text)  # reported for the whole file, elided bodies included
         try:
-            text = decode(data).text
-        except SourceError:
-            text = None
-        if text is not None:
-            check_nesting(text)  # reported for the whole file, elided bodies included
-            try:
-                return quiet_bodies_elided(data, source.path, source.module, source.is_package,
-                                           nesting_checked=True)
-            except (SyntaxError, ValueError, LookupError, SourceError):
-                pass  # the whole-file pass below locates the problem
-    text = decode(data).text
-    return extract_module(parse_text(text), source.path, source.module, source.is_package, text)
+            return quiet_bodies_elided(data, source.path, source.module, source.is_package,
+                                       nesting_checked=True)
+        except (SyntaxError, ValueError, LookupError, SourceError):
+            pass  # the whole-file pass below locates the problem
+    tree = parse_text(text, nesting_checked=elide_quiet_bodies)
+    return extract_module(tree, source.path, source.module, source.is_package, text)
 
 
 def _unanalysable(source: SourceFile, span: Span, message: str) -> Finding:

@@ -556,8 +556,6 @@ class ParserChild:
                 with os.fdopen(job_read, "rb") as job:
                     data = job.read()
                 if data:
-                    import pickle
-
                     with os.fdopen(results_write, "wb") as out:
                         out.write(pickle.dumps([_analyse(s) for s in pickle.loads(data)]))
             except BaseException:
@@ -569,7 +567,6 @@ class ParserChild:
 
     def parse(self, sources: List[SourceFile]) -> None:
         """Start parsing ``sources``; ``results()`` waits for them."""
-        import pickle
         import threading
 
         data = pickle.dumps(sources)
@@ -588,8 +585,6 @@ class ParserChild:
     def results(self) -> List:
         """The parsed sources' results, or an empty list when the child failed (the caller
         parses them itself)."""
-        import pickle
-
         try:
             results, self._results = self._results, None
             with os.fdopen(results, "rb") as stream:

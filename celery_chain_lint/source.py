@@ -328,15 +328,14 @@ def _too_deep(text: str, index: int, limit: int) -> None:
 # ---- parsing ----
 
 
-def parse(data: bytes, nesting_checked: bool = False):
+def parse(data: bytes):
     """``data`` decoded and parsed by libcst (a ``libcst.Module``), or a located SourceError.
-    Call it through ``run_deep``. ``nesting_checked``: the caller checked a text that holds
-    this one's nesting already."""
-    decoded = decode(data)
-    return parse_text(decoded.text, nesting_checked)
+    Call it through ``run_deep``."""
+    return parse_text(decode(data).text)
 
 
 def parse_text(text: str, nesting_checked: bool = False):
+    """``nesting_checked``: the caller checked a text that holds this one's nesting already."""
     import libcst as cst
 
     if not nesting_checked:

@@ -126,6 +126,8 @@ class ChordWithoutResults(Rule):
                       'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()\n',
         _NO_BACKEND + 'app.config_from_object("proj.celeryconfig")\n'
                       'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()\n',
+        _NO_BACKEND + 'def configure(url):\n    app.conf.result_backend = url\n\n'
+                      'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()\n',
     ]
     INVALID = [
         _NO_BACKEND + 'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()  # expect: CCL008\n',
