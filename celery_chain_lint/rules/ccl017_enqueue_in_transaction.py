@@ -5,7 +5,9 @@ Flags ``task.delay(...)``, ``task.apply_async(...)`` and ``canvas.delay()``/``.a
 written inside ``with transaction.atomic():`` (Django's ``django.db.transaction.atomic``) or in
 a function decorated with ``@transaction.atomic``, unless it is deferred with
 ``transaction.on_commit(...)`` (a lambda or a function passed to it is not reported) or sent
-with ``delay_on_commit``.
+with ``delay_on_commit``. A task whose class may send it its own way (a base class defining
+``apply_async`` or ``delay``, as a ``TransactionAwareTask`` that defers them to the commit; a
+base from another package; an app made with ``task_cls=``) is not reported.
 
 ## Why is this bad?
 ``delay`` publishes the message at once; the transaction commits later, when the block ends.
@@ -41,7 +43,7 @@ from __future__ import annotations
 from typing import Iterator, Optional
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.index.symbols import External
+from celery_chain_lint.index.symbols import ClassSym, External
 from celery_chain_lint.rules.base import Edit, Fix, Rule
 from celery_chain_lint.workflow.model import UnknownNode
 
@@ -75,6 +77,12 @@ class EnqueueInTransaction(Rule):
                "        transaction.on_commit(lambda: send_confirmation.delay(order_id))\n",
         _APP + "def place(order_id):\n    with transaction.atomic():\n"
                "        create_order(order_id)\n    send_confirmation.delay(order_id)\n",
+        # The task's class sends it once the transaction commits (as pretix's tasks do).
+        _APP + "class AfterCommit(app.Task):\n    def apply_async(self, *args, **kwargs):\n"
+               "        transaction.on_commit(lambda: super().apply_async(*args, **kwargs))\n\n"
+               "@app.task(base=AfterCommit)\ndef notify(order_id):\n    return order_id\n\n"
+               "def place(order_id):\n    with transaction.atomic():\n"
+               "        create_order(order_id)\n        notify.delay(order_id)\n",
     ]
     INVALID = [
         _APP + "def place(order_id):\n    with transaction.atomic():\n"
@@ -82,6 +90,12 @@ class EnqueueInTransaction(Rule):
                "        send_confirmation.delay(order_id)  # expect: CCL017\n",
         _APP + "@transaction.atomic\ndef place(order_id):\n    create_order(order_id)\n"
                "    send_confirmation.apply_async((order_id,))  # expect: CCL017\n",
+        # A base class of the project that leaves sending to Celery's Task.
+        _APP + "class Logged(app.Task):\n    def on_failure(self, *args):\n        pass\n\n"
+               "@app.task(base=Logged)\ndef notify(order_id):\n    return order_id\n\n"
+               "def place(order_id):\n    with transaction.atomic():\n"
+               "        create_order(order_id)\n"
+               "        notify.delay(order_id)  # expect: CCL017\n",
     ]
 
     def check(self, project) -> Iterator:
@@ -138,7 +152,7 @@ class EnqueueInTransaction(Rule):
             return None
         task = getattr(canvas, "task", None)
         if task is not None:
-            return task.display
+            return None if _sent_its_own_way(project, task) else task.display
         return {"ChainNode": "the chain", "GroupNode": "the group", "ChordNode": "the chord"}.get(
             type(canvas).__name__, "the canvas")
 
@@ -152,3 +166,35 @@ class EnqueueInTransaction(Rule):
         return Fix("Send it from transaction.on_commit()",
                    (Edit(start, "transaction.on_commit(lambda: "), Edit(end, ")")),
                    applicability="unsafe")
+
+
+def _sent_its_own_way(project, task) -> bool:
+    """Whether the task's class may send it its own way, so that the rule cannot know: a
+    class of the project defining ``apply_async`` or ``delay`` (pretix's ``TransactionAwareTask``
+    defers both with ``transaction.on_commit``), a base it cannot see or from another package
+    than Celery, or an app created with ``task_cls=``."""
+    if task.app is not None and task.app.call.keyword("task_cls") is not None:
+        return True
+    if task.base is not None:
+        return _class_sends(project, task.base, set())
+    base = task.option("base")
+    return base is not None and not project.resolver.is_task_base(
+        project.resolver.resolve(base, task.module))
+
+
+def _class_sends(project, cls: ClassSym, seen: set) -> bool:
+    if cls in seen:
+        return False
+    seen.add(cls)
+    facts = project.resolver.modules[cls.module].classes.get(cls.qualname)
+    if facts is None or not SEND_METHODS.isdisjoint(facts.methods):
+        return True
+    for base in facts.bases:
+        symbol = project.resolver.resolve(base, cls.module)
+        if isinstance(symbol, ClassSym):
+            if _class_sends(project, symbol, seen):
+                return True
+        elif not (project.resolver.is_task_base(symbol)
+                  or isinstance(symbol, External) and symbol.qualname == "builtins.object"):
+            return True
+    return False
