@@ -28,7 +28,7 @@ CACHE_DIR_NAME = ".celery_chain_lint_cache"
 # Files whose source defines what the cache holds; a change to any of them is a new format.
 FORMAT_SOURCES = ("facts/model.py", "facts/ir.py", "facts/extract.py", "prefilter.py",
                   "source.py")
-MANIFEST = "manifest-2.pickle"  # named for the Entry layout
+MANIFEST = "manifest-3.pickle"  # named for the Entry layout
 # A file modified this recently (ns) may change again within the same mtime tick: re-hash it.
 RACY_NS = 2_000_000_000
 
@@ -92,7 +92,8 @@ class Entry:
     checked_ns: int  # when the content was hashed
     digest: str
     seed: bool  # the pre-filter's verdict on the file alone
-    words: FrozenSet[str]  # the words of its import statements
+    imports: tuple  # what its import statements import (prefilter.Scan)
+    words: FrozenSet[str]  # the words of those it read otherwise (prefilter.Scan)
     marked: bool  # seed for another reason than importing Celery (a canvas call...)
 
     def matches(self, stat: os.stat_result) -> bool:
@@ -119,7 +120,7 @@ class Cache:
 
     def entry(self, path: str, stat: os.stat_result) -> Optional[Entry]:
         entry = self.manifest.get(path)
-        if isinstance(entry, Entry) and isinstance(getattr(entry, "marked", None), bool) \
+        if isinstance(entry, Entry) and isinstance(getattr(entry, "imports", None), tuple) \
                 and entry.matches(stat):
             return entry
         return None

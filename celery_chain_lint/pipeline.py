@@ -106,6 +106,7 @@ class _File:
     digest: str = ""
     seed: bool = True
     marked: bool = True
+    imports: tuple = ()  # prefilter.Scan
     words: frozenset = frozenset()
     data: Optional[bytes] = None
     unreadable: bool = False
@@ -206,14 +207,15 @@ class Analysis:
         self._add_time("full_s", started)
         while self.prefilter and lazy:
             self.stats["rounds"] += 1
-            from celery_chain_lint.prefilter import relevant_words
+            from celery_chain_lint.prefilter import relevance
 
             # Modules left out are present but opaque there: what resolves through one is
             # unknown until the names that promote it have promoted it (prefilter.py).
             modules = [facts for facts, _ in results.values() if facts is not None]
             opaque = self._opaque_table(lazy)
-            words = relevant_words(Project(modules, lazy=opaque))
-            promoted = [f for f in lazy.values() if f.words & words]
+            relevant = relevance(Project(modules, lazy=opaque))
+            promoted = [f for f in lazy.values() if relevant.promotes(
+                f.module, f.source.is_package, f.imports, f.words)]
             if not promoted:
                 break
             self.stats["promoted"] += len(promoted)
@@ -247,7 +249,8 @@ class Analysis:
             return f
         entry = self.cache.entry(f.abspath, stat) if self.cache is not None else None
         if entry is not None:
-            f.digest, f.seed, f.words, f.marked = entry.digest, entry.seed, entry.words, entry.marked
+            f.digest, f.seed, f.imports, f.words = entry.digest, entry.seed, entry.imports, entry.words
+            f.marked = entry.marked
             return f
         started = now_ns()
         try:
@@ -259,7 +262,8 @@ class Analysis:
         self._read(f, data)
         if self.cache is not None:
             self.cache.remember(f.abspath, Entry(stat.st_size, stat.st_mtime_ns, stat.st_ino,
-                                                 started, f.digest, f.seed, f.words, f.marked))
+                                                 started, f.digest, f.seed, f.imports, f.words,
+                                                 f.marked))
         if not f.seed:
             f.data = None  # read again if ever needed: a large codebase must not stay in memory
         return f
@@ -268,7 +272,7 @@ class Analysis:
         self.stats["read"] += 1
         f.data, f.size = data, len(data)
         f.digest = content_hash(data)
-        f.seed, f.words = scan(data)
+        f.seed, f.imports, f.words = scan(data)
         f.marked = f.seed and ("celery" not in f.words or any(m in data for m in _MARKERS))
 
     def _data(self, f: _File) -> Optional[bytes]:

@@ -6,7 +6,7 @@ pass cost about 0.1 ms a line. Most files of a large codebase never touch Celery
 - **full** (the libcst pass of ``facts.extract``, quiet function bodies left for later:
   ``bodies.py``): files that import Celery, that make a canvas call (``.s(``, ``.si(``,
   ``.delay(``, ``.apply_async(``), that Python cannot decode (the full pass reports them),
-  and, found by a fixpoint over the project, files whose import statements name something the project binds
+  and, found by a fixpoint over the project, files that import something the project binds
   to a Celery-related object (a task, a task decorator or base class, an app, a canvas, a
   re-export of Celery's API) or a module that binds one;
 - **definitions only** (``bodies.definitions_facts``): every other file. ``ast`` (fast) finds the
@@ -18,26 +18,34 @@ pass cost about 0.1 ms a line. Most files of a large codebase never touch Celery
   following a task into a helper module that does the network I/O).
 
 Why nothing is missed: what a file contributes beyond name resolution and the bodies read on
-demand (tasks, workflows, task decorators and bases, apps and their configuration) always
-refers to a Celery object; a Python file can only refer to an object through a name it
-imports (the import statement spells the name, or the module that holds it) or by importing
-Celery itself. The fixpoint promotes every file whose import statements mention such a name,
-until no file is promoted; while it runs, modules left out are opaque (what resolves through
-one is unknown until it is promoted). The tests run the whole analysis with and without the
-filter and require identical findings. Known limits: dynamic imports (``importlib``,
-``__import__``) are invisible to it, as they are to the resolver; when the project is Celery
-itself (it holds ``celery``, ``celery.canvas``, ``celery.app.task``...), importing celery is
-internal and no reason for the full pass (a canvas call still is); and a file left to the
-definitions tier is never parsed in full, so a syntax error in it is not reported (CCL999 is
-for files that need analysing).
+demand (tasks, workflows, task decorators and bases, apps and their configuration) always refers
+to a Celery object; a Python file can only refer to an object through a name it imports or by
+importing Celery itself. ``from m import a`` gives the file ``a`` and nothing else of ``m``;
+``import a.b`` gives it ``a``, ``a.b`` and what they hold. From those the resolver reaches their
+values and, for modules, their attributes, and a function's return values (a decorator factory),
+never what else a function does nor a class's attributes (``index/resolver.py``). So the
+fixpoint promotes every file that imports a relevant name from the module binding it (or
+re-exporting it with a star import), a module binding one (``from . import tasks``; any module
+``import a.b`` names), or anything with a star import from such a module; an import statement
+not alone on its line (``x = 1; import a``) counts by its words, which must spell a relevant
+name or the last component of such a module. It runs until no file is promoted; meanwhile,
+modules left out are opaque (what resolves through one is unknown until it is promoted). The
+tests run the whole analysis with and without the filter and require identical findings. Known
+limits: dynamic imports (``importlib``, ``__import__``) are invisible to it, as they are to the
+resolver, and so is a module reached as an attribute of a package imported for another of its
+modules (``import a.b`` then ``a.c.task``, which Python finds only if something else imported
+``a.c``); when the project is Celery itself (it holds ``celery``, ``celery.canvas``,
+``celery.app.task``...), importing celery is internal and no reason for the full pass (a canvas
+call still is); and a file left to the definitions tier is never parsed in full, so a syntax
+error in it is not reported (CCL999 is for files that need analysing).
 """
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.model import ModuleFacts, ValueBinding
+from celery_chain_lint.facts.model import ModuleFacts, ValueBinding, resolve_relative
 from celery_chain_lint.source import undecodable
 
 # Bumped when the scan or the definitions extraction changes meaning (part of the cache key).
@@ -51,14 +59,41 @@ _SEEDS = (b".s(", b".si(", b".delay(", b".apply_async(")
 _WORD = re.compile(rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*")
 
 
-def scan(data: bytes) -> Tuple[bool, FrozenSet[str]]:
-    """(whether the file needs the full pass on its own, the words of its import statements).
+_NAME = rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*"
+_DOTTED = _NAME + rb"(?:\s*\.\s*" + _NAME + rb")*"
+# An import statement alone on its line (continued over backslashes or parentheses):
+# ``from <dots><module> import <names>``, or ``import <dotted> [as <name>], ...``.
+_FROM_IMPORT = re.compile(rb"[ \t]*from[ \t]+(\.*)[ \t]*(" + _DOTTED + rb")?[ \t]+import\b([^;]*)\Z",
+                          re.S)
+_PLAIN_IMPORT = re.compile(rb"[ \t]*import[ \t]+([^;]*)\Z", re.S)
+_IMPORTED_MODULE = re.compile(rb"\s*(" + _DOTTED + rb")(?:\s+as\s+" + _NAME + rb")?\s*\Z")
+_CONTINUATION = re.compile(rb"\\\r?\n|#[^\n]*")
 
-    An import statement is read as the whole line holding the word ``import`` (so also the
-    ``from x`` before it, and code before a ``;``), continued over backslashes and up to the
-    closing parenthesis of a parenthesised name list. Over-reading (``important`` in prose)
-    only adds words, which only costs time."""
+# (dots, module as written, the names imported; None for ``import <module>``):
+# ``from ..a import b as c`` -> (2, "a", ("b", "as", "c")); ``import a.b`` -> (0, "a.b", None).
+Import = Tuple[int, str, Optional[Tuple[str, ...]]]
+
+
+class Scan(NamedTuple):
+    """What the pre-filter reads of one file's bytes."""
+
+    seed: bool  # the file needs the full pass on its own
+    imports: Tuple[Import, ...]
+    # The words of the import statements read otherwise (``x = 1; import a``, prose).
+    words: FrozenSet[str]
+
+
+def scan(data: bytes) -> Scan:
+    """Whether the file needs the full pass on its own, and what its import statements import.
+
+    An import statement is read as the whole line holding the word ``import`` (code before a
+    ``;`` included), continued over backslashes and up to the closing parenthesis of a
+    parenthesised name list. One alone on its line is kept with its modules and names, since
+    through it the file reaches those and nothing else; any other counts by all its words.
+    Over-reading (``important`` in prose, ``importlib``, an ``as`` clause) only adds names, which
+    only costs time."""
     words: Set[bytes] = set()
+    imports: List[Import] = []
     find, length = data.find, len(data)
     position = find(b"import")
     while position != -1:
@@ -75,23 +110,98 @@ def scan(data: bytes) -> Tuple[bool, FrozenSet[str]]:
                 break
             following = find(b"\n", end + 1)
             end = length if following == -1 else following
-        words.update(_WORD.findall(data, start, end))
+        statement = _CONTINUATION.sub(b" ", data[start:end])
+        found = _read_import(statement)
+        if found is None:
+            words.update(_WORD.findall(statement))
+        else:
+            imports.extend(found)
         position = find(b"import", end)
-    names = frozenset(word.decode("utf-8", "replace") for word in words)
+    if any("celery" in module.split(".") for _, module, _ in imports):
+        words.add(b"celery")  # ``from celery import ...``, ``from .celery import app``
+    names = frozenset(_decode(word) for word in words)
     # A file Python could not even decode (binary, UTF-16, a wrong coding declaration, NUL
     # bytes) goes to the full pass, which reports it (CCL999): cheap to find, and worth saying.
     seed = "celery" in names or any(marker in data for marker in _SEEDS) or undecodable(data)
-    return seed, names
+    return Scan(seed, tuple(imports), names)
+
+
+def _read_import(statement: bytes) -> Optional[List[Import]]:
+    """The imports of one statement alone on its line; None when it is not one."""
+    found = _FROM_IMPORT.match(statement)
+    if found is not None:
+        dots, module, names = found.groups()
+        imported = tuple(_decode(word) for word in _WORD.findall(names))
+        return [(len(dots), _module(module or b""), imported + ("*",) * (b"*" in names))]
+    found = _PLAIN_IMPORT.match(statement)
+    if found is None:
+        return None
+    modules = []
+    for item in found.group(1).split(b","):
+        named = _IMPORTED_MODULE.match(item)
+        if named is None:
+            return None
+        modules.append((0, _module(named.group(1)), None))
+    return modules
+
+
+def _module(dotted: bytes) -> str:
+    return _decode(re.sub(rb"\s", b"", dotted))
+
+
+def _decode(word: bytes) -> str:
+    return word.decode("utf-8", "replace")
 
 
 # ---- which names are Celery-related, once the full-pass modules are known ----
 
 
-def relevant_words(project) -> FrozenSet[str]:
-    """Names an importing file must spell to reach something Celery-related in ``project``:
+class Relevance(NamedTuple):
+    """What makes a file left out worth the full pass: it imports something Celery-related."""
+
+    # Module -> the relevant names it binds or re-exports with a star import.
+    names: Dict[str, FrozenSet[str]]
+    modules: FrozenSet[str]  # modules binding or re-exporting relevant names
+    # The relevant names and the last component of each module above: what the words of an
+    # import statement read otherwise must spell.
+    words: FrozenSet[str]
+
+    def promotes(self, module: str, is_package: bool, imports: Tuple[Import, ...],
+                 words: FrozenSet[str]) -> bool:
+        """Whether the file ``module``, whose import statements ``scan`` read, imports
+        something relevant."""
+        if not words.isdisjoint(self.words):
+            return True
+        for level, source, imported in imports:
+            absolute = resolve_relative(module, is_package, level, source)
+            if absolute is None:
+                continue
+            if imported is None:  # ``import a.b.c``: reaches a, a.b, a.b.c and their attributes
+                if self._reaches(absolute.split(".")):
+                    return True
+            elif "*" in imported and absolute in self.modules or any(
+                    name in self.names.get(absolute, ()) or f"{absolute}.{name}" in self.modules
+                    for name in imported):
+                return True
+        return False
+
+    def _reaches(self, parts: List[str]) -> bool:
+        """Whether a module ``parts[0]``, ``parts[0].parts[1]``... is relevant, or holds a
+        relevant name spelled next (``import a.b``: ``b`` may be a task of ``a``)."""
+        module = ""
+        for index, part in enumerate(parts):
+            module = f"{module}.{part}" if module else part
+            if module in self.modules or index + 1 < len(parts) \
+                    and parts[index + 1] in self.names.get(module, ()):
+                return True
+        return False
+
+
+def relevance(project) -> Relevance:
+    """What an importing file must import to reach something Celery-related in ``project``:
     module-level names bound to such objects (a task, a task decorator or base class, an app,
-    one of Celery's objects, a variable or a function building a canvas from those), and the
-    last component of the modules holding them (``from . import tasks``)."""
+    one of Celery's objects, a variable built from those, a function returning one, a module
+    binding some), and the modules holding them (``from . import tasks``)."""
     from celery_chain_lint.index.symbols import (
         AppSym,
         ClassSym,
@@ -100,6 +210,7 @@ def relevant_words(project) -> FrozenSet[str]:
         FunctionSym,
         InstanceSym,
         MemberSym,
+        ModuleSym,
         TaskSym,
     )
 
@@ -111,6 +222,8 @@ def relevant_words(project) -> FrozenSet[str]:
             return True
         if isinstance(symbol, External):
             return symbol.qualname == "celery" or symbol.qualname.startswith("celery.")
+        if isinstance(symbol, ModuleSym):  # ``from pkg import jobs as j``: ``j`` names it
+            return bool(relevant_names.get(symbol.name))
         if isinstance(symbol, InstanceSym):
             symbol = symbol.cls
         if isinstance(symbol, (FunctionSym, ClassSym)):
@@ -124,7 +237,10 @@ def relevant_words(project) -> FrozenSet[str]:
 
     symbols: Dict[Tuple[str, str], object] = {}
     # Per module: what each of its module-level names is built from (a variable's value, a
-    # function's return values and canvas statements, a class's bases and canvas statements).
+    # function's return values, a class's bases). Not the canvas a function or a method builds
+    # and sends itself: the resolver reaches nothing through a call of a plain function nor
+    # through a class's attributes, so an importer of them needs nothing more than their
+    # definitions (index/resolver.py, ``Resolver.member`` and ``Resolver.call``).
     built: Dict[str, Dict[str, List]] = {}
     # Per module: its functions whose bodies were elided (bodies.py); their return values are
     # read only if the body mentions a relevant name, which reading them would cost a parse.
@@ -134,9 +250,6 @@ def relevant_words(project) -> FrozenSet[str]:
         for name, binding in facts.bindings.items():
             if isinstance(binding, ValueBinding):
                 parts.setdefault(name, []).append(binding.expr)
-        for root in facts.roots:
-            if root.scope:
-                parts.setdefault(root.scope.split(".")[0], []).append(root.expr)
         for qualname, function in facts.functions.items():
             if "." in qualname:
                 continue
@@ -181,12 +294,24 @@ def relevant_words(project) -> FrozenSet[str]:
             if module not in modules and any(source in modules for source in facts.star_imports):
                 modules.add(module)
                 changed = True
+    # What a module re-exports with star imports counts as its own (``Resolver.lookup``).
+    names = {module: set(local) for module, local in relevant_names.items()}
+    changed = True
+    while changed:
+        changed = False
+        for module, facts in project.modules.items():
+            for source in facts.star_imports:
+                exported = {name for name in names.get(source, ()) if not name.startswith("_")}
+                if not exported <= names[module]:
+                    names[module] |= exported
+                    changed = True
     words: Set[str] = set()
-    for names in relevant_names.values():
-        words |= names
+    for local in relevant_names.values():
+        words |= local
     for module in modules:
         words.add(module.rsplit(".", 1)[-1])
-    return frozenset(words)
+    return Relevance({m: frozenset(n) for m, n in names.items() if n}, frozenset(modules),
+                     frozenset(words))
 
 
 # ---- modules the filter left out, loaded when name resolution looks into them ----

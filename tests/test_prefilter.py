@@ -160,8 +160,20 @@ def test_scan_reads_every_import_statement():
               b"try: import f\nexcept ImportError: pass\n"
               b"def g():\n    from .h import i\n"
               b"x = 1; import j, \\\n    k\n")
-    words = scan(source)[1]
-    assert {"a", "b", "c", "d", "e", "f", "h", "i", "j", "k"} <= words
+    found = scan(source)
+    assert {"f", "j", "k"} <= found.words  # not alone on their lines: read as words
+    assert [(level, module, names and set(names)) for level, module, names in found.imports] \
+        == [(0, "a.b", {"c", "d", "as", "e"}), (1, "h", {"i"})]
+
+
+def test_scan_keeps_the_module_of_each_import_alone_on_its_line():
+    source = (b"import os.path as p, sys\nfrom .. import *\nfrom . x . y import z  # import w\n"
+              b"import a.b, \\\n    c\nfrom importers.celery import app\n")
+    found = scan(source)
+    assert found.imports == ((0, "os.path", None), (0, "sys", None), (2, "", ("*",)),
+                             (1, "x.y", ("z",)), (0, "a.b", None), (0, "c", None),
+                             (0, "importers.celery", ("app",)))
+    assert found.words == {"celery"} and found.seed  # ``celery`` is asked wherever spelled
 
 
 def _definitions_view(facts):
@@ -296,3 +308,66 @@ def test_settings_found_without_the_environment_need_no_celery_word(tmp_path):
     assert with_filter == without
     assert [f["code"] for f in with_filter] == ["CCL008"]
     assert stats["full"] == 2  # celery.py and tasks.py; settings.py read by name
+
+
+PROMOTION = {
+    "app/__init__.py": "",
+    "app/jobs.py": textwrap.dedent(JOBS) + "\ndef amount_text(amount):\n    return str(amount)\n",
+    # ``.signature(`` is no reason for the full pass: only what these files import is.
+    "app/relative.py": """
+        from .jobs import charge
+
+        def flow():
+            return charge.signature((1, "usd", 3))  # CCL002
+    """,
+    "app/module_import.py": """
+        from . import jobs
+
+        def flow():
+            return jobs.charge.signature((1, "usd", 3))  # CCL002
+    """,
+    "app/star.py": """
+        from .jobs import *
+
+        def flow():
+            return charge.signature((1, "usd", 3))  # CCL002
+    """,
+    "app/reexport.py": "from app import jobs as work\n",
+    "app/user.py": """
+        from app.reexport import work
+
+        def flow():
+            return work.charge.signature((1, "usd", 3))  # CCL002
+    """,
+    # Takes a plain function from the module of the tasks: nothing Celery-related.
+    "app/views.py": """
+        from app.jobs import amount_text
+
+        def show(amount):
+            return amount_text(amount)
+    """,
+    # Another module called ``jobs``.
+    "other/__init__.py": "",
+    "other/jobs.py": "def run():\n    return 1\n",
+    "app/report.py": "from other.jobs import run\n\ndef report():\n    return run()\n",
+    "app/plain_import.py": """
+        import app.jobs
+
+        def flow():
+            return app.jobs.charge.signature((1, "usd", 3))  # CCL002
+    """,
+    "app/other_import.py": "import other.jobs\n\ndef report():\n    return other.jobs.run()\n",
+}
+
+
+def test_a_file_is_promoted_by_what_it_imports_not_by_the_module_it_imports_it_from(tmp_path):
+    write(tmp_path, PROMOTION)
+    with_filter, stats = findings(["app", "other"], True, tmp_path)
+    without, _ = findings(["app", "other"], False, tmp_path)
+    assert with_filter == without
+    flagged = {(Path(f["path"]).name, f["code"]) for f in with_filter}
+    for name in ("relative.py", "module_import.py", "star.py", "user.py", "plain_import.py"):
+        assert (name, "CCL002") in flagged
+    # jobs (imports celery), the five above and reexport.py: not views.py, report.py nor
+    # other_import.py, which import something else from, or another, module called jobs.
+    assert stats["files"] == 13 and stats["full"] == 7

@@ -38,6 +38,7 @@ from celery_chain_lint.facts.model import (
     Root,
     UnknownBinding,
     ValueBinding,
+    resolve_relative,
 )
 
 # Expressions deeper than this become Opaque: deep trees must not exhaust the stack, and facts
@@ -911,17 +912,6 @@ def _import_bindings(node, module: str, is_package: bool):
         name = _dotted(alias.name)
         local = alias.asname.name.value if alias.asname is not None else name
         yield local, FromImportBinding(source, name)
-
-
-def resolve_relative(module: str, is_package: bool, level: int, target: str) -> Optional[str]:
-    """The absolute module named by ``from <dots><target> import ...`` inside ``module``."""
-    if level == 0:
-        return target
-    package = module.split(".") if is_package else module.split(".")[:-1]
-    if level - 1 > len(package):
-        return None
-    base = package[: len(package) - (level - 1)]
-    return ".".join(base + ([target] if target else [])) or None
 
 
 class _Positions(PositionProvidingCodegenState):

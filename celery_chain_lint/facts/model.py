@@ -55,6 +55,17 @@ class Params:
         return "(" + ", ".join(out) + ")"
 
 
+def resolve_relative(module: str, is_package: bool, level: int, target: str) -> Optional[str]:
+    """The absolute module named by ``from <dots><target> import ...`` inside ``module``."""
+    if level == 0:
+        return target
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    if level - 1 > len(package):
+        return None
+    base = package[: len(package) - (level - 1)]
+    return ".".join(base + ([target] if target else [])) or None
+
+
 # ---- bindings: what a name means at module level (or as a function-local import) ----
 
 
