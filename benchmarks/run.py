@@ -5,6 +5,8 @@
     python benchmarks/run.py path/to/code    # any directory
     python benchmarks/run.py --json out.json --skip-linearity --skip-dense
     python benchmarks/run.py --dense-source path/to/celery-checkout
+    python benchmarks/run.py --apps          # also real Celery applications (~250 MB download)
+    python benchmarks/run.py --apps-dir DIR  # the same on each subdirectory of DIR (offline)
 
 By default the tree is the running Python's standard library and the installed celery, kombu
 and (when installed) django packages, copied (``.py`` files only) into a temporary directory.
@@ -16,12 +18,19 @@ linearity check (the tree twice: at most 2.2x the time) and Celery-dense code ag
 on two trees: "sources", the installed celery package, and "sources and tests", the ``celery/``
 and ``t/`` directories of Celery's sdist for the installed version (the wheel has no tests;
 fetched with ``pip download``, reported as not available when that fails) or of the checkout
-given with ``--dense-source``. ruff and flake8 are installed into this environment when missing
+given with ``--dense-source``. ``--apps`` adds real Celery applications (the default tree holds
+little application code), each its own tree: the ``APPS`` below, fetched with ``pip download``
+(a wheel when there is one, else the sdist; one that fails is reported as not available), or
+with ``--apps-dir DIR`` each subdirectory of DIR. Per app: files, lines, our cold run, ruff ALL
+and flake8 -j 2 taken in turn (best of ``--repeat`` each), ours/ruff and flake8/ours.
+``--skip-competitors`` leaves out ruff and flake8 from the main tree and the apps (not from the
+Celery-dense trees). ruff and flake8 are installed into this environment when missing
 (``pip install -e '.[bench]'`` does it beforehand).
 
 Targets (issue 6): cold <= ruff ALL and >= 10x faster than flake8 -j 2; warm <= 0.3 s; one
 file changed <= 0.6 s; pre-commit <= 0.6 s; peak memory <= 300 MB; linear; Celery-dense code
->= 3x faster than flake8 -j 2. Machine load changes every number: it is printed with them.
+>= 3x faster than flake8 -j 2; each app: ours/ruff <= 1.0 and flake8/ours >= 10x. Machine load
+changes every number: it is printed with them.
 """
 from __future__ import annotations
 
@@ -38,10 +47,15 @@ import sysconfig
 import tarfile
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP_DIRS = {"__pycache__", "site-packages", "dist-packages", ".git", ".venv", "venv"}
+# Django and Flask applications using Celery, as users run us (pip specs: the wheel where there
+# is one, else the sdist)
+APPS = ("pretix==2026.8.0", "weblate==5.14.3", "indico==3.2.9", "mayan-edms==4.12.2",
+        "apache-superset==6.1.0")
 
 
 # ---- the tree ----
@@ -144,6 +158,11 @@ def tool(*arguments):
             *arguments]
 
 
+RUFF = [sys.executable, "-m", "ruff", "check", "--select", "ALL", "--no-cache", "--quiet",
+        "--exit-zero", "."]
+FLAKE8 = [sys.executable, "-m", "flake8", "-j", "2", "--exit-zero", "-q", "."]
+
+
 def ensure(module: str, package: str) -> bool:
     if importlib.util.find_spec(module) is not None:
         return True
@@ -220,14 +239,11 @@ def measure_tree(tree: Path, workdir: Path, repeat: int, label: str, competitors
     })
     if competitors:
         if ensure("ruff", "ruff"):
-            ruff, _, _ = best_of(repeat, [sys.executable, "-m", "ruff", "check", "--select",
-                                          "ALL", "--no-cache", "--quiet", "--exit-zero", "."],
-                                 tree)
+            ruff, _, _ = best_of(repeat, RUFF, tree)
             result["ruff_s"] = ruff
             result["ratio_to_ruff"] = cold / ruff
         if ensure("flake8", "flake8"):
-            flake8, _, _ = best_of(1, [sys.executable, "-m", "flake8", "-j", "2",
-                                       "--exit-zero", "-q", "."], tree)
+            flake8, _, _ = best_of(1, FLAKE8, tree)
             result["flake8_s"] = flake8
             result["times_faster_than_flake8"] = flake8 / cold
     result["load_after"] = load()
@@ -244,25 +260,40 @@ def linearity(tree: Path, workdir: Path, repeat: int, single: float):
     return {"double_cold_s": twice, "growth": twice / single}
 
 
-def measure_dense(tree: Path, workdir: Path, repeat: int, label: str):
-    """Our cold run (fresh cache) against flake8 -j 2, best of ``repeat`` each, the runs taken
-    in turn: both are short, and the machine's speed drifts within minutes."""
+def measure_dense(tree: Path, workdir: Path, repeat: int, label: str,
+                  competitors=("flake8",)):
+    """Our cold run (fresh cache) against ``competitors`` (ruff ALL, flake8 -j 2), best of
+    ``repeat`` each, the runs taken in turn: all are short, and the machine's speed drifts
+    within minutes."""
     files, lines = count(tree)
     cache = workdir / f"cache-{label}"
-    ours = tool("--cache-dir", str(cache), ".")
-    flake8 = [sys.executable, "-m", "flake8", "-j", "2", "--exit-zero", "-q", "."] \
-        if ensure("flake8", "flake8") else None
-    cold, theirs = [], []
+    commands = {"cold_s": tool("--cache-dir", str(cache), ".")}
+    if "ruff" in competitors and ensure("ruff", "ruff"):
+        commands["ruff_s"] = RUFF
+    if "flake8" in competitors and ensure("flake8", "flake8"):
+        commands["flake8_s"] = FLAKE8
+    times = {key: [] for key in commands}
     for _ in range(repeat):
         shutil.rmtree(cache, ignore_errors=True)
-        cold.append(timed(ours, tree)[0])
-        if flake8 is not None:
-            theirs.append(timed(flake8, tree)[0])
-    result = {"files": files, "lines": lines, "cold_s": min(cold)}
-    if theirs:
-        result["flake8_s"] = min(theirs)
-        result["times_faster_than_flake8"] = min(theirs) / min(cold)
+        for key, command in commands.items():
+            times[key].append(timed(command, tree)[0])
+    result = {"files": files, "lines": lines, **{key: min(t) for key, t in times.items()}}
+    if "ruff_s" in result:
+        result["ratio_to_ruff"] = result["cold_s"] / result["ruff_s"]
+    if "flake8_s" in result:
+        result["times_faster_than_flake8"] = result["flake8_s"] / result["cold_s"]
     return result
+
+
+def unpack(archive: Path, target: Path) -> None:
+    if archive.name.endswith(".whl"):
+        with zipfile.ZipFile(archive) as wheel:  # drops absolute and ".." parts of names
+            wheel.extractall(target)
+        return
+    with tarfile.open(archive) as tar:
+        # filter="data" refuses links and paths leaving the target (Pythons that have it)
+        options = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(target, **options)
 
 
 def celery_sdist(workdir: Path) -> Path:
@@ -279,10 +310,7 @@ def celery_sdist(workdir: Path) -> Path:
         archive = next(target.glob("celery-*.tar.gz"), None)
         if archive is None:
             raise RuntimeError(f"no celery {version} sdist downloaded")
-        with tarfile.open(archive) as tar:
-            # filter="data" refuses links and paths leaving the target (Pythons that have it)
-            options = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tar.extractall(target / "unpacked", **options)
+        unpack(archive, target / "unpacked")
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"pip download of celery {version} timed out") from None
     except subprocess.CalledProcessError as error:
@@ -318,6 +346,62 @@ def dense(workdir: Path, repeat: int, source: Path | None = None):
     result["with_tests"] = {"source": str(source) if source else f"{checkout.name} sdist",
                             **measure_dense(tree, workdir, repeat, "dense-tests")}
     return result
+
+
+def fetch_app(spec: str, workdir: Path) -> Path:
+    """The unpacked wheel (else sdist) of ``spec``, from ``pip download``."""
+    name = spec.split("==")[0]
+    download = workdir / "apps-dl" / name  # one directory each: the archive is the only file
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d",
+                        str(download), spec],
+                       capture_output=True, text=True, timeout=300, check=True)
+        archive = next((p for p in download.iterdir()
+                        if p.name.endswith((".whl", ".tar.gz"))), None)
+        if archive is None:
+            raise RuntimeError("no wheel or .tar.gz downloaded")
+        unpack(archive, workdir / "apps-unpacked" / name)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("pip download timed out") from None
+    except subprocess.CalledProcessError as error:
+        reason = (error.stderr or "").strip().splitlines() or ["failed"]
+        raise RuntimeError(f"pip download: {reason[-1]}") from None
+    except (OSError, tarfile.TarError, zipfile.BadZipFile) as error:
+        raise RuntimeError(f"unpacking: {error}") from None
+    return workdir / "apps-unpacked" / name
+
+
+def apps(workdir: Path, repeat: int, competitors: bool, directory: Path | None = None):
+    """Each app (a subdirectory of ``directory``, else one of APPS downloaded) as its own
+    tree, its ``.py`` files copied: its own ruff or flake8 settings would change their work."""
+    names = sorted(p.name for p in directory.iterdir() if p.is_dir()) if directory else APPS
+    result = {}
+    for index, name in enumerate(names):
+        try:
+            source = directory / name if directory else fetch_app(name, workdir)
+        except RuntimeError as error:
+            result[name] = {"unavailable": str(error)}
+            continue
+        tree = workdir / "apps" / str(index)
+        copy_python_files(source, tree)
+        if not tree.is_dir():
+            result[name] = {"unavailable": "no Python files"}
+            continue
+        result[name] = measure_dense(tree, workdir, repeat, f"app-{index}",
+                                     ("ruff", "flake8") if competitors else ())
+    return result
+
+
+def app_row(name: str, measured) -> str:
+    if "unavailable" in measured:
+        return f"| {name} | not available: {measured['unavailable']} | | | | | | |"
+    ruff = flake8 = ("-", "-")
+    if "ruff_s" in measured:
+        ruff = (f"{measured['ruff_s']:.2f}", f"{measured['ratio_to_ruff']:.2f}")
+    if "flake8_s" in measured:
+        flake8 = (f"{measured['flake8_s']:.2f}", f"{measured['times_faster_than_flake8']:.1f}x")
+    return (f"| {name} | {measured['files']} | {measured['lines']:,} | {measured['cold_s']:.2f} "
+            f"| {ruff[0]} | {ruff[1]} | {flake8[0]} | {flake8[1]} |")
 
 
 def dense_row(name: str, measured) -> str:
@@ -363,6 +447,11 @@ def report(results) -> str:
         with_tests = dense_result["with_tests"]
         source = f": {with_tests['source']}" if "source" in with_tests else ""
         out.append(dense_row(f"sources and tests{source}", with_tests))
+    if results.get("apps"):
+        out += ["", "Celery applications, cold (empty cache):", "",
+                ("| app | files | lines | ours (s) | ruff ALL (s) | ours/ruff (<= 1.0) "
+                 "| flake8 -j 2 (s) | flake8/ours (>= 10x) |"), "|---|---|---|---|---|---|---|---|"]
+        out += [app_row(name, measured) for name, measured in results["apps"].items()]
     return "\n".join(out)
 
 
@@ -377,9 +466,16 @@ def main(argv=None) -> int:
     parser.add_argument("--dense-source", metavar="DIR", type=Path,
                         help="a Celery checkout (celery/ and t/) for the sources-and-tests "
                              "tree, instead of downloading the sdist")
+    parser.add_argument("--apps", action="store_true",
+                        help="also measure real Celery applications (downloads ~250 MB)")
+    parser.add_argument("--apps-dir", metavar="DIR", type=Path,
+                        help="measure each subdirectory of DIR as an app, instead of "
+                             "downloading (implies --apps)")
     args = parser.parse_args(argv)
     if args.dense_source and not all((args.dense_source / d).is_dir() for d in ("celery", "t")):
         parser.error(f"--dense-source {args.dense_source}: no celery/ and t/ directories")
+    if args.apps_dir and not args.apps_dir.is_dir():
+        parser.error(f"--apps-dir {args.apps_dir}: not a directory")
     with tempfile.TemporaryDirectory(prefix="ccl-bench-") as temporary:
         workdir = Path(temporary)
         freeze(workdir)
@@ -400,6 +496,9 @@ def main(argv=None) -> int:
         if not args.skip_dense:
             source = args.dense_source.resolve() if args.dense_source else None
             results["dense"] = dense(workdir, args.repeat, source)
+        if args.apps or args.apps_dir:
+            directory = args.apps_dir.resolve() if args.apps_dir else None
+            results["apps"] = apps(workdir, args.repeat, not args.skip_competitors, directory)
     print(report(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
