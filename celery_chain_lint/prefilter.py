@@ -67,6 +67,8 @@ _FROM_IMPORT = re.compile(rb"[ \t]*from[ \t]+(\.*)[ \t]*(" + _DOTTED + rb")?[ \t
                           re.S)
 _PLAIN_IMPORT = re.compile(rb"[ \t]*import[ \t]+([^;]*)\Z", re.S)
 _IMPORTED_MODULE = re.compile(rb"\s*(" + _DOTTED + rb")(?:\s+as\s+" + _NAME + rb")?\s*\Z")
+# ``import`` where a statement may start: ``try: import a``, ``x = 1; from b import c``.
+_IMPORT_KEYWORD = re.compile(rb"(?:^|[;:])[ \t]*(?:from\b[^\n;:]*[ \t])?import\b", re.M)
 _CONTINUATION = re.compile(rb"\\\r?\n|#[^\n]*")
 
 # (dots, module as written, the names imported; None for ``import <module>``):
@@ -87,17 +89,23 @@ def scan(data: bytes) -> Scan:
     """Whether the file needs the full pass on its own, and what its import statements import.
 
     An import statement is read as the whole line holding the word ``import`` (code before a
-    ``;`` included), continued over backslashes and up to the closing parenthesis of a
-    parenthesised name list. One alone on its line is kept with its modules and names, since
-    through it the file reaches those and nothing else; any other counts by all its words.
-    Over-reading (``important`` in prose, ``importlib``, an ``as`` clause) only adds names, which
-    only costs time."""
+    ``;`` included), continued over backslashes (both ways) and up to the closing parenthesis of
+    a parenthesised name list. One alone on its line is kept with its modules and names, since
+    through it the file reaches those and nothing else; any other counts by all its words,
+    unless ``import`` stands where no statement starts (``an import of invoices`` in a help
+    text). Over-reading (``try: import a``, an ``as`` clause) only adds names, which only costs
+    time."""
     words: Set[bytes] = set()
     imports: List[Import] = []
     find, length = data.find, len(data)
     position = find(b"import")
     while position != -1:
         start = data.rfind(b"\n", 0, position) + 1
+        while start > 0:  # the line may continue one ending with a backslash
+            before = start - 2 if data[start - 2:start - 1] == b"\r" else start - 1
+            if data[before - 1:before] != b"\\":
+                break
+            start = data.rfind(b"\n", 0, before) + 1
         end = find(b"\n", position)
         end = length if end == -1 else end
         opening = data.find(b"(", position, end)
@@ -112,10 +120,10 @@ def scan(data: bytes) -> Scan:
             end = length if following == -1 else following
         statement = _CONTINUATION.sub(b" ", data[start:end])
         found = _read_import(statement)
-        if found is None:
-            words.update(_WORD.findall(statement))
-        else:
+        if found is not None:
             imports.extend(found)
+        elif _IMPORT_KEYWORD.search(statement):  # not prose (``an import of invoices``)
+            words.update(_WORD.findall(statement))
         position = find(b"import", end)
     if any("celery" in module.split(".") for _, module, _ in imports):
         words.add(b"celery")  # ``from celery import ...``, ``from .celery import app``

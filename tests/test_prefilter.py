@@ -176,6 +176,14 @@ def test_scan_keeps_the_module_of_each_import_alone_on_its_line():
     assert found.words == {"celery"} and found.seed  # ``celery`` is asked wherever spelled
 
 
+def test_scan_reads_a_continued_from_import_whole_and_skips_prose():
+    source = (b'HELP = "use this for an automated import of invoices"\n'
+              b"from shop.jobs \\\n    import charge\n")
+    found = scan(source)
+    assert found.imports == ((0, "shop.jobs", ("charge",)),)
+    assert found.words == frozenset()
+
+
 def _definitions_view(facts):
     return (
         {name: repr(binding) for name, binding in facts.bindings.items()},
