@@ -118,7 +118,9 @@ def scan(data: bytes) -> Scan:
                 break
             following = find(b"\n", end + 1)
             end = length if following == -1 else following
-        statement = _CONTINUATION.sub(b" ", data[start:end])
+        statement = data[start:end]
+        if b"\\" in statement or b"#" in statement:
+            statement = _CONTINUATION.sub(b" ", statement)
         found = _read_import(statement)
         if found is not None:
             imports.extend(found)
@@ -154,7 +156,7 @@ def _read_import(statement: bytes) -> Optional[List[Import]]:
 
 
 def _module(dotted: bytes) -> str:
-    return _decode(re.sub(rb"\s", b"", dotted))
+    return _decode(dotted.translate(None, b" \t\r\n\f\v"))
 
 
 def _decode(word: bytes) -> str:
