@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence, Tu
 from celery_chain_lint.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
 from celery_chain_lint.discovery import SourceFile, discover
 from celery_chain_lint.facts.model import ModuleFacts
-from celery_chain_lint.prefilter import _SEEDS as _MARKERS
 from celery_chain_lint.prefilter import ModuleTable, scan
 from celery_chain_lint.rules.base import Finding
 from celery_chain_lint.settings import Settings
@@ -272,8 +271,8 @@ class Analysis:
         self.stats["read"] += 1
         f.data, f.size = data, len(data)
         f.digest = content_hash(data)
-        f.seed, f.imports, f.words = scan(data)
-        f.marked = f.seed and ("celery" not in f.words or any(m in data for m in _MARKERS))
+        f.seed, f.imports, f.words, calls_canvas = scan(data)
+        f.marked = f.seed and ("celery" not in f.words or calls_canvas)
 
     def _data(self, f: _File) -> Optional[bytes]:
         if f.data is None and not f.unreadable:

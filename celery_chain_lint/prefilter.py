@@ -49,13 +49,13 @@ from celery_chain_lint.facts.model import ModuleFacts, ValueBinding, resolve_rel
 from celery_chain_lint.source import undecodable
 
 # Bumped when the scan or the definitions extraction changes meaning (part of the cache key).
-PREFILTER_VERSION = 3
+PREFILTER_VERSION = 4
 
 # Anywhere in the file: canvas calls (plain substring searches, which run at memory speed; a
 # regular expression over every byte of a large codebase would not). Configuration modules
 # (Django settings with ``CELERY_*`` names, a ``celeryconfig``) are named by the app, and read
 # lazily by name like any module (index/apps.py).
-_SEEDS = (b".s(", b".si(", b".delay(", b".apply_async(")
+_CANVAS_CALLS = (b".s(", b".si(", b".delay(", b".apply_async(")
 _WORD = re.compile(rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*")
 
 
@@ -83,6 +83,7 @@ class Scan(NamedTuple):
     imports: Tuple[Import, ...]
     # The words of the import statements read otherwise (``x = 1; import a``, prose).
     words: FrozenSet[str]
+    calls_canvas: bool  # ``.s(``, ``.delay(``...: a seed for another reason than importing Celery
 
 
 def scan(data: bytes) -> Scan:
@@ -132,8 +133,9 @@ def scan(data: bytes) -> Scan:
     names = frozenset(_decode(word) for word in words)
     # A file Python could not even decode (binary, UTF-16, a wrong coding declaration, NUL
     # bytes) goes to the full pass, which reports it (CCL999): cheap to find, and worth saying.
-    seed = "celery" in names or any(marker in data for marker in _SEEDS) or undecodable(data)
-    return Scan(seed, tuple(imports), names)
+    calls_canvas = any(marker in data for marker in _CANVAS_CALLS)
+    seed = "celery" in names or calls_canvas or undecodable(data)
+    return Scan(seed, tuple(imports), names, calls_canvas)
 
 
 def _read_import(statement: bytes) -> Optional[List[Import]]:
