@@ -83,6 +83,12 @@ class EnqueueInTransaction(Rule):
                "@app.task(base=AfterCommit)\ndef notify(order_id):\n    return order_id\n\n"
                "def place(order_id):\n    with transaction.atomic():\n"
                "        create_order(order_id)\n        notify.delay(order_id)\n",
+        # The app's default task class may do the same for every task, shared ones included.
+        "from celery import Celery, shared_task\nfrom django.db import transaction\n"
+        "app = Celery('shop', task_cls='shop.base:AfterCommit')\n\n"
+        "@shared_task\ndef notify(order_id):\n    return order_id\n\n"
+        "def place(order_id):\n    with transaction.atomic():\n"
+        "        notify.delay(order_id)\n",
     ]
     INVALID = [
         _APP + "def place(order_id):\n    with transaction.atomic():\n"
@@ -173,7 +179,9 @@ def _sent_its_own_way(project, task) -> bool:
     class of the project defining ``apply_async`` or ``delay`` (pretix's ``TransactionAwareTask``
     defers both with ``transaction.on_commit``), a base it cannot see or from another package
     than Celery, or an app created with ``task_cls=``."""
-    if task.app is not None and task.app.call.keyword("task_cls") is not None:
+    # A task's app, or for a ``shared_task`` any app of the project.
+    apps = [task.app] if task.app is not None else project.apps.apps()
+    if any(app.call.keyword("task_cls") is not None for app in apps):
         return True
     if task.base is not None:
         return _class_sends(project, task.base, set())
