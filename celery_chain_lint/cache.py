@@ -7,11 +7,12 @@ git and backup tools skip it)::
     <format>/facts/ab/<key>     one file's facts (or why it could not be analysed)
 
 ``<format>`` hashes everything the cached data depends on besides the file itself: the tool's
-version, the source of the facts model, the extractor and the pre-filter, the Python and libcst
-versions, and the facts-relevant configuration. A facts entry is keyed by the file's content
-hash, its module name, whether it is a package, and the tier (full or definitions), so a stale
-entry can never be found. Writes are atomic (a temporary file renamed over the entry); an entry
-that cannot be read or unpickled is ignored and recomputed, never fatal.
+version, the source of the facts model, the extractor (with what decides roots and which bodies
+it elides) and the pre-filter, the Python and libcst versions, and the facts-relevant
+configuration. A facts entry is keyed by the file's content hash, its module name, whether it is
+a package, and the tier (full or definitions), so a stale entry can never be found. Writes are
+atomic (a temporary file renamed over the entry); an entry that cannot be read or unpickled is
+ignored and recomputed, never fatal.
 """
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ from typing import Dict, FrozenSet, Optional
 
 CACHE_DIR_NAME = ".celery_chain_lint_cache"
 # Files whose source defines what the cache holds; a change to any of them is a new format.
-FORMAT_SOURCES = ("facts/model.py", "facts/ir.py", "facts/extract.py", "prefilter.py",
-                  "source.py")
+FORMAT_SOURCES = ("facts/model.py", "facts/ir.py", "facts/extract.py", "facts/roots.py",
+                  "bodies.py", "prefilter.py", "source.py")
 MANIFEST = "manifest-3.pickle"  # named for the Entry layout
 # A file modified this recently (ns) may change again within the same mtime tick: re-hash it.
 RACY_NS = 2_000_000_000

@@ -189,3 +189,37 @@ def test_a_planted_cache_entry_runs_nothing(tmp_path):
     found, _ = run(tmp_path, tmp_path / "c")
     assert found == [(os.path.join("app", "flows.py"), 6, "CCL001")]
     assert not marker.exists()
+
+
+def test_the_cache_format_covers_every_module_that_makes_a_files_facts():
+    """A cached entry is only as fresh as the sources it is keyed by: every module of ours that
+    runs while one file's facts are made (both tiers, bodies elided and read back) is hashed."""
+    script = textwrap.dedent("""
+        import sys
+        from celery_chain_lint import engine
+        from celery_chain_lint.discovery import SourceFile
+        loaded = set(sys.modules)  # the engine, the settings, the findings' types
+        path = sys.argv[1]
+        facts, problem = engine.analyse_file(SourceFile(path, "m", False), True)
+        assert facts is not None and problem is None, problem
+        from celery_chain_lint.bodies import definitions_facts, with_bodies_on_demand
+        from celery_chain_lint.source import run_deep
+        with_bodies_on_demand(facts, lambda function: None)
+        run_deep(definitions_facts, open(path, "rb").read(), path, "m", False)
+        print("\\n".join(sorted(m for m in set(sys.modules) - loaded
+                              if m.startswith("celery_chain_lint."))))
+    """)
+    fixture = ROOT / "fixtures" / "shop" / "tasks" / "billing.py"
+    modules = subprocess.run([sys.executable, "-c", script, str(fixture)], capture_output=True,
+                             text=True, check=True, cwd=ROOT).stdout.split()
+    package = ROOT / "celery_chain_lint"
+    used = set()
+    for module in modules:
+        path = package.joinpath(*module.split(".")[1:])
+        source = path.with_suffix(".py") if path.with_suffix(".py").exists() \
+            else path / "__init__.py"
+        used.add(source.relative_to(package).as_posix())
+    assert {"facts/extract.py", "facts/roots.py", "bodies.py"} <= used
+    # engine.py: only analyse_file is hashed (cache.format_key); __init__ files hold no code.
+    assert {u for u in used if not u.endswith("__init__.py")} - {"engine.py"} \
+        <= set(cache_module.FORMAT_SOURCES)
