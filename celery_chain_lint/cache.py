@@ -22,14 +22,13 @@ import pickle
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
-from typing import Dict, FrozenSet, Optional
+from typing import Dict, FrozenSet, NamedTuple, Optional
 
 CACHE_DIR_NAME = ".celery_chain_lint_cache"
 # Files whose source defines what the cache holds; a change to any of them is a new format.
 FORMAT_SOURCES = ("facts/model.py", "facts/ir.py", "facts/extract.py", "facts/roots.py",
                   "bodies.py", "prefilter.py", "source.py")
-MANIFEST = "manifest-3.pickle"  # named for the Entry layout
+MANIFEST = "manifest-4.pickle"  # named for the Entry layout
 # A file modified this recently (ns) may change again within the same mtime tick: re-hash it.
 RACY_NS = 2_000_000_000
 
@@ -83,9 +82,9 @@ def _libcst_version() -> str:
     return f"{package}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-@dataclass(frozen=True)
-class Entry:
-    """What the manifest remembers of one file."""
+class Entry(NamedTuple):
+    """What the manifest remembers of one file. A tuple: a warm run unpickles one per file,
+    twice as fast as a dataclass."""
 
     size: int
     mtime_ns: int
