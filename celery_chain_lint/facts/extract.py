@@ -317,18 +317,29 @@ class ModuleExtractor:
             if scope.kind == "module":
                 self.facts.attribute_assignments.append((self.expr(target, scope), value))
             elif _writes_conf(target):
-                written = self.expr(target, scope)
-                if not _on_a_local(written.value.value):
-                    function = scope.function_scope()
-                    self.facts.conf_writes_in_functions.append(
-                        (function.qualname if function else "", written))
+                self.conf_write_in_function(self.expr(target, scope), scope)
             base = _base_name(target)
             if base is not None and scope.kind == "function" and base in scope.env:
                 self.forget(scope, [base])
         elif isinstance(target, cst.Subscript):
+            setting = _conf_item(target)
+            if setting is not None:  # ``app.conf["result_backend"] = url``: as app.conf.<name>
+                span = self.span(target)
+                written = ir.Attribute(self.expr(target.value, scope), setting, span=span,
+                                       text=self.text(span))
+                if scope.kind == "module":
+                    self.facts.attribute_assignments.append((written, value))
+                else:
+                    self.conf_write_in_function(written, scope)
             base = _base_name(target)
             if base is not None:
                 self.forget(scope, [base])
+
+    def conf_write_in_function(self, written: ir.Attribute, scope: _Scope) -> None:
+        if not _on_a_local(written.value.value):
+            function = scope.function_scope()
+            self.facts.conf_writes_in_functions.append(
+                (function.qualname if function else "", written))
 
     def augmented_assign(self, node: cst.AugAssign, value: ir.Expr, scope: _Scope) -> None:
         target = node.target
@@ -699,6 +710,21 @@ def _writes_conf(target: cst.Attribute) -> bool:
     """``<owner>.conf.<name> = ...``: a setting of an app (``roots.keeps_body`` keeps the
     bodies that hold one, unless the owner is reached from a parameter)."""
     return isinstance(target.value, cst.Attribute) and target.value.attr.value == "conf"
+
+
+def _conf_item(target: cst.Subscript) -> Optional[str]:
+    """The setting ``<owner>.conf["name"] = ...`` writes, when ``name`` is a plain string."""
+    if not (isinstance(target.value, cst.Attribute) and target.value.attr.value == "conf"
+            and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index)):
+        return None
+    key = target.slice[0].slice.value
+    if isinstance(key, cst.SimpleString):
+        try:
+            value = key.evaluated_value
+        except Exception:  # an escape libcst cannot evaluate: not a setting we know
+            return None
+        return value if isinstance(value, str) else None
+    return None
 
 
 def _on_a_local(owner: ir.Expr) -> bool:

@@ -92,10 +92,11 @@ def keeps_body(function: ast.AST, spelling: Optional[Tuple[FrozenSet[str], Froze
                     return True
             elif kind is ast.ClassDef:
                 return True
-            elif writes_conf and kind is ast.Attribute and type(node.ctx) is ast.Store \
+            elif writes_conf and (kind is ast.Attribute or kind is ast.Subscript) \
+                    and type(node.ctx) is ast.Store \
                     and type(node.value) is ast.Attribute and node.value.attr == "conf" \
                     and not _on_a_parameter(node.value.value, function):
-                return True  # ``app.conf.result_backend = ...``: the app index reads it
+                return True  # ``app.conf.result_backend = ...``, ``app.conf["..."] = ...``
             elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
                 if any(_decorator_name(d) != "wraps" for d in node.decorator_list):
                     return True

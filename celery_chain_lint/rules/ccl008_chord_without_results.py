@@ -16,7 +16,7 @@ The app is the tasks' app (a ``shared_task``'s app is known only when the projec
 Celery app). A backend read from the environment (``os.environ[...]``, ``os.getenv``), computed,
 set inside a function (``def configure(): app.conf.result_backend = ...``, which may run before
 the chord is applied), or set by a configuration source that cannot be read is unknown: nothing
-is said about it.
+is said about it. ``app.conf["result_backend"] = ...`` counts as ``app.conf.result_backend``.
 
 ## Why is this bad?
 A chord counts and collects its header results in the result backend before it calls the body.
@@ -128,9 +128,16 @@ class ChordWithoutResults(Rule):
                       'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()\n',
         _NO_BACKEND + 'def configure(url):\n    app.conf.result_backend = url\n\n'
                       'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()\n',
+        # Written as an item of the settings, at module level or in a function.
+        _NO_BACKEND + 'app.conf["result_backend"] = "redis://localhost:6379/1"\n'
+                      'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()\n',
+        _NO_BACKEND + 'def configure(url):\n    app.conf["result_backend"] = url\n\n'
+                      'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()\n',
     ]
     INVALID = [
         _NO_BACKEND + 'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()  # expect: CCL008\n',
+        _NO_BACKEND + 'app.conf["task_serializer"] = "json"\n'
+                      'chord([fetch.s(1), fetch.s(2)], merge.s()).delay()  # expect: CCL008\n',
         _NO_BACKEND + '(group(fetch.s(1), fetch.s(2)) | merge.s()).delay()  # expect: CCL008\n',
         _BACKEND + 'app.conf.result_backend = "rpc://"\n'
                    'chord([fetch.s(1), fetch.s(2)])(merge.s())  # expect: CCL008\n',
