@@ -20,6 +20,19 @@ MAX_BASES = 20
 
 
 def effective_options(resolver: "Resolver", task: "Task") -> Optional[Dict[str, ir.Expr]]:
+    lineage = task_lineage(resolver, task)
+    if lineage is None:
+        return None
+    merged: Dict[str, ir.Expr] = {}
+    for cls in reversed(lineage):
+        merged.update(resolver.modules[cls.module].classes[cls.qualname].attributes)
+    merged.update(task.options)
+    return merged
+
+
+def task_lineage(resolver: "Resolver", task: "Task") -> Optional[List[ClassSym]]:
+    """The project classes a task is made of, its own (or ``base=``) first, then each one's
+    base; None when one cannot be read (see above): what they define is then unknown."""
     if task.open_options or ("base" in task.options and task.base is None):
         return None
     lineage: List[ClassSym] = []
@@ -41,8 +54,4 @@ def effective_options(resolver: "Resolver", task: "Task") -> Optional[Dict[str, 
             elif not resolver.is_task_base(symbol):
                 return None  # a mixin or a library class: its attributes are unknown
         cls = parent
-    merged: Dict[str, ir.Expr] = {}
-    for cls in reversed(lineage):
-        merged.update(resolver.modules[cls.module].classes[cls.qualname].attributes)
-    merged.update(task.options)
-    return merged
+    return lineage

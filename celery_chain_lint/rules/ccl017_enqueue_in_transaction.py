@@ -7,7 +7,8 @@ a function decorated with ``@transaction.atomic``, unless it is deferred with
 ``transaction.on_commit(...)`` (a lambda or a function passed to it is not reported) or sent
 with ``delay_on_commit``. A task whose class may send it its own way (a base class defining
 ``apply_async`` or ``delay``, as a ``TransactionAwareTask`` that defers them to the commit; a
-base from another package; an app made with ``task_cls=``) is not reported.
+base the task index cannot read, as for its options; an app made with ``task_cls=``) is not
+reported.
 
 ## Why is this bad?
 ``delay`` publishes the message at once; the transaction commits later, when the block ends.
@@ -43,7 +44,8 @@ from __future__ import annotations
 from typing import Iterator, Optional
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.index.symbols import ClassSym, External
+from celery_chain_lint.index.options import task_lineage
+from celery_chain_lint.index.symbols import External
 from celery_chain_lint.rules.base import Edit, Fix, Rule
 from celery_chain_lint.workflow.model import UnknownNode
 
@@ -177,32 +179,14 @@ class EnqueueInTransaction(Rule):
 def _sent_its_own_way(project, task) -> bool:
     """Whether the task's class may send it its own way, so that the rule cannot know: a
     class of the project defining ``apply_async`` or ``delay`` (pretix's ``TransactionAwareTask``
-    defers both with ``transaction.on_commit``), a base it cannot see or from another package
-    than Celery, or an app created with ``task_cls=``."""
+    defers both with ``transaction.on_commit``), a base class the index cannot read (from
+    another package than Celery, several project bases, ``**options``), or an app created with
+    ``task_cls=``."""
     # A task's app, or for a ``shared_task`` any app of the project.
     apps = [task.app] if task.app is not None else project.apps.apps()
     if any(app.call.keyword("task_cls") is not None for app in apps):
         return True
-    if task.base is not None:
-        return _class_sends(project, task.base, set())
-    base = task.option("base")
-    return base is not None and not project.resolver.is_task_base(
-        project.resolver.resolve(base, task.module))
-
-
-def _class_sends(project, cls: ClassSym, seen: set) -> bool:
-    if cls in seen:
-        return False
-    seen.add(cls)
-    facts = project.resolver.modules[cls.module].classes.get(cls.qualname)
-    if facts is None or not SEND_METHODS.isdisjoint(facts.methods):
-        return True
-    for base in facts.bases:
-        symbol = project.resolver.resolve(base, cls.module)
-        if isinstance(symbol, ClassSym):
-            if _class_sends(project, symbol, seen):
-                return True
-        elif not (project.resolver.is_task_base(symbol)
-                  or isinstance(symbol, External) and symbol.qualname == "builtins.object"):
-            return True
-    return False
+    lineage = task_lineage(project.resolver, task)
+    return lineage is None or any(
+        not SEND_METHODS.isdisjoint(project.resolver.modules[cls.module].classes[cls.qualname]
+                                    .methods) for cls in lineage)
