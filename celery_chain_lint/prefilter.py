@@ -48,23 +48,18 @@ from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import ModuleFacts, ValueBinding, resolve_relative
 from celery_chain_lint.source import undecodable
 
-# Bumped when the scan or the definitions extraction changes meaning (part of the cache key).
-PREFILTER_VERSION = 4
-
 # Anywhere in the file: canvas calls (plain substring searches, which run at memory speed; a
 # regular expression over every byte of a large codebase would not). Configuration modules
 # (Django settings with ``CELERY_*`` names, a ``celeryconfig``) are named by the app, and read
 # lazily by name like any module (index/apps.py).
 _CANVAS_CALLS = (b".s(", b".si(", b".delay(", b".apply_async(")
-_WORD = re.compile(rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*")
-
-
 _NAME = rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*"
+_WORD = re.compile(_NAME)
 _DOTTED = _NAME + rb"(?:\s*\.\s*" + _NAME + rb")*"
 # An import statement alone on its line (continued over backslashes or parentheses):
 # ``from <dots><module> import <names>``, or ``import <dotted> [as <name>], ...``.
-_FROM_IMPORT = re.compile(rb"[ \t]*from[ \t]+(\.*)[ \t]*(" + _DOTTED + rb")?[ \t]+import\b([^;]*)\Z",
-                          re.S)
+_FROM_IMPORT = re.compile(
+    rb"[ \t]*from[ \t]+(\.*)[ \t]*(" + _DOTTED + rb")?[ \t]+import\b([^;]*)\Z", re.S)
 _PLAIN_IMPORT = re.compile(rb"[ \t]*import[ \t]+([^;]*)\Z", re.S)
 _IMPORTED_MODULE = re.compile(rb"\s*(" + _DOTTED + rb")(?:\s+as\s+" + _NAME + rb")?\s*\Z")
 # ``import`` where a statement may start: ``try: import a``, ``x = 1; from b import c``.

@@ -1,20 +1,38 @@
 """Builds a Project from source snippets written into a temporary tree (for unit tests)."""
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 from typing import Dict
 
+from celery_chain_lint import engine
 from celery_chain_lint.discovery import discover
 from celery_chain_lint.engine import analyse_file
 from celery_chain_lint.project import Project
+from celery_chain_lint.settings import Settings
 
 
-def make_project(root: Path, files: Dict[str, str]) -> Project:
+def write(root: Path, files: Dict[str, str]) -> None:
     for relative, source in files.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(source))
+
+
+def findings(paths, prefilter: bool, cwd: Path):
+    """(the findings as JSON, the pipeline's stats) of ``check`` run from ``cwd``, no cache."""
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        report = engine.check(paths, Settings(use_cache=False), prefilter=prefilter)
+    finally:
+        os.chdir(old)
+    return [f.to_json() for f in report.findings], report.stats
+
+
+def make_project(root: Path, files: Dict[str, str]) -> Project:
+    write(root, files)
     modules = []
     for source in discover([str(root)]):
         facts, problem = analyse_file(source)

@@ -211,3 +211,14 @@ def test_shared_task_app_only_when_the_project_has_one(tmp_path):
     project = make_project(tmp_path / "b", files)
     task = next(t for t in project.all_tasks if t.display == "add")
     assert project.apps.app_of_task(task) is None
+
+
+def test_celery_reads_a_setting_written_as_an_item_as_the_attribute():
+    """What the index assumes of ``app.conf["result_backend"] = ...`` (CCL008), checked on
+    Celery itself: the item and the attribute are one setting, and the app's backend uses it."""
+    from celery import Celery
+
+    app = Celery("items", broker="memory://")
+    app.conf["result_backend"] = "cache+memory://"
+    assert app.conf.result_backend == "cache+memory://"
+    assert type(app.backend).__name__ == "CacheBackend"

@@ -4,7 +4,6 @@ pass that reads everything, on the fixtures and on real Celery-dense code."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import sysconfig
 import textwrap
 from pathlib import Path
@@ -15,6 +14,8 @@ from celery_chain_lint import engine
 from celery_chain_lint.bodies import function_facts, quiet_bodies_elided
 from celery_chain_lint.discovery import SourceFile, discover
 from celery_chain_lint.source import decode, split_lines
+
+from projects import findings, write
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -239,20 +240,11 @@ def test_a_task_under_a_decorator_not_named_task_is_read_when_a_rule_asks(tmp_pa
                 return (fetch.s(url) | count.s()).delay()
         """,
     }
-    for relative, source in files.items():
-        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / relative).write_text(textwrap.dedent(source))
+    write(tmp_path, files)
     sources = discover([str(tmp_path)])
     elided = Analysis(Settings(use_cache=False)).run(sources)[0]
     assert elided.modules["shop.jobs"].functions["fetch"].elided is not None
-    found = {}
-    for prefilter in (True, False):  # without the pre-filter, every body is read at once
-        old = os.getcwd()
-        os.chdir(tmp_path)
-        try:
-            report = engine.check(["."], Settings(use_cache=False), prefilter=prefilter)
-        finally:
-            os.chdir(old)
-        found[prefilter] = [f.to_json() for f in report.findings]
+    # Without the pre-filter, every body is read at once.
+    found = {prefilter: findings(["."], prefilter, tmp_path)[0] for prefilter in (True, False)}
     assert found[True] == found[False]
     assert {f["code"] for f in found[True]} >= {"CCL004", "CCL005"}

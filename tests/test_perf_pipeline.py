@@ -100,7 +100,6 @@ def test_parallel_extraction_equals_serial(tmp_path, monkeypatch):
     assert [f.to_json() for f in report.findings] == serial
 
 
-
 def test_entries_pickled_by_workers_serve_the_next_run(tmp_path, monkeypatch):
     """Workers send each file's cache entry pickled, and the main process stores those bytes
     as they came: the next run must load them (through the cache's restricted unpickler)
@@ -123,6 +122,7 @@ def test_entries_pickled_by_workers_serve_the_next_run(tmp_path, monkeypatch):
     assert second.stats["cached"] >= first.stats["parsed"] - 1
     assert [f.to_json() for f in first.findings] == serial
     assert [f.to_json() for f in second.findings] == serial
+
 
 def test_warm_check_imports_neither_celery_nor_libcst_nor_the_rules(tmp_path):
     project = snapshot(tmp_path)

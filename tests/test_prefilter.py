@@ -13,26 +13,10 @@ from celery_chain_lint import engine
 from celery_chain_lint.discovery import discover
 from celery_chain_lint.bodies import definitions_facts
 from celery_chain_lint.prefilter import scan
-from celery_chain_lint.settings import Settings
+
+from projects import findings, write
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def write(root: Path, files):
-    for relative, source in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source))
-
-
-def findings(paths, prefilter, cwd):
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        report = engine.check(paths, Settings(use_cache=False), prefilter=prefilter)
-    finally:
-        os.chdir(old)
-    return [f.to_json() for f in report.findings], report.stats
 
 
 JOBS = """

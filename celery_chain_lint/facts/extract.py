@@ -706,16 +706,17 @@ def _params(parameters: cst.Parameters) -> Params:
     return Params(tuple(items))
 
 
-def _writes_conf(target: cst.Attribute) -> bool:
-    """``<owner>.conf.<name> = ...``: a setting of an app (``roots.keeps_body`` keeps the
-    bodies that hold one, unless the owner is reached from a parameter)."""
+def _writes_conf(target: cst.BaseExpression) -> bool:
+    """``<owner>.conf.<name> = ...`` or ``<owner>.conf[...] = ...``: a setting of an app
+    (``roots.keeps_body`` keeps the bodies that hold one, unless the owner is reached from a
+    parameter)."""
     return isinstance(target.value, cst.Attribute) and target.value.attr.value == "conf"
 
 
 def _conf_item(target: cst.Subscript) -> Optional[str]:
     """The setting ``<owner>.conf["name"] = ...`` writes, when ``name`` is a plain string."""
-    if not (isinstance(target.value, cst.Attribute) and target.value.attr.value == "conf"
-            and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index)):
+    if not (_writes_conf(target) and len(target.slice) == 1
+            and isinstance(target.slice[0].slice, cst.Index)):
         return None
     key = target.slice[0].slice.value
     if isinstance(key, cst.SimpleString):
