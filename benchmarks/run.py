@@ -46,7 +46,6 @@ import sys
 import sysconfig
 import tarfile
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -296,29 +295,36 @@ def unpack(archive: Path, target: Path) -> None:
         tar.extractall(target, **options)
 
 
+def download(spec: str, target: Path, timeout: int, *options: str) -> Path:
+    """``spec`` fetched with ``pip download`` (``options``: which archive) into ``target``,
+    unpacked into ``target / "unpacked"``; a RuntimeError saying why when it fails."""
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", *options,
+                        "-d", str(target), spec],
+                       capture_output=True, text=True, timeout=timeout, check=True)
+        archive = next((p for p in target.iterdir() if p.name.endswith((".whl", ".tar.gz"))),
+                       None)
+        if archive is None:
+            raise RuntimeError(f"{spec}: no wheel or .tar.gz downloaded")
+        unpack(archive, target / "unpacked")
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"pip download of {spec} timed out") from None
+    except subprocess.CalledProcessError as error:
+        reason = (error.stderr or "").strip().splitlines() or ["failed"]
+        raise RuntimeError(f"pip download of {spec}: {reason[-1]}") from None
+    except (OSError, tarfile.TarError, zipfile.BadZipFile) as error:
+        raise RuntimeError(f"{spec}: unpacking: {error}") from None
+    return target / "unpacked"
+
+
 def celery_sdist(workdir: Path) -> Path:
     """The unpacked sdist of the installed celery: the wheel leaves out the tests (``t/``)."""
     try:
         version = importlib.metadata.version("celery")
     except importlib.metadata.PackageNotFoundError:
         raise RuntimeError("celery is not installed") from None
-    target = workdir / "sdist"
-    try:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:",
-                        "--no-deps", "-q", f"celery=={version}", "-d", str(target)],
-                       capture_output=True, text=True, timeout=180, check=True)
-        archive = next(target.glob("celery-*.tar.gz"), None)
-        if archive is None:
-            raise RuntimeError(f"no celery {version} sdist downloaded")
-        unpack(archive, target / "unpacked")
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"pip download of celery {version} timed out") from None
-    except subprocess.CalledProcessError as error:
-        reason = (error.stderr or "").strip().splitlines() or ["failed"]
-        raise RuntimeError(f"pip download of celery {version}: {reason[-1]}") from None
-    except (OSError, tarfile.TarError) as error:
-        raise RuntimeError(f"celery {version} sdist: {error}") from None
-    checkout = next((p for p in (target / "unpacked").iterdir() if (p / "celery").is_dir()), None)
+    unpacked = download(f"celery=={version}", workdir / "sdist", 180, "--no-binary", ":all:")
+    checkout = next((p for p in unpacked.iterdir() if (p / "celery").is_dir()), None)
     if checkout is None:
         raise RuntimeError(f"celery {version} sdist has no celery/ directory")
     return checkout
@@ -349,26 +355,9 @@ def dense(workdir: Path, repeat: int, source: Path | None = None):
 
 
 def fetch_app(spec: str, workdir: Path) -> Path:
-    """The unpacked wheel (else sdist) of ``spec``, from ``pip download``."""
-    name = spec.split("==")[0]
-    download = workdir / "apps-dl" / name  # one directory each: the archive is the only file
-    try:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d",
-                        str(download), spec],
-                       capture_output=True, text=True, timeout=300, check=True)
-        archive = next((p for p in download.iterdir()
-                        if p.name.endswith((".whl", ".tar.gz"))), None)
-        if archive is None:
-            raise RuntimeError("no wheel or .tar.gz downloaded")
-        unpack(archive, workdir / "apps-unpacked" / name)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError("pip download timed out") from None
-    except subprocess.CalledProcessError as error:
-        reason = (error.stderr or "").strip().splitlines() or ["failed"]
-        raise RuntimeError(f"pip download: {reason[-1]}") from None
-    except (OSError, tarfile.TarError, zipfile.BadZipFile) as error:
-        raise RuntimeError(f"unpacking: {error}") from None
-    return workdir / "apps-unpacked" / name
+    """The unpacked wheel (else sdist) of ``spec``."""
+    # One directory each: the archive is the only file there.
+    return download(spec, workdir / "apps-dl" / spec.split("==")[0], 300)
 
 
 def apps(workdir: Path, repeat: int, competitors: bool, directory: Path | None = None):
