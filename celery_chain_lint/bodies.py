@@ -9,6 +9,11 @@ body spells and where it is (``FunctionFacts.elided``); its body facts (calls, r
 extracted on first use (``BodyOnDemand``) by the same pass over the function alone, placed at
 its own lines inside stand-ins for the statements around it.
 
+Class bodies are read the same way: their simple statements give the class's ``attributes``
+and nothing else, and only the classes that may be tasks or configuration objects are asked
+for them, so they are elided too (Django's field definitions are a quarter of what an
+application's Celery modules hold) and read on first use (``AttributesOnDemand``).
+
 Which bodies are read now is ``facts.roots.keeps_body``: those that may hold a workflow root,
 define a class or a decorated function, or may be tasks. Rules that look at the bodies of all
 functions ask ``FunctionFacts.may_use_attribute`` or ``may_mention`` first (CCL015, CCL017, the
@@ -19,26 +24,29 @@ from __future__ import annotations
 
 import ast
 from dataclasses import fields
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.model import ElidedBody, FunctionFacts, ModuleFacts
+from celery_chain_lint.facts.model import (ClassFacts, ElidedBody, ElidedStatements,
+                                          FunctionFacts, ModuleFacts)
 from celery_chain_lint.facts.roots import keeps_body, spelled
 
 Ends = Dict[Tuple[int, int], Tuple[int, int]]
 Spelling = Tuple[FrozenSet[str], FrozenSet[str]]
 # Whether to read a function's body now, given the function and what its body spells.
 Keep = Callable[[ast.AST, Spelling], bool]
+Elided = Union[ElidedBody, ElidedStatements]
 
 
 # ---- the skeleton: the file with some bodies elided ----
 
 
 def skeleton(data: bytes, keep: Optional[Keep] = None
-             ) -> Tuple[bytes, Ends, Dict[Tuple[int, int], ElidedBody]]:
+             ) -> Tuple[bytes, Ends, Dict[Tuple[int, int], Elided]]:
     """``data`` with the bodies of the functions ``keep`` refuses (all without ``keep``)
-    elided; the true end (line, 1-based column) of every function and class by the (line,
-    column) where it starts; and each elided body, by the same key. Kept functions are kept
+    elided, and the simple statements of class bodies outside kept functions; the true end
+    (line, 1-based column) of every function and class by the (line, column) where it starts;
+    and each elided body or class's statements, by the same key. Kept functions are kept
     whole."""
     tree = ast.parse(data)
     lines = data.splitlines(keepends=True)
@@ -53,7 +61,7 @@ def skeleton(data: bytes, keep: Optional[Keep] = None
         return len(text_lines[line].encode("utf-8")[:offset].decode("utf-8", "replace")) + 1
 
     ends: Ends = {}
-    elided: Dict[Tuple[int, int], ElidedBody] = {}
+    elided: Dict[Tuple[int, int], Elided] = {}
     Header = Tuple[int, str, str]
     stack: List[Tuple[ast.AST, Tuple[Header, ...]]] = [(n, ()) for n in reversed(tree.body)]
     while stack:
@@ -77,6 +85,10 @@ def skeleton(data: bytes, keep: Optional[Keep] = None
             if not enclosing or len(indent) > len(enclosing[-1][1]):
                 header = f"class {node.name}:" if isinstance(node, ast.ClassDef) else "if 1:"
                 enclosing = enclosing + ((node.lineno, indent, header),)
+            if isinstance(node, ast.ClassDef):
+                ranges = _elide_class_statements(node, lines)
+                if ranges:
+                    elided[start] = ElidedStatements(ranges, enclosing)
         for name in ("body", "orelse", "finalbody", "handlers", "cases"):
             children = getattr(node, name, None)
             if isinstance(children, list):
@@ -100,6 +112,40 @@ def _elide(function: ast.AST, lines: List[bytes]) -> bool:
     return True
 
 
+# Statements with a body of their own: a class's other statements are simple (``x = 1``).
+_COMPOUND = tuple(getattr(ast, name) for name in (
+    "FunctionDef", "AsyncFunctionDef", "ClassDef", "If", "For", "AsyncFor", "While", "With",
+    "AsyncWith", "Try", "TryStar", "Match") if hasattr(ast, name))
+
+
+def _elide_class_statements(cls: ast.ClassDef, lines: List[bytes]) -> Tuple[Tuple[int, int], ...]:
+    """Blank, in ``lines``, the simple statements of a class body: the extractor reads only
+    attributes from them (Django's field definitions, a form's widgets), and only the classes
+    that may be tasks or configuration are ever asked for theirs. Their line ranges; ``...``
+    stands in for them when nothing else is left in the body."""
+    first = cls.body[0]
+    raw = lines[first.lineno - 1]
+    indent = raw[:len(raw) - len(raw.lstrip(b" \t"))]
+    if first.col_offset != len(indent):
+        return ()  # ``class A: x = 1``: the body shares the header's line
+    ranges: List[Tuple[int, int]] = []
+    for statement in cls.body:
+        if isinstance(statement, _COMPOUND):
+            continue
+        if ranges and statement.lineno <= ranges[-1][1]:  # ``a = 1; b = 2``
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], statement.end_lineno))
+        else:
+            ranges.append((statement.lineno, statement.end_lineno))
+    for first_line, last_line in ranges:
+        for number in range(first_line, last_line + 1):
+            raw = lines[number - 1]
+            lines[number - 1] = raw[len(raw.rstrip(b"\r\n")):]
+    if ranges and not any(isinstance(statement, _COMPOUND) for statement in cls.body):
+        start = ranges[0][0]
+        lines[start - 1] = indent + b"..." + lines[start - 1]
+    return tuple(ranges)
+
+
 def elided_facts(data: bytes, path: str, module: str, is_package: bool,
                  keep: Optional[Keep] = None,
                  nesting_checked: bool = False) -> ModuleFacts:
@@ -120,7 +166,7 @@ def elided_facts(data: bytes, path: str, module: str, is_package: bool,
             end = ends.get(start)
             if end is not None:
                 definition.span = ir.Span(span.line, span.column, *end)
-            if start in elided and isinstance(definition, FunctionFacts):
+            if start in elided:
                 definition.elided = elided[start]
     return facts
 
@@ -154,15 +200,44 @@ def function_facts(lines: Sequence[str], path: str, module: str, is_package: boo
     the statements around it (``class Name:``, ``if 1:``), the lines between filled by string
     literals. What a function's facts hold depends on nothing else of the module. None when it
     fails."""
-    from celery_chain_lint.facts.extract import extract_module
-    from celery_chain_lint.source import parse_text, run_deep
-
     body = function.elided
     if body is None or body.last_line > len(lines):
         return None
+    facts = _fragment_facts(lines, path, module, is_package, body.enclosing,
+                            ((body.first_line, body.last_line),))
+    found = facts.functions.get(function.qualname) if facts is not None else None
+    if found is None or found.span is None or found.span.line != function.span.line:
+        return None
+    return found
+
+
+def class_attributes(lines: Sequence[str], path: str, module: str, is_package: bool,
+                     cls: ClassFacts) -> Optional[Dict[str, ir.Expr]]:
+    """The attributes of a class whose simple statements were elided, read as the full pass
+    reads them: those statements alone, at their own lines, inside stand-ins for the class and
+    the statements around it. None when it fails."""
+    statements = cls.elided
+    if statements is None or statements.ranges[-1][1] > len(lines):
+        return None
+    facts = _fragment_facts(lines, path, module, is_package, statements.enclosing,
+                            statements.ranges)
+    found = facts.classes.get(cls.qualname) if facts is not None else None
+    if found is None or found.span is None or found.span.line != cls.span.line:
+        return None
+    return found.attributes
+
+
+def _fragment_facts(lines: Sequence[str], path: str, module: str, is_package: bool,
+                    enclosing: Tuple[Tuple[int, str, str], ...],
+                    pieces: Sequence[Tuple[int, int]]) -> Optional[ModuleFacts]:
+    """The facts of ``pieces`` (first and last line) of ``lines`` at their own line numbers,
+    inside stand-ins for ``enclosing``; None when they do not parse."""
+    from celery_chain_lint.facts.extract import extract_module
+    from celery_chain_lint.source import parse_text, run_deep
+
     parts: List[str] = []
     line = 1
-    for at, indent, header in body.enclosing + ((body.first_line, "", ""),):
+    for at, indent, header in enclosing + ((pieces[0][0], "", ""),):
         if not header:
             original = lines[at - 1]
             indent = original[:len(original) - len(original.lstrip(" \t\f"))]
@@ -170,16 +245,15 @@ def function_facts(lines: Sequence[str], path: str, module: str, is_package: boo
             parts.append(indent + '"""' + "\n" * (at - line - 1) + '"""\n')
         parts.append(indent + header + "\n" if header else "")
         line = at + 1
-    parts.append("\n".join(lines[body.first_line - 1:body.last_line]) + "\n")
+    line = pieces[0][0]
+    for first, last in pieces:
+        parts.append("\n" * (first - line) + "\n".join(lines[first - 1:last]) + "\n")
+        line = last + 1
     code = "".join(parts)
     try:
-        facts = run_deep(lambda: extract_module(parse_text(code), path, module, is_package, code))
+        return run_deep(lambda: extract_module(parse_text(code), path, module, is_package, code))
     except Exception:
         return None
-    found = facts.functions.get(function.qualname)
-    if found is None or found.span is None or found.span.line != function.span.line:
-        return None
-    return found
 
 
 # ---- bodies on demand ----
@@ -211,10 +285,31 @@ class BodyOnDemand(FunctionFacts):
         return FunctionFacts, tuple(state[f.name] for f in fields(FunctionFacts))
 
 
+class AttributesOnDemand(ClassFacts):
+    """A class whose simple statements were elided: its ``attributes`` are read on first use
+    (a task class's options, a configuration object's settings)."""
+
+    def __getattribute__(self, name):
+        if name == "attributes":
+            state = object.__getattribute__(self, "__dict__")
+            load = state.pop("_load_attributes", None)
+            if load is not None:
+                found = load()
+                if found is not None:
+                    state["attributes"] = found
+        return object.__getattribute__(self, name)
+
+    def __reduce__(self):  # pickled as the plain facts it holds, without reading them
+        state = object.__getattribute__(self, "__dict__")
+        return ClassFacts, tuple(state[f.name] for f in fields(ClassFacts))
+
+
 def with_bodies_on_demand(facts: ModuleFacts,
-                          load: Callable[[FunctionFacts], Optional[FunctionFacts]]
-                          ) -> ModuleFacts:
-    """``facts`` whose elided functions fetch their bodies from ``load(function)`` when
+                          load: Callable[[FunctionFacts], Optional[FunctionFacts]],
+                          load_attributes: Callable[[ClassFacts], Optional[Dict[str, ir.Expr]]]
+                          = lambda cls: None) -> ModuleFacts:
+    """``facts`` whose elided functions fetch their bodies from ``load(function)``, and whose
+    classes with elided statements their attributes from ``load_attributes(cls)``, when
     asked."""
     for qualname, function in list(facts.functions.items()):
         if function.elided is None or isinstance(function, BodyOnDemand):
@@ -223,6 +318,13 @@ def with_bodies_on_demand(facts: ModuleFacts,
         object.__getattribute__(proxy, "__dict__")["_load_body"] = (
             lambda function=function: load(function))
         facts.functions[qualname] = proxy
+    for qualname, cls in list(facts.classes.items()):
+        if cls.elided is None or isinstance(cls, AttributesOnDemand):
+            continue
+        proxy = AttributesOnDemand(**{f.name: getattr(cls, f.name) for f in fields(cls)})
+        object.__getattribute__(proxy, "__dict__")["_load_attributes"] = (
+            lambda cls=cls: load_attributes(cls))
+        facts.classes[qualname] = proxy
     return facts
 
 

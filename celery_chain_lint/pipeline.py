@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
 
 from celery_chain_lint.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
 from celery_chain_lint.discovery import SourceFile, discover
@@ -214,7 +214,8 @@ class Analysis:
             opaque = self._opaque_table(lazy)
             relevant = relevance(Project(modules, lazy=opaque))
             promoted = [f for f in lazy.values() if relevant.promotes(
-                f.module, f.source.is_package, f.imports, f.words)]
+                f.module, f.source.is_package, f.imports, f.words,
+                lambda words, f=f: self._spells(f, words))]
             if not promoted:
                 break
             self.stats["promoted"] += len(promoted)
@@ -273,6 +274,19 @@ class Analysis:
         f.digest = content_hash(data)
         f.seed, f.imports, f.words, calls_canvas = scan(data)
         f.marked = f.seed and ("celery" not in f.words or calls_canvas)
+
+    def _spells(self, f: _File, words: FrozenSet[str]) -> bool:
+        """Whether the file holds any of ``words`` (asked of few files, read again and let go:
+        see ``Relevance._reaches``)."""
+        if not words:
+            return False
+        kept = f.data is not None
+        data = self._data(f)
+        if not kept:
+            f.data = None
+        if data is None:
+            return True  # unreadable: let the full pass report it
+        return any(word.encode() in data for word in words)  # in a longer word too: erring safe
 
     def _data(self, f: _File) -> Optional[bytes]:
         if f.data is None and not f.unreadable:
@@ -427,7 +441,8 @@ class Analysis:
     def _bodies_on_demand(self, f: _File, facts: ModuleFacts) -> None:
         from celery_chain_lint.bodies import with_bodies_on_demand
 
-        with_bodies_on_demand(facts, lambda function: self._function_facts(f, function))
+        with_bodies_on_demand(facts, lambda function: self._function_facts(f, function),
+                              lambda cls: self._class_attributes(f, cls))
 
     def _function_facts(self, f: _File, function):
         """An elided function's body, when a rule reads it: from the cache, or parsed alone."""
@@ -450,6 +465,25 @@ class Analysis:
         self._add_time("function_bodies_s", started)
         if self.cache is not None and found is not None:
             self.cache.put(key, ("function", found))
+        return found
+
+    def _class_attributes(self, f: _File, cls):
+        """The attributes of a class whose statements were elided, when a rule reads them."""
+        from celery_chain_lint.bodies import class_attributes
+
+        key = self._key(f, f"attributes:{cls.qualname}:{cls.span.line}")
+        if self.cache is not None:
+            value = self.cache.get(key)
+            if isinstance(value, tuple) and len(value) == 2 and value[0] == "attributes" \
+                    and isinstance(value[1], dict):
+                return value[1]
+        lines = self._lines(f)
+        if lines is None:
+            return None
+        self.stats["class_bodies"] = self.stats.get("class_bodies", 0) + 1
+        found = class_attributes(lines, f.source.path, f.source.module, f.source.is_package, cls)
+        if self.cache is not None and found is not None:
+            self.cache.put(key, ("attributes", found))
         return found
 
     def _lines(self, f: _File) -> Optional[List[str]]:

@@ -174,9 +174,11 @@ class Relevance(NamedTuple):
     words: FrozenSet[str]
 
     def promotes(self, module: str, is_package: bool, imports: Tuple[Import, ...],
-                 words: FrozenSet[str]) -> bool:
+                 words: FrozenSet[str], spells: Callable[[FrozenSet[str]], bool]
+                 = lambda words: True) -> bool:
         """Whether the file ``module``, whose import statements ``scan`` read, imports
-        something relevant."""
+        something relevant. ``spells(words)``: whether the file spells any of ``words`` (the
+        caller reads it only when asked)."""
         if not words.isdisjoint(self.words):
             return True
         for level, source, imported in imports:
@@ -184,7 +186,7 @@ class Relevance(NamedTuple):
             if absolute is None:
                 continue
             if imported is None:  # ``import a.b.c``: reaches a, a.b, a.b.c and their attributes
-                if self._reaches(absolute.split(".")):
+                if self._reaches(absolute.split("."), spells):
                     return True
             elif "*" in imported and absolute in self.modules or any(
                     name in self.names.get(absolute, ()) or f"{absolute}.{name}" in self.modules
@@ -192,16 +194,29 @@ class Relevance(NamedTuple):
                 return True
         return False
 
-    def _reaches(self, parts: List[str]) -> bool:
-        """Whether a module ``parts[0]``, ``parts[0].parts[1]``... is relevant, or holds a
-        relevant name spelled next (``import a.b``: ``b`` may be a task of ``a``)."""
+    def _reaches(self, parts: List[str], spells: Callable[[FrozenSet[str]], bool]) -> bool:
+        """Whether the module ``parts`` is relevant, or one on its way (``a``, ``a.b``) holds a
+        relevant name spelled next (``import a.b``: ``b`` may be a task of ``a``) or one
+        the file spells: ``import site.util.text`` binds ``site``, whose ``__init__.py`` holds
+        the app (as Celery's Django layout has it), yet only a file that spells ``celery_app``
+        (or a relevant module of the package) can reach it."""
         module = ""
         for index, part in enumerate(parts):
             module = f"{module}.{part}" if module else part
-            if module in self.modules or index + 1 < len(parts) \
-                    and parts[index + 1] in self.names.get(module, ()):
+            if index + 1 == len(parts):
+                return module in self.modules
+            if parts[index + 1] in self.names.get(module, ()):
+                return True
+            if module in self.modules and spells(self._reachable(module)):
                 return True
         return False
+
+    def _reachable(self, package: str) -> FrozenSet[str]:
+        """What a file reaching ``package`` by its attributes must spell to reach something
+        relevant: the relevant names it binds, the last component of relevant modules in it."""
+        inside = package + "."
+        return self.names.get(package, frozenset()) | frozenset(
+            m[len(inside):].split(".", 1)[0] for m in self.modules if m.startswith(inside))
 
 
 def relevance(project) -> Relevance:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from celery_chain_lint import engine
-from celery_chain_lint.bodies import function_facts, quiet_bodies_elided
+from celery_chain_lint.bodies import class_attributes, function_facts, quiet_bodies_elided
 from celery_chain_lint.discovery import SourceFile, discover
 from celery_chain_lint.source import decode, split_lines
 
@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def complete_and_elided(data: bytes, path: str = "m.py", module: str = "m"):
-    """(facts read whole, facts of the eliding pass with every elided body read alone, the
-    qualnames of the bodies elided); None when the file cannot be analysed at all."""
+    """(facts read whole, facts of the eliding pass with every elided body and class's
+    statements read alone, the qualnames of the bodies elided); None when the file cannot be analysed at all."""
     complete, problem = engine.analyse_file(SourceFile(path, module, False, data))
     if problem is not None:
         return None
@@ -35,6 +35,12 @@ def complete_and_elided(data: bytes, path: str = "m.py", module: str = "m"):
         assert body is not None, (path, qualname)
         assert function.elided.first_line <= function.span.line
         elided.functions[qualname] = dataclasses.replace(body, elided=None)
+    for qualname, cls in elided.classes.items():
+        if cls.elided is not None:
+            attributes = class_attributes(lines, path, module, False, cls)
+            assert attributes is not None, (path, qualname)
+            elided.classes[qualname] = dataclasses.replace(cls, attributes=attributes,
+                                                           elided=None)
     return complete, elided, qualnames
 
 
@@ -248,3 +254,105 @@ def test_a_task_under_a_decorator_not_named_task_is_read_when_a_rule_asks(tmp_pa
     found = {prefilter: findings(["."], prefilter, tmp_path)[0] for prefilter in (True, False)}
     assert found[True] == found[False]
     assert {f["code"] for f in found[True]} >= {"CCL004", "CCL005"}
+
+
+CLASSES_IN_ODD_PLACES = """\
+    import os
+    from celery import Task
+
+    class OnlyFields:
+        name = CharField(
+            max_length=20,
+        )
+        help = '''
+    text at column 0
+    '''
+
+    class Model(Base, metaclass=Meta):
+        \"\"\"A docstring.\"\"\"
+        a = 1; b = [2,
+                    3]
+        c: int = 4
+        d: str
+        e += 1
+
+        def method(self):
+            return self.a
+
+        class Meta:
+            ordering = ["a"]
+
+        f = a
+
+    class OneLine: x = 1; y = 2
+
+    @decorated
+    class Multi(
+        Task,
+    ):
+        autoretry_for = (OSError,)  # caf\xe9
+        max_retries = 5
+
+    if os.name:
+        class Guarded:
+            if os.sep:
+                inside_if = 1
+            retries = 3
+
+    try:
+    \tclass InTry:
+    \t\tvalue = 1
+    finally:
+    \tpass
+
+    def factory():
+        class Local:
+            kept = 1
+        return Local
+"""
+
+
+def test_class_statements_in_odd_places_are_read_back_exactly():
+    data = textwrap.dedent(CLASSES_IN_ODD_PLACES).encode("latin-1")
+    data = data.replace(b"import os", b"# -*- coding: latin-1 -*-\r\nimport os")
+    complete, elided, qualnames = complete_and_elided(data)
+    assert_same_facts(complete, elided, qualnames, "classes in odd places")
+    statements = quiet_bodies_elided(data, "m.py", "m", False).classes
+    assert [q for q, c in statements.items() if c.elided is not None] == [
+        "OnlyFields", "Model", "Model.Meta", "Multi", "Guarded", "InTry"]
+    assert complete.classes["Multi"].attributes and not statements["Multi"].attributes
+    assert list(complete.classes["Model"].attributes) == ["a", "b", "c", "f"]
+
+
+def test_a_task_class_reads_its_elided_options_when_a_rule_asks(tmp_path):
+    """A class-based task's options are class attributes: elided with every class body's
+    statements, they are read when the task index asks, and the findings are the same."""
+    files = {
+        "shop/__init__.py": "",
+        "shop/jobs.py": """\
+            import requests
+            from celery import Celery, Task, chain
+
+            app = Celery("shop")
+
+            class Retrying(Task):
+                autoretry_for = (OSError,)
+                max_retries = 3
+
+            @app.task(base=Retrying)
+            def fetch(url):
+                return requests.get(url, timeout=10).status_code
+
+            @app.task
+            def fetch_once(url):
+                return requests.get(url, timeout=10).status_code
+
+            def flow():
+                return chain(fetch.s("u"), fetch_once.si("v"), fetch.si("w")).delay()
+        """,
+    }
+    write(tmp_path, files)
+    found = {prefilter: findings(["."], prefilter, tmp_path)[0] for prefilter in (True, False)}
+    assert found[True] == found[False]
+    assert [(f["code"], f["line"]) for f in found[True] if f["code"] == "CCL005"] == [
+        ("CCL005", 15)]  # fetch_once only

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from celery_chain_lint import engine
+from celery_chain_lint.bodies import class_attributes, definitions_facts, with_bodies_on_demand
 from celery_chain_lint.discovery import discover
-from celery_chain_lint.bodies import definitions_facts
 from celery_chain_lint.prefilter import scan
+from celery_chain_lint.source import decode, split_lines
 
 from projects import findings, write
 
@@ -202,6 +203,9 @@ def test_definitions_tier_holds_exactly_the_full_pass_definitions():
         data = Path(source.path).read_bytes()
         cheap = definitions_facts(data, source.path, source.module, source.is_package)
         assert cheap is not None, source.path
+        lines = split_lines(decode(data).text)  # class attributes are read when asked
+        with_bodies_on_demand(cheap, lambda function: None, lambda cls: class_attributes(
+            lines, source.path, source.module, source.is_package, cls))
         assert _definitions_view(cheap) == _definitions_view(full), source.path
         assert not any(f.calls or f.returns for f in cheap.functions.values()
                        if f.span.line != f.span.end_line)
@@ -363,3 +367,47 @@ def test_a_file_is_promoted_by_what_it_imports_not_by_the_module_it_imports_it_f
     # jobs (imports celery), the five above and reexport.py: not views.py, report.py nor
     # other_import.py, which import something else from, or another, module called jobs.
     assert stats["files"] == 13 and stats["full"] == 7
+
+
+# Celery's Django layout: the package's ``__init__.py`` holds the app, so ``import
+# site.util.text`` binds a name (``site``) that reaches it.
+THROUGH_THE_PACKAGE = {
+    "site/__init__.py": "from .celery import app as celery_app\n",
+    "site/celery.py": "from celery import Celery\n\napp = Celery('site')\n",
+    "site/util/__init__.py": "",
+    "site/util/text.py": "def shout(x):\n    return x.upper()\n",
+    "site/jobs.py": textwrap.dedent(JOBS),
+    # Never spells what the package holds: nothing Celery-related (a Django migration).
+    "site/migration.py": "import site.util.text\n\nVALUE = site.util.text.shout('a')\n",
+    # Spells it: a task, defined through the package's app.
+    "site/notify.py": """
+        import site.util.text
+
+        @site.celery_app.task(bind=True)
+        def notify(self, order_id):
+            try:
+                site.util.text.shout(order_id)
+                self.retry(countdown=5)  # CCL012
+            except Exception:
+                return "gave up"
+    """,
+    # Spells a relevant module of the package.
+    "site/flow.py": """
+        import site.util.text
+
+        def flow():
+            return site.jobs.charge.signature((1, "usd", 3))  # CCL002
+    """,
+}
+
+
+def test_a_package_reached_through_a_submodule_import_promotes_only_files_that_spell_it(
+        tmp_path):
+    write(tmp_path, THROUGH_THE_PACKAGE)
+    with_filter, stats = findings(["site"], True, tmp_path)
+    without, _ = findings(["site"], False, tmp_path)
+    assert with_filter == without
+    assert sorted((Path(f["path"]).name, f["code"]) for f in with_filter) == [
+        ("flow.py", "CCL002"), ("notify.py", "CCL012")]
+    # celery.py and jobs.py (import celery), __init__.py (binds the app), notify.py, flow.py
+    assert stats["full"] == 5

@@ -152,6 +152,18 @@ class ElidedBody:
 
 
 @dataclass(frozen=True)
+class ElidedStatements:
+    """A class body's simple statements (its attributes, ``x = models.CharField(...)``) that
+    the libcst pass left for later (celery_chain_lint/bodies.py), to be parsed alone when a
+    rule reads the class's attributes."""
+
+    ranges: Tuple[Tuple[int, int], ...]  # (first line, last line) of each run of statements
+    # The compound statements around them, outermost first, the class itself last: as in
+    # ``ElidedBody.enclosing``.
+    enclosing: Tuple[Tuple[int, str, str], ...]
+
+
+@dataclass(frozen=True)
 class CallSite:
     call: Expr
     with_items: Tuple[Expr, ...] = ()
@@ -170,6 +182,9 @@ class ClassFacts:
     keywords: Dict[str, Expr] = field(default_factory=dict)
     attributes: Dict[str, Expr] = field(default_factory=dict)
     methods: Dict[str, str] = field(default_factory=dict)  # method name -> function qualname
+    # None when the class body was read with the rest of the module, else where its simple
+    # statements (read for ``attributes`` only) are, to read them when ``attributes`` is asked.
+    elided: Optional["ElidedStatements"] = None
 
 
 @dataclass(frozen=True)
