@@ -3,8 +3,9 @@
 libcst's parse and positions cost about 80 microseconds a line, ``ast.parse`` about 8. Most
 function bodies, even in a file full of Celery calls, hold nothing that the rules look for in
 every function: so ``ast`` finds the functions, the bodies that hold nothing read eagerly are
-replaced by ``...`` (lines and columns of the rest stay those of the file), and libcst parses
-what remains. An elided function keeps its signature, decorators and span, and records what its
+replaced by a statement that does nothing (lines and columns of the rest stay those of the
+file), their headers by the bare parameters, and libcst parses what remains. An elided
+function keeps its signature, decorators and span, and records what its
 body spells and where it is (``FunctionFacts.elided``); its body facts (calls, returns...) are
 extracted on first use (``BodyOnDemand``) by the same pass over the function alone, placed at
 its own lines inside stand-ins for the statements around it.
@@ -23,19 +24,21 @@ The tests run the analysis with and without elision and require identical findin
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import fields
 from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import (ClassFacts, ElidedBody, ElidedStatements,
-                                          FunctionFacts, ModuleFacts)
+                                          ElidedValue, FunctionFacts, ModuleFacts,
+                                          ValueBinding)
 from celery_chain_lint.facts.roots import keeps_body, spelled
 
 Ends = Dict[Tuple[int, int], Tuple[int, int]]
 Spelling = Tuple[FrozenSet[str], FrozenSet[str]]
 # Whether to read a function's body now, given the function and what its body spells.
 Keep = Callable[[ast.AST, Spelling], bool]
-Elided = Union[ElidedBody, ElidedStatements]
+Elided = Union[ElidedBody, ElidedStatements, ElidedValue]
 
 
 # ---- the skeleton: the file with some bodies elided ----
@@ -62,6 +65,9 @@ def skeleton(data: bytes, keep: Optional[Keep] = None
 
     ends: Ends = {}
     elided: Dict[Tuple[int, int], Elided] = {}
+    if keep is None:
+        for value in _elide_values(tree, lines):  # (line, 0): never a definition's start
+            elided[(value.first_line, 0)] = value
     Header = Tuple[int, str, str]
     stack: List[Tuple[ast.AST, Tuple[Header, ...]]] = [(n, ()) for n in reversed(tree.body)]
     while stack:
@@ -97,7 +103,7 @@ def skeleton(data: bytes, keep: Optional[Keep] = None
 
 
 def _elide(function: ast.AST, lines: List[bytes]) -> bool:
-    """Replace the body by ``...`` on its first line and empty lines after it, in ``lines``."""
+    """Replace the body, in ``lines``, by one statement over the same lines."""
     first = function.body[0]
     # A decorated first statement starts at its first decorator, not at ``def``.
     start = min([first.lineno] + [d.lineno for d in getattr(first, "decorator_list", ())])
@@ -105,11 +111,66 @@ def _elide(function: ast.AST, lines: List[bytes]) -> bool:
     indent = len(raw) - len(raw.lstrip(b" \t"))
     if first.col_offset != indent or start == function.lineno:
         return False  # ``def f(): return 1``: nothing worth eliding
-    for number in range(start, function.end_lineno + 1):
-        raw = lines[number - 1]
-        ending = raw[len(raw.rstrip(b"\r\n")):]
-        lines[number - 1] = (raw[:indent] + b"..." if number == start else b"") + ending
+    _stand_in(lines, start, function.end_lineno, raw[:indent])
+    _compact_signature(function, lines, start)
     return True
+
+
+def _stand_in(lines: List[bytes], first: int, last: int, indent: bytes) -> None:
+    """Replace lines ``first`` to ``last`` by one statement over the same lines: ``...``, or
+    an empty string literal (libcst reads a run of blank lines as one node a line)."""
+    for number in range(first, last + 1):
+        raw = lines[number - 1]
+        lines[number - 1] = raw[len(raw.rstrip(b"\r\n")):]
+    if first == last:
+        lines[first - 1] = indent + b"..." + lines[first - 1]
+    else:
+        lines[first - 1] = indent + b'"""' + lines[first - 1]
+        lines[last - 1] = b'"""' + lines[last - 1]
+
+
+_DEF = re.compile(rb"[ \t\f]*(?:async[ \t\f]+)?def[ \t\f]+\w+[ \t\f]*\(")
+
+
+def _compact_signature(function: ast.AST, lines: List[bytes], body: int) -> None:
+    """Rewrite an elided function's header, in ``lines``, as its parameters alone on the
+    ``def`` line (``def f(self, x=..., *, y):``): the facts keep only their names, kinds and
+    whether they have a default, and black's one-parameter-a-line headers, annotations and
+    defaults were a fifth of what libcst parsed of an application's Celery modules. The
+    name keeps its place; left as it is when the header does not read plainly."""
+    number = function.lineno
+    raw = lines[number - 1]
+    header = _DEF.match(raw)
+    rendered = _parameters(function.args)
+    if header is None or rendered is None:
+        return
+    ending = raw[len(raw.rstrip(b"\r\n")):]
+    lines[number - 1] = header.group() + rendered.encode() + b"):" + ending
+    for other in range(number + 1, body):
+        raw = lines[other - 1]
+        lines[other - 1] = raw[len(raw.rstrip(b"\r\n")):]
+
+
+def _parameters(arguments: ast.arguments) -> Optional[str]:
+    """``arguments`` as a parameter list without annotations, each default ``...``; None
+    when a name is not ASCII (the line is in the file's own encoding)."""
+    positional = arguments.posonlyargs + arguments.args
+    first_default = len(positional) - len(arguments.defaults)
+    parts = []
+    for index, argument in enumerate(positional):
+        parts.append(argument.arg + ("=..." if index >= first_default else ""))
+        if index + 1 == len(arguments.posonlyargs):
+            parts.append("/")
+    if arguments.vararg is not None:
+        parts.append("*" + arguments.vararg.arg)
+    elif arguments.kwonlyargs:
+        parts.append("*")
+    for argument, default in zip(arguments.kwonlyargs, arguments.kw_defaults):
+        parts.append(argument.arg + ("=..." if default is not None else ""))
+    if arguments.kwarg is not None:
+        parts.append("**" + arguments.kwarg.arg)
+    text = ", ".join(parts)
+    return text if text.isascii() else None
 
 
 # Statements with a body of their own: a class's other statements are simple (``x = 1``).
@@ -121,8 +182,8 @@ _COMPOUND = tuple(getattr(ast, name) for name in (
 def _elide_class_statements(cls: ast.ClassDef, lines: List[bytes]) -> Tuple[Tuple[int, int], ...]:
     """Blank, in ``lines``, the simple statements of a class body: the extractor reads only
     attributes from them (Django's field definitions, a form's widgets), and only the classes
-    that may be tasks or configuration are ever asked for theirs. Their line ranges; ``...``
-    stands in for them when nothing else is left in the body."""
+    that may be tasks or configuration are ever asked for theirs. Their line ranges (each
+    run replaced by one statement that binds nothing)."""
     first = cls.body[0]
     raw = lines[first.lineno - 1]
     indent = raw[:len(raw) - len(raw.lstrip(b" \t"))]
@@ -137,13 +198,57 @@ def _elide_class_statements(cls: ast.ClassDef, lines: List[bytes]) -> Tuple[Tupl
         else:
             ranges.append((statement.lineno, statement.end_lineno))
     for first_line, last_line in ranges:
-        for number in range(first_line, last_line + 1):
-            raw = lines[number - 1]
-            lines[number - 1] = raw[len(raw.rstrip(b"\r\n")):]
-    if ranges and not any(isinstance(statement, _COMPOUND) for statement in cls.body):
-        start = ranges[0][0]
-        lines[start - 1] = indent + b"..." + lines[start - 1]
+        _stand_in(lines, first_line, last_line, indent)
     return tuple(ranges)
+
+
+def _elide_values(tree: ast.Module, lines: List[bytes]) -> List[ElidedValue]:
+    """Replace, in ``lines``, the value of each module-level ``name = value`` statement alone
+    on its lines whose name nothing else at module level binds, by ``...``; where each was. For the definitions tier: only the names another module
+    resolves are ever read (pretix's settings module holds a 3,000-line dictionary)."""
+    bound: Dict[str, int] = {}
+    for statement in tree.body:
+        for name in _names_bound(statement):
+            bound[name] = bound.get(name, 0) + 1
+    found = []
+    previous_end = 0
+    for index, statement in enumerate(tree.body):
+        following = tree.body[index + 1].lineno if index + 1 < len(tree.body) else None
+        alone = statement.lineno > previous_end and (
+            following is None or following > statement.end_lineno)
+        previous_end = statement.end_lineno
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target = statement.targets[0]
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            target = statement.target
+        else:
+            continue
+        if alone and isinstance(target, ast.Name) and bound[target.id] == 1 \
+                and target.id.isascii() and statement.col_offset == 0:
+            _stand_in(lines, statement.lineno, statement.end_lineno,
+                      target.id.encode() + b" = ")
+            found.append(ElidedValue(target.id, statement.lineno, statement.end_lineno))
+    return found
+
+
+def _names_bound(statement: ast.stmt) -> List[str]:
+    """The names a module-level statement may bind (more is harmless: fewer values are left
+    for later)."""
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [statement.name]
+    names = []
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.append(node.id)
+        elif isinstance(node, ast.alias):
+            names.append((node.asname or node.name).split(".")[0])
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            names.append(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            names.append(node.rest)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+    return names
 
 
 def elided_facts(data: bytes, path: str, module: str, is_package: bool,
@@ -168,6 +273,9 @@ def elided_facts(data: bytes, path: str, module: str, is_package: bool,
                 definition.span = ir.Span(span.line, span.column, *end)
             if start in elided:
                 definition.elided = elided[start]
+    for value in elided.values():
+        if isinstance(value, ElidedValue):  # bound to ``...`` in the skeleton: in its place
+            facts.bindings[value.name] = value
     return facts
 
 
@@ -225,6 +333,18 @@ def class_attributes(lines: Sequence[str], path: str, module: str, is_package: b
     if found is None or found.span is None or found.span.line != cls.span.line:
         return None
     return found.attributes
+
+
+def module_value(lines: Sequence[str], path: str, module: str, is_package: bool,
+                 value: ElidedValue) -> Optional[ir.Expr]:
+    """The expression an elided module-level value binds, read alone at its own lines; None
+    when it fails."""
+    if value.last_line > len(lines):
+        return None
+    facts = _fragment_facts(lines, path, module, is_package, (),
+                            ((value.first_line, value.last_line),))
+    binding = facts.bindings.get(value.name) if facts is not None else None
+    return binding.expr if isinstance(binding, ValueBinding) else None
 
 
 def _fragment_facts(lines: Sequence[str], path: str, module: str, is_package: bool,
@@ -304,13 +424,42 @@ class AttributesOnDemand(ClassFacts):
         return ClassFacts, tuple(state[f.name] for f in fields(ClassFacts))
 
 
+class ValueOnDemand(ValueBinding):
+    """A module-level value the definitions tier left for later (``ElidedValue``): its
+    ``expr`` is read on first use."""
+
+    def __init__(self, elided: ElidedValue, load: Callable[[ElidedValue], Optional[ir.Expr]]):
+        object.__setattr__(self, "_elided", elided)
+        object.__setattr__(self, "_load", load)
+
+    def __getattribute__(self, name):
+        if name == "expr":
+            state = object.__getattribute__(self, "__dict__")
+            if "expr" not in state:
+                found = state["_load"](state["_elided"])
+                # Unreadable after all: a value the analyser does not know.
+                state["expr"] = found if found is not None else ir.Opaque(kind="unread")
+        return object.__getattribute__(self, name)
+
+    def __reduce__(self):  # pickled as what it stands for, without reading it
+        return ElidedValue, tuple(object.__getattribute__(self, "_elided").__dict__.values())
+
+    def __repr__(self) -> str:  # as the binding the full pass makes
+        return repr(ValueBinding(self.expr))
+
+
 def with_bodies_on_demand(facts: ModuleFacts,
                           load: Callable[[FunctionFacts], Optional[FunctionFacts]],
                           load_attributes: Callable[[ClassFacts], Optional[Dict[str, ir.Expr]]]
-                          = lambda cls: None) -> ModuleFacts:
-    """``facts`` whose elided functions fetch their bodies from ``load(function)``, and whose
-    classes with elided statements their attributes from ``load_attributes(cls)``, when
-    asked."""
+                          = lambda cls: None,
+                          load_value: Callable[[ElidedValue], Optional[ir.Expr]]
+                          = lambda value: None) -> ModuleFacts:
+    """``facts`` whose elided functions fetch their bodies from ``load(function)``, whose
+    classes with elided statements their attributes from ``load_attributes(cls)``, and whose
+    elided module-level values their expression from ``load_value(value)``, when asked."""
+    for name, binding in list(facts.bindings.items()):
+        if isinstance(binding, ElidedValue):
+            facts.bindings[name] = ValueOnDemand(binding, load_value)
     for qualname, function in list(facts.functions.items()):
         if function.elided is None or isinstance(function, BodyOnDemand):
             continue  # read with the rest

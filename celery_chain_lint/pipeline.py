@@ -442,7 +442,8 @@ class Analysis:
         from celery_chain_lint.bodies import with_bodies_on_demand
 
         with_bodies_on_demand(facts, lambda function: self._function_facts(f, function),
-                              lambda cls: self._class_attributes(f, cls))
+                              lambda cls: self._class_attributes(f, cls),
+                              lambda value: self._module_value(f, value))
 
     def _function_facts(self, f: _File, function):
         """An elided function's body, when a rule reads it: from the cache, or parsed alone."""
@@ -485,6 +486,16 @@ class Analysis:
         if self.cache is not None and found is not None:
             self.cache.put(key, ("attributes", found))
         return found
+
+    def _module_value(self, f: _File, value):
+        """The expression of a module-level value the definitions tier left for later."""
+        from celery_chain_lint.bodies import module_value
+
+        lines = self._lines(f)
+        if lines is None:
+            return None
+        self.stats["values"] = self.stats.get("values", 0) + 1
+        return module_value(lines, f.source.path, f.source.module, f.source.is_package, value)
 
     def _lines(self, f: _File) -> Optional[List[str]]:
         """The decoded lines of a file whose bodies are read one by one (kept: a module's

@@ -34,6 +34,7 @@ def complete_and_elided(data: bytes, path: str = "m.py", module: str = "m"):
         body = function_facts(lines, path, module, False, function)
         assert body is not None, (path, qualname)
         assert function.elided.first_line <= function.span.line
+        assert function.params == body.params, (path, qualname)  # read from a compact header
         elided.functions[qualname] = dataclasses.replace(body, elided=None)
     for qualname, cls in elided.classes.items():
         if cls.elided is not None:
@@ -356,3 +357,46 @@ def test_a_task_class_reads_its_elided_options_when_a_rule_asks(tmp_path):
     assert found[True] == found[False]
     assert [(f["code"], f["line"]) for f in found[True] if f["code"] == "CCL005"] == [
         ("CCL005", 15)]  # fetch_once only
+
+
+HEADERS = """\
+    # -*- coding: latin-1 -*-
+    def positional_only(a, b=lambda: {1: 2}, /, c: "str" = ":", *, d, e=(1,
+                                                                        2), **kw) -> int:
+        return a
+
+    async def awaited(
+        self,
+        request: "Request",  # a comment
+        *args: int,
+    ) -> None:
+        return None
+
+    def\tspaced (x,):
+        return x
+
+    def keyword_only(*, only):
+        return only
+
+    def caf\xe9(\xe9t\xe9=1):
+        return \xe9t\xe9
+
+    def nothing(
+    ):
+        return 1
+"""
+
+
+def test_elided_headers_keep_their_parameters():
+    data = textwrap.dedent(HEADERS).encode("latin-1")
+    complete, elided, qualnames = complete_and_elided(data)
+    assert_same_facts(complete, elided, qualnames, "headers")
+    assert qualnames == ["positional_only", "awaited", "spaced", "keyword_only", "café",
+                         "nothing"]
+    from celery_chain_lint.bodies import skeleton
+
+    kept = skeleton(data, lambda function, spelling: False)[0].decode("latin-1").splitlines()
+    assert kept[1] == "def positional_only(a, b=..., /, c=..., *, d, e=..., **kw):"
+    assert kept[5:10] == ["async def awaited(self, request, *args):", "", "", "", ""]
+    assert kept[12] == "def\tspaced (x):"
+    assert kept[18] == "def caf\xe9(\xe9t\xe9=1):"  # not ASCII: left as it is

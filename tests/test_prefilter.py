@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from celery_chain_lint import engine
-from celery_chain_lint.bodies import class_attributes, definitions_facts, with_bodies_on_demand
+from celery_chain_lint.bodies import (class_attributes, definitions_facts, module_value,
+                                      with_bodies_on_demand)
 from celery_chain_lint.discovery import discover
 from celery_chain_lint.prefilter import scan
 from celery_chain_lint.source import decode, split_lines
@@ -203,9 +204,11 @@ def test_definitions_tier_holds_exactly_the_full_pass_definitions():
         data = Path(source.path).read_bytes()
         cheap = definitions_facts(data, source.path, source.module, source.is_package)
         assert cheap is not None, source.path
-        lines = split_lines(decode(data).text)  # class attributes are read when asked
-        with_bodies_on_demand(cheap, lambda function: None, lambda cls: class_attributes(
-            lines, source.path, source.module, source.is_package, cls))
+        lines = split_lines(decode(data).text)  # class attributes, values: read when asked
+        where = (source.path, source.module, source.is_package)
+        with_bodies_on_demand(cheap, lambda function: None,
+                              lambda cls: class_attributes(lines, *where, cls),
+                              lambda value: module_value(lines, *where, value))
         assert _definitions_view(cheap) == _definitions_view(full), source.path
         assert not any(f.calls or f.returns for f in cheap.functions.values()
                        if f.span.line != f.span.end_line)

@@ -96,6 +96,17 @@ class ValueBinding:
 
 
 @dataclass(frozen=True)
+class ElidedValue:
+    """``name = value`` at module level, in a module read for its definitions only
+    (celery_chain_lint/bodies.py): the lines of the statement, parsed when the name is
+    resolved (``bodies.ValueOnDemand``, a ValueBinding)."""
+
+    name: str
+    first_line: int
+    last_line: int
+
+
+@dataclass(frozen=True)
 class UnknownBinding:
     """Bound in a way the analyser does not follow (a loop target, tuple unpacking, ...)."""
 
