@@ -15,8 +15,9 @@ and nothing else, and only the classes that may be tasks or configuration object
 for them, so they are elided too (Django's field definitions are a quarter of what an
 application's Celery modules hold) and read on first use (``AttributesOnDemand``).
 
-Which bodies are read now is ``facts.roots.keeps_body``: those that may hold a workflow root,
-define a class or a decorated function, or may be tasks. Rules that look at the bodies of all
+Which bodies are read now is ``facts.roots.body_reading``: those that define a class or a
+decorated function, configure an app, or may be tasks; a body that may hold a workflow root is
+read once the project is known, if it spells a Celery-related name (``function_roots``). Rules that look at the bodies of all
 functions ask ``FunctionFacts.may_use_attribute`` or ``may_mention`` first (CCL015, CCL017, the
 pre-filter's fixpoint): a body that cannot hold what they seek is never parsed.
 The tests run the analysis with and without elision and require identical findings.
@@ -30,14 +31,14 @@ from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, U
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import (ClassFacts, ElidedBody, ElidedStatements,
-                                          ElidedValue, FunctionFacts, ModuleFacts,
+                                          ElidedValue, FunctionFacts, ModuleFacts, Root,
                                           ValueBinding)
-from celery_chain_lint.facts.roots import keeps_body, spelled
+from celery_chain_lint.facts.roots import IF_RELEVANT, LATER, NOW, body_reading, spelled
 
 Ends = Dict[Tuple[int, int], Tuple[int, int]]
 Spelling = Tuple[FrozenSet[str], FrozenSet[str]]
-# Whether to read a function's body now, given the function and what its body spells.
-Keep = Callable[[ast.AST, Spelling], bool]
+# When to read a function's body (``roots.NOW``...), given the function and what it spells.
+Keep = Callable[[ast.AST, Spelling], int]
 Elided = Union[ElidedBody, ElidedStatements, ElidedValue]
 
 
@@ -79,10 +80,14 @@ def skeleton(data: bytes, keep: Optional[Keep] = None
             # Without ``keep`` every body goes (the definitions tier): what a body spells is
             # then not worth an ``ast`` walk, nothing asks it of modules left out.
             spelling = spelled(node) if keep is not None else (None, None)
-            if keep is None or not keep(node, spelling):
+            reading = keep(node, spelling) if keep is not None else LATER
+            if reading != NOW:
                 first = min([node.lineno] + [d.lineno for d in node.decorator_list])
                 if _elide(node, lines):
-                    elided[start] = ElidedBody(*spelling, first, node.end_lineno, enclosing)
+                    classes = [h[len("class "):-1] for _, _, h in enclosing if h != "if 1:"]
+                    elided[start] = ElidedBody(*spelling, first, node.end_lineno, enclosing,
+                                               reading == IF_RELEVANT,
+                                               ".".join(classes + [node.name]))
             continue
         if hasattr(node, "lineno"):  # not a ``case`` clause: ``match`` stands for it
             raw = lines[node.lineno - 1]
@@ -276,13 +281,16 @@ def elided_facts(data: bytes, path: str, module: str, is_package: bool,
     for value in elided.values():
         if isinstance(value, ElidedValue):  # bound to ``...`` in the skeleton: in its place
             facts.bindings[value.name] = value
+    # Not looked up by qualname: a function defined twice (``if``/``else``) has roots in both.
+    facts.roots_if_relevant = [body for body in elided.values()
+                               if isinstance(body, ElidedBody) and body.may_hold_roots]
     return facts
 
 
 def quiet_bodies_elided(data: bytes, path: str, module: str, is_package: bool,
                         nesting_checked: bool = False) -> ModuleFacts:
     """The full pass's facts, the bodies that hold nothing read eagerly left for later."""
-    return elided_facts(data, path, module, is_package, keeps_body, nesting_checked)
+    return elided_facts(data, path, module, is_package, body_reading, nesting_checked)
 
 
 def definitions_facts(data: bytes, path: str, module: str,
@@ -317,6 +325,33 @@ def function_facts(lines: Sequence[str], path: str, module: str, is_package: boo
     if found is None or found.span is None or found.span.line != function.span.line:
         return None
     return found
+
+
+def function_roots(lines: Sequence[str], path: str, module: str, is_package: bool,
+                   body: ElidedBody) -> Optional[Tuple[List[Root], FunctionFacts]]:
+    """The workflow roots the full pass finds in one elided function body (and the functions
+    defined in it), and the function's facts from the same reading (rules match a root with
+    the call it is by identity), read alone as ``function_facts`` reads it; None when it
+    fails."""
+    if body.last_line > len(lines):
+        return None
+    facts = _fragment_facts(lines, path, module, is_package, body.enclosing,
+                            ((body.first_line, body.last_line),))
+    function = facts.functions.get(body.qualname) if facts is not None else None
+    if function is None:
+        return None
+    inside = body.qualname + "."
+    return [root for root in facts.roots
+            if root.scope == body.qualname or root.scope.startswith(inside)], function
+
+
+def with_roots(facts: ModuleFacts, body: ElidedBody, roots: Sequence[Root]) -> None:
+    """Add the roots of an elided ``body`` to ``facts.roots`` where the full pass has them:
+    before the roots of the statements after it."""
+    index = next((i for i, root in enumerate(facts.roots)
+                  if root.expr.span is not None and root.expr.span.line > body.first_line),
+                 len(facts.roots))
+    facts.roots[index:index] = roots
 
 
 def class_attributes(lines: Sequence[str], path: str, module: str, is_package: bool,
@@ -403,6 +438,14 @@ class BodyOnDemand(FunctionFacts):
     def __reduce__(self):  # pickled as the plain facts it holds, without loading the body
         state = object.__getattribute__(self, "__dict__")
         return FunctionFacts, tuple(state[f.name] for f in fields(FunctionFacts))
+
+    def give_body(self, complete: FunctionFacts) -> None:
+        """Take the body facts of ``complete`` (read for its roots) instead of reading it."""
+        state = object.__getattribute__(self, "__dict__")
+        state.pop("_load_body", None)
+        for field in fields(FunctionFacts):
+            if field.name not in _WITHOUT_BODY:
+                state[field.name] = getattr(complete, field.name)
 
 
 class AttributesOnDemand(ClassFacts):

@@ -204,24 +204,21 @@ class Analysis:
         from celery_chain_lint.project import Project  # the whole analyser: not for a warm run
 
         self._add_time("full_s", started)
+        relevant = None
         while self.prefilter and lazy:
             self.stats["rounds"] += 1
-            from celery_chain_lint.prefilter import relevance
-
-            # Modules left out are present but opaque there: what resolves through one is
-            # unknown until the names that promote it have promoted it (prefilter.py).
-            modules = [facts for facts, _ in results.values() if facts is not None]
-            opaque = self._opaque_table(lazy)
-            relevant = relevance(Project(modules, lazy=opaque))
+            relevant = self._relevance(results, lazy)
             promoted = [f for f in lazy.values() if relevant.promotes(
                 f.module, f.source.is_package, f.imports, f.words,
                 lambda words, f=f: self._spells(f, words))]
             if not promoted:
                 break
+            relevant = None  # the promoted modules change it
             self.stats["promoted"] += len(promoted)
             for f in promoted:
                 del lazy[f.module]
             results.update(self._full(promoted))
+        self._read_roots_if_relevant(files, results, relevant, lazy)
         modules = [facts for facts, _ in results.values() if facts is not None]
         project = Project(modules, reported_paths=reported,
                           lazy=self._table(lazy) if lazy else None)
@@ -230,6 +227,67 @@ class Analysis:
         problems = [problem for _, problem in results.values()
                     if problem is not None and problem.path in reported]
         return project, problems
+
+    def _relevance(self, results, lazy: Dict[str, "_File"]):
+        """The Celery-related names of the modules analysed so far (``prefilter.relevance``):
+        modules left out are present but opaque there: what resolves through one is unknown
+        until the names that promote it have promoted it (prefilter.py)."""
+        from celery_chain_lint.prefilter import relevance
+        from celery_chain_lint.project import Project
+
+        modules = [facts for facts, _ in results.values() if facts is not None]
+        return relevance(Project(modules, lazy=self._opaque_table(lazy)))
+
+    def _read_roots_if_relevant(self, files: List["_File"], results, relevant,
+                                lazy: Dict[str, "_File"]) -> None:
+        """Add the roots of the elided bodies that may hold some (``roots.IF_RELEVANT``) and
+        spell a Celery-related name of their module: a root reaches a canvas only through one.
+        A module with a star import reads them all (its names come from elsewhere too)."""
+        from celery_chain_lint.bodies import BodyOnDemand, with_roots
+
+        waiting = [(f, facts) for f in files
+                   for facts in (results.get(id(f), (None, None))[0],)
+                   if facts is not None and facts.roots_if_relevant]
+        if not waiting:
+            return
+        started = time.perf_counter()
+        relevant = relevant or self._relevance(results, lazy)
+        for f, facts in waiting:
+            names = relevant.names_in(facts)
+            for body in facts.roots_if_relevant:
+                if facts.star_imports or body.names is None or not body.names.isdisjoint(names):
+                    read = self._function_roots(f, body)
+                    if read is None:
+                        continue
+                    roots, function = read
+                    with_roots(facts, body, roots)
+                    proxy = facts.functions.get(body.qualname)
+                    if isinstance(proxy, BodyOnDemand) and proxy.elided == body:
+                        proxy.give_body(function)
+        self._add_time("roots_s", started)
+
+    def _function_roots(self, f: "_File", body):
+        """The roots of an elided body and its function's facts (``bodies.function_roots``):
+        from the cache (pickled together: a root is the very call the facts list), or parsed
+        alone."""
+        from celery_chain_lint.bodies import function_roots
+        from celery_chain_lint.facts.model import FunctionFacts
+
+        key = self._key(f, f"roots:{body.qualname}:{body.first_line}")
+        if self.cache is not None:
+            value = self.cache.get(key)
+            if isinstance(value, tuple) and len(value) == 2 and value[0] == "roots" \
+                    and isinstance(value[1], tuple) and len(value[1]) == 2 \
+                    and isinstance(value[1][1], FunctionFacts):
+                return value[1]
+        lines = self._lines(f)
+        if lines is None:
+            return None
+        self.stats["root_bodies"] = self.stats.get("root_bodies", 0) + 1
+        found = function_roots(lines, f.source.path, f.source.module, f.source.is_package, body)
+        if self.cache is not None and found is not None:
+            self.cache.put(key, ("roots", found))
+        return found
 
     # ---- reading ----
 

@@ -45,7 +45,8 @@ import re
 from typing import Callable, Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.model import ModuleFacts, ValueBinding, resolve_relative
+from celery_chain_lint.facts.model import (ImportBinding, ModuleFacts, ValueBinding,
+                                          resolve_relative)
 from celery_chain_lint.source import undecodable
 
 # Anywhere in the file: canvas calls (plain substring searches, which run at memory speed; a
@@ -210,6 +211,18 @@ class Relevance(NamedTuple):
             if module in self.modules and spells(self._reachable(module)):
                 return True
         return False
+
+    def names_in(self, facts: ModuleFacts) -> FrozenSet[str]:
+        """The names through which code of the module ``facts`` may reach something
+        Celery-related: its relevant names, and those bound to a package holding a relevant
+        module (``import app.jobs`` binds ``app``, and ``app.jobs.charge`` is a task)."""
+        names = set(self.names.get(facts.module, ()))
+        for name, binding in facts.bindings.items():
+            if isinstance(binding, ImportBinding) and (
+                    binding.module in self.modules
+                    or any(m.startswith(binding.module + ".") for m in self.modules)):
+                names.add(name)
+        return frozenset(names)
 
     def _reachable(self, package: str) -> FrozenSet[str]:
         """What a file reaching ``package`` by its attributes must spell to reach something

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from celery_chain_lint import engine
-from celery_chain_lint.bodies import class_attributes, function_facts, quiet_bodies_elided
+from celery_chain_lint.bodies import (class_attributes, function_facts, function_roots,
+                                      quiet_bodies_elided, with_roots)
 from celery_chain_lint.discovery import SourceFile, discover
 from celery_chain_lint.source import decode, split_lines
 
@@ -29,6 +30,10 @@ def complete_and_elided(data: bytes, path: str = "m.py", module: str = "m"):
     elided = quiet_bodies_elided(data, path, module, False)
     lines = split_lines(decode(data).text)
     qualnames = [q for q, function in elided.functions.items() if function.elided is not None]
+    for body in elided.roots_if_relevant:  # every one: the pipeline reads fewer
+        read = function_roots(lines, path, module, False, body)
+        assert read is not None, (path, body.qualname)
+        with_roots(elided, body, read[0])
     for qualname in qualnames:
         function = elided.functions[qualname]
         body = function_facts(lines, path, module, False, function)
@@ -148,10 +153,13 @@ def test_bodies_in_odd_places_are_read_back_exactly():
     data = textwrap.dedent(ODD_PLACES).encode("latin-1")
     complete, elided, qualnames = complete_and_elided(data)
     assert_same_facts(complete, elided, qualnames, "odd places")
-    assert qualnames == ["quiet", "Outer.Inner.method", "guarded", "in_case", "Tabbed.tab"]
-    kept = quiet_bodies_elided(data, "m.py", "m", False).functions
-    for name in ("substituted", "aliased", "configured", "environment", "factory"):
-        assert kept[name].elided is None, name  # each may hold a root or a task
+    assert qualnames == ["substituted", "quiet", "Outer.Inner.method", "guarded", "in_case",
+                         "Tabbed.tab"]
+    facts = quiet_bodies_elided(data, "m.py", "m", False)
+    for name in ("aliased", "configured", "environment", "factory"):
+        # importing a canvas itself, configuring an app or Django, defining a task
+        assert facts.functions[name].elided is None, name
+    assert [body.qualname for body in facts.roots_if_relevant] == ["substituted"]
 
 
 def test_crlf_and_a_body_on_the_last_line():
@@ -163,8 +171,8 @@ def test_crlf_and_a_body_on_the_last_line():
 
 
 def test_elided_roots_match_the_extractor(tmp_path):
-    """``keeps_body`` over-approximates ``looks_like_canvas``: a body holding any root of the
-    complete pass is kept."""
+    """``body_reading`` over-approximates ``looks_like_canvas``: a body holding any root of the
+    complete pass is read now or flagged as one that may hold roots."""
     source = textwrap.dedent("""\
         from celery import chain
         from shop.tasks import add
@@ -199,7 +207,9 @@ def test_elided_roots_match_the_extractor(tmp_path):
     assert scopes == {"a", "b"}
     assert [scope for scope, _ in complete.conf_writes_in_functions] == ["g"]
     facts = quiet_bodies_elided(source, "m.py", "m", False)
-    assert [q for q, f in facts.functions.items() if f.elided is not None] == ["c", "d", "e", "f"]
+    assert [q for q, f in facts.functions.items() if f.elided is not None] == [
+        "a", "b", "c", "d", "e", "f"]
+    assert [body.qualname for body in facts.roots_if_relevant] == ["a", "b"]
 
 
 @pytest.mark.parametrize("source", [
@@ -400,3 +410,46 @@ def test_elided_headers_keep_their_parameters():
     assert kept[5:10] == ["async def awaited(self, request, *args):", "", "", "", ""]
     assert kept[12] == "def\tspaced (x):"
     assert kept[18] == "def caf\xe9(\xe9t\xe9=1):"  # not ASCII: left as it is
+
+
+def test_bodies_that_may_hold_roots_are_read_when_they_spell_a_celery_name(tmp_path):
+    """A body whose only reason to be read is a root is parsed once the project is known,
+    and only if it spells a Celery-related name of its module (``roots.IF_RELEVANT``)."""
+    files = {
+        "shop/__init__.py": "",
+        "shop/tasks.py": """\
+            from celery import shared_task
+
+            @shared_task
+            def add(x, y):
+                return x + y
+        """,
+        "shop/flows.py": """\
+            from django.db.models import Q
+            from shop.tasks import add
+
+            FIRST = add.s(1, 2)
+            NEXT = add.s(3, 4)
+
+            def pipeline():
+                return FIRST.set(queue="fast") | NEXT  # CCL001: NEXT takes no result
+
+            def direct():
+                return (add.s(1, 2) | add.s(3, 4)).delay()  # CCL001
+
+            def query(a, b):
+                return Q(a) | Q(b)  # Django: never parsed
+
+            def option(signature, text):
+                signature.set(queue=text.replace("-", "_"))  # a parameter: never parsed
+        """,
+    }
+    write(tmp_path, files)
+    found = {}
+    for prefilter in (True, False):
+        found[prefilter], stats = findings(["."], prefilter, tmp_path)
+        if prefilter:
+            assert stats["root_bodies"] == 2  # pipeline and direct
+    assert found[True] == found[False]
+    # NEXT, reported where it is defined, and the chain in direct()
+    assert sorted((f["code"], f["line"]) for f in found[True]) == [("CCL001", 5), ("CCL001", 11)]

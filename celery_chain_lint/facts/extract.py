@@ -708,8 +708,8 @@ def _params(parameters: cst.Parameters) -> Params:
 
 def _writes_conf(target: cst.BaseExpression) -> bool:
     """``<owner>.conf.<name> = ...`` or ``<owner>.conf[...] = ...``: a setting of an app
-    (``roots.keeps_body`` keeps the bodies that hold one, unless the owner is reached from a
-    parameter)."""
+    (``roots.body_reading`` reads the bodies that hold one now, unless the owner is reached
+    from a parameter)."""
     return isinstance(target.value, cst.Attribute) and target.value.attr.value == "conf"
 
 

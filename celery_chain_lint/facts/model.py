@@ -160,6 +160,10 @@ class ElidedBody:
     # The compound statements around the ``def``, outermost first: (line, indentation,
     # header) with header "class Name:" for classes and "if 1:" for the others.
     enclosing: Tuple[Tuple[int, str, str], ...] = ()
+    # Whether it may hold workflow roots, to be read if it spells a Celery-related name
+    # (``roots.IF_RELEVANT``), and the function's qualname.
+    may_hold_roots: bool = False
+    qualname: str = ""
 
 
 @dataclass(frozen=True)
@@ -226,5 +230,8 @@ class ModuleFacts:
     # ``x.conf.name = value`` inside functions: (the function's qualname, the target). Whether
     # and when the function runs is unknown, so the setting it writes is too.
     conf_writes_in_functions: List[Tuple[str, Expr]] = field(default_factory=list)
+    # Elided bodies that may hold roots (``ElidedBody.may_hold_roots``), in source order:
+    # their roots are added to ``roots`` once the project is known, if relevant.
+    roots_if_relevant: List["ElidedBody"] = field(default_factory=list)
     # Lines carrying ``# noqa`` comments: line -> codes (empty tuple for a bare ``# noqa``).
     noqa: Dict[int, Tuple[str, ...]] = field(default_factory=dict)

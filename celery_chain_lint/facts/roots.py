@@ -4,15 +4,23 @@ Two views of one rule, kept side by side because the second must over-approximat
 
 - ``looks_like_canvas(expr)``: the extractor keeps a statement's expression (after local names
   are substituted) as a ``Root`` when it calls a canvas method or name, or uses ``|``;
-- ``keeps_body(function)``: from ``ast`` alone, whether a function body may produce such a root,
-  or holds something else the rules need from every function at once. Bodies it refuses are
-  elided before libcst parses the file (``celery_chain_lint/bodies.py``).
+- ``body_reading(function)``: from ``ast`` alone, whether a function body may produce such a
+  root, or holds something else the rules need from every function at once. Bodies it does not
+  read ``NOW`` are elided before libcst parses the file (``celery_chain_lint/bodies.py``).
 
-Why ``keeps_body`` never misses a root: substitution only moves expressions within one body, so
-every canvas method or name a root calls is spelled somewhere in that body (``d = t.delay`` then
-``d()``), as an attribute, a plain name, or an imported name; ``|`` is spelled as ``|`` or
+Why ``body_reading`` never misses a root: substitution only moves expressions within one body,
+so every canvas method or name a root calls is spelled somewhere in that body (``d = t.delay``
+then ``d()``), as an attribute, a plain name, or an imported name; ``|`` is spelled as ``|`` or
 ``|=``. Two root methods matter only on a given receiver (``app.conf.update``,
 ``os.environ.setdefault``, read by ``index/apps.py``), so they also need the receiver spelled.
+
+A body whose only reason is a root is read ``IF_RELEVANT``: once the project is known, when it
+spells a Celery-related name of its module (``prefilter.relevance``: a task, an app, one of
+Celery's objects, a variable or function built from those, a module holding them). A root
+reaches a canvas only through such a name: a parameter, ``self``, a literal or a name from
+another library resolve to nothing the workflow builder can build, so ``Q(a) | Q(b)`` (Django),
+``text.replace(...)`` or ``cache.set(...)`` are never parsed. A body importing names itself is
+read now (its names are not the module's).
 Importing nothing heavy: the pipeline's main process uses it before libcst is needed.
 """
 from __future__ import annotations
@@ -35,6 +43,10 @@ CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "
 # receiver it needs (``app.conf.update(...)``, ``os.environ.setdefault(...)``).
 RECEIVER_NEEDED = {"update": "conf", "setdefault": "environ"}
 _ANY_RECEIVER = (ROOT_METHODS | CANVAS_NAMES) - frozenset(RECEIVER_NEEDED)
+
+# What the libcst pass does with a function body: read it with the rest of the module, leave it
+# until a rule asks, or leave it and read it for its roots if it spells a Celery-related name.
+NOW, LATER, IF_RELEVANT = 1, 0, 2
 
 # A function decorated with a name holding this word may be a task (``@app.task``,
 # ``@shared_task``, ``@periodic_task``): its body is read at once, since most rules read a task's
@@ -69,38 +81,43 @@ def _receiver_matches(func: ir.Attribute) -> bool:
     return (ir.dotted_name(func.value) or "").split(".")[-1] == needed
 
 
-def keeps_body(function: ast.AST, spelling: Optional[Tuple[FrozenSet[str], FrozenSet[str]]]
-               = None) -> bool:
-    """Whether the libcst pass must read ``function``'s body with the rest of the module:
-    it may hold a root, a write to an app's settings (``x.conf.name = ...``), a nested class or
-    decorated function (an elided body does not even list what it defines: a task defined in a
-    factory), or the function may be a task."""
+def body_reading(function: ast.AST,
+                 spelling: Optional[Tuple[FrozenSet[str], FrozenSet[str]]] = None) -> int:
+    """When the libcst pass reads ``function``'s body: ``NOW`` when it may hold a write to an
+    app's settings (``x.conf.name = ...``, ``app.conf.update(...)``, ``os.environ.setdefault``),
+    a nested class or decorated function (an elided body
+    does not even list what it defines: a task defined in a factory), or the function may be a
+    task; ``IF_RELEVANT`` when it may hold a root (and nothing above); else ``LATER``."""
     if any(TASK_WORD in (_decorator_name(d) or "").lower() for d in function.decorator_list):
-        return True
+        return NOW
     names, attributes = spelling or spelled(function)
-    if not attributes.isdisjoint(_ANY_RECEIVER) or not names.isdisjoint(CANVAS_NAMES):
-        return True
     if any(method in attributes and (receiver in attributes or receiver in names)
            for method, receiver in RECEIVER_NEEDED.items()):
-        return True
+        return NOW  # read by the app index (index/apps.py), whatever its receiver resolves to
+    may_root = not attributes.isdisjoint(_ANY_RECEIVER) or not names.isdisjoint(CANVAS_NAMES)
     writes_conf = "conf" in attributes
+    imports = False
     for statement in function.body:
         for node in ast.walk(statement):
             kind = type(node)
             if kind is ast.BinOp or kind is ast.AugAssign:
                 if type(node.op) is ast.BitOr:
-                    return True
+                    may_root = True
             elif kind is ast.ClassDef:
-                return True
+                return NOW
+            elif kind is ast.Import or kind is ast.ImportFrom:
+                imports = True
             elif writes_conf and (kind is ast.Attribute or kind is ast.Subscript) \
                     and type(node.ctx) is ast.Store \
                     and type(node.value) is ast.Attribute and node.value.attr == "conf" \
                     and not _on_a_parameter(node.value.value, function):
-                return True  # ``app.conf.result_backend = ...``, ``app.conf["..."] = ...``
+                return NOW  # ``app.conf.result_backend = ...``, ``app.conf["..."] = ...``
             elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
                 if any(_decorator_name(d) != "wraps" for d in node.decorator_list):
-                    return True
-    return False
+                    return NOW
+    if not may_root:
+        return LATER
+    return NOW if imports else IF_RELEVANT
 
 
 def _on_a_parameter(owner: ast.expr, function: ast.AST) -> bool:
