@@ -197,12 +197,12 @@ def machine():
 def pick_changed_file(tree: Path) -> Path:
     """A file the analysis must parse again when it changes (a canvas call makes it need the
     full pass in any project, Celery's own included), of a common size; else the largest."""
-    from celery_chain_lint.prefilter import _SEEDS
+    from celery_chain_lint.prefilter import scan
 
     seeds, others = [], []
     for path in sorted(tree.rglob("*.py")):
         data = path.read_bytes()
-        canvas = any(seed in data for seed in _SEEDS)
+        canvas = scan(data).calls_canvas
         (seeds if canvas and 2_000 < len(data) < 20_000 else others).append(
             (len(data), str(path)))
     chosen = sorted(seeds or others)
