@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
 
 from celery_chain_lint.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
 from celery_chain_lint.discovery import SourceFile, discover
@@ -267,27 +267,16 @@ class Analysis:
         self._add_time("roots_s", started)
 
     def _function_roots(self, f: "_File", body):
-        """The roots of an elided body and its function's facts (``bodies.function_roots``):
-        from the cache (pickled together: a root is the very call the facts list), or parsed
-        alone."""
+        """The roots of an elided body and its function's facts (``bodies.function_roots``),
+        pickled together in the cache: a root is the very call the facts list."""
         from celery_chain_lint.bodies import function_roots
         from celery_chain_lint.facts.model import FunctionFacts
 
-        key = self._key(f, f"roots:{body.qualname}:{body.first_line}")
-        if self.cache is not None:
-            value = self.cache.get(key)
-            if isinstance(value, tuple) and len(value) == 2 and value[0] == "roots" \
-                    and isinstance(value[1], tuple) and len(value[1]) == 2 \
-                    and isinstance(value[1][1], FunctionFacts):
-                return value[1]
-        lines = self._lines(f)
-        if lines is None:
-            return None
-        self.stats["root_bodies"] = self.stats.get("root_bodies", 0) + 1
-        found = function_roots(lines, f.source.path, f.source.module, f.source.is_package, body)
-        if self.cache is not None and found is not None:
-            self.cache.put(key, ("roots", found))
-        return found
+        return self._piece(f, f"roots:{body.qualname}:{body.first_line}", "roots",
+                           lambda value: isinstance(value, tuple) and len(value) == 2
+                           and isinstance(value[1], FunctionFacts),
+                           lambda lines: function_roots(lines, *self._where(f), body),
+                           "root_bodies")
 
     # ---- reading ----
 
@@ -504,46 +493,48 @@ class Analysis:
                               lambda value: self._module_value(f, value))
 
     def _function_facts(self, f: _File, function):
-        """An elided function's body, when a rule reads it: from the cache, or parsed alone."""
+        """An elided function's body, when a rule reads it."""
         from celery_chain_lint.bodies import function_facts
         from celery_chain_lint.facts.model import FunctionFacts
 
-        key = self._key(f, f"body:{function.qualname}:{function.span.line}")
-        if self.cache is not None:
-            value = self.cache.get(key)
-            if isinstance(value, tuple) and len(value) == 2 and value[0] == "function" \
-                    and isinstance(value[1], FunctionFacts):
-                return value[1]
-        lines = self._lines(f)
-        if lines is None:
-            return None
-        self.stats["function_bodies"] = self.stats.get("function_bodies", 0) + 1
-        started = time.perf_counter()
-        found = function_facts(lines, f.source.path, f.source.module, f.source.is_package,
-                               function)
-        self._add_time("function_bodies_s", started)
-        if self.cache is not None and found is not None:
-            self.cache.put(key, ("function", found))
-        return found
+        return self._piece(f, f"body:{function.qualname}:{function.span.line}", "function",
+                           lambda value: isinstance(value, FunctionFacts),
+                           lambda lines: function_facts(lines, *self._where(f), function),
+                           "function_bodies")
 
     def _class_attributes(self, f: _File, cls):
         """The attributes of a class whose statements were elided, when a rule reads them."""
         from celery_chain_lint.bodies import class_attributes
 
-        key = self._key(f, f"attributes:{cls.qualname}:{cls.span.line}")
+        return self._piece(f, f"attributes:{cls.qualname}:{cls.span.line}", "attributes",
+                           lambda value: isinstance(value, dict),
+                           lambda lines: class_attributes(lines, *self._where(f), cls),
+                           "class_bodies")
+
+    def _piece(self, f: _File, name: str, kind: str, valid: Callable[[object], bool],
+               read: Callable[[List[str]], object], counter: str):
+        """What ``read`` finds in ``f``'s decoded lines about one of its pieces: from the
+        cache (an entry ``(kind, value)`` under ``name``), or read now and stored."""
+        key = self._key(f, name)
         if self.cache is not None:
             value = self.cache.get(key)
-            if isinstance(value, tuple) and len(value) == 2 and value[0] == "attributes" \
-                    and isinstance(value[1], dict):
+            if isinstance(value, tuple) and len(value) == 2 and value[0] == kind \
+                    and valid(value[1]):
                 return value[1]
         lines = self._lines(f)
         if lines is None:
             return None
-        self.stats["class_bodies"] = self.stats.get("class_bodies", 0) + 1
-        found = class_attributes(lines, f.source.path, f.source.module, f.source.is_package, cls)
+        self.stats[counter] = self.stats.get(counter, 0) + 1
+        started = time.perf_counter()
+        found = read(lines)
+        self._add_time(counter + "_s", started)
         if self.cache is not None and found is not None:
-            self.cache.put(key, ("attributes", found))
+            self.cache.put(key, (kind, found))
         return found
+
+    @staticmethod
+    def _where(f: _File) -> Tuple[str, str, bool]:
+        return f.source.path, f.source.module, f.source.is_package
 
     def _module_value(self, f: _File, value):
         """The expression of a module-level value the definitions tier left for later."""
@@ -553,7 +544,7 @@ class Analysis:
         if lines is None:
             return None
         self.stats["values"] = self.stats.get("values", 0) + 1
-        return module_value(lines, f.source.path, f.source.module, f.source.is_package, value)
+        return module_value(lines, *self._where(f), value)
 
     def _lines(self, f: _File) -> Optional[List[str]]:
         """The decoded lines of a file whose bodies are read one by one (kept: a module's
