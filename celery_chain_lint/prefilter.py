@@ -25,15 +25,16 @@ importing Celery itself. ``from m import a`` gives the file ``a`` and nothing el
 values and, for modules, their attributes, and a function's return values (a decorator factory),
 never what else a function does nor a class's attributes (``index/resolver.py``). So the
 fixpoint promotes every file that imports a relevant name from the module binding it (or
-re-exporting it with a star import), a module binding one (``from . import tasks``; the module
-``import a.b`` names; ``a`` or ``a.b`` when the file spells a relevant name or module they hold:
-``import a.b`` then ``a.celery_app`` or ``a.c.task``), or anything with a star import from such
-a module; an import statement not alone on its line (``x = 1; import a``) counts by its words,
-which must spell a relevant name or the last component of such a module. It runs until no file is promoted; meanwhile,
+re-exporting it with a star import), a module binding one (``from . import tasks``; any module
+``import a.b`` names), or anything with a star import from such a module; an import statement
+not alone on its line (``x = 1; import a``) counts by its words, which must spell a relevant
+name or the last component of such a module. It runs until no file is promoted; meanwhile,
 modules left out are opaque (what resolves through one is unknown until it is promoted). The
 tests run the whole analysis with and without the filter and require identical findings. Known
 limits: dynamic imports (``importlib``, ``__import__``) are invisible to it, as they are to the
-resolver; when the project is Celery itself (it holds ``celery``, ``celery.canvas``,
+resolver, and so is a module reached as an attribute of a package imported for another of its
+modules (``import a.b`` then ``a.c.task``, which Python finds only if something else imported
+``a.c``); when the project is Celery itself (it holds ``celery``, ``celery.canvas``,
 ``celery.app.task``...), importing celery is internal and no reason for the full pass (a canvas
 call still is); and a file left to the definitions tier is never parsed in full, so a syntax
 error in it is not reported (CCL999 is for files that need analysing).
@@ -172,9 +173,6 @@ class Relevance(NamedTuple):
     # The relevant names and the last component of each module above: what the words of an
     # import statement read otherwise must spell.
     words: FrozenSet[str]
-    # Package -> the next component of each relevant module inside it (``app`` -> ``jobs``
-    # for ``app.jobs``).
-    inside: Dict[str, FrozenSet[str]]
 
     def promotes(self, module: str, is_package: bool, imports: Tuple[Import, ...],
                  words: FrozenSet[str], spells: Callable[[FrozenSet[str]], bool]
@@ -199,11 +197,10 @@ class Relevance(NamedTuple):
 
     def _reaches(self, parts: List[str], spells: Callable[[FrozenSet[str]], bool]) -> bool:
         """Whether the module ``parts`` is relevant, or one on its way (``a``, ``a.b``) holds a
-        relevant name spelled next (``import a.b``: ``b`` may be a task of ``a``), or a relevant
-        name or module the file spells: ``import site.util.text`` binds ``site``, whose
-        ``__init__.py`` holds the app (as Celery's Django layout has it), yet only a file that
-        spells ``celery_app`` can reach it; nor ``site.jobs.charge`` but one that spells
-        ``jobs``."""
+        relevant name spelled next (``import a.b``: ``b`` may be a task of ``a``) or one
+        the file spells: ``import site.util.text`` binds ``site``, whose ``__init__.py`` holds
+        the app (as Celery's Django layout has it), yet only a file that spells ``celery_app``
+        (or a relevant module of the package) can reach it."""
         module = ""
         for index, part in enumerate(parts):
             module = f"{module}.{part}" if module else part
@@ -211,8 +208,7 @@ class Relevance(NamedTuple):
                 return module in self.modules
             if parts[index + 1] in self.names.get(module, ()):
                 return True
-            reachable = self._reachable(module)
-            if reachable and spells(reachable):
+            if module in self.modules and spells(self._reachable(module)):
                 return True
         return False
 
@@ -223,14 +219,17 @@ class Relevance(NamedTuple):
         names = set(self.names.get(facts.module, ()))
         for name, binding in facts.bindings.items():
             if isinstance(binding, ImportBinding) and (
-                    binding.module in self.modules or binding.module in self.inside):
+                    binding.module in self.modules
+                    or any(m.startswith(binding.module + ".") for m in self.modules)):
                 names.add(name)
         return frozenset(names)
 
     def _reachable(self, package: str) -> FrozenSet[str]:
         """What a file reaching ``package`` by its attributes must spell to reach something
-        relevant: the relevant names it binds, the next component of relevant modules in it."""
-        return self.names.get(package, frozenset()) | self.inside.get(package, frozenset())
+        relevant: the relevant names it binds, the last component of relevant modules in it."""
+        inside = package + "."
+        return self.names.get(package, frozenset()) | frozenset(
+            m[len(inside):].split(".", 1)[0] for m in self.modules if m.startswith(inside))
 
 
 def relevance(project) -> Relevance:
@@ -346,13 +345,8 @@ def relevance(project) -> Relevance:
         words |= local
     for module in modules:
         words.add(module.rsplit(".", 1)[-1])
-    inside: Dict[str, Set[str]] = {}
-    for module in modules:
-        parts = module.split(".")
-        for index in range(1, len(parts)):
-            inside.setdefault(".".join(parts[:index]), set()).add(parts[index])
     return Relevance({m: frozenset(n) for m, n in names.items() if n}, frozenset(modules),
-                     frozenset(words), {p: frozenset(c) for p, c in inside.items()})
+                     frozenset(words))
 
 
 # ---- modules the filter left out, loaded when name resolution looks into them ----

@@ -414,32 +414,3 @@ def test_a_package_reached_through_a_submodule_import_promotes_only_files_that_s
         ("flow.py", "CCL002"), ("notify.py", "CCL012")]
     # celery.py and jobs.py (import celery), __init__.py (binds the app), notify.py, flow.py
     assert stats["full"] == 5
-
-
-def test_a_relevant_module_reached_through_its_package_promotes_a_file_that_spells_it(
-        tmp_path):
-    """``import site.util.text`` binds ``site``: ``site.worker.app`` is reachable from there
-    although ``site/__init__.py`` holds nothing Celery-related itself."""
-    write(tmp_path, {
-        "site/__init__.py": "",
-        "site/worker.py": "from celery import Celery\n\napp = Celery('site')\n",
-        "site/util/__init__.py": "",
-        "site/util/text.py": "def shout(x):\n    return x.upper()\n",
-        "site/notify.py": """
-            import site.util.text
-
-            @site.worker.app.task(bind=True)
-            def notify(self, order_id):
-                try:
-                    site.util.text.shout(order_id)
-                    self.retry(countdown=5)  # CCL012
-                except Exception:
-                    return "gave up"
-        """,
-        "site/other.py": "import site.util.text\n\nVALUE = site.util.text.shout('a')\n",
-    })
-    with_filter, stats = findings(["site"], True, tmp_path)
-    without, _ = findings(["site"], False, tmp_path)
-    assert with_filter == without
-    assert [(Path(f["path"]).name, f["code"]) for f in with_filter] == [("notify.py", "CCL012")]
-    assert stats["full"] == 2  # worker.py (imports celery) and notify.py
