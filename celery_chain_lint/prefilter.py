@@ -208,7 +208,8 @@ class Relevance(NamedTuple):
                 return module in self.modules
             if parts[index + 1] in self.names.get(module, ()):
                 return True
-            if module in self.modules and spells(self._reachable(module)):
+            # The imported path's own next module is the next step (spelled by the import).
+            if module in self.modules and spells(self._reachable(module) - {parts[index + 1]}):
                 return True
         return False
 

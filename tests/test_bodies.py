@@ -153,13 +153,11 @@ def test_bodies_in_odd_places_are_read_back_exactly():
     data = textwrap.dedent(ODD_PLACES).encode("latin-1")
     complete, elided, qualnames = complete_and_elided(data)
     assert_same_facts(complete, elided, qualnames, "odd places")
-    assert qualnames == ["substituted", "quiet", "Outer.Inner.method", "guarded", "in_case",
-                         "Tabbed.tab"]
+    assert qualnames == ["quiet", "Outer.Inner.method", "guarded", "in_case", "Tabbed.tab"]
     facts = quiet_bodies_elided(data, "m.py", "m", False)
-    for name in ("aliased", "configured", "environment", "factory"):
-        # importing a canvas itself, configuring an app or Django, defining a task
+    for name in ("substituted", "aliased", "configured", "environment", "factory"):
+        # a task method, importing a canvas itself, configuring an app or Django, a task
         assert facts.functions[name].elided is None, name
-    assert [body.qualname for body in facts.roots_if_relevant] == ["substituted"]
 
 
 def test_crlf_and_a_body_on_the_last_line():
@@ -201,15 +199,18 @@ def test_elided_roots_match_the_extractor(tmp_path):
         def g(self, url):
             self = current()
             self.app.conf.result_backend = url
+
+        def h(first, second):
+            return first.set(queue="q") | second
     """).encode()
     complete, _, _ = complete_and_elided(source)
     scopes = {root.scope for root in complete.roots}
-    assert scopes == {"a", "b"}
+    assert scopes == {"a", "b", "h"}
     assert [scope for scope, _ in complete.conf_writes_in_functions] == ["g"]
     facts = quiet_bodies_elided(source, "m.py", "m", False)
     assert [q for q, f in facts.functions.items() if f.elided is not None] == [
-        "a", "b", "c", "d", "e", "f"]
-    assert [body.qualname for body in facts.roots_if_relevant] == ["a", "b"]
+        "c", "d", "e", "f", "h"]
+    assert [body.qualname for body in facts.roots_if_relevant] == ["h"]
 
 
 @pytest.mark.parametrize("source", [
@@ -449,7 +450,17 @@ def test_bodies_that_may_hold_roots_are_read_when_they_spell_a_celery_name(tmp_p
     for prefilter in (True, False):
         found[prefilter], stats = findings(["."], prefilter, tmp_path)
         if prefilter:
-            assert stats["root_bodies"] == 2  # pipeline and direct
+            assert stats["root_bodies"] == 1  # pipeline (direct() is read at once: .s)
     assert found[True] == found[False]
     # NEXT, reported where it is defined, and the chain in direct()
     assert sorted((f["code"], f["line"]) for f in found[True]) == [("CCL001", 5), ("CCL001", 11)]
+
+
+def test_bodies_with_calls_every_body_rule_reads_are_read_at_once():
+    """Rules that read every function's calls for some methods (CCL015, CCL017) would read a
+    body spelling one anyway, one at a time: such a body is read with the rest."""
+    from celery_chain_lint.facts.roots import READ_IN_EVERY_BODY
+    from celery_chain_lint.rules.ccl015_not_a_task import TASK_METHODS
+    from celery_chain_lint.rules.ccl017_enqueue_in_transaction import SEND_METHODS
+
+    assert TASK_METHODS | SEND_METHODS <= READ_IN_EVERY_BODY

@@ -14,7 +14,8 @@ then ``d()``), as an attribute, a plain name, or an imported name; ``|`` is spel
 ``|=``. Two root methods matter only on a given receiver (``app.conf.update``,
 ``os.environ.setdefault``, read by ``index/apps.py``), so they also need the receiver spelled.
 
-A body whose only reason is a root is read ``IF_RELEVANT``: once the project is known, when it
+A body whose only reason is a root of another kind than the calls rules read in every body
+(``.set``, ``.replace``, ``|``...) is read ``IF_RELEVANT``: once the project is known, when it
 spells a Celery-related name of its module (``prefilter.relevance``: a task, an app, one of
 Celery's objects, a variable or function built from those, a module holding them). A root
 reaches a canvas only through such a name: a parameter, ``self``, a literal or a name from
@@ -43,6 +44,12 @@ CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "
 # receiver it needs (``app.conf.update(...)``, ``os.environ.setdefault(...)``).
 RECEIVER_NEEDED = {"update": "conf", "setdefault": "environ"}
 _ANY_RECEIVER = (ROOT_METHODS | CANVAS_NAMES) - frozenset(RECEIVER_NEEDED)
+
+# Methods whose calls a rule reads in every function body (CCL015: a task method called on
+# something that is not a task; CCL017: a task sent inside a transaction), and canvas names:
+# a body spelling one is read now, since it would be read anyway.
+READ_IN_EVERY_BODY = frozenset({"s", "si", "delay", "apply_async", "signature", "subtask", "map",
+                                "starmap", "chunks"}) | CANVAS_NAMES
 
 # What the libcst pass does with a function body: read it with the rest of the module, leave it
 # until a rule asks, or leave it and read it for its roots if it spells a Celery-related name.
@@ -87,14 +94,18 @@ def body_reading(function: ast.AST,
     app's settings (``x.conf.name = ...``, ``app.conf.update(...)``, ``os.environ.setdefault``),
     a nested class or decorated function (an elided body
     does not even list what it defines: a task defined in a factory), or the function may be a
-    task; ``IF_RELEVANT`` when it may hold a root (and nothing above); else ``LATER``."""
+    task, or it spells a method or name that rules read in every body anyway
+    (``READ_IN_EVERY_BODY``); ``IF_RELEVANT`` when it may hold a root through another root
+    method (``.set``, ``.replace``...) or a ``|`` (and nothing above); else ``LATER``."""
     if any(TASK_WORD in (_decorator_name(d) or "").lower() for d in function.decorator_list):
         return NOW
     names, attributes = spelling or spelled(function)
     if any(method in attributes and (receiver in attributes or receiver in names)
            for method, receiver in RECEIVER_NEEDED.items()):
         return NOW  # read by the app index (index/apps.py), whatever its receiver resolves to
-    may_root = not attributes.isdisjoint(_ANY_RECEIVER) or not names.isdisjoint(CANVAS_NAMES)
+    if not attributes.isdisjoint(READ_IN_EVERY_BODY) or not names.isdisjoint(CANVAS_NAMES):
+        return NOW
+    may_root = not attributes.isdisjoint(_ANY_RECEIVER)  # ``.set``, ``.replace``, ``.link``...
     writes_conf = "conf" in attributes
     imports = False
     for statement in function.body:
