@@ -540,11 +540,12 @@ class Analysis:
         """The expression of a module-level value the definitions tier left for later."""
         from celery_chain_lint.bodies import module_value
 
-        lines = self._lines(f)
-        if lines is None:
-            return None
-        self.stats["values"] = self.stats.get("values", 0) + 1
-        return module_value(lines, *self._where(f), value)
+        # Cached as a one-element list: None (no expression) is what "not cached" means.
+        found = self._piece(f, f"value:{value.name}:{value.first_line}", "value",
+                            lambda cached: isinstance(cached, list) and len(cached) == 1,
+                            lambda lines: [module_value(lines, *self._where(f), value)],
+                            "values")
+        return found[0] if found else None
 
     def _lines(self, f: _File) -> Optional[List[str]]:
         """The decoded lines of a file whose bodies are read one by one (kept: a module's
