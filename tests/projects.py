@@ -13,6 +13,34 @@ from celery_chain_lint.project import Project
 from celery_chain_lint.settings import Settings
 
 
+# A Django layout whose settings module never mentions Celery: the app reads it by name (the
+# project's only ``settings`` module), and its CELERY_TASK_IGNORE_RESULT decides CCL008.
+DJANGO_SETTINGS_READ_BY_NAME = {
+    "site/__init__.py": "",
+    "site/celery.py": """
+        from celery import Celery
+        app = Celery("site", backend="redis://127.0.0.1:6379/1")
+        app.config_from_object("django.conf:settings", namespace="CELERY")
+    """,
+    "site/settings.py": "DEBUG = False\nCELERY_TASK_IGNORE_RESULT = True\n",
+    "site/tasks.py": """
+        from celery import chord
+        from site.celery import app
+
+        @app.task
+        def fetch(x):
+            return x
+
+        @app.task
+        def merge(values):
+            return values
+
+        def run():
+            return chord([fetch.s(1), fetch.s(2)], merge.s()).delay()
+    """,
+}
+
+
 def write(root: Path, files: Dict[str, str]) -> None:
     for relative, source in files.items():
         path = root / relative

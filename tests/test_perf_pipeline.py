@@ -15,7 +15,7 @@ from celery_chain_lint import engine, pipeline
 from celery_chain_lint.pipeline import project_root
 from celery_chain_lint.settings import Settings
 
-from projects import write
+from projects import DJANGO_SETTINGS_READ_BY_NAME, write
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -233,31 +233,8 @@ def test_a_run_after_a_change_reads_left_out_values_from_the_cache(tmp_path):
     """A module read for its definitions leaves its values until a name is resolved (here the
     Django settings CCL008 reads); once read they are cached, so a run after an unrelated
     change resolves them without importing libcst in the main process."""
-    write(tmp_path, {
-        "site/__init__.py": "",
-        "site/celery.py": """
-            from celery import Celery
-            app = Celery("site", backend="redis://127.0.0.1:6379/1")
-            app.config_from_object("django.conf:settings", namespace="CELERY")
-        """,
-        "site/settings.py": "DEBUG = False\nCELERY_TASK_IGNORE_RESULT = True\n",
-        "site/tasks.py": """
-            from celery import chord
-            from site.celery import app
-
-            @app.task
-            def fetch(x):
-                return x
-
-            @app.task
-            def merge(values):
-                return values
-
-            def run():
-                return chord([fetch.s(1), fetch.s(2)], merge.s()).delay()
-        """,
-        "site/other.py": "from celery import shared_task\n",
-    })
+    write(tmp_path, {**DJANGO_SETTINGS_READ_BY_NAME,
+                     "site/other.py": "from celery import shared_task\n"})
     code = ("import sys, json, celery_chain_lint.engine as e\n"
             "r = e.check(['site'])\n"
             "print(json.dumps([[f.code for f in r.findings], r.stats, 'libcst' in sys.modules]))")

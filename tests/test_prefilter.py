@@ -16,7 +16,7 @@ from celery_chain_lint.discovery import discover
 from celery_chain_lint.prefilter import scan
 from celery_chain_lint.source import decode, split_lines
 
-from projects import findings, write
+from projects import DJANGO_SETTINGS_READ_BY_NAME, findings, write
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -278,30 +278,7 @@ def test_settings_found_without_the_environment_need_no_celery_word(tmp_path):
     """A Django settings module never mentions Celery: the app reads it by name (here the
     project's only ``settings`` module, no DJANGO_SETTINGS_MODULE set), from the definitions
     tier. Its ``CELERY_TASK_IGNORE_RESULT`` decides CCL008, with or without the filter."""
-    write(tmp_path, {
-        "site/__init__.py": "",
-        "site/celery.py": """
-            from celery import Celery
-            app = Celery("site", backend="redis://127.0.0.1:6379/1")
-            app.config_from_object("django.conf:settings", namespace="CELERY")
-        """,
-        "site/settings.py": "DEBUG = False\nCELERY_TASK_IGNORE_RESULT = True\n",
-        "site/tasks.py": """
-            from celery import chord
-            from site.celery import app
-
-            @app.task
-            def fetch(x):
-                return x
-
-            @app.task
-            def merge(values):
-                return values
-
-            def run():
-                return chord([fetch.s(1), fetch.s(2)], merge.s()).delay()
-        """,
-    })
+    write(tmp_path, DJANGO_SETTINGS_READ_BY_NAME)
     with_filter, stats = findings(["site"], True, tmp_path)
     without, _ = findings(["site"], False, tmp_path)
     assert with_filter == without
