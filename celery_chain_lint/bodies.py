@@ -27,18 +27,18 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import fields
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import (ClassFacts, ElidedBody, ElidedStatements,
                                           ElidedValue, FunctionFacts, ModuleFacts, Root,
                                           ValueBinding)
-from celery_chain_lint.facts.roots import IF_RELEVANT, LATER, NOW, body_reading, spelled
+from celery_chain_lint.facts.roots import IF_RELEVANT, LATER, NOW, Body, body_reading, read_body
 
 Ends = Dict[Tuple[int, int], Tuple[int, int]]
-Spelling = Tuple[FrozenSet[str], FrozenSet[str]]
-# When to read a function's body (``roots.NOW``...), given the function and what it spells.
-Keep = Callable[[ast.AST, Spelling], int]
+# When to read a function's body (``roots.NOW``...), given the function and what its body
+# spells and holds (``roots.read_body``).
+Keep = Callable[[ast.AST, Body], int]
 Elided = Union[ElidedBody, ElidedStatements, ElidedValue]
 
 
@@ -79,13 +79,14 @@ def skeleton(data: bytes, keep: Optional[Keep] = None
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             # Without ``keep`` every body goes (the definitions tier): what a body spells is
             # then not worth an ``ast`` walk, nothing asks it of modules left out.
-            spelling = spelled(node) if keep is not None else (None, None)
-            reading = keep(node, spelling) if keep is not None else LATER
+            body = read_body(node) if keep is not None else None
+            reading = keep(node, body) if keep is not None else LATER
             if reading != NOW:
                 first = min([node.lineno] + [d.lineno for d in node.decorator_list])
                 if _elide(node, lines):
                     classes = [h[len("class "):-1] for _, _, h in enclosing if h != "if 1:"]
-                    elided[start] = ElidedBody(*spelling, first, node.end_lineno, enclosing,
+                    elided[start] = ElidedBody(body and body.names, body and body.attributes,
+                                               first, node.end_lineno, enclosing,
                                                reading == IF_RELEVANT,
                                                ".".join(classes + [node.name]))
             continue

@@ -27,7 +27,7 @@ Importing nothing heavy: the pipeline's main process uses it before libcst is ne
 from __future__ import annotations
 
 import ast
-from typing import FrozenSet, Optional, Tuple
+from typing import FrozenSet, List, NamedTuple, Optional, Set, Tuple
 
 from celery_chain_lint.facts import ir
 
@@ -88,50 +88,82 @@ def _receiver_matches(func: ir.Attribute) -> bool:
     return (ir.dotted_name(func.value) or "").split(".")[-1] == needed
 
 
-def body_reading(function: ast.AST,
-                 spelling: Optional[Tuple[FrozenSet[str], FrozenSet[str]]] = None) -> int:
-    """When the libcst pass reads ``function``'s body: ``NOW`` when it may hold a write to an
-    app's settings (``x.conf.name = ...``, ``app.conf.update(...)``, ``os.environ.setdefault``),
-    a nested class or decorated function (an elided body
-    does not even list what it defines: a task defined in a factory), or the function may be a
-    task, or it spells a method or name that rules read in every body anyway
-    (``READ_IN_EVERY_BODY``); ``IF_RELEVANT`` when it may hold a root through another root
-    method (``.set``, ``.replace``...) or a ``|`` (and nothing above); else ``LATER``."""
+class Body(NamedTuple):
+    """What a function body spells and holds, from one walk of its ``ast``."""
+
+    names: FrozenSet[str]  # plain and imported names
+    attributes: FrozenSet[str]  # attribute names (``x.delay``: ``delay``)
+    pipes: bool  # a ``|`` or ``|=``
+    defines: bool  # a nested class, or a function decorated other than by ``wraps``
+    imports: bool  # an import statement
+    rebound: FrozenSet[str]  # names it assigns, deletes or imports
+    conf_owners: Tuple[ast.expr, ...]  # ``x`` of each ``x.conf.name = ...``, ``x.conf[...] =``
+
+
+def read_body(function: ast.AST) -> Body:
+    names: Set[str] = set()
+    attributes: Set[str] = set()
+    rebound: Set[str] = set()
+    conf_owners: List[ast.expr] = []
+    pipes = defines = imports = False
+    for statement in function.body:
+        for node in ast.walk(statement):
+            kind = type(node)
+            if kind is ast.Name:
+                names.add(node.id)
+                if type(node.ctx) is not ast.Load:
+                    rebound.add(node.id)
+            elif kind is ast.Attribute or kind is ast.Subscript:
+                if kind is ast.Attribute:
+                    attributes.add(node.attr)
+                if type(node.ctx) is ast.Store and type(node.value) is ast.Attribute \
+                        and node.value.attr == "conf":
+                    conf_owners.append(node.value.value)
+            elif kind is ast.alias:
+                names.add(node.name)
+                rebound.add(node.name)
+                if node.asname:
+                    names.add(node.asname)
+                    rebound.add(node.asname)
+            elif kind is ast.BinOp or kind is ast.AugAssign:
+                pipes = pipes or type(node.op) is ast.BitOr
+            elif kind is ast.ClassDef:
+                defines = True
+            elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+                defines = defines or any(_decorator_name(d) != "wraps"
+                                         for d in node.decorator_list)
+            elif kind is ast.Import or kind is ast.ImportFrom:
+                imports = True
+    return Body(frozenset(names), frozenset(attributes), pipes, defines, imports,
+                frozenset(rebound), tuple(conf_owners))
+
+
+def body_reading(function: ast.AST, body: Optional[Body] = None) -> int:
+    """When the libcst pass reads ``function``'s body (``body``: ``read_body(function)``):
+    ``NOW`` when it may hold a write to an app's settings (``x.conf.name = ...``,
+    ``app.conf.update(...)``, ``os.environ.setdefault``), a nested class or decorated function
+    (an elided body does not even list what it defines: a task defined in a factory), or the
+    function may be a task, or it spells a method or name that rules read in every body
+    anyway (``READ_IN_EVERY_BODY``); ``IF_RELEVANT`` when it may hold a root through another
+    root method (``.set``, ``.replace``...) or a ``|`` (and nothing above); else ``LATER``."""
     if any(TASK_WORD in (_decorator_name(d) or "").lower() for d in function.decorator_list):
         return NOW
-    names, attributes = spelling or spelled(function)
+    body = body or read_body(function)
+    names, attributes = body.names, body.attributes
     if any(method in attributes and (receiver in attributes or receiver in names)
            for method, receiver in RECEIVER_NEEDED.items()):
         return NOW  # read by the app index (index/apps.py), whatever its receiver resolves to
     if not attributes.isdisjoint(READ_IN_EVERY_BODY) or not names.isdisjoint(CANVAS_NAMES):
         return NOW
-    may_root = not attributes.isdisjoint(_ANY_RECEIVER)  # ``.set``, ``.replace``, ``.link``...
-    writes_conf = "conf" in attributes
-    imports = False
-    for statement in function.body:
-        for node in ast.walk(statement):
-            kind = type(node)
-            if kind is ast.BinOp or kind is ast.AugAssign:
-                if type(node.op) is ast.BitOr:
-                    may_root = True
-            elif kind is ast.ClassDef:
-                return NOW
-            elif kind is ast.Import or kind is ast.ImportFrom:
-                imports = True
-            elif writes_conf and (kind is ast.Attribute or kind is ast.Subscript) \
-                    and type(node.ctx) is ast.Store \
-                    and type(node.value) is ast.Attribute and node.value.attr == "conf" \
-                    and not _on_a_parameter(node.value.value, function):
-                return NOW  # ``app.conf.result_backend = ...``, ``app.conf["..."] = ...``
-            elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
-                if any(_decorator_name(d) != "wraps" for d in node.decorator_list):
-                    return NOW
-    if not may_root:
+    if body.defines or any(not _on_a_parameter(owner, function, body.rebound)
+                           for owner in body.conf_owners):
+        return NOW  # ``app.conf.result_backend = ...``, ``app.conf["..."] = ...``
+    if attributes.isdisjoint(_ANY_RECEIVER) and not body.pipes:  # ``.set``, ``.link``, ``|``...
         return LATER
-    return NOW if imports else IF_RELEVANT
+    return NOW if body.imports else IF_RELEVANT
 
 
-def _on_a_parameter(owner: ast.expr, function: ast.AST) -> bool:
+def _on_a_parameter(owner: ast.expr, function: ast.AST, rebound: FrozenSet[str]) -> bool:
     """Whether ``owner`` (of ``owner.conf.name = ...``) is reached from a parameter the body
     never rebinds (``self.app``): the extractor sees an opaque local there, never an app, and
     records nothing (``extract._writes_conf``). Test suites write ``self.app.conf`` a lot."""
@@ -142,29 +174,7 @@ def _on_a_parameter(owner: ast.expr, function: ast.AST) -> bool:
     arguments = function.args
     parameters = {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}
     parameters |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None}
-    if owner.id not in parameters:
-        return False
-    return not any(isinstance(node, ast.Name) and node.id == owner.id
-                   and not isinstance(node.ctx, ast.Load)
-                   or isinstance(node, ast.alias) and owner.id in (node.asname, node.name)
-                   for statement in function.body for node in ast.walk(statement))
-
-
-def spelled(function: ast.AST) -> Tuple[FrozenSet[str], FrozenSet[str]]:
-    """(plain and imported names, attribute names) the body of ``function`` spells."""
-    names, attributes = set(), set()
-    for statement in function.body:
-        for node in ast.walk(statement):
-            kind = type(node)
-            if kind is ast.Name:
-                names.add(node.id)
-            elif kind is ast.Attribute:
-                attributes.add(node.attr)
-            elif kind is ast.alias:
-                names.add(node.name)
-                if node.asname:
-                    names.add(node.asname)
-    return frozenset(names), frozenset(attributes)
+    return owner.id in parameters and owner.id not in rebound
 
 
 def _decorator_name(node: ast.expr) -> Optional[str]:
