@@ -5,22 +5,27 @@ function bodies, even in a file full of Celery calls, hold nothing that the rule
 every function: so ``ast`` finds the functions, the bodies that hold nothing read eagerly are
 replaced by a statement that does nothing (lines and columns of the rest stay those of the
 file), their headers by the bare parameters, and libcst parses what remains. An elided
-function keeps its signature, decorators and span, and records what its
-body spells and where it is (``FunctionFacts.elided``); its body facts (calls, returns...) are
-extracted on first use (``BodyOnDemand``) by the same pass over the function alone, placed at
-its own lines inside stand-ins for the statements around it.
+function keeps its signature, decorators and span, and records what its body spells and where
+it is (``FunctionFacts.elided``); its body facts (calls, returns...) are extracted on first use
+(``BodyOnDemand``) by the same pass over the function alone, placed at its own lines inside
+stand-ins for the statements around it.
+
+Which bodies are read now is ``facts.roots.body_reading``: those that may be tasks, define a
+class or a decorated function, configure an app, or call a method some rule reads in every
+body. A body that may hold a workflow root only through ``.set``, ``.replace``, ``|``... is
+read once the project is known, if it spells a Celery-related name (``function_roots``). Rules
+that look at the bodies of all functions ask ``FunctionFacts.may_use_attribute`` or
+``may_mention`` first (CCL015, CCL017, the pre-filter's fixpoint): a body that cannot hold what
+they seek is never parsed.
 
 Class bodies are read the same way: their simple statements give the class's ``attributes``
 and nothing else, and only the classes that may be tasks or configuration objects are asked
 for them, so they are elided too (Django's field definitions are a quarter of what an
-application's Celery modules hold) and read on first use (``AttributesOnDemand``).
+application's Celery modules hold) and read on first use (``AttributesOnDemand``). A module
+read for its definitions only leaves its module-level values until a name is resolved
+(``ValueOnDemand``).
 
-Which bodies are read now is ``facts.roots.body_reading``: those that define a class or a
-decorated function, configure an app, or may be tasks; a body that may hold a workflow root is
-read once the project is known, if it spells a Celery-related name (``function_roots``). Rules that look at the bodies of all
-functions ask ``FunctionFacts.may_use_attribute`` or ``may_mention`` first (CCL015, CCL017, the
-pre-filter's fixpoint): a body that cannot hold what they seek is never parsed.
-The tests run the analysis with and without elision and require identical findings.
+The tests run the analysis with and without elision and require identical facts and findings.
 """
 from __future__ import annotations
 
@@ -210,8 +215,9 @@ def _elide_class_statements(cls: ast.ClassDef, lines: List[bytes]) -> Tuple[Tupl
 
 def _elide_values(tree: ast.Module, lines: List[bytes]) -> List[ElidedValue]:
     """Replace, in ``lines``, the value of each module-level ``name = value`` statement alone
-    on its lines whose name nothing else at module level binds, by ``...``; where each was. For the definitions tier: only the names another module
-    resolves are ever read (pretix's settings module holds a 3,000-line dictionary)."""
+    on its lines whose name nothing else at module level binds, by ``...``; where each was.
+    For the definitions tier: only the names another module resolves are ever read (pretix's
+    settings module holds a 3,000-line dictionary)."""
     bound: Dict[str, int] = {}
     for statement in tree.body:
         for name in _names_bound(statement):

@@ -20,7 +20,8 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (TYPE_CHECKING, Callable, Dict, FrozenSet, List, NamedTuple, Optional,
+                    Sequence, Tuple)
 
 from celery_chain_lint.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
 from celery_chain_lint.discovery import SourceFile, discover

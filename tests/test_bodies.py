@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def complete_and_elided(data: bytes, path: str = "m.py", module: str = "m"):
     """(facts read whole, facts of the eliding pass with every elided body and class's
-    statements read alone, the qualnames of the bodies elided); None when the file cannot be analysed at all."""
+    statements read alone, the qualnames of the bodies elided); None when the file cannot be
+    analysed at all."""
     complete, problem = engine.analyse_file(SourceFile(path, module, False, data))
     if problem is not None:
         return None
