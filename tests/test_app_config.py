@@ -222,3 +222,41 @@ def test_celery_reads_a_setting_written_as_an_item_as_the_attribute():
     app.conf["result_backend"] = "cache+memory://"
     assert app.conf.result_backend == "cache+memory://"
     assert type(app.backend).__name__ == "CacheBackend"
+
+
+def test_celery_sends_through_the_task_class_apply_async():
+    """What CCL017 assumes when it stays silent, checked on Celery itself: ``delay`` goes
+    through the task class's ``apply_async`` (a base class defining it decides how a task is
+    sent), and an app made with ``task_cls=`` gives that class to its ``@shared_task`` tasks.
+    In a child process: a shared task would join every app this one makes later."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        from celery import Celery, Task, shared_task
+
+        sent = []
+
+        class AfterCommit(Task):
+            def apply_async(self, args=None, kwargs=None, **options):
+                sent.append((self.name, args))  # as a TransactionAwareTask defers it
+
+        app = Celery("deferring", broker="memory://", task_cls=AfterCommit)
+
+        @shared_task
+        def notify(order_id):
+            return order_id
+
+        @app.task
+        def charge(order_id):
+            return order_id
+
+        notify.delay(1)
+        charge.delay(2)
+        assert isinstance(app.tasks[notify.name], AfterCommit)
+        assert sent == [(notify.name, (1,)), (charge.name, (2,))], sent
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
