@@ -420,8 +420,11 @@ def _fragment_facts(lines: Sequence[str], path: str, module: str, is_package: bo
 
 # ---- bodies on demand ----
 
+# Read without loading the body: the fields the eliding pass fills, and the methods that ask
+# what the body spells or hand it its facts.
 _WITHOUT_BODY = frozenset({"qualname", "name", "span", "name_span", "params", "decorators",
-                           "is_async", "is_method", "elided", "may_mention", "may_use_attribute"})
+                           "is_async", "is_method", "elided", "may_mention", "may_use_attribute",
+                           "give_body"})
 
 
 class BodyOnDemand(FunctionFacts):
@@ -437,9 +440,7 @@ class BodyOnDemand(FunctionFacts):
             if load is not None:
                 complete = load()
                 if complete is not None:
-                    for field in fields(FunctionFacts):
-                        if field.name not in _WITHOUT_BODY:
-                            state[field.name] = getattr(complete, field.name)
+                    self.give_body(complete)
         return object.__getattribute__(self, name)
 
     def __reduce__(self):  # pickled as the plain facts it holds, without loading the body

@@ -133,6 +133,7 @@ class Analysis:
         # Without the pre-filter, nothing is left for later: every body is read at once.
         self._full_tier = FULL if prefilter else COMPLETE
         self._texts: Dict[str, Optional[List[str]]] = {}
+        self._pieces: Dict[str, object] = {}  # read this run (``_piece``), cache or not
         # Forked first thing when the cache may be warm (engine.check): see ParserChild.
         self.child: Optional[ParserChild] = None
 
@@ -494,10 +495,14 @@ class Analysis:
                               lambda value: self._module_value(f, value))
 
     def _function_facts(self, f: _File, function):
-        """An elided function's body, when a rule reads it."""
+        """An elided function's body, when a rule reads it. One that may hold roots is read
+        with them (the pre-filter's relevance may ask first, the roots' reading second)."""
         from celery_chain_lint.bodies import function_facts
         from celery_chain_lint.facts.model import FunctionFacts
 
+        if function.elided.may_hold_roots:
+            read = self._function_roots(f, function.elided)
+            return read[1] if read is not None else None
         return self._piece(f, f"body:{function.qualname}:{function.span.line}", "function",
                            lambda value: isinstance(value, FunctionFacts),
                            lambda lines: function_facts(lines, *self._where(f), function),
@@ -514,23 +519,25 @@ class Analysis:
 
     def _piece(self, f: _File, name: str, kind: str, valid: Callable[[object], bool],
                read: Callable[[List[str]], object], counter: str):
-        """What ``read`` finds in ``f``'s decoded lines about one of its pieces: from the
-        cache (an entry ``(kind, value)`` under ``name``), or read now and stored."""
+        """What ``read`` finds in ``f``'s decoded lines about one of its pieces: read once a
+        run, from the cache (an entry ``(kind, value)`` under ``name``) or now and stored."""
         key = self._key(f, name)
-        if self.cache is not None:
-            value = self.cache.get(key)
-            if isinstance(value, tuple) and len(value) == 2 and value[0] == kind \
-                    and valid(value[1]):
-                return value[1]
-        lines = self._lines(f)
-        if lines is None:
-            return None
-        self.stats[counter] = self.stats.get(counter, 0) + 1
-        started = time.perf_counter()
-        found = read(lines)
-        self._add_time(counter + "_s", started)
-        if self.cache is not None and found is not None:
-            self.cache.put(key, (kind, found))
+        if key in self._pieces:
+            return self._pieces[key]
+        value = self.cache.get(key) if self.cache is not None else None
+        if isinstance(value, tuple) and len(value) == 2 and value[0] == kind and valid(value[1]):
+            found = value[1]
+        else:
+            lines = self._lines(f)
+            if lines is None:
+                return None
+            self.stats[counter] = self.stats.get(counter, 0) + 1
+            started = time.perf_counter()
+            found = read(lines)
+            self._add_time(counter + "_s", started)
+            if self.cache is not None and found is not None:
+                self.cache.put(key, (kind, found))
+        self._pieces[key] = found
         return found
 
     @staticmethod

@@ -452,6 +452,8 @@ def test_bodies_that_may_hold_roots_are_read_when_they_spell_a_celery_name(tmp_p
         found[prefilter], stats = findings(["."], prefilter, tmp_path)
         if prefilter:
             assert stats["root_bodies"] == 1  # pipeline (direct() is read at once: .s)
+            # Its body facts come from that reading: never parsed a second time.
+            assert "function_bodies" not in stats, stats
     assert found[True] == found[False]
     # NEXT, reported where it is defined, and the chain in direct()
     assert sorted((f["code"], f["line"]) for f in found[True]) == [("CCL001", 5), ("CCL001", 11)]
