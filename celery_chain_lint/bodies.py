@@ -191,10 +191,10 @@ _COMPOUND = tuple(getattr(ast, name) for name in (
 
 
 def _elide_class_statements(cls: ast.ClassDef, lines: List[bytes]) -> Tuple[Tuple[int, int], ...]:
-    """Blank, in ``lines``, the simple statements of a class body: the extractor reads only
-    attributes from them (Django's field definitions, a form's widgets), and only the classes
-    that may be tasks or configuration are ever asked for theirs. Their line ranges (each
-    run replaced by one statement that binds nothing)."""
+    """Replace, in ``lines``, each run of simple statements of a class body by one statement
+    that binds nothing: the extractor reads only attributes from them (Django's field
+    definitions, a form's widgets), and only the classes that may be tasks or configuration
+    are ever asked for theirs. The runs' line ranges."""
     first = cls.body[0]
     raw = lines[first.lineno - 1]
     indent = raw[:len(raw) - len(raw.lstrip(b" \t"))]
@@ -493,7 +493,8 @@ class ValueOnDemand(ValueBinding):
         return object.__getattribute__(self, name)
 
     def __reduce__(self):  # pickled as what it stands for, without reading it
-        return ElidedValue, tuple(object.__getattribute__(self, "_elided").__dict__.values())
+        elided = object.__getattribute__(self, "_elided")
+        return ElidedValue, tuple(getattr(elided, f.name) for f in fields(ElidedValue))
 
     def __repr__(self) -> str:  # as the binding the full pass makes
         return repr(ValueBinding(self.expr))

@@ -247,9 +247,11 @@ class Analysis:
         A module with a star import reads them all (its names come from elsewhere too)."""
         from celery_chain_lint.bodies import BodyOnDemand, with_roots
 
-        waiting = [(f, facts) for f in files
-                   for facts in (results.get(id(f), (None, None))[0],)
-                   if facts is not None and facts.roots_if_relevant]
+        waiting = []
+        for f in files:
+            facts = results.get(id(f), (None, None))[0]
+            if facts is not None and facts.roots_if_relevant:
+                waiting.append((f, facts))
         if not waiting:
             return
         started = time.perf_counter()

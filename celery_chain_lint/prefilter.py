@@ -173,6 +173,9 @@ class Relevance(NamedTuple):
     # The relevant names and the last component of each module above: what the words of an
     # import statement read otherwise must spell.
     words: FrozenSet[str]
+    # Package -> the next component of each relevant module inside it (``app`` -> ``jobs``
+    # for ``app.jobs``).
+    inside: Dict[str, FrozenSet[str]]
 
     def promotes(self, module: str, is_package: bool, imports: Tuple[Import, ...],
                  words: FrozenSet[str], spells: Callable[[FrozenSet[str]], bool]
@@ -220,17 +223,14 @@ class Relevance(NamedTuple):
         names = set(self.names.get(facts.module, ()))
         for name, binding in facts.bindings.items():
             if isinstance(binding, ImportBinding) and (
-                    binding.module in self.modules
-                    or any(m.startswith(binding.module + ".") for m in self.modules)):
+                    binding.module in self.modules or binding.module in self.inside):
                 names.add(name)
         return frozenset(names)
 
     def _reachable(self, package: str) -> FrozenSet[str]:
         """What a file reaching ``package`` by its attributes must spell to reach something
-        relevant: the relevant names it binds, the last component of relevant modules in it."""
-        inside = package + "."
-        return self.names.get(package, frozenset()) | frozenset(
-            m[len(inside):].split(".", 1)[0] for m in self.modules if m.startswith(inside))
+        relevant: the relevant names it binds, the next component of relevant modules in it."""
+        return self.names.get(package, frozenset()) | self.inside.get(package, frozenset())
 
 
 def relevance(project) -> Relevance:
@@ -346,8 +346,13 @@ def relevance(project) -> Relevance:
         words |= local
     for module in modules:
         words.add(module.rsplit(".", 1)[-1])
+    inside: Dict[str, Set[str]] = {}
+    for module in modules:
+        parts = module.split(".")
+        for index in range(1, len(parts)):
+            inside.setdefault(".".join(parts[:index]), set()).add(parts[index])
     return Relevance({m: frozenset(n) for m, n in names.items() if n}, frozenset(modules),
-                     frozenset(words))
+                     frozenset(words), {p: frozenset(c) for p, c in inside.items()})
 
 
 # ---- modules the filter left out, loaded when name resolution looks into them ----
