@@ -93,7 +93,8 @@ def skeleton(data: bytes, keep: Optional[Keep] = None
                     elided[start] = ElidedBody(body and body.names, body and body.attributes,
                                                first, node.end_lineno, enclosing,
                                                reading == IF_RELEVANT,
-                                               ".".join(classes + [node.name]))
+                                               ".".join(classes + [node.name]),
+                                               body and body.receivers)
             continue
         if hasattr(node, "lineno"):  # not a ``case`` clause: ``match`` stands for it
             raw = lines[node.lineno - 1]
@@ -423,8 +424,8 @@ def _fragment_facts(lines: Sequence[str], path: str, module: str, is_package: bo
 # Read without loading the body: the fields the eliding pass fills, and the methods that ask
 # what the body spells or hand it its facts.
 _WITHOUT_BODY = frozenset({"qualname", "name", "span", "name_span", "params", "decorators",
-                           "is_async", "is_method", "elided", "may_mention", "may_use_attribute",
-                           "give_body"})
+                           "is_async", "is_method", "elided", "left_unread", "may_mention",
+                           "may_use_attribute", "give_body"})
 
 
 class BodyOnDemand(FunctionFacts):

@@ -244,8 +244,11 @@ class Analysis:
                                 lazy: Dict[str, "_File"]) -> None:
         """Add the roots of the elided bodies that may hold some (``roots.IF_RELEVANT``) and
         spell a Celery-related name of their module: a root reaches a canvas only through one.
-        A module with a star import reads them all (its names come from elsewhere too)."""
+        A module with a star import reads them all (its names come from elsewhere too). A body
+        spelling a task method is also read if it spells a name that may be a plain function
+        (CCL015); the others are marked ``left_unread``."""
         from celery_chain_lint.bodies import BodyOnDemand, with_roots
+        from celery_chain_lint.facts.roots import TASK_METHODS
 
         waiting = []
         for f in files:
@@ -256,19 +259,54 @@ class Analysis:
             return
         started = time.perf_counter()
         relevant = relevant or self._relevance(results, lazy)
+        may_be_function = self._may_be_function(results, lazy)
         for f, facts in waiting:
             names = relevant.names_in(facts)
             for body in facts.roots_if_relevant:
-                if facts.star_imports or body.names is None or not body.names.isdisjoint(names):
+                proxy = facts.functions.get(body.qualname)
+                if facts.star_imports or body.names is None or not body.names.isdisjoint(names) \
+                        or not body.attributes.isdisjoint(TASK_METHODS) \
+                        and may_be_function(facts, body):
                     read = self._function_roots(f, body)
                     if read is None:
                         continue
                     roots, function = read
                     with_roots(facts, body, roots)
-                    proxy = facts.functions.get(body.qualname)
                     if isinstance(proxy, BodyOnDemand) and proxy.elided == body:
                         proxy.give_body(function)
+                elif isinstance(proxy, BodyOnDemand) and proxy.elided == body:
+                    proxy.left_unread = True
         self._add_time("roots_s", started)
+
+    def _may_be_function(self, results, lazy: Dict[str, "_File"]):
+        """``may_be_function(facts, body)``: whether an elided body of the module ``facts`` may
+        call a task method on a function with no decorator (CCL015): one of its dotted
+        receivers resolves to one, or, when they are not known, one of its names resolves to
+        one or to a module of the project. Resolved as the rules will, the modules left out
+        read for their definitions (only those the names reach)."""
+        from celery_chain_lint.index.resolver import Resolver
+        from celery_chain_lint.index.symbols import ModuleSym
+
+        eager: Dict[str, ModuleFacts] = {}
+        for facts, _ in results.values():
+            if facts is not None and (facts.module not in eager or facts.is_package):
+                eager[facts.module] = facts
+        resolver = Resolver(self._table(lazy)(eager) if lazy else eager)
+
+        def resolves(facts: ModuleFacts, dotted: Tuple[str, ...], modules: bool) -> bool:
+            if dotted[0] not in facts.bindings:
+                return False  # a parameter, a local, a builtin
+            symbol = resolver.lookup(facts.module, dotted[0])
+            for attribute in dotted[1:]:
+                symbol = resolver.member(symbol, attribute)
+            return modules and isinstance(symbol, ModuleSym) or \
+                resolver.plain_function(symbol) is not None
+
+        def may_be_function(facts: ModuleFacts, body) -> bool:
+            if body.receivers is None:
+                return any(resolves(facts, (name,), True) for name in body.names)
+            return any(resolves(facts, dotted, False) for dotted in body.receivers)
+        return may_be_function
 
     def _function_roots(self, f: "_File", body):
         """The roots of an elided body and its function's facts (``bodies.function_roots``),

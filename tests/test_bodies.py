@@ -3,6 +3,7 @@ the facts of the eliding pass, with every elided body read on demand, equal the 
 pass that reads everything, on the fixtures and on real Celery-dense code."""
 from __future__ import annotations
 
+import ast
 import dataclasses
 import sysconfig
 import textwrap
@@ -154,11 +155,15 @@ def test_bodies_in_odd_places_are_read_back_exactly():
     data = textwrap.dedent(ODD_PLACES).encode("latin-1")
     complete, elided, qualnames = complete_and_elided(data)
     assert_same_facts(complete, elided, qualnames, "odd places")
-    assert qualnames == ["quiet", "Outer.Inner.method", "guarded", "in_case", "Tabbed.tab"]
+    assert qualnames == ["substituted", "quiet", "Outer.Inner.method", "guarded", "in_case",
+                         "Tabbed.tab"]
     facts = quiet_bodies_elided(data, "m.py", "m", False)
-    for name in ("substituted", "aliased", "configured", "environment", "factory"):
-        # a task method, importing a canvas itself, configuring an app or Django, a task
+    for name in ("aliased", "configured", "environment", "factory"):
+        # importing a canvas itself, configuring an app or Django, a task
         assert facts.functions[name].elided is None, name
+    # A task method on a parameter: read once the project is known, if it turns out relevant.
+    body = facts.functions["substituted"].elided
+    assert body.may_hold_roots and body.receivers == {("t",)}
 
 
 def test_crlf_and_a_body_on_the_last_line():
@@ -210,8 +215,8 @@ def test_elided_roots_match_the_extractor(tmp_path):
     assert [scope for scope, _ in complete.conf_writes_in_functions] == ["g"]
     facts = quiet_bodies_elided(source, "m.py", "m", False)
     assert [q for q, f in facts.functions.items() if f.elided is not None] == [
-        "c", "d", "e", "f", "h"]
-    assert [body.qualname for body in facts.roots_if_relevant] == ["h"]
+        "a", "b", "c", "d", "e", "f", "h"]
+    assert [body.qualname for body in facts.roots_if_relevant] == ["a", "b", "h"]
 
 
 @pytest.mark.parametrize("source", [
@@ -451,7 +456,7 @@ def test_bodies_that_may_hold_roots_are_read_when_they_spell_a_celery_name(tmp_p
     for prefilter in (True, False):
         found[prefilter], stats = findings(["."], prefilter, tmp_path)
         if prefilter:
-            assert stats["root_bodies"] == 1  # pipeline (direct() is read at once: .s)
+            assert stats["root_bodies"] == 2  # pipeline() and direct(): they name add
             # Its body facts come from that reading: never parsed a second time.
             assert "function_bodies" not in stats, stats
     assert found[True] == found[False]
@@ -459,11 +464,74 @@ def test_bodies_that_may_hold_roots_are_read_when_they_spell_a_celery_name(tmp_p
     assert sorted((f["code"], f["line"]) for f in found[True]) == [("CCL001", 5), ("CCL001", 11)]
 
 
-def test_bodies_with_calls_every_body_rule_reads_are_read_at_once():
-    """Rules that read every function's calls for some methods (CCL015, CCL017) would read a
-    body spelling one anyway, one at a time: such a body is read with the rest."""
-    from celery_chain_lint.facts.roots import READ_IN_EVERY_BODY
-    from celery_chain_lint.rules.ccl015_not_a_task import TASK_METHODS
-    from celery_chain_lint.rules.ccl017_enqueue_in_transaction import SEND_METHODS
+def test_bodies_left_unread_hold_nothing_for_the_rules_reading_every_body(tmp_path):
+    """A body spelling task methods, canvas names or ``|`` is read once the project is known:
+    if it names a Celery-related object (CCL017's sends, every root), or if a receiver of a
+    task method may be a plain function (CCL015), through a module or a local alias. The
+    others (a test suite's ``self.add.s()``, ``match.group(1)``) are never parsed, and CCL015
+    and CCL017 skip them: the same findings as reading everything."""
+    files = {
+        "shop/__init__.py": "",
+        "shop/helpers.py": """\
+            def send_receipt(order_id):  # was a task
+                return order_id
+        """,
+        "shop/tasks.py": """\
+            from celery import shared_task
 
-    assert TASK_METHODS | SEND_METHODS <= READ_IN_EVERY_BODY
+            @shared_task
+            def notify(order_id):
+                return order_id
+        """,
+        "shop/views.py": """\
+            import re
+
+            from django.db import transaction
+            from shop import helpers
+            from shop.helpers import send_receipt
+            from shop.tasks import notify
+
+            def through_module(order_id):
+                helpers.send_receipt.delay(order_id)  # CCL015
+
+            def through_alias(order_id):
+                send = send_receipt
+                send.delay(order_id)  # CCL015
+
+            def sent(order_id):
+                with transaction.atomic():
+                    notify.delay(order_id)  # CCL017
+
+            def on_a_parameter(case, order_id):
+                case.add.delay(order_id)  # never parsed
+
+            def regex(text):
+                return re.match("a(b)", text).group(1)  # never parsed
+        """,
+    }
+    write(tmp_path, files)
+    found = {}
+    for prefilter in (True, False):
+        found[prefilter], stats = findings(["."], prefilter, tmp_path)
+        if prefilter:
+            assert stats["root_bodies"] == 3, stats
+            assert "function_bodies" not in stats, stats
+    assert found[True] == found[False]
+    assert sorted((f["code"], f["line"]) for f in found[True]) == [
+        ("CCL015", 9), ("CCL015", 13), ("CCL017", 17)]
+
+
+def test_task_method_receivers_through_local_names():
+    from celery_chain_lint.facts.roots import read_body
+
+    def receivers(source: str):
+        return read_body(ast.parse(textwrap.dedent(source)).body[0]).receivers
+
+    assert receivers("def f(self):\n    self.add.s(1)\n") == {("self", "add")}
+    assert receivers("def f():\n    c = helper\n    d = c\n    d.tasks.delay()\n") == {
+        ("helper", "tasks")}
+    # A call, a subscript or an operation never resolves to a function.
+    assert receivers("def f(x):\n    c = chain(x)\n    c.delay()\n    x[0].s()\n") == set()
+    # Bound otherwise: unknown.
+    assert receivers("def f(xs):\n    for c in xs:\n        c.delay()\n") is None
+    assert receivers("def f():\n    c = c.parent\n    c.delay()\n") is None

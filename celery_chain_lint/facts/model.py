@@ -132,6 +132,10 @@ class FunctionFacts:
     iterated: List[str] = field(default_factory=list)
     # None when the body was read with the rest of the module, else how to read it later.
     elided: Optional["ElidedBody"] = None
+    # Set once the project is known: the body, elided, may hold roots but names nothing
+    # through which it could reach a Celery object or a plain function (facts/roots.py), so
+    # it was left unread, and rules that read every function's calls skip it.
+    left_unread: bool = False
 
     def may_mention(self, names: Iterable[str]) -> bool:
         """False only when the body is known, without reading it, to use none of ``names``
@@ -164,6 +168,8 @@ class ElidedBody:
     # (``roots.IF_RELEVANT``), and the function's qualname.
     may_hold_roots: bool = False
     qualname: str = ""
+    # The dotted receivers of its task methods (``roots.Body.receivers``); None when unknown.
+    receivers: Optional[FrozenSet[Tuple[str, ...]]] = None
 
 
 @dataclass(frozen=True)

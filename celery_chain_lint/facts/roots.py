@@ -14,20 +14,24 @@ then ``d()``), as an attribute, a plain name, or an imported name; ``|`` is spel
 ``|=``. Two root methods matter only on a given receiver (``app.conf.update``,
 ``os.environ.setdefault``, read by ``index/apps.py``), so they also need the receiver spelled.
 
-A body whose only reason is a root of another kind than the calls rules read in every body
-(``.set``, ``.replace``, ``|``...) is read ``IF_RELEVANT``: once the project is known, when it
-spells a Celery-related name of its module (``prefilter.relevance``: a task, an app, one of
-Celery's objects, a variable or function built from those, a module holding them). A root
-reaches a canvas only through such a name: a parameter, ``self``, a literal or a name from
-another library resolve to nothing the workflow builder can build, so ``Q(a) | Q(b)`` (Django),
-``text.replace(...)`` or ``cache.set(...)`` are never parsed. A body importing names itself is
-read now (its names are not the module's).
+A body whose only reason is a root (``.s``, ``.delay``, ``.set``, ``group``, ``|``...) is read
+``IF_RELEVANT``: once the project is known, when it spells a Celery-related name of its module
+(``prefilter.relevance``: a task, an app, one of Celery's objects, a variable or function built
+from those, a module holding them). A root reaches a canvas only through such a name: a
+parameter, ``self``, a literal or a name from another library resolve to nothing the workflow
+builder can build, so ``Q(a) | Q(b)`` (Django), ``match.group(1)``, ``series.map(f)`` or a test
+suite's ``self.add.s(1)`` are never parsed. The same holds for the calls CCL017 reads in every
+body (a task sent: the builder must find the task), but not for CCL015's, which looks for task
+methods on plain functions: a body spelling one of ``TASK_METHODS`` is also read when it spells
+a name that may resolve to a plain function or to a module of the project. A body left unread
+is marked (``FunctionFacts.left_unread``) and those rules skip it. A body importing names
+itself is read now (its names are not the module's).
 Importing nothing heavy: the pipeline's main process uses it before libcst is needed.
 """
 from __future__ import annotations
 
 import ast
-from typing import FrozenSet, List, NamedTuple, Optional, Set, Tuple
+from typing import Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
 
 from celery_chain_lint.facts import ir
 
@@ -45,11 +49,11 @@ CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "
 RECEIVER_NEEDED = {"update": "conf", "setdefault": "environ"}
 _ANY_RECEIVER = (ROOT_METHODS | CANVAS_NAMES) - frozenset(RECEIVER_NEEDED)
 
-# Methods whose calls a rule reads in every function body (CCL015: a task method called on
-# something that is not a task; CCL017: a task sent inside a transaction), and canvas names:
-# a body spelling one is read now, since it would be read anyway.
-READ_IN_EVERY_BODY = frozenset({"s", "si", "delay", "apply_async", "signature", "subtask", "map",
-                                "starmap", "chunks"}) | CANVAS_NAMES
+# The task methods CCL015 (not-a-task) looks for on any receiver, in every function body: on a
+# plain function they raise AttributeError. A body spelling one, left unread because it spells no
+# Celery-related name, is still read when it spells a name that may be a plain function.
+TASK_METHODS = frozenset({"s", "si", "delay", "apply_async", "signature", "subtask", "map",
+                          "starmap", "chunks"})
 
 # What the libcst pass does with a function body: read it with the rest of the module, leave it
 # until a rule asks, or leave it and read it for its roots if it spells a Celery-related name.
@@ -98,6 +102,13 @@ class Body(NamedTuple):
     imports: bool  # an import statement
     rebound: FrozenSet[str]  # names it assigns, deletes or imports
     conf_owners: Tuple[ast.expr, ...]  # ``x`` of each ``x.conf.name = ...``, ``x.conf[...] =``
+    # The receivers of ``TASK_METHODS`` written as dotted names (``tasks.add`` of
+    # ``tasks.add.delay()``: ("tasks", "add")), through the local names assigned one
+    # (``c = helper`` then ``c.delay()``: ("helper",)): CCL015's only candidates, since a call,
+    # a subscript or an operation never resolves to a function. None when one starts with a
+    # name the body binds otherwise (a loop variable, ``with ... as``), which may stand for
+    # anything.
+    receivers: Optional[FrozenSet[Tuple[str, ...]]]
 
 
 def read_body(function: ast.AST) -> Body:
@@ -105,10 +116,19 @@ def read_body(function: ast.AST) -> Body:
     attributes: Set[str] = set()
     rebound: Set[str] = set()
     conf_owners: List[ast.expr] = []
+    receivers: Set[Tuple[str, ...]] = set()
+    assigned: Dict[str, List[Optional[Tuple[str, ...]]]] = {}  # name -> dotted values
+    assignments: Set[int] = set()  # the targets above
     pipes = defines = imports = False
     for statement in function.body:
         for node in ast.walk(statement):
             kind = type(node)
+            if kind is ast.Assign or kind is ast.AnnAssign or kind is ast.NamedExpr:
+                targets = node.targets if kind is ast.Assign else [node.target]
+                for target in targets:
+                    if type(target) is ast.Name and node.value is not None:
+                        assigned.setdefault(target.id, []).append(_dotted(node.value))
+                        assignments.add(id(target))
             if kind is ast.Name:
                 names.add(node.id)
                 if type(node.ctx) is not ast.Load:
@@ -116,6 +136,10 @@ def read_body(function: ast.AST) -> Body:
             elif kind is ast.Attribute or kind is ast.Subscript:
                 if kind is ast.Attribute:
                     attributes.add(node.attr)
+                    if node.attr in TASK_METHODS:
+                        dotted = _dotted(node.value)
+                        if dotted is not None:
+                            receivers.add(dotted)
                 if type(node.ctx) is ast.Store and type(node.value) is ast.Attribute \
                         and node.value.attr == "conf":
                     conf_owners.append(node.value.value)
@@ -135,7 +159,50 @@ def read_body(function: ast.AST) -> Body:
             elif kind is ast.Import or kind is ast.ImportFrom:
                 imports = True
     return Body(frozenset(names), frozenset(attributes), pipes, defines, imports,
-                frozenset(rebound), tuple(conf_owners))
+                frozenset(rebound), tuple(conf_owners),
+                _through_locals(receivers, rebound, assigned, assignments, function.body))
+
+
+_MAX_DOTTED = 16
+
+
+def _through_locals(receivers: Set[Tuple[str, ...]], rebound: Set[str],
+                    assigned: Dict[str, List[Optional[Tuple[str, ...]]]], assignments: Set[int],
+                    body: List[ast.stmt]) -> Optional[FrozenSet[Tuple[str, ...]]]:
+    """``receivers`` with each local name at their start replaced by the dotted values the
+    body assigns it (none for another value: never a function); None when one is bound in
+    another way too."""
+    if all(dotted[0] not in rebound for dotted in receivers):
+        return frozenset(receivers)
+    otherwise = {node.id for statement in body for node in ast.walk(statement)
+                 if type(node) is ast.Name and type(node.ctx) is not ast.Load
+                 and id(node) not in assignments}
+    found: Set[Tuple[str, ...]] = set()
+    stack, seen = list(receivers), set()
+    while stack:
+        dotted = stack.pop()
+        if dotted in seen:
+            continue
+        seen.add(dotted)
+        if dotted[0] not in rebound:
+            found.add(dotted)
+        elif dotted[0] in otherwise or len(dotted) > _MAX_DOTTED or len(seen) > _MAX_DOTTED ** 2:
+            return None  # or ``c = c.parent`` grows it forever
+        else:
+            stack.extend(value + dotted[1:] for value in assigned.get(dotted[0], ())
+                         if value is not None)
+    return frozenset(found)
+
+
+def _dotted(node: ast.expr) -> Optional[Tuple[str, ...]]:
+    parts: List[str] = []
+    while type(node) is ast.Attribute:
+        parts.append(node.attr)
+        node = node.value
+    if type(node) is not ast.Name:
+        return None
+    parts.append(node.id)
+    return tuple(reversed(parts))
 
 
 def body_reading(function: ast.AST, body: Optional[Body] = None) -> int:
@@ -143,9 +210,9 @@ def body_reading(function: ast.AST, body: Optional[Body] = None) -> int:
     ``NOW`` when it may hold a write to an app's settings (``x.conf.name = ...``,
     ``app.conf.update(...)``, ``os.environ.setdefault``), a nested class or decorated function
     (an elided body does not even list what it defines: a task defined in a factory), or the
-    function may be a task, or it spells a method or name that rules read in every body
-    anyway (``READ_IN_EVERY_BODY``); ``IF_RELEVANT`` when it may hold a root through another
-    root method (``.set``, ``.replace``...) or a ``|`` (and nothing above); else ``LATER``."""
+    function may be a task; ``IF_RELEVANT`` when it may hold a root (a canvas name, a root
+    method such as ``.s``, ``.delay``, ``.set``, or a ``|``) and nothing above; else
+    ``LATER``."""
     if any(TASK_WORD in (_decorator_name(d) or "").lower() for d in function.decorator_list):
         return NOW
     body = body or read_body(function)
@@ -153,12 +220,11 @@ def body_reading(function: ast.AST, body: Optional[Body] = None) -> int:
     if any(method in attributes and (receiver in attributes or receiver in names)
            for method, receiver in RECEIVER_NEEDED.items()):
         return NOW  # read by the app index (index/apps.py), whatever its receiver resolves to
-    if not attributes.isdisjoint(READ_IN_EVERY_BODY) or not names.isdisjoint(CANVAS_NAMES):
-        return NOW
     if body.defines or any(not _on_a_parameter(owner, function, body.rebound)
                            for owner in body.conf_owners):
         return NOW  # ``app.conf.result_backend = ...``, ``app.conf["..."] = ...``
-    if attributes.isdisjoint(_ANY_RECEIVER) and not body.pipes:  # ``.set``, ``.link``, ``|``...
+    if attributes.isdisjoint(_ANY_RECEIVER) and names.isdisjoint(CANVAS_NAMES) \
+            and not body.pipes:  # ``.s``, ``.delay``, ``.set``, ``group``, ``|``...
         return LATER
     return NOW if body.imports else IF_RELEVANT
 

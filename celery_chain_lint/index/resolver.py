@@ -15,6 +15,7 @@ from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import (
     DefBinding,
     FromImportBinding,
+    FunctionFacts,
     ImportBinding,
     ModuleFacts,
     UnknownBinding,
@@ -218,6 +219,17 @@ class Resolver:
             if factory is not None:
                 return self.decorator_call(factory, call)
         return UNKNOWN
+
+    def plain_function(self, symbol: object) -> Optional["FunctionFacts"]:
+        """The facts of ``symbol`` when it is a module-level function with no decorator (not a
+        task, nor anything a decorator the analyser does not know could have made)."""
+        if not isinstance(symbol, FunctionSym) or "." in symbol.qualname:
+            return None
+        defining = self.modules.get(symbol.module)
+        function = defining.functions.get(symbol.qualname) if defining else None
+        if function is None or function.decorators or function.is_method:
+            return None
+        return function
 
     def decorator_call(self, base: DecoratorSym, call: ir.Call) -> object:
         """``shared_task(bind=True)`` and friends: a decorator with options."""

@@ -34,11 +34,9 @@ from __future__ import annotations
 from typing import Iterator
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.index.symbols import FunctionSym
+from celery_chain_lint.facts.roots import TASK_METHODS
 from celery_chain_lint.rules.base import Rule
 
-TASK_METHODS = frozenset({"s", "si", "delay", "apply_async", "signature", "subtask", "map",
-                          "starmap", "chunks"})
 
 _APP = """\
 from celery import Celery
@@ -79,7 +77,8 @@ class NotATask(Rule):
             calls = [node for root in facts.roots if not root.scope
                      for node in ir.walk(root.expr) if isinstance(node, ir.Call)]
             calls += [site.call for function in facts.functions.values()
-                      if function.may_use_attribute(TASK_METHODS) for site in function.calls]
+                      if function.may_use_attribute(TASK_METHODS) and not function.left_unread
+                      for site in function.calls]
             for call in calls:
                 if not (isinstance(call, ir.Call) and isinstance(call.func, ir.Attribute)
                         and call.func.attr in TASK_METHODS and call.span is not None):
@@ -96,13 +95,10 @@ class NotATask(Rule):
     @staticmethod
     def _message(project, module: str, call: ir.Call):
         symbol = project.resolver.resolve(call.func.value, module)
-        if not isinstance(symbol, FunctionSym):
+        function = project.resolver.plain_function(symbol)
+        if function is None:
             return None
-        defining = project.modules.get(symbol.module)
-        function = defining.functions.get(symbol.qualname) if defining else None
-        if function is None or function.decorators or function.is_method \
-                or "." in symbol.qualname:
-            return None
+        defining = project.modules[symbol.module]
         for target, _ in defining.attribute_assignments:
             if isinstance(target, ir.Attribute) and isinstance(target.value, ir.Name) \
                     and target.value.id == function.name:

@@ -113,8 +113,8 @@ class EnqueueInTransaction(Rule):
             module = facts.module
             statements = {id(root.expr) for root in facts.roots if root.kind == "expr"}
             for function in facts.functions.values():
-                if not function.may_use_attribute(SEND_METHODS):
-                    continue
+                if not function.may_use_attribute(SEND_METHODS) or function.left_unread:
+                    continue  # left unread: it names no task nor canvas it could send
                 decorated = next((d for d in function.decorators
                                   if self._is_atomic(project, module, d)), None)
                 for site in function.calls:
