@@ -32,13 +32,14 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import fields
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import (ClassFacts, ElidedBody, ElidedStatements,
                                           ElidedValue, FunctionFacts, ModuleFacts, Root,
                                           ValueBinding)
-from celery_chain_lint.facts.roots import IF_RELEVANT, LATER, NOW, Body, body_reading, read_body
+from celery_chain_lint.facts.roots import (IF_RELEVANT, LATER, NOW, Body, body_reading,
+                                          likely_names, read_body)
 
 Ends = Dict[Tuple[int, int], Tuple[int, int]]
 # When to read a function's body (``roots.NOW``...), given the function and what its body
@@ -50,14 +51,14 @@ Elided = Union[ElidedBody, ElidedStatements, ElidedValue]
 # ---- the skeleton: the file with some bodies elided ----
 
 
-def skeleton(data: bytes, keep: Optional[Keep] = None
+def skeleton(data: bytes, keep: Optional[Keep] = None, tree: Optional[ast.Module] = None
              ) -> Tuple[bytes, Ends, Dict[Tuple[int, int], Elided]]:
     """``data`` with the bodies of the functions ``keep`` refuses (all without ``keep``)
     elided, and the simple statements of class bodies outside kept functions; the true end
     (line, 1-based column) of every function and class by the (line, column) where it starts;
     and each elided body or class's statements, by the same key. Kept functions are kept
-    whole."""
-    tree = ast.parse(data)
+    whole. ``tree``: ``ast.parse(data)``, when the caller has it."""
+    tree = tree or ast.parse(data)
     lines = data.splitlines(keepends=True)
     text_lines: Dict[int, str] = {}
 
@@ -265,14 +266,14 @@ def _names_bound(statement: ast.stmt) -> List[str]:
 
 
 def elided_facts(data: bytes, path: str, module: str, is_package: bool,
-                 keep: Optional[Keep] = None,
-                 nesting_checked: bool = False) -> ModuleFacts:
+                 keep: Optional[Keep] = None, nesting_checked: bool = False,
+                 tree: Optional[ast.Module] = None) -> ModuleFacts:
     """The libcst pass over ``data`` with the bodies ``keep`` refuses elided. Raises what
     ``ast.parse`` or the libcst pass raise (call it through ``source.run_deep``)."""
     from celery_chain_lint.facts.extract import extract_module
     from celery_chain_lint.source import decode, parse_text
 
-    kept, ends, elided = skeleton(data, keep)
+    kept, ends, elided = skeleton(data, keep, tree)
     text = decode(kept).text
     facts = extract_module(parse_text(text, nesting_checked), path, module, is_package, text)
     for table in (facts.functions, facts.classes):
@@ -296,9 +297,19 @@ def elided_facts(data: bytes, path: str, module: str, is_package: bool,
 
 
 def quiet_bodies_elided(data: bytes, path: str, module: str, is_package: bool,
-                        nesting_checked: bool = False) -> ModuleFacts:
-    """The full pass's facts, the bodies that hold nothing read eagerly left for later."""
-    return elided_facts(data, path, module, is_package, body_reading, nesting_checked)
+                        nesting_checked: bool = False,
+                        celery_modules: FrozenSet[str] = frozenset()) -> ModuleFacts:
+    """The full pass's facts, the bodies that hold nothing read eagerly left for later.
+    ``celery_modules``: the modules whose names likely make a body relevant (``roots.likely``):
+    such a body that may hold roots is read now, with the rest of the file, rather than alone
+    once the project is known."""
+    tree = ast.parse(data)
+    likely = likely_names(tree, module, is_package, celery_modules)
+
+    def keep(function: ast.AST, body: Body) -> int:
+        reading = body_reading(function, body)
+        return NOW if reading == IF_RELEVANT and not body.names.isdisjoint(likely) else reading
+    return elided_facts(data, path, module, is_package, keep, nesting_checked, tree)
 
 
 def definitions_facts(data: bytes, path: str, module: str,

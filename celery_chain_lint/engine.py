@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import os
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Tuple, Type
+from typing import (TYPE_CHECKING, Dict, FrozenSet, Iterable, List, Optional, Sequence,
+                    Tuple, Type)
 
 from celery_chain_lint.discovery import SourceFile, discover, with_overrides
 from celery_chain_lint.facts.ir import Span
@@ -29,14 +30,16 @@ class Report:
     digests: Dict[str, str] = field(default_factory=dict)
 
 
-def analyse_file(source: SourceFile, elide_quiet_bodies: bool = False
+def analyse_file(source: SourceFile, elide_quiet_bodies: bool = False,
+                 celery_modules: FrozenSet[str] = frozenset()
                  ) -> Tuple[Optional[ModuleFacts], Optional[Finding]]:
     """The file's facts, or a finding saying why it could not be analysed (located: a syntax
     error at its line and column, a byte that does not decode, nesting too deep...). Never
     raises: one odd file must not stop the run (``source.py`` says what is checked).
 
     ``elide_quiet_bodies``: leave the bodies that hold nothing read eagerly for later
-    (``bodies.py``); the caller must then wrap the facts with ``bodies.with_bodies_on_demand``."""
+    (``bodies.py``); the caller must then wrap the facts with ``bodies.with_bodies_on_demand``.
+    ``celery_modules``: see ``bodies.quiet_bodies_elided``."""
     from celery_chain_lint.source import MAX_FILE_BYTES, SourceError, run_deep
 
     try:
@@ -53,7 +56,8 @@ def analyse_file(source: SourceFile, elide_quiet_bodies: bool = False
         reason = error.strerror or str(error)
         return None, _unanalysable(source, Span(1, 1, 1, 1), f"cannot read file: {reason}")
     try:
-        return run_deep(_parse_and_extract, data, source, elide_quiet_bodies), None
+        return run_deep(_parse_and_extract, data, source, elide_quiet_bodies,
+                        celery_modules), None
     except SourceError as error:
         span = Span(error.line, error.column, error.line, error.column)
         return None, _unanalysable(source, span, error.message)
@@ -67,8 +71,8 @@ def analyse_file(source: SourceFile, elide_quiet_bodies: bool = False
                                    f"it): {type(error).__name__}: {error}"[:300])
 
 
-def _parse_and_extract(data: bytes, source: SourceFile, elide_quiet_bodies: bool = False
-                       ) -> ModuleFacts:
+def _parse_and_extract(data: bytes, source: SourceFile, elide_quiet_bodies: bool = False,
+                       celery_modules: FrozenSet[str] = frozenset()) -> ModuleFacts:
     from celery_chain_lint.facts.extract import extract_module
     from celery_chain_lint.source import SourceError, check_nesting, decode, parse_text
 
@@ -79,7 +83,7 @@ def _parse_and_extract(data: bytes, source: SourceFile, elide_quiet_bodies: bool
         check_nesting(text)  # reported for the whole file, elided bodies included
         try:
             return quiet_bodies_elided(data, source.path, source.module, source.is_package,
-                                       nesting_checked=True)
+                                       nesting_checked=True, celery_modules=celery_modules)
         except (SyntaxError, ValueError, LookupError, SourceError):
             pass  # the whole-file pass below locates the problem
     tree = parse_text(text, nesting_checked=elide_quiet_bodies)

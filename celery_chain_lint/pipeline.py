@@ -134,6 +134,7 @@ class Analysis:
         self._full_tier = FULL if prefilter else COMPLETE
         self._texts: Dict[str, Optional[List[str]]] = {}
         self._pieces: Dict[str, object] = {}  # read this run (``_piece``), cache or not
+        self._celery_modules: FrozenSet[str] = frozenset()  # see ``analyse``
         # Forked first thing when the cache may be warm (engine.check): see ParserChild.
         self.child: Optional[ParserChild] = None
 
@@ -184,6 +185,11 @@ class Analysis:
         # Analysing Celery itself (or a copy vendored whole): ``import celery`` resolves inside
         # the project, to none of the objects the rules know, so it does not make a file matter.
         celery_inside = CELERY_MODULES <= {f.module for f in files}
+        # Names imported from these make a body that may hold roots worth reading at once:
+        # it will most likely turn out relevant (roots.likely_names). Nothing can be when
+        # the project is Celery itself (its names are its own, not Celery's objects).
+        self._celery_modules = frozenset() if celery_inside else frozenset(
+            {"celery"} | {f.module for f in files if "celery" in f.words})
 
         def needed(f: _File) -> bool:
             return not self.prefilter or f.marked or (f.seed and not celery_inside)
@@ -394,7 +400,8 @@ class Analysis:
     def _full(self, files: List[_File]) -> Dict[int, Tuple[Optional[ModuleFacts], Optional[Finding]]]:
         """id(file) -> (facts, problem), from the cache or parsed (in parallel when it pays)."""
         tier = self._full_tier
-        analyser = _analyse_eliding if tier == FULL else _analyse
+        analyser = partial(_analyse_eliding, celery_modules=self._celery_modules) \
+            if tier == FULL else _analyse
         results: Dict[int, Tuple[Optional[ModuleFacts], Optional[Finding]]] = {}
         self.stats["full"] += len(files)
         known = [f for f in files if self.cache is not None and not f.unreadable
@@ -675,10 +682,10 @@ def _analyse(source: SourceFile):
     return analyse_file(source)
 
 
-def _analyse_eliding(source: SourceFile):
+def _analyse_eliding(source: SourceFile, celery_modules: FrozenSet[str] = frozenset()):
     from celery_chain_lint.engine import analyse_file
 
-    return analyse_file(source, elide_quiet_bodies=True)
+    return analyse_file(source, elide_quiet_bodies=True, celery_modules=celery_modules)
 
 
 class ParserChild:

@@ -229,6 +229,41 @@ def body_reading(function: ast.AST, body: Optional[Body] = None) -> int:
     return NOW if body.imports else IF_RELEVANT
 
 
+def likely_names(tree: ast.Module, module: str, is_package: bool,
+                 celery_modules: FrozenSet[str]) -> FrozenSet[str]:
+    """The module-level names of ``tree`` that likely make a body relevant, a guess that only
+    decides when a body is read: those imported from ``celery_modules`` (Celery's own modules
+    when it is not the project itself, the project's modules that import it) or any of their
+    submodules, and the functions decorated as tasks."""
+    from celery_chain_lint.facts.model import resolve_relative
+
+    if not celery_modules:
+        return frozenset()
+
+    def likely(name: Optional[str]) -> bool:
+        parts = (name or "").split(".")
+        return any(".".join(parts[:end]) in celery_modules for end in range(1, len(parts) + 1))
+
+    names: Set[str] = set()
+    statements = list(tree.body)
+    while statements:
+        node = statements.pop()
+        kind = type(node)
+        if kind is ast.Import:
+            names.update((a.asname or a.name.split(".")[0]) for a in node.names if likely(a.name))
+        elif kind is ast.ImportFrom:
+            source = resolve_relative(module, is_package, node.level, node.module or "")
+            names.update((a.asname or a.name) for a in node.names
+                         if likely(source) or likely(f"{source}.{a.name}"))
+        elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+            if any(TASK_WORD in (_decorator_name(d) or "").lower() for d in node.decorator_list):
+                names.add(node.name)
+        elif kind is not ast.ClassDef:  # ``if``, ``try``, ``with`` at module level
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                statements.extend(getattr(node, field, ()))
+    return frozenset(names)
+
+
 def _on_a_parameter(owner: ast.expr, function: ast.AST, rebound: FrozenSet[str]) -> bool:
     """Whether ``owner`` (of ``owner.conf.name = ...``) is reached from a parameter the body
     never rebinds (``self.app``): the extractor sees an opaque local there, never an app, and
