@@ -39,7 +39,7 @@ from celery_chain_lint.facts.model import (ClassFacts, ElidedBody, ElidedStateme
                                           ElidedValue, FunctionFacts, ModuleFacts, Root,
                                           ValueBinding)
 from celery_chain_lint.facts.roots import (IF_RELEVANT, LATER, NOW, Body, body_reading,
-                                          likely_names, read_body)
+                                          builds_canvases, likely_names, read_body)
 
 Ends = Dict[Tuple[int, int], Tuple[int, int]]
 # When to read a function's body (``roots.NOW``...), given the function and what its body
@@ -300,15 +300,17 @@ def quiet_bodies_elided(data: bytes, path: str, module: str, is_package: bool,
                         nesting_checked: bool = False,
                         celery_modules: FrozenSet[str] = frozenset()) -> ModuleFacts:
     """The full pass's facts, the bodies that hold nothing read eagerly left for later.
-    ``celery_modules``: the modules whose names likely make a body relevant (``roots.likely``):
-    such a body that may hold roots is read now, with the rest of the file, rather than alone
-    once the project is known."""
+    ``celery_modules``: the modules whose names likely make a body building canvases relevant
+    (``roots.likely_names``): such a body is read now, with the rest of the file, rather than
+    alone once the project is known."""
     tree = ast.parse(data)
     likely = likely_names(tree, module, is_package, celery_modules)
 
     def keep(function: ast.AST, body: Body) -> int:
         reading = body_reading(function, body)
-        return NOW if reading == IF_RELEVANT and not body.names.isdisjoint(likely) else reading
+        if reading == IF_RELEVANT and builds_canvases(body) and not body.names.isdisjoint(likely):
+            return NOW
+        return reading
     return elided_facts(data, path, module, is_package, keep, nesting_checked, tree)
 
 

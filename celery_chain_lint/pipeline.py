@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import (TYPE_CHECKING, Callable, Dict, FrozenSet, List, NamedTuple, Optional,
-                    Sequence, Tuple)
+                    Sequence, Set, Tuple)
 
 from celery_chain_lint.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
 from celery_chain_lint.discovery import SourceFile, discover
-from celery_chain_lint.facts.model import ModuleFacts
+from celery_chain_lint.facts.model import ModuleFacts, resolve_relative
 from celery_chain_lint.prefilter import ModuleTable, scan
 from celery_chain_lint.rules.base import Finding
 from celery_chain_lint.settings import Settings
@@ -188,8 +188,7 @@ class Analysis:
         # Names imported from these make a body that may hold roots worth reading at once:
         # it will most likely turn out relevant (roots.likely_names). Nothing can be when
         # the project is Celery itself (its names are its own, not Celery's objects).
-        self._celery_modules = frozenset() if celery_inside else frozenset(
-            {"celery"} | {f.module for f in files if "celery" in f.words})
+        self._celery_modules = frozenset() if celery_inside else _near_celery(files)
 
         def needed(f: _File) -> bool:
             return not self.prefilter or f.marked or (f.seed and not celery_inside)
@@ -635,6 +634,30 @@ class Analysis:
             self.cache.put(self._key(f, DEFINITIONS),
                            ("facts", facts) if facts is not None else ("none", None))
         return facts
+
+
+def _near_celery(files: List[_File]) -> FrozenSet[str]:
+    """Celery, the modules importing it (the app's), and the modules importing those (the
+    tasks'), as the pre-filter read their imports: what a body naming something they bind
+    most likely reaches (``roots.likely_names``)."""
+    near = {"celery"}
+    for _ in range(2):
+        found = set()
+        for f in files:
+            for level, source, names in f.imports:
+                absolute = resolve_relative(f.module, f.source.is_package, level, source)
+                if absolute is not None and (
+                        _within(absolute, near)
+                        or any(f"{absolute}.{name}" in near for name in names or ())):
+                    found.add(f.module)
+                    break
+        near |= found
+    return frozenset(near)
+
+
+def _within(module: str, modules: Set[str]) -> bool:
+    parts = module.split(".")
+    return any(".".join(parts[:end]) in modules for end in range(1, len(parts) + 1))
 
 
 _ANALYSER_KEY: List[str] = []

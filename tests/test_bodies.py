@@ -559,6 +559,33 @@ def test_bodies_likely_relevant_are_read_with_the_rest():
         "fan_out", "direct", "local", "waits"]
 
 
+def test_bodies_sending_tasks_of_an_app_module_are_read_with_the_rest(tmp_path):
+    """pretix's layout: the app in ``celery_app.py`` (no module named ``celery``), tasks in
+    service modules importing it, views sending them: the views' bodies are likely relevant
+    (``pipeline._near_celery``) and read with their file, not one at a time afterwards."""
+    files = {
+        "shop/__init__.py": "",
+        "shop/celery_app.py": "from celery import Celery\napp = Celery('shop')\n",
+        "shop/mail.py": """\
+            from shop.celery_app import app
+
+            @app.task
+            def send_mail(to):
+                return to
+        """,
+        "shop/views.py": """\
+            from shop.mail import send_mail
+
+            def signup(to):
+                send_mail.apply_async((to, 1))  # CCL002
+        """,
+    }
+    write(tmp_path, files)
+    found, stats = findings(["."], True, tmp_path)
+    assert [f["code"] for f in found] == ["CCL002"]
+    assert "root_bodies" not in stats, stats
+
+
 def test_task_method_receivers_through_local_names():
     from celery_chain_lint.facts.roots import read_body
 

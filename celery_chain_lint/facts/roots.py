@@ -229,10 +229,19 @@ def body_reading(function: ast.AST, body: Optional[Body] = None) -> int:
     return NOW if body.imports else IF_RELEVANT
 
 
+def builds_canvases(body: Body) -> bool:
+    """Whether ``body`` spells a task method or a canvas name (not only ``.set``, ``|``...)."""
+    return not body.attributes.isdisjoint(_CANVAS_ATTRIBUTES) \
+        or not body.names.isdisjoint(CANVAS_NAMES)
+
+
+_CANVAS_ATTRIBUTES = TASK_METHODS | CANVAS_NAMES
+
+
 def likely_names(tree: ast.Module, module: str, is_package: bool,
                  celery_modules: FrozenSet[str]) -> FrozenSet[str]:
-    """The module-level names of ``tree`` that likely make a body relevant, a guess that only
-    decides when a body is read: those imported from ``celery_modules`` (Celery's own modules
+    """The module-level names of ``tree`` that likely make a body building canvases relevant,
+    a guess that only decides when a body is read: those imported from ``celery_modules`` (Celery's own modules
     when it is not the project itself, the project's modules that import it) or any of their
     submodules, and the functions decorated as tasks."""
     from celery_chain_lint.facts.model import resolve_relative
