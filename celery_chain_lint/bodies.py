@@ -95,7 +95,8 @@ def skeleton(data: bytes, keep: Optional[Keep] = None, tree: Optional[ast.Module
                                                first, node.end_lineno, enclosing,
                                                reading == IF_RELEVANT,
                                                ".".join(classes + [node.name]),
-                                               body and body.receivers)
+                                               body and body.receivers,
+                                               body and body.returns_value)
             continue
         if hasattr(node, "lineno"):  # not a ``case`` clause: ``match`` stands for it
             raw = lines[node.lineno - 1]
@@ -438,7 +439,7 @@ def _fragment_facts(lines: Sequence[str], path: str, module: str, is_package: bo
 # what the body spells or hand it its facts.
 _WITHOUT_BODY = frozenset({"qualname", "name", "span", "name_span", "params", "decorators",
                            "is_async", "is_method", "elided", "left_unread", "may_mention",
-                           "may_use_attribute", "give_body"})
+                           "may_return_value", "may_use_attribute", "give_body"})
 
 
 class BodyOnDemand(FunctionFacts):

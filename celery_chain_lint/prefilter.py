@@ -300,8 +300,9 @@ def relevance(project) -> Relevance:
 
     def returns_mention(module: str, name: str, names: Set[str]) -> bool:
         function = elided.get(module, {}).get(name)
-        return function is not None and function.may_mention(names) and any(
-            mentions(value, names) for _, value in function.returns)
+        return function is not None and function.may_return_value() \
+            and function.may_mention(names) and any(mentions(value, names)
+                                                    for _, value in function.returns)
     changed = True
     while changed:  # across modules: a decorator defined in one, used in another
         changed = False

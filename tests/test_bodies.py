@@ -586,6 +586,35 @@ def test_bodies_sending_tasks_of_an_app_module_are_read_with_the_rest(tmp_path):
     assert "root_bodies" not in stats, stats
 
 
+def test_relevance_reads_only_bodies_that_return_a_value(tmp_path):
+    """The pre-filter's relevance follows a function's return values when its body names a
+    relevant object (a factory returning a task); a body returning nothing (a test function) is
+    never parsed for that."""
+    files = {
+        "shop/__init__.py": "",
+        "shop/tasks.py": "from celery import shared_task\n\n@shared_task\ndef add(x, y):\n"
+                         "    return x + y\n",
+        "shop/helpers.py": """\
+            from shop.tasks import add
+
+            def test_name():
+                assert add.name.endswith("add")
+
+            def factory():
+                chosen = add
+                return chosen
+        """,
+        "shop/flows.py": "from shop.helpers import factory\n\nfactory().s(1)  # CCL002\n",
+    }
+    write(tmp_path, files)
+    found = {}
+    for prefilter in (True, False):
+        found[prefilter], stats = findings(["."], prefilter, tmp_path)
+        if prefilter:
+            assert stats.get("function_bodies") == 1, stats  # factory(), not test_name()
+    assert found[True] == found[False]
+
+
 def test_task_method_receivers_through_local_names():
     from celery_chain_lint.facts.roots import read_body
 

@@ -144,6 +144,10 @@ class FunctionFacts:
         return self.elided is None or self.elided.names is None \
             or not self.elided.names.isdisjoint(names)
 
+    def may_return_value(self) -> bool:
+        """False only when the body is known, without reading it, to return no value."""
+        return self.elided is None or self.elided.returns_value is not False
+
     def may_use_attribute(self, attributes: Iterable[str]) -> bool:
         """False only when the body is known, without reading it, to spell none of
         ``attributes`` as an attribute name (``x.delay``)."""
@@ -170,6 +174,8 @@ class ElidedBody:
     qualname: str = ""
     # The dotted receivers of its task methods (``roots.Body.receivers``); None when unknown.
     receivers: Optional[FrozenSet[Tuple[str, ...]]] = None
+    # Whether it holds a ``return`` with a value; None when unknown.
+    returns_value: Optional[bool] = None
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,7 @@ class Body(NamedTuple):
     # name the body binds otherwise (a loop variable, ``with ... as``), which may stand for
     # anything.
     receivers: Optional[FrozenSet[Tuple[str, ...]]]
+    returns_value: bool  # a ``return`` with a value (its own or a nested function's)
 
 
 def read_body(function: ast.AST) -> Body:
@@ -119,7 +120,7 @@ def read_body(function: ast.AST) -> Body:
     receivers: Set[Tuple[str, ...]] = set()
     assigned: Dict[str, List[Optional[Tuple[str, ...]]]] = {}  # name -> dotted values
     assignments: Set[int] = set()  # the targets above
-    pipes = defines = imports = False
+    pipes = defines = imports = returns_value = False
     for statement in function.body:
         for node in ast.walk(statement):
             kind = type(node)
@@ -151,6 +152,8 @@ def read_body(function: ast.AST) -> Body:
                     rebound.add(node.asname)
             elif kind is ast.BinOp or kind is ast.AugAssign:
                 pipes = pipes or type(node.op) is ast.BitOr
+            elif kind is ast.Return:
+                returns_value = returns_value or node.value is not None
             elif kind is ast.ClassDef:
                 defines = True
             elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
@@ -160,7 +163,8 @@ def read_body(function: ast.AST) -> Body:
                 imports = True
     return Body(frozenset(names), frozenset(attributes), pipes, defines, imports,
                 frozenset(rebound), tuple(conf_owners),
-                _through_locals(receivers, rebound, assigned, assignments, function.body))
+                _through_locals(receivers, rebound, assigned, assignments, function.body),
+                returns_value)
 
 
 _MAX_DOTTED = 16
