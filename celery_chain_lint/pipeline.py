@@ -225,10 +225,12 @@ class Analysis:
             for f in promoted:
                 del lazy[f.module]
             results.update(self._full(promoted))
-        self._read_roots_if_relevant(files, results, relevant, lazy)
+        relevant = self._read_roots_if_relevant(files, results, relevant, lazy)
+        if self.prefilter and relevant is None:
+            relevant = self._relevance(results, lazy)
         modules = [facts for facts, _ in results.values() if facts is not None]
         project = Project(modules, reported_paths=reported,
-                          lazy=self._table(lazy) if lazy else None)
+                          lazy=self._table(lazy) if lazy else None, relevance=relevant)
         if self.cache is not None:
             self.cache.save()
         problems = [problem for _, problem in results.values()
@@ -246,12 +248,13 @@ class Analysis:
         return relevance(Project(modules, lazy=self._opaque_table(lazy)))
 
     def _read_roots_if_relevant(self, files: List["_File"], results, relevant,
-                                lazy: Dict[str, "_File"]) -> None:
+                                lazy: Dict[str, "_File"]):
         """Add the roots of the elided bodies that may hold some (``roots.IF_RELEVANT``) and
         spell a Celery-related name of their module: a root reaches a canvas only through one.
         A module with a star import reads them all (its names come from elsewhere too). A body
         spelling a task method is also read if it spells a name that may be a plain function
-        (CCL015); the others are marked ``left_unread``."""
+        (CCL015); the others are marked ``left_unread``. Returns ``relevant``, computed if
+        it had to be."""
         from celery_chain_lint.bodies import BodyOnDemand, with_roots
         from celery_chain_lint.facts.roots import TASK_METHODS
 
@@ -261,7 +264,7 @@ class Analysis:
             if facts is not None and facts.roots_if_relevant:
                 waiting.append((f, facts))
         if not waiting:
-            return
+            return relevant
         started = time.perf_counter()
         relevant = relevant or self._relevance(results, lazy)
         may_be_function = self._may_be_function(results, lazy)
@@ -282,6 +285,7 @@ class Analysis:
                 elif isinstance(proxy, BodyOnDemand) and proxy.elided == body:
                     proxy.left_unread = True
         self._add_time("roots_s", started)
+        return relevant
 
     def _may_be_function(self, results, lazy: Dict[str, "_File"]):
         """``may_be_function(facts, body)``: whether an elided body of the module ``facts`` may

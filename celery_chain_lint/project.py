@@ -5,9 +5,10 @@ Rules receive a ``Project``; everything they ask for is computed once and shared
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, List, Optional
 
-from celery_chain_lint.facts.model import ModuleFacts
+from celery_chain_lint.facts import ir
+from celery_chain_lint.facts.model import ModuleFacts, Root
 from celery_chain_lint.index.apps import AppIndex
 from celery_chain_lint.index.resolver import Resolver
 from celery_chain_lint.index.tasks import Task, TaskIndex
@@ -16,10 +17,13 @@ from celery_chain_lint.workflow.builder import WorkflowBuilder
 from celery_chain_lint.workflow.model import Invocation, Workflow, invocations
 from celery_chain_lint.workflow.usage import TaskUse, uses_by_task
 
+if TYPE_CHECKING:
+    from celery_chain_lint.prefilter import Relevance
+
 
 class Project:
     def __init__(self, modules: Iterable[ModuleFacts], reported_paths: Optional[set] = None,
-                 lazy=None):
+                 lazy=None, relevance: Optional["Relevance"] = None):
         self.modules: Dict[str, ModuleFacts] = {}
         for facts in modules:
             known = self.modules.get(facts.module)
@@ -35,6 +39,11 @@ class Project:
         self.builder = WorkflowBuilder(self.resolver, self.tasks)
         # Findings are reported only for these paths (all when None); the rest is context.
         self.reported_paths = reported_paths
+        # The pre-filter's Celery-related names (prefilter.relevance), when it ran: a root
+        # naming none of its module's builds no workflow, and is not followed.
+        self.relevance = relevance
+        self._reaching: Dict[str, Optional[FrozenSet[str]]] = {}
+        self.tasks.may_reach = self.may_reach
 
     def reports_on(self, path: str) -> bool:
         return self.reported_paths is None or path in self.reported_paths
@@ -50,8 +59,28 @@ class Project:
             if not self.reports_on(facts.path):
                 continue
             for root in facts.roots:
-                found.extend(self.builder.workflows(facts, root))
+                if self.may_build(facts, root):
+                    found.extend(self.builder.workflows(facts, root))
         return found
+
+    def may_build(self, facts: ModuleFacts, root: Root) -> bool:
+        """False only when ``root`` names nothing through which it could reach a Celery
+        object (a root reaches a canvas only through such a name: facts/roots.py)."""
+        return self.may_reach(facts.module, root.expr)
+
+    def may_reach(self, module: str, expr: ir.Expr) -> bool:
+        """False only when ``expr``, in ``module``, names nothing Celery-related: it cannot
+        resolve to a task, an app, a canvas or a task decorator."""
+        if self.relevance is None:
+            return True
+        if module not in self._reaching:
+            facts = self.modules.get(module)
+            self._reaching[module] = None if facts is None or facts.star_imports \
+                else self.relevance.names_in(facts)
+        names = self._reaching[module]
+        return names is None or any(
+            isinstance(node, ir.Imported) or isinstance(node, ir.Name) and node.id in names
+            for node in ir.walk(expr))
 
     @cached_property
     def invocations(self) -> List[Invocation]:
@@ -74,7 +103,8 @@ class Project:
             for facts in self.modules.values():
                 if not self.reports_on(facts.path):
                     for root in facts.roots:
-                        workflows.extend(self.builder.workflows(facts, root))
+                        if self.may_build(facts, root):
+                            workflows.extend(self.builder.workflows(facts, root))
         return uses_by_task(workflows)
 
     def uses_of(self, task: Task) -> List[TaskUse]:

@@ -391,3 +391,37 @@ def test_a_package_reached_through_a_submodule_import_promotes_only_files_that_s
         ("flow.py", "CCL002"), ("notify.py", "CCL012")]
     # celery.py and jobs.py (import celery), __init__.py (binds the app), notify.py, flow.py
     assert stats["full"] == 5
+
+
+def test_roots_and_decorators_naming_nothing_celery_related_are_not_followed(tmp_path):
+    """Once the project is known, a root or a decorator that names nothing Celery-related
+    (``Project.may_reach``) is neither built nor resolved: the modules left out that it names
+    are never read. The findings stay those of the analysis without the pre-filter."""
+    files = {
+        "shop/__init__.py": "",
+        "shop/tasks.py": "from celery import shared_task\n\n@shared_task\ndef add(x, y):\n"
+                         "    return x + y\n",
+        "shop/util.py": "def memo(f):\n    return f\n\ndef combine(x):\n    return x\n",
+        "shop/flows.py": """\
+            from django.db import transaction
+            from shop import util
+            from shop.tasks import add
+            from shop.util import memo
+
+            @memo
+            def helper(order):
+                with transaction.atomic():
+                    order.delay()  # a parameter's: not a task
+
+            util.combine(1) | util.combine(2)
+            (add.s(1, 2) | add.s(3, 4)).delay()  # CCL001
+        """,
+    }
+    write(tmp_path, files)
+    found = {}
+    for prefilter in (True, False):
+        found[prefilter], stats = findings(["."], prefilter, tmp_path)
+        if prefilter:
+            assert stats["definitions"] == 0, stats  # shop/util.py: never read
+    assert found[True] == found[False]
+    assert [f["code"] for f in found[True]] == ["CCL001"]

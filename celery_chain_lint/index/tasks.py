@@ -8,7 +8,7 @@ project function that returns one of those. A class is a task when it derives fr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import ClassFacts, FunctionFacts, Params
@@ -89,6 +89,9 @@ class TaskIndex:
         self._by_class: Dict[Tuple[str, str], Optional[Task]] = {}
         self._in_progress: set = set()
         resolver.tasks = self
+        # (module, expr) -> False when ``expr`` cannot name anything Celery-related
+        # (``Project.may_reach``): ``all`` does not resolve it.
+        self.may_reach: Callable[[str, ir.Expr], bool] = lambda module, expr: True
 
     # ---- function tasks ----
 
@@ -228,11 +231,15 @@ class TaskIndex:
         """Every task in the analysed modules, function- and class-based."""
         tasks = []
         for module, facts in self.modules.items():
-            for qualname in facts.functions:
+            for qualname, function in facts.functions.items():
+                if function.decorators and not self.may_reach(module, function.decorators[0]):
+                    continue  # not a task decorator: nothing to resolve
                 task = self.for_function(module, qualname)
                 if task is not None:
                     tasks.append(task)
             for root in facts.roots:
+                if not self.may_reach(module, root.expr):
+                    continue
                 for node in ir.walk(root.expr):
                     # A call gives a class-based task only by registering it (Resolver.call):
                     # the other calls, most of them, are not worth resolving here.

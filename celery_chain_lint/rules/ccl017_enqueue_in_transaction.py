@@ -115,16 +115,19 @@ class EnqueueInTransaction(Rule):
             for function in facts.functions.values():
                 if not function.may_use_attribute(SEND_METHODS) or function.left_unread:
                     continue  # left unread: it names no task nor canvas it could send
-                decorated = next((d for d in function.decorators
-                                  if self._is_atomic(project, module, d)), None)
+                decorated = None
                 for site in function.calls:
                     call = site.call
                     if not (isinstance(call, ir.Call) and isinstance(call.func, ir.Attribute)
-                            and call.func.attr in SEND_METHODS and call.span is not None):
-                        continue
+                            and call.func.attr in SEND_METHODS and call.span is not None
+                            and project.may_reach(module, call)):
+                        continue  # (naming nothing Celery-related, it sends nothing)
+                    if decorated is None:
+                        decorated = next((d for d in function.decorators
+                                          if self._is_atomic(project, module, d)), False)
                     block = next((item for item in site.with_items
                                   if self._is_atomic(project, module, item)), None)
-                    if block is None and decorated is None:
+                    if block is None and not decorated:
                         continue
                     sent = self._sent(project, module, call)
                     if sent is None:
