@@ -299,12 +299,13 @@ def elided_facts(data: bytes, path: str, module: str, is_package: bool,
 
 def quiet_bodies_elided(data: bytes, path: str, module: str, is_package: bool,
                         nesting_checked: bool = False,
-                        celery_modules: FrozenSet[str] = frozenset()) -> ModuleFacts:
+                        celery_modules: FrozenSet[str] = frozenset(),
+                        tree: Optional[ast.Module] = None) -> ModuleFacts:
     """The full pass's facts, the bodies that hold nothing read eagerly left for later.
     ``celery_modules``: the modules whose names likely make a body building canvases relevant
     (``roots.likely_names``): such a body is read now, with the rest of the file, rather than
-    alone once the project is known."""
-    tree = ast.parse(data)
+    alone once the project is known. ``tree``: ``ast.parse(data)``, when the caller has it."""
+    tree = tree or ast.parse(data)
     likely = likely_names(tree, module, is_package, celery_modules)
 
     def keep(function: ast.AST, body: Body) -> int:

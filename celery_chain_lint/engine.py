@@ -74,19 +74,29 @@ def analyse_file(source: SourceFile, elide_quiet_bodies: bool = False,
 def _parse_and_extract(data: bytes, source: SourceFile, elide_quiet_bodies: bool = False,
                        celery_modules: FrozenSet[str] = frozenset()) -> ModuleFacts:
     from celery_chain_lint.facts.extract import extract_module
-    from celery_chain_lint.source import SourceError, check_nesting, decode, parse_text
+    from celery_chain_lint.source import (SourceError, check_nesting_by_statement, decode,
+                                          parse_text)
 
     text = decode(data).text  # a located SourceError when it does not decode
     if elide_quiet_bodies:
+        import ast
+
         from celery_chain_lint.bodies import quiet_bodies_elided
 
-        check_nesting(text)  # reported for the whole file, elided bodies included
         try:
-            return quiet_bodies_elided(data, source.path, source.module, source.is_package,
-                                       nesting_checked=True, celery_modules=celery_modules)
-        except (SyntaxError, ValueError, LookupError, SourceError):
-            pass  # the whole-file pass below locates the problem
-    tree = parse_text(text, nesting_checked=elide_quiet_bodies)
+            tree = ast.parse(data)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            tree = None  # the whole-file pass below locates the problem
+        if tree is not None:
+            # Reported for the whole file, elided bodies included.
+            check_nesting_by_statement(text, tree)
+            try:
+                return quiet_bodies_elided(data, source.path, source.module, source.is_package,
+                                           nesting_checked=True, celery_modules=celery_modules,
+                                           tree=tree)
+            except (SyntaxError, ValueError, LookupError, SourceError):
+                pass  # the whole-file pass below locates the problem
+    tree = parse_text(text)
     return extract_module(tree, source.path, source.module, source.is_package, text)
 
 

@@ -319,6 +319,67 @@ def check_nesting(text: str, max_brackets: int = MAX_BRACKET_DEPTH,
             _too_deep(text, match.start(), max_depth)
 
 
+def check_nesting_by_statement(text: str, tree, max_depth: int = MAX_EXPRESSION_DEPTH,
+                               max_tokens: int = MAX_TOKENS) -> None:
+    """``check_nesting(text)`` for a text that ``ast.parse`` read as ``tree`` (so no bracket
+    nests deeper than CPython's limit), scanning only the statements that could be too deep.
+
+    The estimate starts over at every statement (a newline, ``;`` or ``:`` outside brackets
+    comes first), and each token raises it by 2 at most (``f(`` links a trailer and opens a
+    level), so a statement of fewer than ``max_depth / 2`` characters cannot be too deep:
+    the others (a simple statement, a compound statement's header, a decorator) are scanned
+    alone, their errors located in ``text``; and a text of fewer characters than
+    ``max_tokens`` cannot hold that many tokens."""
+    import ast
+
+    if len(text) > max_tokens:
+        return check_nesting(text, max_depth=max_depth, max_tokens=max_tokens)
+    lines = _LINE_BREAK.split(text)
+    starts = [0]
+    for match in _LINE_BREAK.finditer(text):
+        starts.append(match.end())
+    limit = max_depth // 2
+
+    def offset(line: int, byte_column: int) -> int:
+        raw = lines[line - 1]
+        column = byte_column if raw.isascii() else \
+            len(raw.encode("utf-8")[:byte_column].decode("utf-8", "replace"))
+        return starts[line - 1] + column
+
+    def scan(first: int, column: int, last: int, end_column: int) -> None:
+        if starts[last - 1] + len(lines[last - 1]) - starts[first - 1] <= limit:
+            return  # the lines it spans are short enough
+        start, end = offset(first, column), offset(last, end_column)
+        try:
+            check_nesting(text[start:end], max_depth=max_depth, max_tokens=max_tokens)
+        except SourceError as error:
+            line = error.line + first - 1
+            shift = start - starts[first - 1] if error.line == 1 else 0
+            raise SourceError(error.message, line, error.column + shift) from None
+
+    statements = list(tree.body)
+    while statements:
+        node = statements.pop()
+        if isinstance(node, ast.Match):
+            return check_nesting(text, max_depth=max_depth, max_tokens=max_tokens)
+        bodies = [getattr(node, name, None) for name in ("body", "orelse", "finalbody")]
+        bodies = [body for body in bodies if isinstance(body, list) and body]
+        handlers = getattr(node, "handlers", None) or []
+        if not bodies and not handlers:
+            scan(node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
+            continue
+        for decorator in getattr(node, "decorator_list", ()):
+            scan(decorator.lineno, decorator.col_offset, decorator.end_lineno,
+                 decorator.end_col_offset)
+        first = node.body[0]  # the header ends where the body starts (``if x: y`` included)
+        scan(node.lineno, 0, first.lineno, first.col_offset)
+        for handler in handlers:
+            scan(handler.lineno, 0, handler.body[0].lineno, handler.body[0].col_offset)
+            statements.extend(handler.body)
+        for body in bodies:
+            statements.extend(body)
+
+
 def _too_deep(text: str, index: int, limit: int) -> None:
     line, column = _text_location(text, index)
     raise SourceError(f"expression nested too deeply to analyse (more than {limit} levels)",

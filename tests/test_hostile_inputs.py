@@ -278,3 +278,55 @@ def test_parse_and_extract_run_on_a_deep_stack():
     assert sys.getrecursionlimit() == limit
     with pytest.raises(ZeroDivisionError):
         run_deep(lambda: 1 / 0)
+
+
+def _nesting_verdict(check, text, *tree):
+    from celery_chain_lint.source import SourceError
+
+    try:
+        check(text, *tree)
+    except SourceError as error:
+        return error.message, error.line, error.column
+    return None
+
+
+@pytest.mark.parametrize("text", [
+    "x = " + "-" * 2000 + "1\n",
+    "import os\n\nclass A:\n    @decorate(" + " + ".join(["1"] * 2000) + ")\n"
+    "    def f(self, a=" + "a." * 1600 + "b):\n        return 1\n",
+    "def f():\n    if x:\n        pass\n    elif " + " or ".join(["x"] * 1600) + ": y = 1\n",
+    "try:\n    pass\nexcept (" + " | ".join(["E"] * 1600) + "):\n    pass\n"
+    "finally:\n    z = 1; w = " + "not " * 1600 + "1\n",
+    "s = 'caf\u00e9'; t = 'na\u00efve'; u = " + " + ".join(["'\u00e9'"] * 1600) + "\n",
+    "with a(x" + ".b" * 1600 + ") as c:\n    for i in x: print(i)\n",
+    "x = {" + ", ".join(f"'k{i}': -{i}" for i in range(5000)) + "}\n\"\"\"" + "doc " * 500
+    + "\"\"\"\n",
+    "match x:\n    case 1:\n        y = " + "-" * 2000 + "1\n",
+])
+def test_the_nesting_scan_by_statement_agrees_with_the_whole_file_scan(text):
+    """Scanning only the statements long enough to be too deep finds what the scan of the
+    whole file finds, at the same line and column (non-ASCII before it included)."""
+    import ast
+
+    from celery_chain_lint.source import check_nesting, check_nesting_by_statement
+
+    tree = ast.parse(text)
+    assert _nesting_verdict(check_nesting_by_statement, text, tree) == \
+        _nesting_verdict(check_nesting, text)
+
+
+def test_the_nesting_scan_by_statement_agrees_on_real_code():
+    import ast
+
+    from celery_chain_lint.source import check_nesting, check_nesting_by_statement
+
+    for path in (Path(__file__).parents[1] / "celery_chain_lint").rglob("*.py"):
+        text = path.read_text()
+        assert _nesting_verdict(check_nesting_by_statement, text, ast.parse(text)) is None
+    deep = "x = " + " | ".join(["a.s(1)"] * 1600) + "\n"
+    small_limit = {"max_depth": 200}
+    for text in (deep, "def f():\n    return " + " + ".join(["1"] * 150) + "\n"):
+        found = _nesting_verdict(lambda t, *tree: check_nesting_by_statement(t, *tree,
+                                                                               **small_limit),
+                                 text, ast.parse(text))
+        assert found == _nesting_verdict(lambda t: check_nesting(t, **small_limit), text)
