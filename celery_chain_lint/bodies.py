@@ -11,12 +11,16 @@ it is (``FunctionFacts.elided``); its body facts (calls, returns...) are extract
 stand-ins for the statements around it.
 
 Which bodies are read now is ``facts.roots.body_reading``: those that may be tasks, define a
-class or a decorated function, configure an app, or call a method some rule reads in every
-body. A body that may hold a workflow root only through ``.set``, ``.replace``, ``|``... is
-read once the project is known, if it spells a Celery-related name (``function_roots``). Rules
-that look at the bodies of all functions ask ``FunctionFacts.may_use_attribute`` or
-``may_mention`` first (CCL015, CCL017, the pre-filter's fixpoint): a body that cannot hold what
-they seek is never parsed.
+class or a decorated function, or configure an app. A body that may hold a workflow root
+(``.s``, ``.delay``, ``group``, ``.set``, ``|``...) is read once the project is known, if it
+spells a Celery-related name (``function_roots``) or, for CCL015, calls a task method on what
+may be a plain function; the others are marked ``left_unread`` and never parsed (a test
+suite's ``self.add.s(1)``, a regular expression's ``match.group(1)``). A body building canvases
+from what its module imports from Celery, or from the modules near it, is read now all the
+same (``roots.likely_names``): it will most likely turn out relevant, and read with its file it
+costs no parse of its own. Rules that look at the bodies of all functions ask
+``FunctionFacts.may_use_attribute``, ``may_mention`` or ``may_return_value`` first (CCL015,
+CCL017, the pre-filter's fixpoint): a body that cannot hold what they seek is never parsed.
 
 Class bodies are read the same way: their simple statements give the class's ``attributes``
 and nothing else, and only the classes that may be tasks or configuration objects are asked
