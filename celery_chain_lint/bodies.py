@@ -36,7 +36,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import fields
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import (ClassFacts, ElidedBody, ElidedStatements,
@@ -354,11 +354,19 @@ def function_facts(lines: Sequence[str], path: str, module: str, is_package: boo
     return found
 
 
+class ReadBody(NamedTuple):
+    """What the full pass finds in one elided function body, read alone."""
+
+    roots: List[Root]  # its workflow roots, and those of the functions defined in it
+    function: FunctionFacts  # the function's facts, from the same reading (rules match a
+    # root with the call it is by identity)
+    functions: Dict[str, FunctionFacts]  # the functions and classes defined in it (a task
+    classes: Dict[str, ClassFacts]  # defined in a factory), by qualname
+
+
 def function_roots(lines: Sequence[str], path: str, module: str, is_package: bool,
-                   body: ElidedBody) -> Optional[Tuple[List[Root], FunctionFacts]]:
-    """The workflow roots the full pass finds in one elided function body (and the functions
-    defined in it), and the function's facts from the same reading (rules match a root with
-    the call it is by identity), read alone as ``function_facts`` reads it; None when it
+                   body: ElidedBody) -> Optional[ReadBody]:
+    """One elided function body read alone, as ``function_facts`` reads it; None when it
     fails."""
     if body.last_line > len(lines):
         return None
@@ -367,18 +375,29 @@ def function_roots(lines: Sequence[str], path: str, module: str, is_package: boo
     function = facts.functions.get(body.qualname) if facts is not None else None
     if function is None:
         return None
-    inside = body.qualname + "."
-    return [root for root in facts.roots
-            if root.scope == body.qualname or root.scope.startswith(inside)], function
+    inside, local = body.qualname + ".", body.qualname + ".<locals>."
+    return ReadBody([root for root in facts.roots
+                     if root.scope == body.qualname or root.scope.startswith(inside)], function,
+                    {q: f for q, f in facts.functions.items() if q.startswith(local)},
+                    {q: c for q, c in facts.classes.items() if q.startswith(local)})
 
 
-def with_roots(facts: ModuleFacts, body: ElidedBody, roots: Sequence[Root]) -> None:
-    """Add the roots of an elided ``body`` to ``facts.roots`` where the full pass has them:
-    before the roots of the statements after it."""
+def with_roots(facts: ModuleFacts, body: ElidedBody, read: ReadBody) -> None:
+    """Add what an elided ``body`` holds to ``facts`` where the full pass has it: its roots
+    before the roots of the statements after it, the functions and classes it defines before
+    those defined after it."""
     index = next((i for i, root in enumerate(facts.roots)
                   if root.expr.span is not None and root.expr.span.line > body.first_line),
                  len(facts.roots))
-    facts.roots[index:index] = roots
+    facts.roots[index:index] = read.roots
+    for table, defined in ((facts.functions, read.functions), (facts.classes, read.classes)):
+        if defined and not set(defined) & set(table):
+            entries = list(table.items())
+            position = next((i for i, (_, definition) in enumerate(entries)
+                             if definition.span is not None
+                             and definition.span.line > body.last_line), len(entries))
+            table.clear()
+            table.update(entries[:position] + list(defined.items()) + entries[position:])
 
 
 def class_attributes(lines: Sequence[str], path: str, module: str, is_package: bool,

@@ -278,10 +278,9 @@ class Analysis:
                     read = self._function_roots(f, body)
                     if read is None:
                         continue
-                    roots, function = read
-                    with_roots(facts, body, roots)
+                    with_roots(facts, body, read)
                     if isinstance(proxy, BodyOnDemand) and proxy.elided == body:
-                        proxy.give_body(function)
+                        proxy.give_body(read.function)
                 elif isinstance(proxy, BodyOnDemand) and proxy.elided == body:
                     proxy.left_unread = True
         self._add_time("roots_s", started)
@@ -320,12 +319,10 @@ class Analysis:
     def _function_roots(self, f: "_File", body):
         """The roots of an elided body and its function's facts (``bodies.function_roots``),
         pickled together in the cache: a root is the very call the facts list."""
-        from celery_chain_lint.bodies import function_roots
-        from celery_chain_lint.facts.model import FunctionFacts
+        from celery_chain_lint.bodies import ReadBody, function_roots
 
         return self._piece(f, f"roots:{body.qualname}:{body.first_line}", "roots",
-                           lambda value: isinstance(value, tuple) and len(value) == 2
-                           and isinstance(value[1], FunctionFacts),
+                           lambda value: isinstance(value, ReadBody),
                            lambda lines: function_roots(lines, *self._where(f), body),
                            "root_bodies")
 
@@ -552,7 +549,7 @@ class Analysis:
 
         if function.elided.may_hold_roots:
             read = self._function_roots(f, function.elided)
-            return read[1] if read is not None else None
+            return read.function if read is not None else None
         return self._piece(f, f"body:{function.qualname}:{function.span.line}", "function",
                            lambda value: isinstance(value, FunctionFacts),
                            lambda lines: function_facts(lines, *self._where(f), function),

@@ -35,7 +35,7 @@ def complete_and_elided(data: bytes, path: str = "m.py", module: str = "m"):
     for body in elided.roots_if_relevant:  # every one: the pipeline reads fewer
         read = function_roots(lines, path, module, False, body)
         assert read is not None, (path, body.qualname)
-        with_roots(elided, body, read[0])
+        with_roots(elided, body, read)
     for qualname in qualnames:
         function = elided.functions[qualname]
         body = function_facts(lines, path, module, False, function)
@@ -57,10 +57,12 @@ def assert_same_facts(complete, elided, elided_qualnames, where):
     for name in ("bindings", "star_imports", "classes", "roots", "attribute_assignments",
                  "conf_writes_in_functions"):
         assert repr(getattr(elided, name)) == repr(getattr(complete, name)), (where, name)
-    # Functions defined inside an elided body are not listed: undecorated (a decorated one
-    # keeps the body), so never tasks, and no name resolves to a function's local.
+    # Functions defined inside an elided body are not listed: no name resolves to a
+    # function's local, and one that may be a task (decorated) is in a body read for its roots
+    # once the project is known, if relevant, which lists them (a task defined in a factory).
     inside_elided = tuple(qualname + ".<locals>." for qualname in elided_qualnames)
-    listed = [q for q in complete.functions if not q.startswith(inside_elided)]
+    listed = [q for q in complete.functions
+              if not q.startswith(inside_elided) or q in elided.functions]
     assert list(elided.functions) == listed, where
     for qualname in listed:
         assert repr(elided.functions[qualname]) == repr(complete.functions[qualname]), \
@@ -155,12 +157,14 @@ def test_bodies_in_odd_places_are_read_back_exactly():
     data = textwrap.dedent(ODD_PLACES).encode("latin-1")
     complete, elided, qualnames = complete_and_elided(data)
     assert_same_facts(complete, elided, qualnames, "odd places")
-    assert qualnames == ["substituted", "quiet", "Outer.Inner.method", "guarded", "in_case",
-                         "Tabbed.tab"]
+    assert qualnames == ["substituted", "factory", "quiet", "Outer.Inner.method", "guarded",
+                         "in_case", "Tabbed.tab"]
     facts = quiet_bodies_elided(data, "m.py", "m", False)
-    for name in ("aliased", "configured", "environment", "factory"):
-        # importing a canvas itself, configuring an app or Django, a task
+    for name in ("aliased", "configured", "environment"):
+        # importing a canvas itself, configuring an app or Django
         assert facts.functions[name].elided is None, name
+    # A task defined in a factory: read with its roots, if relevant.
+    assert facts.functions["factory"].elided.may_hold_roots
     # A task method on a parameter: read once the project is known, if it turns out relevant.
     body = facts.functions["substituted"].elided
     assert body.may_hold_roots and body.receivers == {("t",)}
@@ -613,6 +617,56 @@ def test_relevance_reads_only_bodies_that_return_a_value(tmp_path):
         if prefilter:
             assert stats.get("function_bodies") == 1, stats  # factory(), not test_name()
     assert found[True] == found[False]
+
+
+def test_a_task_defined_in_a_factory_is_found_once_its_body_turns_out_relevant(tmp_path):
+    """A body defining a class or a decorated function waits for the project like a body
+    holding roots; read because it names a task decorator, it lists what it defines."""
+    import os
+
+    from celery_chain_lint.pipeline import Analysis
+    from celery_chain_lint.settings import Settings
+
+    files = {
+        "shop/__init__.py": "",
+        "shop/app.py": "from celery import Celery\napp = Celery('shop')\n",
+        "shop/factory.py": """\
+            import functools
+
+            from shop.app import app
+
+            tagger = app.task  # not imported: the bodies wait for the project
+
+            def make_tagger():
+                @tagger
+                def tags():
+                    return {"a", "b"}
+                return tags
+
+            def make_cached():
+                @functools.lru_cache
+                def cached():
+                    return {"a", "b"}
+                return cached
+        """,
+    }
+    write(tmp_path, files)
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        found = {}
+        for prefilter in (True, False):
+            analysis = Analysis(Settings(use_cache=False), prefilter=prefilter)
+            analysis.prepare(discover(["."]))
+            project, _ = analysis.analyse()
+            found[prefilter] = [task.display for task in project.all_tasks]
+            functions = list(project.modules["shop.factory"].functions)
+            if prefilter:  # make_cached() is never parsed, nor what it defines
+                assert analysis.stats["root_bodies"] == 1, analysis.stats
+                assert functions == ["make_tagger", "make_tagger.<locals>.tags", "make_cached"]
+    finally:
+        os.chdir(old)
+    assert found[True] == found[False] == ["tags"]
 
 
 def test_task_method_receivers_through_local_names():

@@ -24,8 +24,10 @@ suite's ``self.add.s(1)`` are never parsed. The same holds for the calls CCL017 
 body (a task sent: the builder must find the task), but not for CCL015's, which looks for task
 methods on plain functions: a body spelling one of ``TASK_METHODS`` is also read when it spells
 a name that may resolve to a plain function or to a module of the project. A body left unread
-is marked (``FunctionFacts.left_unread``) and those rules skip it. A body importing names
-itself is read now (its names are not the module's).
+is marked (``FunctionFacts.left_unread``) and those rules skip it. A body defining a class or a
+decorated function waits the same way: what it defines is a task or a task class only through
+a Celery-related decorator or base, which it spells. A body importing names itself is read now
+(its names are not the module's).
 Importing nothing heavy: the pipeline's main process uses it before libcst is needed.
 """
 from __future__ import annotations
@@ -235,11 +237,10 @@ def _dotted(node: ast.expr) -> Optional[Tuple[str, ...]]:
 def body_reading(function: ast.AST, body: Optional[Body] = None) -> int:
     """When the libcst pass reads ``function``'s body (``body``: ``read_body(function)``):
     ``NOW`` when it may hold a write to an app's settings (``x.conf.name = ...``,
-    ``app.conf.update(...)``, ``os.environ.setdefault``), a nested class or decorated function
-    (an elided body does not even list what it defines: a task defined in a factory), or the
-    function may be a task; ``IF_RELEVANT`` when it may hold a root (a canvas name, a root
-    method such as ``.s``, ``.delay``, ``.set``, or a ``|``) and nothing above; else
-    ``LATER``."""
+    ``app.conf.update(...)``, ``os.environ.setdefault``), or the function may be a task;
+    ``IF_RELEVANT`` when it may hold a root (a canvas name, a root method such as ``.s``,
+    ``.delay``, ``.set``, or a ``|``) or defines a class or a decorated function (a task
+    defined in a factory: read, the body lists it), and nothing above; else ``LATER``."""
     if any(TASK_WORD in (_decorator_name(d) or "").lower() for d in function.decorator_list):
         return NOW
     body = body or read_body(function)
@@ -247,18 +248,18 @@ def body_reading(function: ast.AST, body: Optional[Body] = None) -> int:
     if any(method in attributes and (receiver in attributes or receiver in names)
            for method, receiver in RECEIVER_NEEDED.items()):
         return NOW  # read by the app index (index/apps.py), whatever its receiver resolves to
-    if body.defines or any(not _on_a_parameter(owner, function, body.rebound)
-                           for owner in body.conf_owners):
+    if any(not _on_a_parameter(owner, function, body.rebound) for owner in body.conf_owners):
         return NOW  # ``app.conf.result_backend = ...``, ``app.conf["..."] = ...``
     if attributes.isdisjoint(_ANY_RECEIVER) and names.isdisjoint(CANVAS_NAMES) \
-            and not body.pipes:  # ``.s``, ``.delay``, ``.set``, ``group``, ``|``...
+            and not body.pipes and not body.defines:  # ``.s``, ``group``, ``|``, a class...
         return LATER
     return NOW if body.imports else IF_RELEVANT
 
 
 def builds_canvases(body: Body) -> bool:
-    """Whether ``body`` spells a task method or a canvas name (not only ``.set``, ``|``...)."""
-    return not body.attributes.isdisjoint(_CANVAS_ATTRIBUTES) \
+    """Whether ``body`` spells a task method or a canvas name (not only ``.set``, ``|``...), or
+    defines a class or a decorated function (a task, in a factory)."""
+    return body.defines or not body.attributes.isdisjoint(_CANVAS_ATTRIBUTES) \
         or not body.names.isdisjoint(CANVAS_NAMES)
 
 
