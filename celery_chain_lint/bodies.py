@@ -10,9 +10,9 @@ it is (``FunctionFacts.elided``); its body facts (calls, returns...) are extract
 (``BodyOnDemand``) by the same pass over the function alone, placed at its own lines inside
 stand-ins for the statements around it.
 
-Which bodies are read now is ``facts.roots.body_reading``: those that may be tasks, define a
-class or a decorated function, or configure an app. A body that may hold a workflow root
-(``.s``, ``.delay``, ``group``, ``.set``, ``|``...) is read once the project is known, if it
+Which bodies are read now is ``facts.roots.body_reading``: those that may be tasks or
+configure an app. A body that may hold a workflow root (``.s``, ``.delay``, ``group``, ``.set``,
+``|``...) or defines a class or a decorated function is read once the project is known, if it
 spells a Celery-related name (``function_roots``) or, for CCL015, calls a task method on what
 may be a plain function; the others are marked ``left_unread`` and never parsed (a test
 suite's ``self.add.s(1)``, a regular expression's ``match.group(1)``). A body building canvases
