@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import (TYPE_CHECKING, Callable, Dict, FrozenSet, List, NamedTuple, Optional,
-                    Sequence, Set, Tuple)
+                    Sequence, Tuple)
 
 from celery_chain_lint.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
 from celery_chain_lint.discovery import SourceFile, discover
@@ -641,6 +641,8 @@ def _near_celery(files: List[_File]) -> FrozenSet[str]:
     """Celery, the modules importing it (the app's), and the modules importing those (the
     tasks'), as the pre-filter read their imports: what a body naming something they bind
     most likely reaches (``roots.likely_names``)."""
+    from celery_chain_lint.facts.roots import within
+
     near = {"celery"}
     for _ in range(2):
         found = set()
@@ -648,17 +650,12 @@ def _near_celery(files: List[_File]) -> FrozenSet[str]:
             for level, source, names in f.imports:
                 absolute = resolve_relative(f.module, f.source.is_package, level, source)
                 if absolute is not None and (
-                        _within(absolute, near)
+                        within(absolute, near)
                         or any(f"{absolute}.{name}" in near for name in names or ())):
                     found.add(f.module)
                     break
         near |= found
     return frozenset(near)
-
-
-def _within(module: str, modules: Set[str]) -> bool:
-    parts = module.split(".")
-    return any(".".join(parts[:end]) in modules for end in range(1, len(parts) + 1))
 
 
 _ANALYSER_KEY: List[str] = []

@@ -33,7 +33,8 @@ Importing nothing heavy: the pipeline's main process uses it before libcst is ne
 from __future__ import annotations
 
 import ast
-from typing import Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Set, Tuple
+from typing import (AbstractSet, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Set,
+                    Tuple)
 
 from celery_chain_lint.facts import ir
 
@@ -269,17 +270,16 @@ _CANVAS_ATTRIBUTES = TASK_METHODS | CANVAS_NAMES
 def likely_names(tree: ast.Module, module: str, is_package: bool,
                  celery_modules: FrozenSet[str]) -> FrozenSet[str]:
     """The module-level names of ``tree`` that likely make a body building canvases relevant,
-    a guess that only decides when a body is read: those imported from ``celery_modules`` (Celery's own modules
-    when it is not the project itself, the project's modules that import it) or any of their
-    submodules, and the functions decorated as tasks."""
+    a guess that only decides when a body is read: those imported from ``celery_modules``
+    (Celery's own when it is not the project itself, the project's modules near it) or any of
+    their submodules, and the functions decorated as tasks."""
     from celery_chain_lint.facts.model import resolve_relative
 
     if not celery_modules:
         return frozenset()
 
     def likely(name: Optional[str]) -> bool:
-        parts = (name or "").split(".")
-        return any(".".join(parts[:end]) in celery_modules for end in range(1, len(parts) + 1))
+        return within(name or "", celery_modules)
 
     names: Set[str] = set()
     statements = list(tree.body)
@@ -299,6 +299,12 @@ def likely_names(tree: ast.Module, module: str, is_package: bool,
             for field in ("body", "orelse", "finalbody", "handlers"):
                 statements.extend(getattr(node, field, ()))
     return frozenset(names)
+
+
+def within(module: str, modules: AbstractSet[str]) -> bool:
+    """Whether ``module`` is one of ``modules`` or inside one of them."""
+    parts = module.split(".")
+    return any(".".join(parts[:end]) in modules for end in range(1, len(parts) + 1))
 
 
 def _on_a_parameter(owner: ast.expr, function: ast.AST, rebound: FrozenSet[str]) -> bool:
