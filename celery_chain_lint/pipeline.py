@@ -311,9 +311,11 @@ class Analysis:
                 resolver.plain_function(symbol) is not None
 
         def may_be_function(facts: ModuleFacts, body) -> bool:
+            # In a fixed order: the modules left out that resolution reads are then the same
+            # from one run to the next, and their definitions come from the cache.
             if body.receivers is None:
-                return any(resolves(facts, (name,), True) for name in body.names)
-            return any(resolves(facts, dotted, False) for dotted in body.receivers)
+                return any(resolves(facts, (name,), True) for name in sorted(body.names))
+            return any(resolves(facts, dotted, False) for dotted in sorted(body.receivers))
         return may_be_function
 
     def _function_roots(self, f: "_File", body):

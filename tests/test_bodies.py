@@ -733,3 +733,39 @@ def test_task_method_receivers_through_local_names():
     # Bound otherwise: unknown.
     assert receivers("def f(xs):\n    for c in xs:\n        c.delay()\n") is None
     assert receivers("def f():\n    c = c.parent\n    c.delay()\n") is None
+
+
+def test_the_modules_read_to_decide_on_a_body_are_the_same_from_run_to_run(tmp_path):
+    """Whether a body may call a task method on a plain function is decided in a fixed order,
+    not the order of a set of strings (which changes with every process): else a run after a
+    change may read a module no earlier run read, missing from the cache (and import libcst
+    to parse it)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    files = {
+        "shop/__init__.py": "",
+        "shop/a.py": "def alpha(x):\n    return x\n",
+        "shop/b.py": "class Beta:\n    pass\n",
+        "shop/views.py": """\
+            from shop.a import alpha
+            from shop.b import Beta
+
+            def send(items):
+                for task in (alpha, items):  # a loop variable: every name is a candidate
+                    task.delay(Beta())
+        """,
+    }
+    write(tmp_path, files)
+    script = ("import json, os\nfrom celery_chain_lint import engine\n"
+              "from celery_chain_lint.settings import Settings\n"
+              "print(json.dumps(engine.check(['.'], Settings(use_cache=False)).stats))")
+    read = set()
+    for seed in range(1, 7):
+        environment = dict(os.environ, PYTHONHASHSEED=str(seed), PYTHONPATH=str(ROOT))
+        done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=environment,
+                              capture_output=True, text=True, check=True)
+        read.add(json.loads(done.stdout.strip().splitlines()[-1]).get("definitions"))
+    assert len(read) == 1, read
