@@ -115,7 +115,7 @@ class EnqueueInTransaction(Rule):
             for function in facts.functions.values():
                 if not function.may_use_attribute(SEND_METHODS) or function.left_unread:
                     continue  # left unread: it names no task nor canvas it could send
-                decorated = None
+                decorated = None  # the @transaction.atomic, False if none: resolved once
                 for site in function.calls:
                     call = site.call
                     if not (isinstance(call, ir.Call) and isinstance(call.func, ir.Attribute)
