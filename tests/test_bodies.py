@@ -769,3 +769,13 @@ def test_the_modules_read_to_decide_on_a_body_are_the_same_from_run_to_run(tmp_p
                               capture_output=True, text=True, check=True)
         read.add(json.loads(done.stdout.strip().splitlines()[-1]).get("definitions"))
     assert len(read) == 1, read
+
+
+def test_the_fast_walk_yields_what_ast_walk_yields_but_expression_contexts():
+    from celery_chain_lint.facts.roots import walk
+
+    for path in sorted((ROOT / "celery_chain_lint").rglob("*.py"))[:20]:
+        tree = ast.parse(path.read_bytes())
+        expected = {id(node) for node in ast.walk(tree)
+                    if not isinstance(node, ast.expr_context)}
+        assert {id(node) for node in walk(tree)} == expected, path
