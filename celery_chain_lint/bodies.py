@@ -95,12 +95,13 @@ def skeleton(data: bytes, keep: Optional[Keep] = None, tree: Optional[ast.Module
                 first = min([node.lineno] + [d.lineno for d in node.decorator_list])
                 if _elide(node, lines):
                     classes = [h[len("class "):-1] for _, _, h in enclosing if h != "if 1:"]
-                    elided[start] = ElidedBody(body and body.names, body and body.attributes,
-                                               first, node.end_lineno, enclosing,
-                                               reading == IF_RELEVANT,
-                                               ".".join(classes + [node.name]),
-                                               body and body.receivers,
-                                               body and body.returns_value)
+                    elided[start] = ElidedBody(
+                        names=body and body.names, attributes=body and body.attributes,
+                        first_line=first, last_line=node.end_lineno, enclosing=enclosing,
+                        may_hold_roots=reading == IF_RELEVANT,
+                        qualname=".".join(classes + [node.name]),
+                        receivers=body and body.receivers,
+                        returns_value=body and body.returns_value)
             continue
         if hasattr(node, "lineno"):  # not a ``case`` clause: ``match`` stands for it
             raw = lines[node.lineno - 1]

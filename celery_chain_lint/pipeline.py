@@ -294,11 +294,11 @@ class Analysis:
         read for their definitions (only those the names reach)."""
         from celery_chain_lint.index.resolver import Resolver
         from celery_chain_lint.index.symbols import ModuleSym
+        from celery_chain_lint.project import by_module
 
-        eager: Dict[str, ModuleFacts] = {}
-        for facts, _ in results.values():
-            if facts is not None and (facts.module not in eager or facts.is_package):
-                eager[facts.module] = facts
+        # Without the task index: a function is a FunctionSym, decorated or not, and none of
+        # its decorators is resolved (a decorated one is never a plain function).
+        eager = by_module(facts for facts, _ in results.values() if facts is not None)
         resolver = Resolver(self._table(lazy)(eager) if lazy else eager)
 
         def resolves(facts: ModuleFacts, dotted: Tuple[str, ...], modules: bool) -> bool:

@@ -21,29 +21,34 @@ if TYPE_CHECKING:
     from celery_chain_lint.prefilter import Relevance
 
 
+def by_module(modules: Iterable[ModuleFacts]) -> Dict[str, ModuleFacts]:
+    """Each module's facts by its name; for ``pkg/`` and ``pkg.py`` side by side, the
+    package's (Python imports the package)."""
+    found: Dict[str, ModuleFacts] = {}
+    for facts in modules:
+        known = found.get(facts.module)
+        if known is None or (facts.is_package and not known.is_package):
+            found[facts.module] = facts
+    return found
+
+
 class Project:
     def __init__(self, modules: Iterable[ModuleFacts], reported_paths: Optional[set] = None,
                  lazy=None, relevance: Optional["Relevance"] = None):
-        self.modules: Dict[str, ModuleFacts] = {}
-        for facts in modules:
-            known = self.modules.get(facts.module)
-            # ``pkg/`` and ``pkg.py`` side by side: Python imports the package.
-            if known is None or (facts.is_package and not known.is_package):
-                self.modules[facts.module] = facts
+        self.modules: Dict[str, ModuleFacts] = by_module(modules)
         if lazy is not None:
             # The pre-filter's modules read on demand (prefilter.ModuleTable): iterating
             # ``modules`` yields the fully analysed ones, lookups find every module.
             self.modules = lazy(self.modules)
-        self.resolver = Resolver(self.modules)
-        self.tasks = TaskIndex(self.resolver)
-        self.builder = WorkflowBuilder(self.resolver, self.tasks)
-        # Findings are reported only for these paths (all when None); the rest is context.
-        self.reported_paths = reported_paths
         # The pre-filter's Celery-related names (prefilter.relevance), when it ran: a root
         # naming none of its module's builds no workflow, and is not followed.
         self.relevance = relevance
         self._reaching: Dict[str, Optional[FrozenSet[str]]] = {}
-        self.tasks.may_reach = self.may_reach
+        self.resolver = Resolver(self.modules)
+        self.tasks = TaskIndex(self.resolver, may_reach=self.may_reach)
+        self.builder = WorkflowBuilder(self.resolver, self.tasks)
+        # Findings are reported only for these paths (all when None); the rest is context.
+        self.reported_paths = reported_paths
 
     def reports_on(self, path: str) -> bool:
         return self.reported_paths is None or path in self.reported_paths

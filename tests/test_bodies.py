@@ -733,6 +733,7 @@ def test_task_method_receivers_through_local_names():
     # Bound otherwise: unknown.
     assert receivers("def f(xs):\n    for c in xs:\n        c.delay()\n") is None
     assert receivers("def f():\n    c = c.parent\n    c.delay()\n") is None
+    assert receivers("def f():\n    from m import helper\n    helper.delay()\n") is None
 
 
 def test_the_modules_read_to_decide_on_a_body_are_the_same_from_run_to_run(tmp_path):

@@ -146,9 +146,10 @@ def read_body(function: ast.AST) -> Body:
     receivers: Set[Tuple[str, ...]] = set()
     assigned: Dict[str, List[Optional[Tuple[str, ...]]]] = {}  # name -> dotted values
     assignments: Set[int] = set()  # the targets above
+    otherwise: Set[str] = set()  # names bound in another way (a loop, ``with``, an import)
     pipes = defines = imports = returns_value = False
     for statement in function.body:
-        for node in walk(statement):
+        for node in walk(statement):  # an assignment before its targets
             kind = type(node)
             if kind is ast.Assign or kind is ast.AnnAssign or kind is ast.NamedExpr:
                 targets = node.targets if kind is ast.Assign else [node.target]
@@ -160,6 +161,8 @@ def read_body(function: ast.AST) -> Body:
                 names.add(node.id)
                 if type(node.ctx) is not ast.Load:
                     rebound.add(node.id)
+                    if id(node) not in assignments:
+                        otherwise.add(node.id)
             elif kind is ast.Attribute or kind is ast.Subscript:
                 if kind is ast.Attribute:
                     attributes.add(node.attr)
@@ -173,9 +176,11 @@ def read_body(function: ast.AST) -> Body:
             elif kind is ast.alias:
                 names.add(node.name)
                 rebound.add(node.name)
+                otherwise.add(node.name)
                 if node.asname:
                     names.add(node.asname)
                     rebound.add(node.asname)
+                    otherwise.add(node.asname)
             elif kind is ast.BinOp or kind is ast.AugAssign:
                 pipes = pipes or type(node.op) is ast.BitOr
             elif kind is ast.Return:
@@ -189,24 +194,20 @@ def read_body(function: ast.AST) -> Body:
                 imports = True
     return Body(frozenset(names), frozenset(attributes), pipes, defines, imports,
                 frozenset(rebound), tuple(conf_owners),
-                _through_locals(receivers, rebound, assigned, assignments, function.body),
-                returns_value)
+                _through_locals(receivers, rebound, assigned, otherwise), returns_value)
 
 
 _MAX_DOTTED = 16
 
 
 def _through_locals(receivers: Set[Tuple[str, ...]], rebound: Set[str],
-                    assigned: Dict[str, List[Optional[Tuple[str, ...]]]], assignments: Set[int],
-                    body: List[ast.stmt]) -> Optional[FrozenSet[Tuple[str, ...]]]:
+                    assigned: Dict[str, List[Optional[Tuple[str, ...]]]], otherwise: Set[str]
+                    ) -> Optional[FrozenSet[Tuple[str, ...]]]:
     """``receivers`` with each local name at their start replaced by the dotted values the
     body assigns it (none for another value: never a function); None when one is bound in
-    another way too."""
+    another way too (``otherwise``)."""
     if all(dotted[0] not in rebound for dotted in receivers):
         return frozenset(receivers)
-    otherwise = {node.id for statement in body for node in walk(statement)
-                 if type(node) is ast.Name and type(node.ctx) is not ast.Load
-                 and id(node) not in assignments}
     found: Set[Tuple[str, ...]] = set()
     stack, seen = list(receivers), set()
     while stack:

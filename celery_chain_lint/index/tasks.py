@@ -82,7 +82,8 @@ class Task:
 
 
 class TaskIndex:
-    def __init__(self, resolver: "Resolver"):
+    def __init__(self, resolver: "Resolver",
+                 may_reach: Callable[[str, ir.Expr], bool] = lambda module, expr: True):
         self.resolver = resolver
         self.modules = resolver.modules
         self._by_function: Dict[Tuple[str, str], Optional[Task]] = {}
@@ -91,7 +92,7 @@ class TaskIndex:
         resolver.tasks = self
         # (module, expr) -> False when ``expr`` cannot name anything Celery-related
         # (``Project.may_reach``): ``all`` does not resolve it.
-        self.may_reach: Callable[[str, ir.Expr], bool] = lambda module, expr: True
+        self.may_reach = may_reach
 
     # ---- function tasks ----
 
