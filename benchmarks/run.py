@@ -197,7 +197,7 @@ def machine():
 def pick_changed_file(tree: Path) -> Path:
     """A file the analysis must parse again when it changes (a canvas call makes it need the
     full pass in any project, Celery's own included), of a common size; else the largest."""
-    from celery_chain_lint.prefilter import scan
+    from celery_chain_lint.load.prefilter import scan
 
     seeds, others = [], []
     for path in sorted(tree.rglob("*.py")):

@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence
 import click
 
 from celery_chain_lint import __version__
-from celery_chain_lint.discovery import PathError
+from celery_chain_lint.load import PathError
 from celery_chain_lint.reporters import FORMATS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -103,10 +103,12 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
     """
     import dataclasses
 
-    from celery_chain_lint import engine, fixer
-    from celery_chain_lint.config import ConfigError, resolve
+    from celery_chain_lint import engine
+    from celery_chain_lint.fixes import fixer
+    from celery_chain_lint.config.files import ConfigError, resolve
     from celery_chain_lint.reporters import RenderOptions, render
     from celery_chain_lint.reporters.text import use_color
+    from celery_chain_lint.load import path_filter
 
     paths = list(paths)
     use_stdin = paths == ["-"]
@@ -135,7 +137,7 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
         data = sys.stdin.buffer.read()
         stdin_path = stdin_filename or "stdin.py"
         if settings.force_exclude and stdin_filename and \
-                settings.path_filter().excluded_with_ancestors(stdin_filename):
+                path_filter(settings).excluded_with_ancestors(stdin_filename):
             if fix or diff:
                 sys.stdout.buffer.write(data)
             sys.exit(EXIT_CLEAN)
@@ -299,7 +301,7 @@ def verify(paths, output_format, broker, backend, timeout, execute, select, igno
     Each finding is confirmed, not-reproduced or skipped (with why), with the evidence. Exit 0
     when none is confirmed, 1 when some are, 2 on a usage or infrastructure error.
     """
-    from celery_chain_lint.config import ConfigError, resolve
+    from celery_chain_lint.config.files import ConfigError, resolve
     from celery_chain_lint.harness.verify import Options, main_verify
 
     paths = list(paths) or ["."]
@@ -327,7 +329,7 @@ def list_rules(output_format) -> None:
     """List every rule: code, name, summary, and whether --fix can fix it."""
     import json
 
-    from celery_chain_lint.catalogue import all_rules
+    from celery_chain_lint.rules.catalogue import all_rules
 
     if output_format == "json":
         click.echo(json.dumps([{"code": r.code, "name": r.name, "summary": r.summary,
@@ -341,7 +343,7 @@ def list_rules(output_format) -> None:
 @click.argument("code")
 def explain(code) -> None:
     """Print the documentation of one rule (by code or name)."""
-    from celery_chain_lint.catalogue import all_rules
+    from celery_chain_lint.rules.catalogue import all_rules
 
     for rule in all_rules():
         if code.upper() == rule.code or code == rule.name:

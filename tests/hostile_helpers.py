@@ -61,7 +61,7 @@ def assert_clean_exit(code: int, stderr: str) -> None:
 def text_of(data: bytes) -> str:
     """The text positions are counted in: decoded as the analyser decodes it, or (a file it
     could not decode) with replacement characters."""
-    from celery_chain_lint.source import SourceError, decode
+    from celery_chain_lint.load.source import SourceError, decode
 
     try:
         return decode(data).text

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Dict
 
 from celery_chain_lint import engine
-from celery_chain_lint.discovery import discover
-from celery_chain_lint.engine import analyse_file
-from celery_chain_lint.project import Project
-from celery_chain_lint.settings import Settings
+from celery_chain_lint.load.discovery import discover
+from celery_chain_lint.load.reading import analyse_file
+from celery_chain_lint.index.project import Project
+from celery_chain_lint.config.settings import Settings
 
 
 # A Django layout whose settings module never mentions Celery: the app reads it by name (the

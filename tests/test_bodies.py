@@ -1,4 +1,4 @@
-"""Eliding function bodies (celery_chain_lint/bodies.py) must never change what the rules see:
+"""Eliding function bodies (celery_chain_lint/load/bodies.py) must never change what the rules see:
 the facts of the eliding pass, with every elided body read on demand, equal the facts of the
 pass that reads everything, on the fixtures and on real Celery-dense code."""
 from __future__ import annotations
@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from celery_chain_lint import engine
-from celery_chain_lint.bodies import (class_attributes, function_facts, function_roots,
+from celery_chain_lint.load import reading
+from celery_chain_lint.load.bodies import (class_attributes, function_facts, function_roots,
                                       quiet_bodies_elided, with_roots)
-from celery_chain_lint.discovery import SourceFile, discover
-from celery_chain_lint.source import decode, split_lines
+from celery_chain_lint.load.discovery import SourceFile, discover
+from celery_chain_lint.load.source import decode, split_lines
 
 from projects import findings, write
 
@@ -26,7 +27,7 @@ def complete_and_elided(data: bytes, path: str = "m.py", module: str = "m"):
     """(facts read whole, facts of the eliding pass with every elided body and class's
     statements read alone, the qualnames of the bodies elided); None when the file cannot be
     analysed at all."""
-    complete, problem = engine.analyse_file(SourceFile(path, module, False, data))
+    complete, problem = reading.analyse_file(SourceFile(path, module, False, data))
     if problem is not None:
         return None
     elided = quiet_bodies_elided(data, path, module, False)
@@ -228,7 +229,7 @@ def test_elided_roots_match_the_extractor(tmp_path):
     b"def f():\n    x = (" + b"(" * 300 + b")" * 300 + b")\n",  # too deep inside a body
 ])
 def test_problems_inside_bodies_are_still_reported(source):
-    facts, problem = engine.analyse_file(SourceFile("m.py", "m", False, source),
+    facts, problem = reading.analyse_file(SourceFile("m.py", "m", False, source),
                                          elide_quiet_bodies=True)
     assert facts is None and problem is not None and problem.span.line in (1, 2)
 
@@ -238,8 +239,8 @@ def test_a_task_under_a_decorator_not_named_task_is_read_when_a_rule_asks(tmp_pa
     (``roots.TASK_WORD``): a project's own ``@job`` (``app.task`` underneath) is elided, and the
     rules that read its body (CCL005 network I/O, CCL004 large result) find what they find
     when every body is read with the rest."""
-    from celery_chain_lint.pipeline import Analysis
-    from celery_chain_lint.settings import Settings
+    from celery_chain_lint.load.pipeline import Analysis
+    from celery_chain_lint.config.settings import Settings
 
     files = {
         "shop/__init__.py": "",
@@ -414,7 +415,7 @@ def test_elided_headers_keep_their_parameters():
     assert_same_facts(complete, elided, qualnames, "headers")
     assert qualnames == ["positional_only", "awaited", "spaced", "keyword_only", "café",
                          "nothing"]
-    from celery_chain_lint.bodies import skeleton
+    from celery_chain_lint.load.bodies import skeleton
 
     kept = skeleton(data, lambda function, spelling: False)[0].decode("latin-1").splitlines()
     assert kept[1] == "def positional_only(a, b=..., /, c=..., *, d, e=..., **kw):"
@@ -624,8 +625,8 @@ def test_a_task_defined_in_a_factory_is_found_once_its_body_turns_out_relevant(t
     holding roots; read because it names a task decorator, it lists what it defines."""
     import os
 
-    from celery_chain_lint.pipeline import Analysis
-    from celery_chain_lint.settings import Settings
+    from celery_chain_lint.load.pipeline import Analysis
+    from celery_chain_lint.config.settings import Settings
 
     files = {
         "shop/__init__.py": "",
@@ -698,7 +699,7 @@ def test_task_method_receivers_cover_what_the_extractor_sees_on_real_code():
     checked = unknown = 0
     for source in _real_code():
         data = Path(source.path).read_bytes()
-        complete, problem = engine.analyse_file(source)
+        complete, problem = reading.analyse_file(source)
         if problem is not None:
             continue
         for qualname, node in functions(ast.parse(data)):
@@ -761,7 +762,7 @@ def test_the_modules_read_to_decide_on_a_body_are_the_same_from_run_to_run(tmp_p
     }
     write(tmp_path, files)
     script = ("import json, os\nfrom celery_chain_lint import engine\n"
-              "from celery_chain_lint.settings import Settings\n"
+              "from celery_chain_lint.config.settings import Settings\n"
               "print(json.dumps(engine.check(['.'], Settings(use_cache=False)).stats))")
     read = set()
     for seed in range(1, 7):

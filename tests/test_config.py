@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from celery_chain_lint import config
-from celery_chain_lint.config import ConfigError
+from celery_chain_lint.config import files as config
+from celery_chain_lint.config.files import ConfigError
 from ccl_cli import APP, BAD_LINE, codes_at, run, write
 
 TWO_CODES = APP + BAD_LINE + "add.s(1).delay()\n"  # CCL001 on line 14, CCL002 on line 15

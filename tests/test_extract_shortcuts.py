@@ -9,7 +9,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from celery_chain_lint.discovery import discover
+from celery_chain_lint.load.discovery import discover
 from celery_chain_lint.facts.extract import _NOT_PLAIN, _plain_literal, positions
 
 ROOT = Path(__file__).resolve().parents[1]

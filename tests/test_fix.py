@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from celery_chain_lint import engine, fixer
+from celery_chain_lint import engine
+from celery_chain_lint.fixes import fixer
 from celery_chain_lint.facts.ir import Span
-from celery_chain_lint.rules.base import Edit, Fix, Rule
-from celery_chain_lint.settings import Settings
+from celery_chain_lint.findings import Edit, Fix
+from celery_chain_lint.rules.base import Rule
+from celery_chain_lint.config.settings import Settings
 from ccl_cli import APP, BAD_LINE, GOOD_LINE, run, write
 
 REMAINS = "add.s(1).delay()\n"  # CCL002: no fix

@@ -77,7 +77,7 @@ def test_fix_keeps_every_byte_but_the_fix(project):
 # temporary file is written and before it replaces the original.
 WRAPPER = textwrap.dedent("""\
     import os, signal, sys, time
-    from celery_chain_lint import fixer
+    from celery_chain_lint.fixes import fixer
     from celery_chain_lint.cli import main
 
     kill_in_replace = int(os.environ.get("KILL_IN_REPLACE", "0"))
@@ -190,8 +190,9 @@ def test_sigkill_at_random_moments(project, delay):
 def test_a_file_changed_between_analysis_and_fix_is_skipped(project, monkeypatch):
     """Even rewritten to the same size with its mtime put back, the file is not overwritten;
     the others are fixed, and the skip is reported."""
-    from celery_chain_lint import engine, fixer
-    from celery_chain_lint.settings import Settings
+    from celery_chain_lint import engine
+    from celery_chain_lint.fixes import fixer
+    from celery_chain_lint.config.settings import Settings
 
     originals = _many(project, 6)
     victim = project / "m002.py"
@@ -221,8 +222,9 @@ def test_a_file_changed_between_analysis_and_fix_is_skipped(project, monkeypatch
 
 
 def test_files_deleted_replaced_or_made_read_only_before_the_write(project, monkeypatch):
-    from celery_chain_lint import engine, fixer
-    from celery_chain_lint.settings import Settings
+    from celery_chain_lint import engine
+    from celery_chain_lint.fixes import fixer
+    from celery_chain_lint.config.settings import Settings
 
     originals = _many(project, 6)
     deleted, replaced, read_only = project / "m001.py", project / "m002.py", project / "m003.py"

@@ -225,15 +225,15 @@ def test_standard_input_with_bad_bytes(tmp_path):
 
 def test_analyse_file_never_raises_on_internal_errors(monkeypatch):
     """A bug of ours in one file's facts pass is that file's CCL999, not the run's end."""
-    from celery_chain_lint import engine
-    from celery_chain_lint.discovery import SourceFile
+    from celery_chain_lint.load import reading
+    from celery_chain_lint.load.discovery import SourceFile
     from celery_chain_lint.facts import extract
 
     def broken(*args, **kwargs):
         raise KeyError("boom")
 
     monkeypatch.setattr(extract, "extract_module", broken)
-    facts, problem = engine.analyse_file(SourceFile("x.py", "x", False, b"import celery\n"))
+    facts, problem = reading.analyse_file(SourceFile("x.py", "x", False, b"import celery\n"))
     assert facts is None
     assert problem.code == "CCL999" and "internal error" in problem.message
     assert "KeyError" in problem.message
@@ -244,7 +244,7 @@ def test_the_nesting_scan_accepts_what_cpython_accepts():
     tricky token sequences."""
     import ast
 
-    from celery_chain_lint.source import check_nesting
+    from celery_chain_lint.load.source import check_nesting
 
     samples = [path.read_text() for path in (Path(__file__).parents[1] / "celery_chain_lint")
                .rglob("*.py")]
@@ -268,7 +268,7 @@ def test_parse_and_extract_run_on_a_deep_stack():
     and recursion limit, which run_deep gives, and restores."""
     import sys
 
-    from celery_chain_lint.source import run_deep
+    from celery_chain_lint.load.source import run_deep
 
     def recurse(n):
         return 0 if n == 0 else 1 + recurse(n - 1)
@@ -281,7 +281,7 @@ def test_parse_and_extract_run_on_a_deep_stack():
 
 
 def _nesting_verdict(check, text, *tree):
-    from celery_chain_lint.source import SourceError
+    from celery_chain_lint.load.source import SourceError
 
     try:
         check(text, *tree)
@@ -308,7 +308,7 @@ def test_the_nesting_scan_by_statement_agrees_with_the_whole_file_scan(text):
     whole file finds, at the same line and column (non-ASCII before it included)."""
     import ast
 
-    from celery_chain_lint.source import check_nesting, check_nesting_by_statement
+    from celery_chain_lint.load.source import check_nesting, check_nesting_by_statement
 
     tree = ast.parse(text)
     assert _nesting_verdict(check_nesting_by_statement, text, tree) == \
@@ -318,7 +318,7 @@ def test_the_nesting_scan_by_statement_agrees_with_the_whole_file_scan(text):
 def test_the_nesting_scan_by_statement_agrees_on_real_code():
     import ast
 
-    from celery_chain_lint.source import check_nesting, check_nesting_by_statement
+    from celery_chain_lint.load.source import check_nesting, check_nesting_by_statement
 
     for path in (Path(__file__).parents[1] / "celery_chain_lint").rglob("*.py"):
         text = path.read_text()

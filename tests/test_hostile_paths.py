@@ -121,18 +121,18 @@ def test_unreadable_file_and_directory(project):
 
 def test_a_file_deleted_after_discovery(project, monkeypatch):
     """Discovered, then gone before it is read: a CCL999 naming why; the rest is analysed."""
-    from celery_chain_lint import engine
-    from celery_chain_lint.settings import Settings
+    from celery_chain_lint import engine, load
+    from celery_chain_lint.config.settings import Settings
 
     write_files(project, {"gone.py": "import celery\n" + FLOW})
-    discover = engine.discover
+    discover = load.discover
 
     def discover_then_delete(*args, **kwargs):
         found = discover(*args, **kwargs)
         (project / "gone.py").unlink()
         return found
 
-    monkeypatch.setattr(engine, "discover", discover_then_delete)
+    monkeypatch.setattr(load, "discover", discover_then_delete)
     monkeypatch.chdir(project)
     report = engine.check(["."], Settings(use_cache=False), jobs=1)
     found = {(f.path, f.code): f for f in report.findings}

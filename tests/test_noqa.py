@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from celery_chain_lint.noqa import scan
+from celery_chain_lint.fixes.noqa import scan
 from ccl_cli import APP, BAD_LINE, GOOD_LINE, codes_at, findings, run, write
 
 BAD = BAD_LINE.rstrip("\n")  # CCL001 at column 20

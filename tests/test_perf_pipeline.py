@@ -11,9 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from celery_chain_lint import engine, pipeline
-from celery_chain_lint.pipeline import project_root
-from celery_chain_lint.settings import Settings
+from celery_chain_lint import engine
+from celery_chain_lint.load import reading
+from celery_chain_lint.load import pipeline
+from celery_chain_lint.load.pipeline import project_root
+from celery_chain_lint.config.settings import Settings
 
 from projects import DJANGO_SETTINGS_READ_BY_NAME, write
 
@@ -131,12 +133,12 @@ def test_warm_check_imports_neither_celery_nor_libcst_nor_the_rules(tmp_path):
     code = ("import sys, celery_chain_lint.cli as c\n"
             "sys.argv = ['celery-chain-lint', 'check', 'fixtures/shop']\n"
             "try:\n    c.main()\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('celery', 'kombu', 'libcst', 'celery_chain_lint.project',"
+            "print(sorted(m for m in ('celery', 'kombu', 'libcst', 'celery_chain_lint.index.project',"
             " 'celery_chain_lint.rules.ccl001_result_not_accepted') if m in sys.modules))")
     first = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
                            text=True, timeout=600)
     assert first.stdout.strip().splitlines()[-1] == \
-        "['celery_chain_lint.project', 'celery_chain_lint.rules.ccl001_result_not_accepted'," \
+        "['celery_chain_lint.index.project', 'celery_chain_lint.rules.ccl001_result_not_accepted'," \
         " 'libcst']"  # cold: parses and runs the rules
     second = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
                             text=True, timeout=600)
@@ -173,7 +175,7 @@ def test_a_changed_file_parsed_in_the_background_gives_a_cold_runs_findings(tmp_
 
 
 def _shop_sources():
-    from celery_chain_lint.discovery import discover as find
+    from celery_chain_lint.load.discovery import discover as find
 
     return [dataclasses.replace(s, content=Path(s.path).read_bytes())
             for s in find([str(ROOT / "fixtures" / "shop")])][:3]
@@ -184,7 +186,7 @@ def test_parser_child_gives_the_in_process_results_and_leaves_nothing_behind():
     child = pipeline.ParserChild()
     child.parse(sources)
     results = child.results()
-    expected = [engine.analyse_file(source) for source in sources]
+    expected = [reading.analyse_file(source) for source in sources]
     assert [repr(r) for r in results] == [repr(e) for e in expected]
     assert child.pid == 0  # waited for
     unused = pipeline.ParserChild()

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from celery_chain_lint import engine
-from celery_chain_lint.bodies import (class_attributes, definitions_facts, module_value,
+from celery_chain_lint.load import reading
+from celery_chain_lint.load.bodies import (class_attributes, definitions_facts, module_value,
                                       with_bodies_on_demand)
-from celery_chain_lint.discovery import discover
-from celery_chain_lint.prefilter import scan
-from celery_chain_lint.source import decode, split_lines
+from celery_chain_lint.load.discovery import discover
+from celery_chain_lint.load.prefilter import scan
+from celery_chain_lint.load.source import decode, split_lines
 
 from projects import DJANGO_SETTINGS_READ_BY_NAME, findings, write
 
@@ -198,7 +199,7 @@ def test_definitions_tier_holds_exactly_the_full_pass_definitions():
     signatures, decorators and classes must equal the full pass's."""
     compared = 0
     for source in _corpus():
-        full, problem = engine.analyse_file(source)
+        full, problem = reading.analyse_file(source)
         if full is None:
             continue
         data = Path(source.path).read_bytes()

@@ -35,7 +35,7 @@ PROPERTY = settings(max_examples=25, deadline=None, derandomize=True, database=N
 def analyse(root: Path, paths, prefilter: bool = True):
     """The findings of ``check paths`` run from ``root``, as the JSON reporter gives them."""
     from celery_chain_lint import engine
-    from celery_chain_lint.settings import Settings
+    from celery_chain_lint.config.settings import Settings
 
     previous = os.getcwd()
     os.chdir(root)
@@ -205,7 +205,7 @@ def _expressions(depth: int):
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(expression=_expressions(4))
 def test_the_nesting_scan_accepts_ordinary_expressions(expression):
-    from celery_chain_lint.source import check_nesting
+    from celery_chain_lint.load.source import check_nesting
 
     source = f"value = {expression}\n"
     try:
@@ -221,7 +221,7 @@ def test_the_nesting_scan_accepts_ordinary_expressions(expression):
 def test_the_nesting_scan_bounds_what_libcst_is_given(operator, count, atom):
     """A chain of ``count`` operators is a tree ``count`` deep (``a < b < c`` is one node): the
     scan lets through what is below its limit, and stops what is far above it."""
-    from celery_chain_lint.source import MAX_EXPRESSION_DEPTH, SourceError, check_nesting
+    from celery_chain_lint.load.source import MAX_EXPRESSION_DEPTH, SourceError, check_nesting
 
     source = "value = " + operator.join([atom] * (count + 1)) + "\n"
     flat = operator in (" < ", " == ")

@@ -33,7 +33,7 @@ import jsonschema
 import pytest
 import yaml
 
-from celery_chain_lint import config
+from celery_chain_lint.config import files as config
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from celery_chain_lint import engine
+from celery_chain_lint.findings import PARSE_ERROR_CODE
 from celery_chain_lint.rules import ALL_RULES
 from expectations import expected_findings
 
@@ -27,7 +28,7 @@ def _findings(tmp_path, source):
 @pytest.mark.parametrize("rule, source", _examples("VALID"))
 def test_valid_example_has_no_finding(tmp_path, rule, source):
     found = _findings(tmp_path, source)
-    assert not {f for f in found if f[2] in (rule.code, engine.PARSE_ERROR_CODE)}, found
+    assert not {f for f in found if f[2] in (rule.code, PARSE_ERROR_CODE)}, found
 
 
 @pytest.mark.parametrize("rule, source", _examples("INVALID"))

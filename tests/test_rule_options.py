@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from celery_chain_lint import engine
-from celery_chain_lint.settings import Settings
+from celery_chain_lint.config.settings import Settings
 
 MIXED = """\
 from celery import Celery, chain

@@ -98,7 +98,7 @@ class ValueBinding:
 @dataclass(frozen=True)
 class ElidedValue:
     """``name = value`` at module level, in a module read for its definitions only
-    (celery_chain_lint/bodies.py): the lines of the statement, parsed when the name is
+    (celery_chain_lint/load/bodies.py): the lines of the statement, parsed when the name is
     resolved (``bodies.ValueOnDemand``, a ValueBinding)."""
 
     name: str
@@ -157,7 +157,7 @@ class FunctionFacts:
 
 @dataclass(frozen=True)
 class ElidedBody:
-    """A function body the libcst pass left for later (celery_chain_lint/bodies.py): what it
+    """A function body the libcst pass left for later (celery_chain_lint/load/bodies.py): what it
     spells, and where it is, so that it alone can be parsed when a rule reads it."""
 
     # Plain and imported names, attribute names; None when not read (the definitions tier).
@@ -181,7 +181,7 @@ class ElidedBody:
 @dataclass(frozen=True)
 class ElidedStatements:
     """A class body's simple statements (its attributes, ``x = models.CharField(...)``) that
-    the libcst pass left for later (celery_chain_lint/bodies.py), to be parsed alone when a
+    the libcst pass left for later (celery_chain_lint/load/bodies.py), to be parsed alone when a
     rule reads the class's attributes."""
 
     ranges: Tuple[Tuple[int, int], ...]  # (first line, last line) of each run of statements

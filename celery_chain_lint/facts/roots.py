@@ -6,7 +6,7 @@ Two views of one rule, kept side by side because the second must over-approximat
   are substituted) as a ``Root`` when it calls a canvas method or name, or uses ``|``;
 - ``body_reading(function)``: from ``ast`` alone, whether a function body may produce such a
   root, or holds something else the rules need from every function at once. Bodies it does not
-  read ``NOW`` are elided before libcst parses the file (``celery_chain_lint/bodies.py``).
+  read ``NOW`` are elided before libcst parses the file (``celery_chain_lint/load/bodies.py``).
 
 Why ``body_reading`` never misses a root: substitution only moves expressions within one body,
 so every canvas method or name a root calls is spelled somewhere in that body (``d = t.delay``

@@ -37,31 +37,11 @@ def project_workflows(paths: Sequence[str]) -> List[WorkflowReplay]:
 
 
 def _project(paths: List[str]):
-    """The analysed project, as ``engine.check`` builds it (with its cache), or file by file."""
-    try:
-        from celery_chain_lint.discovery import discover
-        from celery_chain_lint.pipeline import Analysis, project_sources
-        from celery_chain_lint.settings import Settings
+    """The analysed project, as ``engine.check`` builds it (with its cache)."""
+    from celery_chain_lint.load import load_project
 
-        settings = Settings()
-        options = dict(excludes=set(settings.exclude) | set(settings.extend_exclude),
-                       source_roots=settings.src, path_filter=settings.path_filter())
-        sources = discover(paths, force_exclude=settings.force_exclude, **options)
-        analysis = Analysis(settings)
-        analysis.prepare(sources, project_sources(paths, sources, options))
-        project, _problems = analysis.analyse()
-        return project
-    except (ImportError, TypeError, AttributeError):  # the pipeline changed: the plain way
-        from celery_chain_lint.discovery import discover
-        from celery_chain_lint.engine import analyse_file
-        from celery_chain_lint.project import Project
+    return load_project(paths)
 
-        modules = []
-        for source in discover(paths):
-            facts, _problem = analyse_file(source)
-            if facts is not None:
-                modules.append(facts)
-        return Project(modules)
 
 
 def replay_clean(workflows: List[WorkflowReplay], options=None,

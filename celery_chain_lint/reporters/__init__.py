@@ -5,23 +5,13 @@ carries what the text format shows beyond the findings (source lines, colour, fi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional
 
 from celery_chain_lint.reporters import (github, gitlab, json_format, junit, sarif, statistics,
                                          text)
+from celery_chain_lint.reporters.options import RenderOptions
 
-
-@dataclass
-class RenderOptions:
-    show_source: bool = False
-    color: bool = False
-    quiet: bool = False
-    fixed: int = 0  # findings fixed by --fix in this run
-    unsafe_fixes: bool = False  # --unsafe-fixes was given: unsafe fixes count as fixable
-    fix_mode: bool = False  # --fix was given
-    # Text analysed instead of the files on disk (standard input), for --show-source.
-    overrides: Dict[str, bytes] = field(default_factory=dict)
+__all__ = ["FORMATS", "REPORTERS", "RenderOptions", "render"]
 
 
 REPORTERS: Dict[str, Callable] = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import List
 
-from celery_chain_lint.rules.base import Finding
+from celery_chain_lint.findings import Finding
 
 
 def _data(value: str) -> str:

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from typing import List
 
-from celery_chain_lint.rules.base import Finding
+from celery_chain_lint.findings import Finding
 
 
 def render(findings: List[Finding], files: int, options=None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import List
 
-from celery_chain_lint.rules.base import Finding
+from celery_chain_lint.findings import Finding
 
 
 def render(findings: List[Finding], files: int, options=None) -> str:

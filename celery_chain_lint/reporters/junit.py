@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import Dict, List
 from xml.etree import ElementTree as ET
 
-from celery_chain_lint.rules.base import Finding
+from celery_chain_lint.findings import Finding
 
 
 def render(findings: List[Finding], files: int, options=None) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import List
 
 from celery_chain_lint import __version__
-from celery_chain_lint.rules.base import Finding
+from celery_chain_lint.findings import Finding
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -64,7 +64,7 @@ def _fix(finding: Finding) -> dict:
 
 
 def render(findings: List[Finding], files: int, options=None) -> str:
-    from celery_chain_lint.catalogue import all_rules
+    from celery_chain_lint.rules.catalogue import all_rules
 
     rules = all_rules()
     index = {rule.code: position for position, rule in enumerate(rules)}

@@ -5,7 +5,7 @@ import json
 from collections import Counter
 from typing import List
 
-from celery_chain_lint.rules.base import Finding
+from celery_chain_lint.findings import Finding
 
 
 def rows(findings: List[Finding], options) -> List[dict]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Optional
 
-from celery_chain_lint.rules.base import Finding
+from celery_chain_lint.findings import Finding
 
 BOLD, RED, CYAN, BLUE, RESET = "\033[1m", "\033[31m", "\033[36m", "\033[34m", "\033[0m"
 
 
 def render(findings: List[Finding], files: int, options=None) -> str:
-    from celery_chain_lint.reporters import RenderOptions
+    from celery_chain_lint.reporters.options import RenderOptions
 
     options = options or RenderOptions()
     paint = _painter(options.color)
@@ -90,10 +90,10 @@ class _SourceLines:
         return lines[number - 1]
 
     def _load(self, path: str) -> Optional[List[str]]:
-        from celery_chain_lint.noqa import read_text
+        from celery_chain_lint.fixes.noqa import read_text
 
         text = read_text(path, self.overrides.get(os.path.realpath(path)))
-        from celery_chain_lint.source import split_lines
+        from celery_chain_lint.load import split_lines
 
         return None if text is None else split_lines(text)
 

@@ -27,7 +27,9 @@ or give the task a parameter for the result. ``--fix`` rewrites ``.s(`` to ``.si
 """
 from __future__ import annotations
 
-from celery_chain_lint.rules.base import Edit, Fix, Rule
+from celery_chain_lint.findings import Edit, Fix
+
+from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.replay import replay_data
 
 _APP = """\

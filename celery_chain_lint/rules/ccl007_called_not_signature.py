@@ -43,7 +43,8 @@ from __future__ import annotations
 from typing import Iterator, Optional, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.rules.base import Edit, Fix, Rule
+from celery_chain_lint.findings import Edit, Fix
+from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.model import (
     CalledNode,
     ChainNode,

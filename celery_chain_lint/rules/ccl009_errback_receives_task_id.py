@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import re
 
-from celery_chain_lint.binding import bind
+from celery_chain_lint.workflow.binding import bind
 from celery_chain_lint.facts.model import POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD
 from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.model import SignatureNode, errback_invocation

@@ -37,7 +37,8 @@ from typing import Iterator, Optional
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.index.symbols import TaskSym
-from celery_chain_lint.rules.base import Edit, Fix, Rule
+from celery_chain_lint.findings import Edit, Fix
+from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.options import (
     ARGUMENT_METHODS,
     accepts_any_keyword,

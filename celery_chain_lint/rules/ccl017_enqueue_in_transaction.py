@@ -46,7 +46,8 @@ from typing import Iterator, Optional
 from celery_chain_lint.facts import ir
 from celery_chain_lint.index.options import task_lineage
 from celery_chain_lint.index.symbols import External
-from celery_chain_lint.rules.base import Edit, Fix, Rule
+from celery_chain_lint.findings import Edit, Fix
+from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.model import UnknownNode
 
 ATOMIC = frozenset({"django.db.transaction.atomic"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional
 
-from celery_chain_lint.binding import BindError, bind, render_call
+from celery_chain_lint.workflow.binding import BindError, bind, render_call
 from celery_chain_lint.workflow.model import Invocation
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import List, Sequence
 
-from celery_chain_lint.binding import bind
+from celery_chain_lint.workflow.binding import bind
 from celery_chain_lint.facts.model import (
     KEYWORD_ONLY,
     POSITIONAL_OR_KEYWORD,

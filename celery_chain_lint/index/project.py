@@ -18,7 +18,7 @@ from celery_chain_lint.workflow.model import Invocation, Workflow, invocations
 from celery_chain_lint.workflow.usage import TaskUse, uses_by_task
 
 if TYPE_CHECKING:
-    from celery_chain_lint.prefilter import Relevance
+    from celery_chain_lint.load.prefilter import Relevance
 
 
 def by_module(modules: Iterable[ModuleFacts]) -> Dict[str, ModuleFacts]:

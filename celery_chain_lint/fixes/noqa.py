@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from celery_chain_lint.facts.ir import Span
-from celery_chain_lint.rules.base import Edit, Finding, Fix
+from celery_chain_lint.findings import (ENGINE_CODES, PARSE_ERROR_CODE, UNUSED_NOQA_CODE, Edit,
+                                         Finding, Fix)
 
 if TYPE_CHECKING:
-    from celery_chain_lint.discovery import SourceFile
-    from celery_chain_lint.settings import Settings
+    from celery_chain_lint.load import SourceFile
+    from celery_chain_lint.config.settings import Settings
 
-UNUSED_NOQA_CODE = "CCL998"
 UNUSED_NOQA_NAME = "unused-noqa"
-NOT_SUPPRESSIBLE = frozenset({"CCL998", "CCL999"})
+NOT_SUPPRESSIBLE = frozenset(ENGINE_CODES)
 
 # flake8's NOQA_INLINE_REGEX, searched inside each comment token.
 NOQA = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?",
@@ -131,10 +131,10 @@ def _merge(ranges: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:
 
 
 def read_text(path: str, content: Optional[bytes] = None) -> Optional[str]:
-    from celery_chain_lint.fixer import decode
+    from celery_chain_lint.load import SourceError, decode
 
     if content is None:
-        from celery_chain_lint.source import MAX_FILE_BYTES
+        from celery_chain_lint.load import MAX_FILE_BYTES
 
         try:
             with open(path, "rb") as handle:
@@ -144,8 +144,8 @@ def read_text(path: str, content: Optional[bytes] = None) -> Optional[str]:
         except OSError:
             return None
     try:
-        return decode(content)[0]
-    except (UnicodeDecodeError, LookupError, SyntaxError):
+        return decode(content).text
+    except SourceError:
         return None
 
 
@@ -153,11 +153,11 @@ def suppress(findings: List[Finding], sources: Sequence["SourceFile"],
              settings: "Settings") -> List[Finding]:
     """The findings left after ``ignore`` (for CCL999), ``per-file-ignores`` and ``# noqa``,
     with CCL998 findings added when that code is enabled."""
-    from celery_chain_lint.pathfilter import PerFileIgnores
+    from celery_chain_lint.load import PerFileIgnores
 
     per_file = PerFileIgnores(settings.per_file_ignores, settings.project_root)
     findings = [f for f in findings
-                if (f.code != "CCL999" or settings.enabled("CCL999"))
+                if (f.code != PARSE_ERROR_CODE or settings.enabled(PARSE_ERROR_CODE))
                 and not per_file.ignored(f.path, f.code)]
     report_unused = settings.enabled(UNUSED_NOQA_CODE) and not settings.ignore_noqa
     if settings.ignore_noqa:
@@ -194,7 +194,7 @@ def _unused(path: str, text: str, noqa: NoqaFile, enabled_codes: Set[str]) -> It
     from celery_chain_lint.rules import ALL_RULES
 
     known = {rule.code for rule in ALL_RULES} | NOT_SUPPRESSIBLE
-    from celery_chain_lint.source import split_lines
+    from celery_chain_lint.load import split_lines
 
     lines = split_lines(text)  # as libcst counts lines
     for directive in noqa.directives.values():
@@ -240,7 +240,7 @@ def _removal_fix(directive: Directive, line: str, unused: Set[str]) -> Fix:
 def add_noqa_edits(findings: Sequence[Finding], text: str) -> List[Edit]:
     """Edits writing ``# noqa: CODE`` for ``findings`` (all in one file whose text is
     ``text``): appended at the end of each line, or merged into a directive already there."""
-    from celery_chain_lint.source import split_lines
+    from celery_chain_lint.load import split_lines
 
     noqa = scan(text)
     lines = split_lines(text, keepends=True)  # as libcst counts lines

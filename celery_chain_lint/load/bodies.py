@@ -277,7 +277,7 @@ def elided_facts(data: bytes, path: str, module: str, is_package: bool,
     """The libcst pass over ``data`` with the bodies ``keep`` refuses elided. Raises what
     ``ast.parse`` or the libcst pass raise (call it through ``source.run_deep``)."""
     from celery_chain_lint.facts.extract import extract_module
-    from celery_chain_lint.source import decode, parse_text
+    from celery_chain_lint.load.source import decode, parse_text
 
     kept, ends, elided = skeleton(data, keep, tree)
     text = decode(kept).text
@@ -326,7 +326,7 @@ def definitions_facts(data: bytes, path: str, module: str,
     """The module's facts with every function body elided (bindings, decorators, signatures
     and classes exactly the full pass's, at a fraction of its cost); None when it cannot be
     analysed: the full pass reports problems, not this one."""
-    from celery_chain_lint.source import run_deep
+    from celery_chain_lint.load.source import run_deep
 
     try:
         return run_deep(elided_facts, data, path, module, is_package)
@@ -435,7 +435,7 @@ def _fragment_facts(lines: Sequence[str], path: str, module: str, is_package: bo
     """The facts of ``pieces`` (first and last line) of ``lines`` at their own line numbers,
     inside stand-ins for ``enclosing``; None when they do not parse."""
     from celery_chain_lint.facts.extract import extract_module
-    from celery_chain_lint.source import parse_text, run_deep
+    from celery_chain_lint.load.source import parse_text, run_deep
 
     parts: List[str] = []
     line = 1

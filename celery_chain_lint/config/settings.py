@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from celery_chain_lint.discovery import DEFAULT_EXCLUDES
+from celery_chain_lint.findings import ENGINE_CODES, PARSE_ERROR_CODE
+
+
+# As ruff's defaults: never descend into these.
+DEFAULT_EXCLUDES = frozenset({
+    ".bzr", ".direnv", ".eggs", ".git", ".git-rewrite", ".hg", ".ipynb_checkpoints", ".mypy_cache",
+    ".nox", ".pants.d", ".pyenv", ".pytest_cache", ".pytype", ".ruff_cache", ".svn", ".tox",
+    ".venv", ".vscode", "__pypackages__", "_build", "buck-out", "build", "dist", "node_modules",
+    "site-packages", "venv", "__pycache__", ".celery_chain_lint_cache",
+})
 
 
 @dataclass
@@ -55,7 +64,7 @@ class Settings:
     def unknown_codes(self, codes: Sequence[str]) -> List[str]:
         from celery_chain_lint.rules import RULE_CODES
 
-        known = list(RULE_CODES) + ["CCL998", "CCL999"]
+        known = list(RULE_CODES) + list(ENGINE_CODES)
         return [c for c in codes if c != "ALL" and not any(k.startswith(c) for k in known)]
 
     def enabled(self, code: str) -> bool:
@@ -67,11 +76,6 @@ class Settings:
 
         if matches(self.ignore):
             return False
-        if code == "CCL999":
+        if code == PARSE_ERROR_CODE:
             return True
         return matches(self.select + self.extend_select)
-
-    def path_filter(self):
-        from celery_chain_lint.pathfilter import build
-
-        return build(self)

@@ -23,16 +23,16 @@ from functools import partial
 from typing import (TYPE_CHECKING, Callable, Dict, FrozenSet, List, NamedTuple, Optional,
                     Sequence, Tuple)
 
-from celery_chain_lint.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
-from celery_chain_lint.discovery import SourceFile, discover
+from celery_chain_lint.load.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
+from celery_chain_lint.load.discovery import SourceFile, discover
 from celery_chain_lint.facts.model import ModuleFacts, resolve_relative
-from celery_chain_lint.prefilter import ModuleTable, scan
-from celery_chain_lint.rules.base import Finding
-from celery_chain_lint.settings import Settings
-from celery_chain_lint.source import MAX_FILE_BYTES
+from celery_chain_lint.load.prefilter import ModuleTable, scan
+from celery_chain_lint.findings import Finding
+from celery_chain_lint.config.settings import Settings
+from celery_chain_lint.load.source import MAX_FILE_BYTES
 
 if TYPE_CHECKING:
-    from celery_chain_lint.project import Project
+    from celery_chain_lint.index.project import Project
 
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 # Below this much source to parse, worker processes cost more than they save.
@@ -117,8 +117,11 @@ class _File:
 
 
 class Analysis:
-    def __init__(self, settings: Settings, prefilter: bool = True, jobs: Optional[int] = None):
+    def __init__(self, settings: Settings, prefilter: bool = True, jobs: Optional[int] = None,
+                 warm_up: Callable[[], None] = lambda: None):
         self.settings = settings
+        # Run while waiting for parsers: the caller imports what it needs next (the rules).
+        self.warm_up = warm_up
         self.prefilter = prefilter
         self.jobs = jobs if jobs is not None else _cpu_count()
         self.cache: Optional[Cache] = None
@@ -208,7 +211,7 @@ class Analysis:
         reported = {f.source.path for f in files if f.reported}
         started = time.perf_counter()
         results = self._full(eager)
-        from celery_chain_lint.project import Project  # the whole analyser: not for a warm run
+        from celery_chain_lint.index.project import Project  # the whole analyser: not for a warm run
 
         self._add_time("full_s", started)
         relevant = None
@@ -241,8 +244,8 @@ class Analysis:
         """The Celery-related names of the modules analysed so far (``prefilter.relevance``):
         modules left out are present but opaque there: what resolves through one is unknown
         until the names that promote it have promoted it (prefilter.py)."""
-        from celery_chain_lint.prefilter import relevance
-        from celery_chain_lint.project import Project
+        from celery_chain_lint.load.prefilter import relevance
+        from celery_chain_lint.index.project import Project
 
         modules = [facts for facts, _ in results.values() if facts is not None]
         return relevance(Project(modules, lazy=self._opaque_table(lazy)))
@@ -255,7 +258,7 @@ class Analysis:
         spelling a task method is also read if it spells a name that may be a plain function
         (CCL015); the others are marked ``left_unread``. Returns ``relevant``, computed if
         it had to be."""
-        from celery_chain_lint.bodies import BodyOnDemand, with_roots
+        from celery_chain_lint.load.bodies import BodyOnDemand, with_roots
         from celery_chain_lint.facts.roots import TASK_METHODS
 
         waiting = []
@@ -294,7 +297,7 @@ class Analysis:
         read for their definitions (only those the names reach)."""
         from celery_chain_lint.index.resolver import Resolver
         from celery_chain_lint.index.symbols import ModuleSym
-        from celery_chain_lint.project import by_module
+        from celery_chain_lint.index.project import by_module
 
         # Without the task index: a function is a FunctionSym, decorated or not, and none of
         # its decorators is resolved (a decorated one is never a plain function).
@@ -321,7 +324,7 @@ class Analysis:
     def _function_roots(self, f: "_File", body):
         """The roots of an elided body and its function's facts (``bodies.function_roots``),
         pickled together in the cache: a root is the very call the facts list."""
-        from celery_chain_lint.bodies import ReadBody, function_roots
+        from celery_chain_lint.load.bodies import ReadBody, function_roots
 
         return self._piece(f, f"roots:{body.qualname}:{body.first_line}", "roots",
                            lambda value: isinstance(value, ReadBody),
@@ -414,7 +417,7 @@ class Analysis:
         # libcst, a sixth of a second) while this one loads the others from the cache.
         background = self._parse_in_background(todo) if known and todo else None
         if background is not None:
-            _import_the_analyser()  # meanwhile
+            self.warm_up()  # meanwhile
         late: List[_File] = []
         for f in known:
             cached = self._cached(f, tier)
@@ -485,7 +488,7 @@ class Analysis:
             return [analyser(source) for source in sources]
         self.stats["workers"] = workers
         try:
-            return _parallel(sources, workers, analyser)
+            return _parallel(sources, workers, analyser, self.warm_up)
         except Exception:  # a pool that breaks (a worker killed, a result that cannot travel)
             self.stats["workers"] = 0
             return [analyser(source) for source in sources]
@@ -537,7 +540,7 @@ class Analysis:
         return self._definitions[key]
 
     def _bodies_on_demand(self, f: _File, facts: ModuleFacts) -> None:
-        from celery_chain_lint.bodies import with_bodies_on_demand
+        from celery_chain_lint.load.bodies import with_bodies_on_demand
 
         with_bodies_on_demand(facts, lambda function: self._function_facts(f, function),
                               lambda cls: self._class_attributes(f, cls),
@@ -546,7 +549,7 @@ class Analysis:
     def _function_facts(self, f: _File, function):
         """An elided function's body, when a rule reads it. One that may hold roots is read
         with them (the pre-filter's relevance may ask first, the roots' reading second)."""
-        from celery_chain_lint.bodies import function_facts
+        from celery_chain_lint.load.bodies import function_facts
         from celery_chain_lint.facts.model import FunctionFacts
 
         if function.elided.may_hold_roots:
@@ -559,7 +562,7 @@ class Analysis:
 
     def _class_attributes(self, f: _File, cls):
         """The attributes of a class whose statements were elided, when a rule reads them."""
-        from celery_chain_lint.bodies import class_attributes
+        from celery_chain_lint.load.bodies import class_attributes
 
         return self._piece(f, f"attributes:{cls.qualname}:{cls.span.line}", "attributes",
                            lambda value: isinstance(value, dict),
@@ -595,7 +598,7 @@ class Analysis:
 
     def _module_value(self, f: _File, value):
         """The expression of a module-level value the definitions tier left for later."""
-        from celery_chain_lint.bodies import module_value
+        from celery_chain_lint.load.bodies import module_value
 
         # Cached as a one-element list: None (no expression) is what "not cached" means.
         found = self._piece(f, f"value:{value.name}:{value.first_line}", "value",
@@ -608,7 +611,7 @@ class Analysis:
         """The decoded lines of a file whose bodies are read one by one (kept: a module's
         functions are often asked for one after the other)."""
         if f.abspath not in self._texts:
-            from celery_chain_lint.source import SourceError, decode, split_lines
+            from celery_chain_lint.load.source import SourceError, decode, split_lines
 
             data = self._data(f)
             try:
@@ -621,7 +624,7 @@ class Analysis:
         self.stats[name] = round(self.stats.get(name, 0) + time.perf_counter() - started, 3)
 
     def _load_definitions(self, f: _File) -> Optional[ModuleFacts]:
-        from celery_chain_lint.bodies import definitions_facts
+        from celery_chain_lint.load.bodies import definitions_facts
 
         cached = self._cached(f, DEFINITIONS)
         if cached is not None:
@@ -668,9 +671,9 @@ def analyser_key() -> str:
     if not _ANALYSER_KEY:
         import hashlib
 
-        from celery_chain_lint.cache import format_key
+        from celery_chain_lint.load.cache import format_key
 
-        package = os.path.dirname(os.path.abspath(__file__))
+        package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         digest = hashlib.blake2b(format_key().encode(), digest_size=16)
         for directory, subdirs, names in os.walk(package):
             subdirs[:] = sorted(d for d in subdirs if d != "__pycache__")
@@ -700,13 +703,13 @@ def _pickled_entry(analyser, source: SourceFile) -> bytes:
 
 
 def _analyse(source: SourceFile):
-    from celery_chain_lint.engine import analyse_file
+    from celery_chain_lint.load.reading import analyse_file
 
     return analyse_file(source)
 
 
 def _analyse_eliding(source: SourceFile, celery_modules: FrozenSet[str] = frozenset()):
-    from celery_chain_lint.engine import analyse_file
+    from celery_chain_lint.load.reading import analyse_file
 
     return analyse_file(source, elide_quiet_bodies=True, celery_modules=celery_modules)
 
@@ -810,7 +813,8 @@ def fork_parser_child(analysis: Analysis) -> Optional[ParserChild]:
         return None
 
 
-def _parallel(sources: List[SourceFile], workers: int, analyser):
+def _parallel(sources: List[SourceFile], workers: int, analyser,
+              warm_up: Callable[[], None] = lambda: None):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -826,7 +830,7 @@ def _parallel(sources: List[SourceFile], workers: int, analyser):
                              initializer=_worker_start) as pool:
         parsed = pool.map(partial(_pickled_entry, analyser), [sources[i] for i in order],
                           chunksize=1)  # submitted
-        _import_the_analyser()  # while the workers parse, this process would only wait
+        warm_up()  # while the workers parse, this process would only wait
         for index, pickled in zip(order, parsed):  # unpickled as they come, not all at the end
             results[index] = _FromWorker(pickled, pickle.loads(pickled))
     return results
@@ -839,16 +843,10 @@ class _FromWorker(NamedTuple):
     entry: Tuple[str, object]
 
 
-def _import_the_analyser() -> None:
-    """What the rest of a run needs after the full pass: the project model and the rules."""
-    from celery_chain_lint import project  # noqa: F401
-    from celery_chain_lint.rules import ALL_RULES  # noqa: F401
-
-
 def _worker_start() -> None:
     import libcst  # noqa: F401  (once per worker, not once per file)
 
-    from celery_chain_lint import bodies  # noqa: F401
+    from celery_chain_lint.load import bodies  # noqa: F401
     from celery_chain_lint.facts import extract  # noqa: F401
 
 

@@ -6,13 +6,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
-# As ruff's defaults: never descend into these.
-DEFAULT_EXCLUDES = frozenset({
-    ".bzr", ".direnv", ".eggs", ".git", ".git-rewrite", ".hg", ".ipynb_checkpoints", ".mypy_cache",
-    ".nox", ".pants.d", ".pyenv", ".pytest_cache", ".pytype", ".ruff_cache", ".svn", ".tox",
-    ".venv", ".vscode", "__pypackages__", "_build", "buck-out", "build", "dist", "node_modules",
-    "site-packages", "venv", "__pycache__", ".celery_chain_lint_cache",
-})
+from celery_chain_lint.config.settings import DEFAULT_EXCLUDES
+
 
 
 @dataclass(frozen=True)

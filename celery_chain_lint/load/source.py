@@ -62,6 +62,11 @@ class Decoded:
     encoding: str  # the codec's canonical name
     bom: bool
 
+    @property
+    def write_encoding(self) -> str:
+        """The codec that writes the text back as it was read (the mark included)."""
+        return "utf-8-sig" if self.bom else self.encoding
+
 
 # ---- decoding ----
 

@@ -15,23 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import io
 import os
 import stat
 import tempfile
-import tokenize
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from celery_chain_lint.rules.base import Finding, Fix
+from celery_chain_lint.findings import Finding, Fix
+from celery_chain_lint.load import SourceError, decode
 
 MAX_ITERATIONS = 10
-
-
-def decode(data: bytes) -> Tuple[str, str]:
-    """The text of a Python source file and the encoding to write it back with."""
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    return data.decode(encoding), encoding
 
 
 def encode(text: str, encoding: str) -> bytes:
@@ -52,7 +45,7 @@ class _Lines:
         self.text = text
         self.starts = [0]
         self.lengths = []  # without the line terminator
-        from celery_chain_lint.source import split_lines
+        from celery_chain_lint.load import split_lines
 
         for line in split_lines(text, keepends=True):  # as libcst counts lines
             self.lengths.append(len(line.rstrip("\r\n")))
@@ -123,10 +116,10 @@ def _overlaps(ranges, others) -> bool:
 
 
 def parses(data: bytes) -> bool:
-    from celery_chain_lint.source import parse, run_deep
+    from celery_chain_lint.load import decode, parse_text, run_deep
 
     try:  # as the analysis parses: decoded as CPython would, nesting checked, on a deep stack
-        run_deep(parse, data)
+        run_deep(lambda raw: parse_text(decode(raw).text), data)
     except Exception:  # SourceError, and anything else on hostile input
         return False
     return True
@@ -181,8 +174,7 @@ class FileChange:
     fixes: int
 
     def diff(self) -> str:
-        before, _ = decode(self.original)
-        after, _ = decode(self.fixed)
+        before, after = decode(self.original).text, decode(self.fixed).text
         return "".join(difflib.unified_diff(before.splitlines(keepends=True),
                                             after.splitlines(keepends=True),
                                             fromfile=self.path, tofile=self.path))
@@ -206,11 +198,11 @@ def applicable(finding: Finding, unsafe: bool) -> bool:
 
 def _snapshot(paths: Sequence[str], settings) -> Dict[str, Tuple[int, int]]:
     """(mtime, size) of every file the analysis will read, taken before it reads them."""
-    from celery_chain_lint.discovery import discover
+    from celery_chain_lint.load import discover, path_filter
 
     try:
         sources = discover(paths, excludes=set(settings.exclude) | set(settings.extend_exclude),
-                           source_roots=settings.src, path_filter=settings.path_filter(),
+                           source_roots=settings.src, path_filter=path_filter(settings),
                            force_exclude=settings.force_exclude)
     except Exception:
         return {}
@@ -277,10 +269,11 @@ def fix(paths: Sequence[str], settings, unsafe: bool = False, write: bool = True
                 originals[key] = current[key] = data
                 shown[key] = findings[0].path
             try:
-                text, encoding = decode(current[key])
-            except (SyntaxError, UnicodeDecodeError, LookupError):
+                decoded = decode(current[key])
+            except SourceError:
                 frozen.add(key)
                 continue
+            text, encoding = decoded.text, decoded.write_encoding
             fixed_text, applied = apply_fixes(text, [f.fix for f in findings])
             if not applied:
                 continue
@@ -321,7 +314,7 @@ def fix(paths: Sequence[str], settings, unsafe: bool = False, write: bool = True
                 written.append(change)
         outcome.changes = written
         if len(written) != len(changes) or not converged:
-            from celery_chain_lint.discovery import PathError
+            from celery_chain_lint.load import PathError
 
             try:  # what is on disk now
                 outcome.report = engine.check(paths, settings)
@@ -337,7 +330,7 @@ def _analysed(report, path: str, data: bytes) -> bool:
     """Whether ``data`` are the very bytes the findings for ``path`` were computed from (the
     file may have been rewritten with its size and mtime kept, or replaced by a link to another
     file, between the analysis and this read: its edits would land on other text)."""
-    from celery_chain_lint.cache import content_hash
+    from celery_chain_lint.load import content_hash
 
     digest = getattr(report, "digests", {}).get(os.path.abspath(path))
     return digest is not None and content_hash(data) == digest
@@ -374,7 +367,7 @@ def add_noqa(paths: Sequence[str], settings) -> Tuple[int, List[str]]:
     """Write ``# noqa: CODE`` for every finding of ``check(paths, settings)``; the number of
     directives written and the files that could not be changed."""
     from celery_chain_lint import engine
-    from celery_chain_lint.noqa import add_noqa_edits
+    from celery_chain_lint.fixes.noqa import add_noqa_edits
 
     snapshot = _snapshot(paths, settings)
     report = engine.check(paths, settings)
@@ -391,9 +384,10 @@ def add_noqa(paths: Sequence[str], settings) -> Tuple[int, List[str]]:
             problems.append(f"{path}: changed on disk during the analysis; no noqa added")
             continue
         try:
-            text, encoding = decode(data)
-        except (SyntaxError, UnicodeDecodeError, LookupError):
+            decoded = decode(data)
+        except SourceError:
             continue
+        text, encoding = decoded.text, decoded.write_encoding
         edits = add_noqa_edits(findings, text)
         if not edits:
             continue

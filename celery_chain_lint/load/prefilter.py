@@ -47,7 +47,7 @@ from typing import Callable, Dict, FrozenSet, Iterable, List, NamedTuple, Option
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import (ImportBinding, ModuleFacts, ValueBinding,
                                           resolve_relative)
-from celery_chain_lint.source import undecodable
+from celery_chain_lint.load.source import undecodable
 
 # Anywhere in the file: canvas calls (plain substring searches, which run at memory speed; a
 # regular expression over every byte of a large codebase would not). Configuration modules

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from celery_chain_lint.settings import Settings
+from celery_chain_lint.config.settings import Settings
 
 if sys.version_info >= (3, 11):
     import tomllib

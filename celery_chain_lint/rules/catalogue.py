@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List
 
+from celery_chain_lint.findings import (PARSE_ERROR_CODE, PARSE_ERROR_NAME, UNUSED_NOQA_CODE,
+                                         UNUSED_NOQA_NAME)
+
 
 @dataclass(frozen=True)
 class MetaRule:
@@ -19,7 +22,7 @@ class MetaRule:
         return self.doc.strip()
 
 
-UNUSED_NOQA = MetaRule("CCL998", "unused-noqa", "a `# noqa` directive names a CCL code that "
+UNUSED_NOQA = MetaRule(UNUSED_NOQA_CODE, UNUSED_NOQA_NAME, "a `# noqa` directive names a CCL code that "
                        "suppresses nothing on its line", '''
 CCL998 unused-noqa: a ``# noqa`` directive names a CCL code that suppresses nothing.
 
@@ -46,7 +49,7 @@ chain(add.s(2, 2), log_done.si("completed")).delay()  # noqa: CCL001
 Delete the code, or the whole comment when nothing is left. ``--fix`` does it.
 ''', fixable=True)
 
-COULD_NOT_ANALYSE = MetaRule("CCL999", "could-not-analyse", "a file could not be read or "
+COULD_NOT_ANALYSE = MetaRule(PARSE_ERROR_CODE, PARSE_ERROR_NAME, "a file could not be read or "
                              "parsed, so nothing in it was checked", '''
 CCL999 could-not-analyse: a file could not be read or parsed.
 

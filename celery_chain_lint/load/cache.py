@@ -26,8 +26,10 @@ from typing import Dict, FrozenSet, NamedTuple, Optional
 
 CACHE_DIR_NAME = ".celery_chain_lint_cache"
 # Files whose source defines what the cache holds; a change to any of them is a new format.
+# Relative to the package: the facts' IR and extraction, and how the loader reads a file
+# (parse.py decides what a file that cannot be analysed reports).
 FORMAT_SOURCES = ("facts/model.py", "facts/ir.py", "facts/extract.py", "facts/roots.py",
-                  "bodies.py", "prefilter.py", "source.py")
+                  "load/bodies.py", "load/prefilter.py", "load/source.py", "load/reading.py")
 MANIFEST = "manifest-4.pickle"  # named for the Entry layout
 # A file modified this recently (ns) may change again within the same mtime tick: re-hash it.
 RACY_NS = 2_000_000_000
@@ -41,7 +43,7 @@ def format_key(config: str = "") -> str:
     """What cached data depends on besides the files: versions, sources, configuration."""
     from celery_chain_lint import __version__
 
-    package = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     digest = hashlib.blake2b(digest_size=12)
     digest.update(f"{__version__}\0{sys.implementation.name}\0{sys.version_info[:3]}\0"
                   f"{_libcst_version()}\0{config}\0".encode())
@@ -51,16 +53,6 @@ def format_key(config: str = "") -> str:
                 digest.update(handle.read())
         except OSError:
             digest.update(b"missing " + relative.encode())
-    # engine.analyse_file decides what a file that cannot be analysed reports (and the rest of
-    # engine.py, often edited, does not matter here).
-    try:
-        with open(os.path.join(package, "engine.py"), "rb") as handle:
-            engine = handle.read()
-        start = engine.find(b"\ndef analyse_file")
-        end = engine.find(b"\ndef run_rules")
-        digest.update(engine[start:end] if start != -1 else engine)
-    except OSError:
-        digest.update(b"missing engine.py")
     return digest.hexdigest()
 
 

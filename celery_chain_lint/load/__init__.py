@@ -1,0 +1,116 @@
+"""The load layer: from the paths a user gives to analysed projects, read through the cache.
+
+``load_projects(paths, settings)`` is the one entry point. It finds the files (discovery.py),
+adds the rest of each project they belong to as context, splits the tree into projects (a
+module namespace under one configuration: ``units.py``), and opens each one (pipeline.py:
+the pre-filter, body eliding, parsing in parallel, the cache). Nothing here imports the rules,
+the reporters or the engine: the engine calls this once and runs the rules on what it gets.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
+
+from celery_chain_lint.config.settings import Settings
+from celery_chain_lint.findings import Finding
+from celery_chain_lint.load.cache import content_hash
+from celery_chain_lint.load.discovery import PathError, SourceFile, discover, with_overrides
+from celery_chain_lint.load.pathfilter import PerFileIgnores
+from celery_chain_lint.load.pathfilter import build as path_filter
+from celery_chain_lint.load.source import (MAX_FILE_BYTES, SourceError, decode, parse_text,
+                                           run_deep, split_lines)
+
+# What the layers above use of this one; they import nothing else from it.
+__all__ = ["MAX_FILE_BYTES", "Loaded", "LoadedProject", "PathError", "PerFileIgnores",
+           "SourceError", "SourceFile", "content_hash", "decode", "discover", "load_project",
+           "load_projects", "parse_text", "path_filter", "run_deep", "split_lines"]
+
+if TYPE_CHECKING:
+    from celery_chain_lint.index.project import Project
+    from celery_chain_lint.load.pipeline import Analysis
+
+
+@dataclass
+class LoadedProject:
+    """One project of the run, its files stat'ed and compared with the cache. ``project()``
+    reads what the cache does not hold and builds the model (the whole analyser: a run whose
+    findings are cached never asks for it)."""
+    settings: Settings
+    sources: List[SourceFile]  # reported on
+    context: List[SourceFile]  # read for names only
+    analysis: "Analysis"
+    _built: Optional[Tuple["Project", List[Finding]]] = field(default=None, repr=False)
+
+    def results_key(self, settings_key: str) -> Optional[str]:
+        return self.analysis.results_key(settings_key)
+
+    def cached_results(self, key: Optional[str]) -> Optional[List[Finding]]:
+        return self.analysis.cached_results(key)
+
+    def store_results(self, key: Optional[str], findings: List[Finding]) -> None:
+        self.analysis.store_results(key, findings)
+
+    def project(self) -> Tuple["Project", List[Finding]]:
+        """The project model, and the files of ``sources`` that could not be analysed."""
+        if self._built is None:
+            self._built = self.analysis.analyse()
+        return self._built
+
+    @property
+    def stats(self) -> Dict[str, int]:
+        return self.analysis.stats
+
+    def digests(self) -> Dict[str, str]:
+        return {f.abspath: f.digest for f in self.analysis.files if f.digest}
+
+
+class Loaded:
+    """Every project of a run; close() releases what the pipeline keeps (its parser child)."""
+
+    def __init__(self, sources: List[SourceFile], projects: List[LoadedProject]):
+        self.sources = sources
+        self.projects = projects
+
+    def close(self) -> None:
+        for loaded in self.projects:
+            loaded.analysis.close()
+
+    def __enter__(self) -> "Loaded":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def discover_options(settings: Settings) -> dict:
+    return dict(excludes=set(settings.exclude) | set(settings.extend_exclude),
+                source_roots=settings.src, path_filter=path_filter(settings))
+
+
+def load_projects(paths: Sequence[str], settings: Settings, *, prefilter: bool = True,
+                  jobs: Optional[int] = None,
+                  warm_up: Callable[[], None] = lambda: None) -> Loaded:
+    """The projects ``paths`` belong to, each opened; findings are for ``paths`` only, names
+    resolve against the whole project of each file (``pipeline.project_sources``).
+    ``warm_up`` runs while parsers work (the engine imports the rules then)."""
+    from celery_chain_lint.load.pipeline import Analysis, fork_parser_child, project_sources
+
+    first = Analysis(settings, prefilter=prefilter, jobs=jobs, warm_up=warm_up)
+    # Importing libcst starts now, in a child, in case a few files changed (ParserChild).
+    first.child = fork_parser_child(first)
+    try:
+        options = discover_options(settings)
+        sources = discover(paths, force_exclude=settings.force_exclude, **options)
+        sources = with_overrides(sources, settings.overrides, settings.src)
+        context = project_sources(paths, sources, options)
+        first.prepare(sources, context)
+    except BaseException:
+        first.close()
+        raise
+    return Loaded(sources, [LoadedProject(settings, sources, context, first)])
+
+
+def load_project(paths: Sequence[str], settings: Optional[Settings] = None) -> "Project":
+    """The project model of ``paths`` (the first project, when the tree holds several)."""
+    with load_projects(paths, settings or Settings()) as loaded:
+        return loaded.projects[0].project()[0]
