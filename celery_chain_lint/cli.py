@@ -92,11 +92,14 @@ def _per_file(values: Sequence[str]) -> dict:
               help="Print the changes --fix would make as a unified diff; write nothing.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the analysis cache.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="The analysis cache directory.")
+@click.option("--show-coverage", is_flag=True,
+              help="Say what the analyser saw: apps, tasks indexed, canvas sites modelled or "
+                   "left unknown and why (after a text report, else on standard error).")
 def check(paths, output_format, output_file, show_source, statistics, quiet, exit_zero,
           exit_non_zero_on_fix, select, extend_select, ignore, per_file_ignores,
           extend_per_file_ignores, config_path, isolated, exclude, extend_exclude,
           respect_gitignore, force_exclude, stdin_filename, show_unused_noqa, add_noqa,
-          ignore_noqa, fix, unsafe_fixes, diff, no_cache, cache_dir) -> None:
+          ignore_noqa, fix, unsafe_fixes, diff, no_cache, cache_dir, show_coverage) -> None:
     """Analyse PATHS (default: the current directory) without importing them.
 
     "-" reads one file from standard input (name it with --stdin-filename).
@@ -199,8 +202,15 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
                             unsafe_fixes=unsafe_fixes, fix_mode=fix,
                             color=output_file is None and output_format == "text"
                             and use_color(stream),
-                            overrides={stdin_filename or "-": data} if use_stdin else {})
+                            overrides={stdin_filename or "-": data} if use_stdin else {},
+                            coverage=report.coverage, show_coverage=show_coverage)
     output = render(output_format, findings, files, options, show_statistics=statistics)
+    output = _with_coverage(output, report, output_format, show_coverage and not statistics)
+    if not quiet:
+        from celery_chain_lint.index.coverage import warnings
+
+        for warning in warnings(report.total_coverage()):
+            click.echo(f"warning: {warning}", err=True)
     if output_file:
         try:
             with open(output_file, "w", encoding="utf-8", newline="\n") as handle:
@@ -217,6 +227,25 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
     if findings or (exit_non_zero_on_fix and changed):
         sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_CLEAN)
+
+
+def _with_coverage(output: str, report, output_format: str, show: bool) -> str:
+    """``--show-coverage``: after a text report; on standard error for the other formats,
+    whose output must stay one document (JSON: an object with one entry per project)."""
+    if not show:
+        return output
+    from celery_chain_lint.reporters import coverage
+
+    if output_format == "text":
+        return output + coverage.render(report.coverage)
+    if output_format == "json":
+        import json
+
+        text = json.dumps({"coverage": [seen.to_json() for seen in report.coverage]}, indent=2)
+        click.echo(text, err=True)
+    else:
+        click.echo(coverage.render(report.coverage), err=True, nl=False)
+    return output
 
 
 def _apply_cli(settings, *, select, extend_select, ignore, per_file, extend_per_file, exclude,

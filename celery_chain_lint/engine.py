@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Type
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Tuple, Type
 
 from celery_chain_lint.config.settings import Settings
 from celery_chain_lint.findings import Finding
@@ -10,6 +10,7 @@ from celery_chain_lint.fixes.noqa import suppress
 from celery_chain_lint.rules.base import Rule
 
 if TYPE_CHECKING:
+    from celery_chain_lint.index.coverage import Coverage
     from celery_chain_lint.index.project import Project
 
 
@@ -21,6 +22,16 @@ class Report:
     # Absolute path -> content hash (cache.content_hash) of the bytes the findings are about:
     # --fix edits a file only if it still holds exactly those bytes.
     digests: Dict[str, str] = field(default_factory=dict)
+    # What the analyser saw of each project (index/coverage.py): never a silent blind run.
+    coverage: List["Coverage"] = field(default_factory=list)
+
+    def total_coverage(self) -> "Coverage":
+        from celery_chain_lint.index.coverage import Coverage
+
+        total = Coverage()
+        for seen in self.coverage:
+            total = total.add(seen)
+        return total
 
 
 def run_rules(project: Project, rules: Iterable[Type[Rule]],
@@ -53,9 +64,13 @@ def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
                        warm_up=_import_the_analyser) as loaded:
         report.files = len(loaded.sources)
         for unit in loaded.projects:
-            found = _findings_of(unit, unit.settings)
+            found, seen = _findings_of(unit, unit.settings)
             # per-file-ignores, ``# noqa`` and CCL998 unused-noqa (fixes/noqa.py)
             findings.extend(suppress(found, unit.sources, unit.settings))
+            if seen is not None:
+                seen.files = len(unit.sources)
+                seen.root = unit.root if len(loaded.projects) > 1 else None
+                report.coverage.append(seen)
             for name, value in unit.stats.items():
                 report.stats[name] = report.stats.get(name, 0) + value
             report.digests.update(unit.digests())
@@ -69,17 +84,20 @@ def _import_the_analyser() -> None:
     from celery_chain_lint.rules import ALL_RULES  # noqa: F401
 
 
-def _findings_of(unit, settings: Settings) -> List[Finding]:
-    """The findings of one project: the cached ones when nothing changed since a run with the
-    same configuration, else the rules' (run on a deep stack: they follow names, decorators,
-    classes and canvases recursively)."""
+def _findings_of(unit, settings: Settings) -> Tuple[List[Finding], Optional["Coverage"]]:
+    """The findings of one project and what the analyser saw of it: cached when nothing
+    changed since a run with the same configuration, else the rules' (run on a deep stack:
+    they follow names, decorators, classes and canvases recursively)."""
+    from celery_chain_lint.index.coverage import coverage
     from celery_chain_lint.load import run_deep
 
     key = unit.results_key(settings_key(settings))
-    findings = unit.cached_results(key)
-    if findings is None:
-        project, problems = unit.project()
-        found = run_deep(run_rules, project, settings.rules(), settings)
-        findings = sorted(problems + found, key=Finding.sort_key)
-        unit.store_results(key, findings)
-    return findings
+    cached = unit.cached_results(key)
+    if cached is not None:
+        return cached
+    project, problems = unit.project()
+    found = run_deep(run_rules, project, settings.rules(), settings)
+    findings = sorted(problems + found, key=Finding.sort_key)
+    seen = run_deep(coverage, project)
+    unit.store_results(key, findings, seen)
+    return findings, seen

@@ -220,11 +220,14 @@ def test_the_nesting_scan_accepts_ordinary_expressions(expression):
        atom=st.sampled_from(["x", "a.s(1)", "'s'", "(y)"]))
 def test_the_nesting_scan_bounds_what_libcst_is_given(operator, count, atom):
     """A chain of ``count`` operators is a tree ``count`` deep (``a < b < c`` is one node): the
-    scan lets through what is below its limit, and stops what is far above it."""
+    scan lets through what is below its limit, and stops what is far above it. A chained
+    conditional counts twice (the scan counts ``if`` and ``else`` each as a level: erring on the
+    safe side of libcst's stack)."""
     from celery_chain_lint.load.source import MAX_EXPRESSION_DEPTH, SourceError, check_nesting
 
     source = "value = " + operator.join([atom] * (count + 1)) + "\n"
     flat = operator in (" < ", " == ")
+    count *= 2 if operator == " if x else " else 1
     try:
         check_nesting(source)
         accepted = True

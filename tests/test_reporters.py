@@ -100,7 +100,9 @@ def test_statistics(project):
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
         "3\tCCL002\t    bad-arguments", "1\tCCL001\t[*] result-not-accepted",
-        "1\tCCL999\t    could-not-analyse", "Found 5 findings in 5 files."]
+        "1\tCCL999\t    could-not-analyse", "Found 5 findings in 5 files.",
+        "Coverage: 1 app, 2 of 2 task-decorated functions indexed as tasks, 10 canvas sites: "
+        "6 modelled, 4 unknown (4 dynamic construction); 5 files"]
     table = json.loads(check("shop", "--statistics", "--format", "json").stdout)
     assert table[0] == {"code": "CCL002", "name": "bad-arguments", "count": 3, "fixable": False}
 

@@ -48,6 +48,14 @@ MAX_RESOLUTION_DEPTH = 60
 REGISTERING_METHODS = frozenset({"register_task", "register"})
 
 
+def is_celery(module: str) -> bool:
+    """``celery`` and its submodules: always the installed Celery, never a module of the
+    project. A stray ``celery.py`` outside any package is not what ``import celery`` finds in
+    the code beside it, and when the project is Celery itself its package is what its
+    examples and tests import (index/symbols.py knows Celery's objects by name)."""
+    return module == "celery" or module.startswith("celery.")
+
+
 def guarded(default, memoise: bool = False):
     """A resolution step that gives ``default`` beyond MAX_RESOLUTION_DEPTH nested steps or when
     it calls itself again with the same arguments (a cycle), so that no input exhausts the stack
@@ -121,7 +129,7 @@ class Resolver:
         binding = facts.bindings.get(name)
         if binding is None:
             for source in facts.star_imports:
-                if source not in self.modules:
+                if source not in self.modules or is_celery(source):
                     continue  # a star import from outside could bind anything; not guessed
                 if name in self.modules[source].bindings and not name.startswith("_"):
                     return self.lookup(source, name)
@@ -152,10 +160,13 @@ class Resolver:
         return UNKNOWN
 
     def module_symbol(self, module: str) -> object:
-        return ModuleSym(module) if module in self.modules else External(module)
+        return ModuleSym(module) if module in self.modules and not is_celery(module) \
+            else External(module)
 
     def from_import(self, module: str, name: str) -> object:
         submodule = f"{module}.{name}"
+        if is_celery(module):
+            return External(submodule)
         if submodule in self.modules:
             facts = self.modules.get(module)
             # A package attribute wins over a submodule of the same name, unless it is the
@@ -218,7 +229,26 @@ class Resolver:
             factory = self.tasks.decorator_factory(func)
             if factory is not None:
                 return self.decorator_call(factory, call)
+        if isinstance(func, FunctionSym):
+            app = self.app_factory(func)
+            if app is not None:
+                return app
         return UNKNOWN
+
+    @guarded(None, memoise=True)
+    def app_factory(self, function: FunctionSym) -> Optional[AppSym]:
+        """The app a function returns, made there (``def make_celery(app): celery =
+        Celery(app.import_name); ...; return celery``, Flask's recipe) or elsewhere: each call
+        gives that one app."""
+        facts = self.modules.get(function.module)
+        defined = facts.functions.get(function.qualname) if facts is not None else None
+        if defined is None or not defined.may_return_value():
+            return None
+        for _, value in defined.returns:
+            symbol = self.resolve(value, function.module) if value is not None else None
+            if isinstance(symbol, AppSym):
+                return symbol
+        return None
 
     def plain_function(self, symbol: object) -> Optional["FunctionFacts"]:
         """The facts of ``symbol`` when it is a module-level function with no decorator (not a

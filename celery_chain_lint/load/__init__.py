@@ -8,13 +8,16 @@ the reporters or the engine: the engine calls this once and runs the rules on wh
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 from celery_chain_lint.config.settings import Settings
 from celery_chain_lint.findings import Finding
-from celery_chain_lint.load.cache import content_hash
+from celery_chain_lint.load.cache import Cache, content_hash
 from celery_chain_lint.load.discovery import PathError, SourceFile, discover, with_overrides
+from celery_chain_lint.load.namespaces import drop_accidental_top_packages, split_namespaces
 from celery_chain_lint.load.pathfilter import PerFileIgnores
 from celery_chain_lint.load.pathfilter import build as path_filter
 from celery_chain_lint.load.source import (MAX_FILE_BYTES, SourceError, decode, parse_text,
@@ -36,25 +39,37 @@ class LoadedProject:
     reads what the cache does not hold and builds the model (the whole analyser: a run whose
     findings are cached never asks for it)."""
     settings: Settings
-    sources: List[SourceFile]  # reported on
-    context: List[SourceFile]  # read for names only
     analysis: "Analysis"
     _built: Optional[Tuple["Project", List[Finding]]] = field(default=None, repr=False)
+
+    @property
+    def sources(self) -> List[SourceFile]:
+        """The files this project reports on (the others are context: read for names)."""
+        return [f.source for f in self.analysis.files if f.reported]
 
     def results_key(self, settings_key: str) -> Optional[str]:
         return self.analysis.results_key(settings_key)
 
-    def cached_results(self, key: Optional[str]) -> Optional[List[Finding]]:
+    def cached_results(self, key: Optional[str]) -> Optional[Tuple[List[Finding], object]]:
         return self.analysis.cached_results(key)
 
-    def store_results(self, key: Optional[str], findings: List[Finding]) -> None:
-        self.analysis.store_results(key, findings)
+    def store_results(self, key: Optional[str], findings: List[Finding],
+                      extra: object = None) -> None:
+        self.analysis.store_results(key, findings, extra)
 
     def project(self) -> Tuple["Project", List[Finding]]:
         """The project model, and the files of ``sources`` that could not be analysed."""
         if self._built is None:
             self._built = self.analysis.analyse()
         return self._built
+
+    @property
+    def root(self) -> str:
+        """Where the modules it reports on are imported from (the first, if several)."""
+        from celery_chain_lint.load.namespaces import import_root
+
+        reported = [f for f in self.analysis.files if f.reported]
+        return import_root(reported[0]) if reported else ""
 
     @property
     def stats(self) -> Dict[str, int]:
@@ -67,13 +82,18 @@ class LoadedProject:
 class Loaded:
     """Every project of a run; close() releases what the pipeline keeps (its parser child)."""
 
-    def __init__(self, sources: List[SourceFile], projects: List[LoadedProject]):
+    def __init__(self, sources: List[SourceFile], projects: List[LoadedProject],
+                 scratch: Optional[str] = None):
         self.sources = sources
         self.projects = projects
+        self.scratch = scratch  # a cache for this run only (--no-cache, several projects)
 
     def close(self) -> None:
         for loaded in self.projects:
             loaded.analysis.close()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
 
     def __enter__(self) -> "Loaded":
         return self
@@ -102,12 +122,25 @@ def load_projects(paths: Sequence[str], settings: Settings, *, prefilter: bool =
         options = discover_options(settings)
         sources = discover(paths, force_exclude=settings.force_exclude, **options)
         sources = with_overrides(sources, settings.overrides, settings.src)
-        context = project_sources(paths, sources, options)
-        first.prepare(sources, context)
+        first.prepare(sources, project_sources(paths, sources, options))
+        if not settings.src:  # configured source roots name the modules as the user says
+            drop_accidental_top_packages(first.files)
+        namespaces = split_namespaces(first.files)
+        scratch = None
+        if first.cache is None and len(namespaces) > 1:
+            # Without the cache, the projects of one tree still share their files' facts.
+            scratch = tempfile.mkdtemp(prefix="ccl-run-")
+            first.cache = Cache(scratch, config=repr(sorted(settings.src)))
+        projects = []
+        for files in namespaces:
+            analysis = first if not projects else Analysis(
+                settings, prefilter=prefilter, jobs=jobs, warm_up=warm_up, cache=first.cache)
+            analysis.adopt(files)
+            projects.append(LoadedProject(settings, analysis))
     except BaseException:
         first.close()
         raise
-    return Loaded(sources, [LoadedProject(settings, sources, context, first)])
+    return Loaded(sources, projects, scratch)
 
 
 def load_project(paths: Sequence[str], settings: Optional[Settings] = None) -> "Project":

@@ -26,6 +26,7 @@ from typing import (TYPE_CHECKING, Callable, Dict, FrozenSet, List, NamedTuple, 
 from celery_chain_lint.load.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
 from celery_chain_lint.load.discovery import SourceFile, discover
 from celery_chain_lint.facts.model import ModuleFacts, resolve_relative
+from celery_chain_lint.index.resolver import is_celery
 from celery_chain_lint.load.prefilter import ModuleTable, scan
 from celery_chain_lint.findings import Finding
 from celery_chain_lint.config.settings import Settings
@@ -118,14 +119,14 @@ class _File:
 
 class Analysis:
     def __init__(self, settings: Settings, prefilter: bool = True, jobs: Optional[int] = None,
-                 warm_up: Callable[[], None] = lambda: None):
+                 warm_up: Callable[[], None] = lambda: None, cache: Optional[Cache] = None):
         self.settings = settings
         # Run while waiting for parsers: the caller imports what it needs next (the rules).
         self.warm_up = warm_up
         self.prefilter = prefilter
         self.jobs = jobs if jobs is not None else _cpu_count()
-        self.cache: Optional[Cache] = None
-        if settings.use_cache:
+        self.cache: Optional[Cache] = cache  # shared by the projects of one run
+        if cache is None and settings.use_cache:
             directory = settings.cache_dir or os.path.join(
                 settings.project_root or os.getcwd(), CACHE_DIR_NAME)
             self.cache = Cache(directory, config=repr(sorted(settings.src)))
@@ -150,9 +151,13 @@ class Analysis:
 
     def prepare(self, sources: Sequence[SourceFile], context: Sequence[SourceFile] = ()) -> None:
         """Stat, and read and scan when the cache does not know them, every file."""
-        self.files = [self._file(s, True) for s in sources] + \
-            [self._file(s, False) for s in context]
-        self.stats["files"] = len(self.files)
+        self.adopt([self._file(s, True) for s in sources] + [self._file(s, False) for s in context])
+
+    def adopt(self, files: List["_File"]) -> None:
+        """Analyse ``files``, already stat'ed and scanned (one project of a tree that holds
+        several: load/namespaces.py)."""
+        self.files = files
+        self.stats["files"] = len(files)
 
     def results_key(self, settings_key: str) -> Optional[str]:
         """The key of this run's findings: every file's identity and content hash, the
@@ -168,33 +173,37 @@ class Analysis:
                           f"{f.reported}\n".encode())
         return "results-" + digest.hexdigest()
 
-    def cached_results(self, key: Optional[str]) -> Optional[List[Finding]]:
+    def cached_results(self, key: Optional[str]) -> Optional[Tuple[List[Finding], object]]:
+        """The findings of a run with the same key, and what the caller stored with them."""
         if key is None:
             return None
         value = self.cache.get(key)
-        if isinstance(value, list) and all(isinstance(f, Finding) for f in value):
+        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], list) \
+                and all(isinstance(f, Finding) for f in value[0]):
             self.stats["results_cached"] = 1
             if self.cache is not None:
                 self.cache.save()
             return value
         return None
 
-    def store_results(self, key: Optional[str], findings: List[Finding]) -> None:
+    def store_results(self, key: Optional[str], findings: List[Finding],
+                      extra: object = None) -> None:
         if key is not None:
-            self.cache.put(key, findings)
+            self.cache.put(key, (findings, extra))
 
     def analyse(self) -> Tuple["Project", List[Finding]]:
         files = self.files
-        # Analysing Celery itself (or a copy vendored whole): ``import celery`` resolves inside
-        # the project, to none of the objects the rules know, so it does not make a file matter.
+        # Analysing Celery itself (or a copy vendored whole): ``import celery`` still means
+        # Celery's objects (index/resolver.is_celery), but inside its own package it is
+        # internal and no reason for the full pass (a canvas call still is).
         celery_inside = CELERY_MODULES <= {f.module for f in files}
         # Names imported from these make a body that may hold roots worth reading at once:
-        # it will most likely turn out relevant (roots.likely_names). Nothing can be when
-        # the project is Celery itself (its names are its own, not Celery's objects).
-        self._celery_modules = frozenset() if celery_inside else _near_celery(files)
+        # it will most likely turn out relevant (roots.likely_names).
+        self._celery_modules = _near_celery(files)
 
         def needed(f: _File) -> bool:
-            return not self.prefilter or f.marked or (f.seed and not celery_inside)
+            return not self.prefilter or f.marked or (
+                f.seed and not (celery_inside and is_celery(f.module)))
 
         eager = [f for f in files if needed(f)]
         lazy: Dict[str, _File] = {}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Any, Dict, List
 
 
 @dataclass
@@ -15,3 +15,7 @@ class RenderOptions:
     fix_mode: bool = False  # --fix was given
     # Text analysed instead of the files on disk (standard input), for --show-source.
     overrides: Dict[str, bytes] = field(default_factory=dict)
+    # What the analyser saw, per project (index/coverage.Coverage): in --statistics and
+    # SARIF always, after the text report with --show-coverage.
+    coverage: List[Any] = field(default_factory=list)
+    show_coverage: bool = False

@@ -92,6 +92,9 @@ def render(findings: List[Finding], files: int, options=None) -> str:
             "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(os.getcwd()).as_uri() + "/"}},
             "columnKind": "unicodeCodePoints",
             "results": results,
+            # What the analyser saw: a run with no result may have seen no task at all.
+            "properties": {"coverage": [seen.to_json() for seen in
+                                        (options.coverage if options is not None else [])]},
         }],
     }
     return json.dumps(log, indent=2) + "\n"

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import List
 
 from celery_chain_lint.findings import Finding
+from celery_chain_lint.reporters import coverage
 
 
 def rows(findings: List[Finding], options) -> List[dict]:
@@ -22,12 +23,14 @@ def render(findings: List[Finding], files: int, options, output_format: str = "t
     table = rows(findings, options)
     if output_format == "json":
         return json.dumps(table, indent=2) + "\n"
+    seen = coverage.render(options.coverage) if not options.quiet else ""
     if not table:
-        return "" if options.quiet else f"All checks passed ({files} file{'s' if files != 1 else ''}).\n"
+        return "" if options.quiet else \
+            f"All checks passed ({files} file{'s' if files != 1 else ''}).\n{seen}"
     width = max(len(str(row["count"])) for row in table)
     lines = [f"{row['count']:>{width}}\t{row['code']}\t{'[*] ' if row['fixable'] else '    '}"
              f"{row['name']}" for row in table]
     if not options.quiet:
         lines.append(f"Found {len(findings)} finding{'s' if len(findings) != 1 else ''} "
                      f"in {files} file{'s' if files != 1 else ''}.")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + seen

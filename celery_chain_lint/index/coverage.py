@@ -1,0 +1,171 @@
+"""What the analyser saw of a project, so that a clean result never silently means "saw nothing".
+
+``coverage(project)`` counts, over the files the project reports on: the Celery apps found,
+the functions decorated like tasks (``@<anything>.task``, ``@shared_task``) against the tasks
+the index holds, and the canvas sites (``x.s()``, ``x.si()``, ``x.delay()``...): modelled when
+the receiver is a known task, else left unknown with the reason. ``warnings(coverage)`` says
+when the numbers mean the run was blind, with the likely cause and the setting that fixes it.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, List, Optional
+
+from celery_chain_lint.facts import ir
+from celery_chain_lint.facts.roots import TASK_METHODS
+from celery_chain_lint.index.resolver import is_celery
+from celery_chain_lint.index.symbols import UNKNOWN, External, TaskSym
+
+if TYPE_CHECKING:
+    from celery_chain_lint.index.project import Project
+
+UNRESOLVED, DYNAMIC, SPLAT = "unresolved name", "dynamic construction", "splat"
+# Below this many sites, a share of unknown ones says nothing.
+MIN_SITES_FOR_WARNING = 5
+
+
+@dataclass
+class Coverage:
+    files: int = 0
+    apps: int = 0
+    task_like: int = 0  # functions decorated like tasks
+    tasks: int = 0  # of which the index holds
+    sites: int = 0
+    modelled: int = 0
+    unknown: Dict[str, int] = field(default_factory=dict)  # reason -> count
+    # Modules imported for a task decorator or a task that no analysed module is, though a
+    # module of the tree ends with that name: the likely cause of a blind run.
+    missing_modules: Dict[str, List[str]] = field(default_factory=dict)
+    root: Optional[str] = None  # the project's import root, when the tree holds several
+
+    def to_json(self) -> dict:
+        return {"root": self.root, "files": self.files, "apps": self.apps,
+                "task_like_functions": self.task_like, "tasks_indexed": self.tasks,
+                "canvas_sites": self.sites, "canvas_sites_modelled": self.modelled,
+                "canvas_sites_unknown": dict(sorted(self.unknown.items())),
+                "missing_modules": dict(sorted(self.missing_modules.items()))}
+
+    def add(self, other: "Coverage") -> "Coverage":
+        unknown = Counter(self.unknown)
+        unknown.update(other.unknown)
+        missing = {**self.missing_modules, **other.missing_modules}
+        return Coverage(self.files + other.files, self.apps + other.apps,
+                        self.task_like + other.task_like, self.tasks + other.tasks,
+                        self.sites + other.sites, self.modelled + other.modelled,
+                        dict(unknown), missing)
+
+
+def coverage(project: "Project") -> Coverage:
+    found = Coverage()
+    reported = [facts for facts in project.modules.values() if project.reports_on(facts.path)]
+    found.files = len(reported)
+    paths = {facts.path for facts in reported}
+    found.apps = sum(1 for app in project.apps.apps() if project.modules[app.module].path in paths)
+    indexed = {(task.module, task.qualname) for task in project.all_tasks if task.path in paths}
+    missing: Dict[str, set] = {}
+    for facts in reported:
+        for qualname, function in facts.functions.items():
+            if function.decorators and _looks_like_task(function.decorators[0]):
+                found.task_like += 1
+                if (facts.module, qualname) in indexed:
+                    found.tasks += 1
+                else:
+                    _note_missing(project, facts.module, function.decorators[0], missing)
+        for root in facts.roots:
+            for node in ir.walk(root.expr):
+                if isinstance(node, ir.Call) and isinstance(node.func, ir.Attribute) \
+                        and node.func.attr in TASK_METHODS:
+                    _count_site(project, facts.module, node, found, missing)
+    found.tasks += sum(1 for task in project.all_tasks
+                       if task.path in paths and task.class_facts is not None)
+    found.task_like += sum(1 for task in project.all_tasks
+                           if task.path in paths and task.class_facts is not None)
+    found.missing_modules = {name: sorted(where) for name, where in missing.items()}
+    return found
+
+
+def _looks_like_task(decorator: ir.Expr) -> bool:
+    if isinstance(decorator, ir.Call):
+        decorator = decorator.func
+    if isinstance(decorator, ir.Attribute):
+        return decorator.attr == "task"
+    if isinstance(decorator, ir.Name):
+        return decorator.id in ("shared_task", "task")
+    if isinstance(decorator, ir.Imported):
+        return decorator.name in ("shared_task", "task")
+    return False
+
+
+def _count_site(project: "Project", module: str, call: ir.Call, found: Coverage,
+                missing: Dict[str, set]) -> None:
+    receiver = call.func.value
+    symbol = project.resolver.resolve(receiver, module)
+    if isinstance(symbol, External) and not is_celery(symbol.qualname) \
+            and not _project_module_suffix(project, symbol.qualname):
+        return  # ``re.match(...).group``, ``requests.delay``: not a canvas at all
+    found.sites += 1
+    if any(arg.star for arg in call.args):
+        reason = SPLAT
+    elif isinstance(symbol, TaskSym):
+        found.modelled += 1
+        return
+    elif isinstance(receiver, (ir.Name, ir.Attribute, ir.Imported)):
+        reason = UNRESOLVED
+        _note_missing(project, module, receiver, missing)
+    else:
+        reason = DYNAMIC
+    found.unknown[reason] = found.unknown.get(reason, 0) + 1
+
+
+def _note_missing(project: "Project", module: str, expr: ir.Expr,
+                  missing: Dict[str, set]) -> None:
+    """Remember an imported module that no analysed module is, but that a module of the tree
+    ends with (``main.celery`` where the tree holds ``repo.main.celery``)."""
+    if isinstance(expr, ir.Call):
+        expr = expr.func
+    while isinstance(expr, ir.Attribute):
+        expr = expr.value
+    symbol = project.resolver.resolve(expr, module)
+    if not isinstance(symbol, External) or symbol is UNKNOWN or is_celery(symbol.qualname):
+        return
+    parts = symbol.qualname.split(".")
+    for length in range(len(parts), 0, -1):
+        found = _project_module_suffix(project, ".".join(parts[:length]))
+        if found:
+            missing.setdefault(".".join(parts[:length]), set()).update(found)
+            return
+
+
+def _project_module_suffix(project: "Project", dotted: str) -> List[str]:
+    """The analysed modules whose dotted name ends with ``.dotted`` (by their paths)."""
+    suffix = "." + dotted
+    return [facts.path for name, facts in project.modules.items() if name.endswith(suffix)]
+
+
+def warnings(total: Coverage) -> List[str]:
+    """What to tell the user on stderr: the run saw Celery code it could not follow."""
+    said = []
+    if total.task_like and not total.tasks:
+        said.append(f"{total.task_like} function(s) are decorated like Celery tasks but none "
+                    f"was recognised as a task: the checks of chains, groups and chords saw "
+                    f"no task.{_cause(total)}")
+    elif total.task_like >= MIN_SITES_FOR_WARNING and total.tasks * 2 < total.task_like:
+        said.append(f"only {total.tasks} of {total.task_like} functions decorated like Celery "
+                    f"tasks were recognised as tasks.{_cause(total)}")
+    unresolved = total.unknown.get(UNRESOLVED, 0)
+    if total.sites >= MIN_SITES_FOR_WARNING and unresolved * 2 > total.sites:
+        said.append(f"{unresolved} of {total.sites} canvas sites (.s(), .si(), .delay()...) "
+                    f"call something the analyser could not resolve to a task.{_cause(total)}")
+    return said
+
+
+def _cause(total: Coverage) -> str:
+    if not total.missing_modules:
+        return (" Are the modules named as the code imports them? Set `src = [...]` in "
+                "[tool.celery-chain-lint] to the directories your imports start from; "
+                "`--show-coverage` shows what was seen.")
+    name, paths = sorted(total.missing_modules.items())[0]
+    return (f" Likely cause: the code imports `{name}`, which is {paths[0]} in this tree, but "
+            f"it was not found under that name: set `src = [...]` in [tool.celery-chain-lint] "
+            f"to the directory that `{name.split('.')[0]}` is in.")

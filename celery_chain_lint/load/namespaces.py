@@ -1,0 +1,108 @@
+"""Module names as the code really imports them, and one namespace per independent project.
+
+Discovery names a file by walking up while directories are packages (``pkg/sub/mod.py`` is
+``pkg.sub.mod``). Two layouts of real repositories defeat that, and both used to leave the task
+index empty without a word:
+
+- **An accidental top package.** An ``__init__.py`` at the repository root makes every module
+  ``repo.main.celery`` while the code imports ``main.celery`` (the root is on ``sys.path``).
+  When no file imports the top package by its own name but some import its submodules as if
+  they were top-level, the top package is dropped from the names of the files below it.
+- **Services that share module names.** ``services/a/tasks.py`` and ``services/b/tasks.py``
+  are both ``tasks``: one module table can hold only one of them. Files are grouped by import
+  root (the directory their dotted name starts from); a root holding a name that another root
+  holds too is a project of its own, with the files of the other roots as context when their
+  names do not collide. Each file is reported by exactly one project.
+
+Both read only what the pre-filter already has for every file: its name and its imports.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from typing import TYPE_CHECKING, Dict, Iterable, List, Set
+
+if TYPE_CHECKING:
+    from celery_chain_lint.load.pipeline import _File
+
+_STANDARD_LIBRARY = frozenset(getattr(sys, "stdlib_module_names", ()))
+
+
+def import_root(f: "_File") -> str:
+    """The directory ``f``'s dotted name starts from (``/r`` for ``/r/pkg/mod.py``)."""
+    depth = f.source.module.count(".") + (1 if f.source.is_package else 0)
+    directory = os.path.dirname(f.abspath)
+    for _ in range(depth):
+        directory = os.path.dirname(directory)
+    return directory
+
+
+def drop_accidental_top_packages(files: List["_File"]) -> None:
+    """Rename in place the files below a top package that the code never imports by name but
+    whose modules it imports as if they were top-level (an ``__init__.py`` at the root)."""
+    for members in _by_import_root(files).values():
+        modules = {f.source.module: f.source.is_package for f in members}
+        imported = _absolute_imports(members)
+        tops = {source.split(".")[0] for source in imported}
+        for top in sorted({module.split(".")[0] for module in modules if "." in module}):
+            if top in tops:
+                continue  # ``import top`` / ``from top.x import y``: the package is real
+            below = [f for f in members if f.source.module.startswith(top + ".")]
+            if not any(_names_below(top, source, modules) for source in _absolute_imports(below)):
+                continue
+            short = {f.source.module[len(top) + 1:] for f in below}
+            if short & set(modules):
+                continue  # the short names are taken: renaming would merge two modules
+            for f in below:
+                f.source = replace(f.source, module=f.source.module[len(top) + 1:])
+
+
+def _by_import_root(files: Iterable["_File"]) -> Dict[str, List["_File"]]:
+    roots: Dict[str, List["_File"]] = {}
+    for f in files:
+        roots.setdefault(import_root(f), []).append(f)
+    return roots
+
+
+def _names_below(top: str, source: str, modules: Dict[str, bool]) -> bool:
+    """Whether ``import source`` can only mean ``top.source``: a module there, not itself a
+    module elsewhere, and not Celery nor the standard library (``import celery`` beside
+    ``proj/celery.py`` is the real Celery)."""
+    first = source.split(".")[0]
+    if source in modules or first == "celery" or first in _STANDARD_LIBRARY:
+        return False
+    return f"{top}.{source}" in modules
+
+
+def _absolute_imports(files: Iterable["_File"]) -> Set[str]:
+    """Every module imported absolutely."""
+    return {source for f in files for level, source, _names in f.imports
+            if level == 0 and source}
+
+
+def split_namespaces(files: List["_File"]) -> List[List["_File"]]:
+    """The files of each project of the tree: one list when no two import roots share a module
+    name, else the shared part first, then one per import root that collides (its files
+    reported, the rest of the tree as context where the names do not collide)."""
+    roots = _by_import_root(files)
+    owners: Dict[str, Set[str]] = {}
+    for root, members in roots.items():
+        for f in members:
+            owners.setdefault(f.source.module, set()).add(root)
+    colliding = {module for module, where in owners.items() if len(where) > 1}
+    if not colliding:
+        return [files]
+    own_roots = sorted(root for root, members in roots.items()
+                       if any(f.source.module in colliding for f in members))
+    shared = [f for root, members in roots.items() if root not in own_roots for f in members]
+    projects = [shared] if shared else []
+    for root in own_roots:
+        mine = roots[root]
+        names = {f.source.module for f in mine}
+        # The shared files are this project's context: read for the names its files import
+        # (the pre-filter promotes what they reach), not analysed again in full.
+        context = [replace(f, reported=False, seed=False, marked=False)
+                   for f in shared if f.source.module not in names]
+        projects.append(mine + context)
+    return projects
