@@ -76,17 +76,17 @@ def test_project_root(tmp_path):
         (tmp_path / "repo" / directory / "__init__.py").write_text("")
     module = tmp_path / "repo" / "src" / "pkg" / "sub" / "mod.py"
     module.write_text("")
-    assert project_root(str(module)) == str(tmp_path / "repo")
-    # No marker: the topmost package directory.
+    assert project_root(str(module)) == (str(tmp_path / "repo"), False)
+    # No marker: where Python imports it from, the parent of its top package, read shallow.
     (tmp_path / "loose" / "top" / "inner").mkdir(parents=True)
     (tmp_path / "loose" / "top" / "__init__.py").write_text("")
     (tmp_path / "loose" / "top" / "inner" / "__init__.py").write_text("")
     (tmp_path / "loose" / "top" / "inner" / "m.py").write_text("")
-    if project_root(str(tmp_path)) is None:  # no marker above the temporary directory
+    if project_root(str(tmp_path))[1]:  # no marker above the temporary directory
         assert project_root(str(tmp_path / "loose" / "top" / "inner" / "m.py")) == \
-            str(tmp_path / "loose" / "top")
+            (str(tmp_path / "loose"), True)
         (tmp_path / "script.py").write_text("")
-        assert project_root(str(tmp_path / "script.py")) is None
+        assert project_root(str(tmp_path / "script.py")) == (str(tmp_path), True)
 
 
 def test_parallel_extraction_equals_serial(tmp_path, monkeypatch):

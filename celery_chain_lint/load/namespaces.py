@@ -100,9 +100,7 @@ def split_namespaces(files: List["_File"]) -> List[List["_File"]]:
     for root in own_roots:
         mine = roots[root]
         names = {f.source.module for f in mine}
-        # The shared files are this project's context: read for the names its files import
-        # (the pre-filter promotes what they reach), not analysed again in full.
-        context = [replace(f, reported=False, seed=False, marked=False)
-                   for f in shared if f.source.module not in names]
+        # The shared files are this project's context (their facts come from the run's cache).
+        context = [replace(f, reported=False) for f in shared if f.source.module not in names]
         projects.append(mine + context)
     return projects

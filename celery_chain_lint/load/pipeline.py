@@ -35,7 +35,7 @@ from celery_chain_lint.load.source import MAX_FILE_BYTES
 if TYPE_CHECKING:
     from celery_chain_lint.index.project import Project
 
-ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
+ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git", "manage.py")
 # Below this much source to parse, worker processes cost more than they save.
 PARALLEL_MIN_BYTES = 150_000
 PARALLEL_MIN_FILES = 4
@@ -50,27 +50,29 @@ CELERY_MODULES = frozenset({"celery", "celery._state", "celery.app", "celery.app
 # ---- which files ----
 
 
-def project_root(path: str) -> Optional[str]:
-    """The root of the project ``path`` belongs to, or None when it belongs to none."""
+def project_root(path: str) -> Tuple[Optional[str], bool]:
+    """The root of the project ``path`` belongs to: the nearest ancestor holding a marker
+    (walked whole), else the directory Python would import it from, the parent of its top
+    package (``python demo/flows.py`` imports its neighbours: only its own files and packages
+    are read, not every file below). ``(root, shallow)``."""
     start = os.path.abspath(path)
     if not os.path.isdir(start):
         start = os.path.dirname(start)
     directory = start
     while True:
         if any(os.path.exists(os.path.join(directory, marker)) for marker in ROOT_MARKERS):
-            return directory
+            return directory, False
         parent = os.path.dirname(directory)
         if parent == directory:
             break
         directory = parent
-    top, directory = None, start
+    directory = start
     while os.path.isfile(os.path.join(directory, "__init__.py")):
-        top = directory
         parent = os.path.dirname(directory)
         if parent == directory:
             break
         directory = parent
-    return top
+    return directory, True
 
 
 def project_sources(paths: Sequence[str], sources: List[SourceFile],
@@ -79,12 +81,12 @@ def project_sources(paths: Sequence[str], sources: List[SourceFile],
     given_dirs = [os.path.abspath(p) for p in paths if os.path.isdir(p)]
     roots: List[str] = []
     for path in paths:
-        root = project_root(path)
-        if root is None or root in roots:
-            continue
+        root, shallow = project_root(path)
+        if root is None or root in roots or shallow and os.path.isdir(path):
+            continue  # a directory given outside any project is the whole project
         if any(root == d or root.startswith(d.rstrip(os.sep) + os.sep) for d in given_dirs):
             continue  # already walked
-        roots.append(root)
+        roots.extend(_importable(root) if shallow else [root])
     if not roots:
         return []
     known = {os.path.abspath(source.path) for source in sources}
@@ -93,6 +95,21 @@ def project_sources(paths: Sequence[str], sources: List[SourceFile],
         if os.path.abspath(source.path) not in known:
             context.append(source)
     return context
+
+
+def _importable(directory: str) -> List[str]:
+    """What ``import`` finds in ``directory``: its modules and its packages."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        path = os.path.join(directory, name)
+        if name.endswith(".py") and os.path.isfile(path) or \
+                os.path.isfile(os.path.join(path, "__init__.py")):
+            found.append(path)
+    return found
 
 
 # ---- the analysis ----

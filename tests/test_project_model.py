@@ -1,0 +1,296 @@
+"""The project model on the layouts of real repositories that used to leave the index empty.
+
+Each tree is written here, as small as shows the shape (the shapes were measured on public
+applications: a root ``__init__.py``, a stray ``celery.py``, Flask's ``make_celery``, services
+sharing module names, Celery's own repository, a file outside any project marker). Every tree
+calls ``add.delay(1)`` on a task taking two arguments: once the task is indexed, the run reports
+CCL002 there, and the coverage says the task was found. Beside each, a near miss that must stay
+as it was.
+"""
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+from typing import Dict
+
+import pytest
+from click.testing import CliRunner
+
+from celery_chain_lint import engine
+from celery_chain_lint.cli import cli
+from celery_chain_lint.config.settings import Settings
+
+TASKS = """
+@{app}.task
+def add(x, y):
+    return x + y
+"""
+CALL = "add.delay(1)\n"
+
+
+def write(root: Path, files: Dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text) if text.startswith("\n") else text)
+
+
+def found(root: Path, *paths: str, **settings) -> set:
+    os.chdir(root)
+    report = engine.check(list(paths) or ["."], Settings(use_cache=False, **settings), jobs=1)
+    return {(f.path, f.span.line, f.code) for f in report.findings}
+
+
+def coverage(root: Path, *paths: str):
+    os.chdir(root)
+    return engine.check(list(paths) or ["."], Settings(use_cache=False), jobs=1).total_coverage()
+
+
+@pytest.fixture(autouse=True)
+def _back_to_cwd():
+    cwd = os.getcwd()
+    yield
+    os.chdir(cwd)
+
+
+# ---- a root __init__.py ----
+
+ROOT_INIT = {
+    "__init__.py": "",
+    "main/__init__.py": "",
+    "main/celery.py": 'from celery import Celery\napp = Celery("main")\n',
+    "shop/__init__.py": "",
+    "shop/tasks.py": "from main.celery import app\n" + TASKS.format(app="app"),
+    "shop/views.py": "from shop.tasks import add\n\ndef view():\n    " + CALL,
+}
+
+
+def test_a_root_init_does_not_hide_the_tasks(tmp_path):
+    write(tmp_path, ROOT_INIT)
+    assert found(tmp_path) == {(os.path.join("shop", "views.py"), 4, "CCL002")}
+    seen = coverage(tmp_path)
+    assert (seen.apps, seen.task_like, seen.tasks) == (1, 1, 1)
+
+
+def test_a_root_package_imported_by_its_name_keeps_its_name(tmp_path):
+    """The near miss: the repository root is the package, and the code says so."""
+    tree = tmp_path / "site"
+    write(tree, {
+        "__init__.py": "",
+        "main/__init__.py": "",
+        "main/celery.py": 'from celery import Celery\napp = Celery("main")\n',
+        "shop/__init__.py": "",
+        "shop/tasks.py": "from site.main.celery import app\n" + TASKS.format(app="app"),
+        "shop/views.py": "from site.shop.tasks import add\n\ndef view():\n    " + CALL,
+    })
+    assert found(tree) == {(os.path.join("shop", "views.py"), 4, "CCL002")}
+
+
+def test_a_django_celery_module_beside_import_celery_is_not_taken_for_a_root(tmp_path):
+    """``proj/celery.py`` and ``import celery``: the real Celery, and ``proj`` stays a package
+    (its settings are found by name for the chord's backend)."""
+    write(tmp_path, {
+        "manage.py": "",
+        "proj/__init__.py": "from .celery import app as celery_app\n",
+        "proj/celery.py": 'import celery\napp = celery.Celery("proj")\n'
+                          'app.config_from_object("django.conf:settings", namespace="CELERY")\n',
+        "proj/settings.py": 'CELERY_RESULT_BACKEND = "redis://"\n',
+        "shop/__init__.py": "",
+        "shop/tasks.py": "from celery import shared_task, chord\n"
+                         + TASKS.format(app="shared_task").replace("@shared_task.task",
+                                                                   "@shared_task")
+                         + "\ndef run():\n    chord([add.s(1, 2)], add.s(3)).delay()\n    "
+                         + CALL,
+    })
+    assert found(tmp_path) == {(os.path.join("shop", "tasks.py"), 9, "CCL002")}
+
+
+# ---- a stray celery.py ----
+
+def test_a_stray_celery_module_is_not_celery(tmp_path):
+    write(tmp_path, {
+        "docker/celery.py": "broker_url = 'redis://'\n",
+        "shop/__init__.py": "",
+        "shop/tasks.py": "from celery import shared_task\n\n@shared_task\n"
+                         "def add(x, y):\n    return x + y\n\ndef view():\n    " + CALL,
+    })
+    assert found(tmp_path) == {(os.path.join("shop", "tasks.py"), 8, "CCL002")}
+    assert coverage(tmp_path).tasks == 1
+
+
+# ---- apps made by factories ----
+
+FACTORY = {
+    "app/__init__.py": "from flask import Flask\nfrom app.factory import make_celery\n\n"
+                       "flask_app = Flask(__name__)\ncelery = make_celery(flask_app)\n",
+    "app/factory.py": """
+        from celery import Celery
+
+        def make_celery(app):
+            celery = Celery(app.import_name)
+            celery.conf.update(app.config)
+            return celery
+    """,
+    "app/tasks.py": "from celery import chord\nfrom app import celery\n"
+                    + TASKS.format(app="celery")
+                    + "\ndef view():\n    " + CALL,
+}
+
+
+def test_an_app_made_by_flasks_make_celery_recipe(tmp_path):
+    write(tmp_path, FACTORY)
+    assert found(tmp_path) == {(os.path.join("app", "tasks.py"), 9, "CCL002")}
+
+
+def test_a_factory_app_configured_inside_the_factory_is_not_said_to_lack_a_backend(tmp_path):
+    """``celery.conf.update(app.config)`` may set anything: a chord there is no CCL008."""
+    files = dict(FACTORY)
+    files["app/tasks.py"] = files["app/tasks.py"].replace(
+        CALL, "chord([add.s(1, 2)], add.s(3)).delay()\n")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+
+
+def test_a_function_returning_something_else_is_no_app(tmp_path):
+    write(tmp_path, {
+        "app/__init__.py": "def make_queue(name):\n    return {'name': name}\n\n"
+                           "queue = make_queue('q')\n",
+        "app/tasks.py": "from app import queue\n\n@queue.task\ndef add(x, y):\n"
+                        "    return x + y\n\ndef view():\n    " + CALL,
+    })
+    assert found(tmp_path) == set()
+
+
+# ---- services that share module names ----
+
+def _service(app: str) -> str:
+    return f'from celery import Celery\napp = Celery("{app}")\n' + textwrap.dedent(
+        TASKS.format(app="app")) + "\ndef view():\n    " + CALL
+
+
+def test_services_sharing_module_names_are_each_analysed(tmp_path):
+    write(tmp_path, {".git/HEAD": "", "services/a/tasks.py": _service("a"),
+                     "services/b/tasks.py": _service("b")})
+    expected = {(os.path.join("services", side, "tasks.py"), 9, "CCL002") for side in "ab"}
+    assert found(tmp_path) == expected
+    assert found(tmp_path, "services/b") == {(os.path.join("services", "b", "tasks.py"), 9,
+                                              "CCL002")}
+    # Argument order does not choose a winner.
+    assert found(tmp_path, "services/b", "services/a") == expected
+
+
+def test_a_module_of_the_same_name_without_tasks_does_not_hide_the_other(tmp_path):
+    write(tmp_path, {
+        "monitor/main.py": 'from celery import Celery\napp = Celery("monitor")\n',
+        "worker/main.py": _service("worker"),
+        "worker/flows.py": "from main import add\n\ndef later():\n    " + CALL,
+    })
+    assert found(tmp_path) == {(os.path.join("worker", "main.py"), 9, "CCL002"),
+                               (os.path.join("worker", "flows.py"), 4, "CCL002")}
+
+
+def test_a_shared_module_is_seen_by_every_service(tmp_path):
+    """The near miss: ``common/`` holds the tasks, each service its own ``main``."""
+    write(tmp_path, {
+        "common/__init__.py": "",
+        "common/jobs.py": 'from celery import Celery\napp = Celery("c")\n'
+                          + textwrap.dedent(TASKS.format(app="app")),
+        "a/main.py": "from common.jobs import add\n\ndef view():\n    " + CALL,
+        "b/main.py": "from common.jobs import add\n\ndef view():\n    add.delay(1, 2)\n",
+    })
+    assert found(tmp_path) == {(os.path.join("a", "main.py"), 4, "CCL002")}
+
+
+# ---- Celery's own repository ----
+
+def test_celery_itself_analysed_indexes_the_tasks_of_its_examples(tmp_path):
+    write(tmp_path, {
+        "setup.py": "",
+        "celery/__init__.py": "from celery.app.base import Celery\n"
+                              "from celery.app.shared import shared_task\n",
+        "celery/app/__init__.py": "",
+        "celery/app/base.py": "class Celery:\n    def task(self, *a, **k):\n        pass\n",
+        "celery/app/shared.py": "def shared_task(*a, **k):\n    pass\n",
+        "celery/canvas.py": "",
+        "celery/app/task.py": "",
+        "celery/_state.py": "",
+        "celery/result.py": "",
+        "examples/tutorial/tasks.py": _service("tutorial"),
+    })
+    assert found(tmp_path) == {
+        (os.path.join("examples", "tutorial", "tasks.py"), 9, "CCL002")}
+    assert found(tmp_path, "examples") == {
+        (os.path.join("examples", "tutorial", "tasks.py"), 9, "CCL002")}
+
+
+# ---- one file outside any project marker ----
+
+def test_a_file_outside_a_project_is_checked_with_its_neighbours(tmp_path):
+    demo = tmp_path / "demo"
+    write(demo, {"tasks.py": 'from celery import Celery\napp = Celery("d")\n'
+                 + textwrap.dedent(TASKS.format(app="app")),
+                 "flows.py": "from tasks import add\n\ndef view():\n    " + CALL})
+    if (tmp_path / ".git").exists() or any(
+            (parent / marker).exists() for parent in tmp_path.parents
+            for marker in ("pyproject.toml", "setup.py", "setup.cfg", ".git", "manage.py")):
+        pytest.skip("a project marker above the temporary directory")
+    assert found(tmp_path, "demo/flows.py") == {(os.path.join("demo", "flows.py"), 4, "CCL002")}
+    result = CliRunner().invoke(cli, ["check", "-", "--stdin-filename", "demo/flows.py",
+                                      "--no-cache"], input=(demo / "flows.py").read_text())
+    assert result.exit_code == 1 and "CCL002" in result.stdout
+
+
+# ---- saying what was not seen ----
+
+BLIND = {
+    "project/__init__.py": "from flask_celeryext import FlaskCeleryExt\n"
+                           "ext_celery = FlaskCeleryExt()\n",
+    "project/tasks.py": "from project import ext_celery\n\n"
+                        "@ext_celery.celery.task\ndef add(x, y):\n    return x + y\n\n"
+                        "def view():\n    " + CALL,
+}
+
+
+def test_a_blind_run_says_so_on_stderr(tmp_path):
+    write(tmp_path, BLIND)
+    os.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["check", ".", "--no-cache"])
+    assert result.exit_code == 0
+    assert "warning: 1 function(s) are decorated like Celery tasks but none was recognised" \
+        in result.stderr
+    assert "All checks passed" in result.stdout
+
+
+def test_a_run_that_saw_everything_warns_of_nothing(tmp_path):
+    write(tmp_path, ROOT_INIT)
+    os.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["check", ".", "--no-cache", "--show-coverage"])
+    assert result.exit_code == 1 and result.stderr == ""
+    assert "Coverage: 1 app, 1 of 1 task-decorated function indexed as tasks, 1 canvas site: " \
+           "1 modelled, 0 unknown; 6 files" in result.stdout
+
+
+def test_the_warning_names_the_module_that_was_not_found(tmp_path):
+    """Configured source roots that name the modules otherwise than the code imports them:
+    the warning names the import and the file, and the setting that fixes it."""
+    write(tmp_path, ROOT_INIT)
+    os.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.celery-chain-lint]\nsrc = [".."]\n')
+    result = CliRunner().invoke(cli, ["check", ".", "--no-cache"])
+    assert "the code imports `main.celery`" in result.stderr
+    assert "set `src = [...]`" in result.stderr
+
+
+def test_coverage_in_json_and_sarif(tmp_path):
+    write(tmp_path, ROOT_INIT)
+    os.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["check", ".", "--no-cache", "--format", "json",
+                                      "--show-coverage"])
+    assert len(json.loads(result.stdout)) == 1  # the array, as the contract says
+    (seen,) = json.loads(result.stderr)["coverage"]
+    assert (seen["apps"], seen["tasks_indexed"], seen["canvas_sites_modelled"]) == (1, 1, 1)
+    sarif = json.loads(CliRunner().invoke(cli, ["check", ".", "--no-cache", "--format",
+                                                "sarif"]).stdout)
+    assert sarif["runs"][0]["properties"]["coverage"][0]["tasks_indexed"] == 1
