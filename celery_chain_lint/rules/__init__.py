@@ -28,6 +28,7 @@ _CATALOGUE = (
     ("ccl017_enqueue_in_transaction", "EnqueueInTransaction"),
     ("ccl018_json_unserializable", "JsonUnserializable"),
     ("ccl019_canvas_options_as_arguments", "CanvasOptionsAsArguments"),
+    ("ccl020_arguments_to_immutable", "ArgumentsToImmutable"),
 )
 # Each module is named after its rule's code: the codes, known without importing the rules.
 RULE_CODES = tuple(module.split("_", 1)[0].upper() for module, _ in _CATALOGUE)

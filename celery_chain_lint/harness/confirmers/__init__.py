@@ -16,7 +16,7 @@ CONFIRMED, NOT_REPRODUCED, SKIPPED = "confirmed", "not-reproduced", "skipped"
 
 # One module per rule family; each registers its codes on import.
 MODULES = ("arguments", "independent", "retry", "wait", "called", "chords", "payload",
-           "pitfalls", "options", "canvas_options")
+           "pitfalls", "options", "canvas_options", "dropped_arguments")
 
 
 @dataclass
