@@ -27,6 +27,9 @@ _CATALOGUE = (
     ("ccl016_task_returns_canvas", "TaskReturnsCanvas"),
     ("ccl017_enqueue_in_transaction", "EnqueueInTransaction"),
     ("ccl018_json_unserializable", "JsonUnserializable"),
+    ("ccl019_canvas_options_as_arguments", "CanvasOptionsAsArguments"),
+    ("ccl020_arguments_to_immutable", "ArgumentsToImmutable"),
+    ("ccl021_revoke_last_only", "RevokeLastOnly"),
 )
 # Each module is named after its rule's code: the codes, known without importing the rules.
 RULE_CODES = tuple(module.split("_", 1)[0].upper() for module, _ in _CATALOGUE)

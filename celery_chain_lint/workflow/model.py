@@ -272,6 +272,35 @@ def _flow(workflow: Workflow, node: Node, prepended, extra_kwargs, complete: boo
             yield from _flow(workflow, node.body, (describe_result(node.header),), (), True, True)
 
 
+def argument_receivers(node: Node) -> Optional[List[SignatureNode]]:
+    """The signatures that the arguments a canvas is applied with are merged into
+    (``canvas.delay(*args, **kwargs)``, ``canvas.apply_async(args, kwargs)``): a chain's
+    first task, every member of a group, every member of a chord's header. Each keeps them
+    or, immutable, drops them (``Signature._merge``).
+
+    None when that is not known: an element the analyser cannot follow, a group built
+    dynamically, or a chain led by a chord (Celery 5.7 merges the keywords into the chord's
+    own, observed: none reaches its header).
+    """
+    if isinstance(node, SignatureNode):
+        return [node]
+    if isinstance(node, ChainNode):
+        if not node.steps or isinstance(node.steps[0], ChordNode):
+            return None
+        return argument_receivers(node.steps[0])
+    if isinstance(node, ChordNode):
+        return argument_receivers(node.header)
+    if isinstance(node, GroupNode) and node.members:
+        found: List[SignatureNode] = []
+        for member in node.members:
+            receivers = argument_receivers(member)
+            if receivers is None:
+                return None
+            found.extend(receivers)
+        return found
+    return None
+
+
 def nodes(node: Node) -> Iterator[Node]:
     """Every node of a canvas, outermost first, in source order (iterative: canvases nest)."""
     stack = [node]

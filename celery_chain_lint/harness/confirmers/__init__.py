@@ -16,7 +16,8 @@ CONFIRMED, NOT_REPRODUCED, SKIPPED = "confirmed", "not-reproduced", "skipped"
 
 # One module per rule family; each registers its codes on import.
 MODULES = ("arguments", "independent", "retry", "wait", "called", "chords", "payload",
-           "pitfalls", "options")
+           "pitfalls", "options", "canvas_options", "dropped_arguments",
+           "revoke")
 
 
 @dataclass
