@@ -14,6 +14,7 @@ class MetaRule:
     summary: str
     doc: str
     fixable: bool = False
+    fix_safety: str = "safe"
 
     def documentation(self) -> str:
         return self.doc.strip()
