@@ -405,21 +405,30 @@ FIX_LABELS = {"safe": "[fix] ", "unsafe": "[unsafe fix] ",
 @click.argument("code")
 def explain(code) -> None:
     """Print the documentation of one rule (by code or name)."""
-    from celery_chain_lint.catalogue import all_rules
+    from celery_chain_lint.catalogue import all_rules, explanation
 
     for rule in all_rules():
         if code.upper() == rule.code or code == rule.name:
-            click.echo(rule.documentation())
-            options = getattr(rule, "options", None) or {}
-            if options:
-                import json
-
-                click.echo(f"\n## Options\nSet in `[tool.celery-chain-lint.{rule.name}]`; "
-                           "a value replaces the default.\n")
-                for name, default in options.items():
-                    click.echo(f"- `{name}` (default: `{json.dumps(default)}`)")
+            click.echo(explanation(rule))
             return
     raise click.UsageError(f"unknown rule: {code}")
+
+
+@cli.command()
+def server() -> None:
+    """Run the Language Server (LSP over standard input and output), for editors.
+
+    Needs pygls: pip install 'celery-chain-lint[lsp]'.
+    """
+    try:
+        import pygls  # noqa: F401
+    except ImportError:
+        click.echo("error: the server needs pygls: pip install 'celery-chain-lint[lsp]'",
+                   err=True)
+        sys.exit(EXIT_ERROR)
+    from celery_chain_lint.server import serve
+
+    serve()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -15,6 +15,7 @@ Each fenced block is preceded by a marker comment saying how it is tested:
 - ``<!-- test: gitlab-ci -->``: the job's ``celery-chain-lint`` script lines run; the report is
   a Code Quality JSON array; artifacts are kept ``when: always`` (the job fails on findings).
 - ``<!-- test: pre-commit-config -->``: run by tests/test_precommit.py with pre-commit itself.
+- ``<!-- test: helix-languages -->``: valid TOML naming ``celery-chain-lint server``, which runs.
 - ``<!-- not tested: REASON -->``: says why not (installs packages, runs the test suite).
 """
 from __future__ import annotations
@@ -194,6 +195,19 @@ def run_gitlab(block: Block, cwd: Path) -> None:
 
 
 RUNNERS["gitlab-ci"] = run_gitlab
+
+
+def check_helix_languages(block: Block, cwd: Path) -> None:
+    """Helix's ``languages.toml``: valid TOML whose language server is the ``server``
+    command, used by the Python language."""
+    table = config.tomllib.loads(block.body)
+    server = table["language-server"]["celery-chain-lint"]
+    assert bash(" ".join([server["command"], *server["args"], "--help"]), cwd).returncode == 0
+    [python] = [language for language in table["language"] if language["name"] == "python"]
+    assert "celery-chain-lint" in python["language-servers"]
+
+
+RUNNERS["helix-languages"] = check_helix_languages
 QUICK_START = "Quick start"
 
 
