@@ -95,6 +95,8 @@ def _per_file(values: Sequence[str]) -> dict:
 @click.option("--show-fixes/--no-show-fixes", default=False,
               help="List the fixes available (with --fix: the fixes applied, per file and "
                    "rule). Text format only.")
+@click.option("--graph", "graph_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write a self-contained HTML page drawing each flagged workflow.")
 @click.option("--watch", "-w", is_flag=True,
               help="Run again whenever a Python file or a configuration file under PATHS "
                    "changes, until Ctrl-C.")
@@ -104,7 +106,8 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
           exit_non_zero_on_fix, select, extend_select, ignore, per_file_ignores,
           extend_per_file_ignores, config_path, isolated, exclude, extend_exclude,
           respect_gitignore, force_exclude, stdin_filename, show_unused_noqa, add_noqa,
-          ignore_noqa, fix, unsafe_fixes, diff, show_fixes, watch, no_cache, cache_dir) -> None:
+          ignore_noqa, fix, unsafe_fixes, diff, show_fixes, graph_path, watch, no_cache,
+          cache_dir) -> None:
     """Analyse PATHS (default: the current directory) without importing them.
 
     "-" reads one file from standard input (name it with --stdin-filename).
@@ -227,6 +230,12 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
             sys.exit(EXIT_ERROR)
     elif output:
         click.echo(output, nl=False, file=stream, color=options.color)
+    if graph_path:
+        from celery_chain_lint.reporters.graph import write_html
+
+        if not write_html(graph_path, [f.to_json() for f in findings], "celery-chain-lint check",
+                          sys.stderr):
+            sys.exit(EXIT_ERROR)
     global _FAST_EXIT
     _FAST_EXIT = True  # everything is written: console_main may skip the interpreter's teardown
     if exit_zero:
@@ -318,6 +327,9 @@ def _relative(path: str) -> str:
               default="text", show_default=True, help="Output format.")
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False),
               help="Write the report to this file instead of standard output.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write a self-contained HTML page drawing each finding's workflow, "
+                   "with what the worker observed.")
 @click.option("--broker", metavar="URL", help="Broker URL (default: embedded, no server needed).")
 @click.option("--backend", metavar="URL",
               help="Result backend URL (default: embedded file-system backend).")
@@ -331,8 +343,8 @@ def _relative(path: str) -> str:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="The configuration file (as for check).")
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
-def verify(paths, output_format, output_file, broker, backend, timeout, execute, select, ignore,
-           config_path, isolated) -> None:
+def verify(paths, output_format, output_file, html_path, broker, backend, timeout, execute,
+           select, ignore, config_path, isolated) -> None:
     """Run check on PATHS, then replay each finding on a real Celery worker.
 
     Each finding is confirmed, not-reproduced or skipped (with why), with the evidence. Exit 0
@@ -359,7 +371,8 @@ def verify(paths, output_format, output_file, broker, backend, timeout, execute,
         sys.exit(EXIT_ERROR)
     try:
         with out as stream:
-            code = main_verify(paths, options, output_format, settings, out=stream)
+            code = main_verify(paths, options, output_format, settings, out=stream,
+                               html_path=html_path)
     except PathError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_ERROR)
