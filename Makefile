@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: lint-sample test services
+.PHONY: lint-sample test services browser
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,13 @@ $(VENV)/.installed: pyproject.toml
 services:
 	scripts/ensure-services
 
+# Headless Chromium for tests/test_graph_html.py (installed with apt when missing).
+browser:
+	scripts/ensure-chromium
+
 # Findings make the linter exit 1: here that is the expected outcome; exit 2 (an error) fails.
 lint-sample: $(VENV)/.installed
 	$(BIN)/celery-chain-lint check fixtures/shop || test $$? -eq 1
 
-test: $(VENV)/.installed services
+test: $(VENV)/.installed services browser
 	$(BIN)/python -m pytest

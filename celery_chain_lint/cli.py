@@ -1,6 +1,7 @@
 """The command line: ``celery-chain-lint check``, ``verify``, ``rules`` and ``explain``.
 
-Exit codes follow ruff and flake8: 0 no findings, 1 findings, 2 usage or internal error.
+Exit codes follow ruff and flake8: 0 no findings, 1 findings, 2 usage or internal error; 130
+when interrupted (Ctrl-C), as the shell reports it.
 ``check`` never imports Celery nor the analysed code.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from celery_chain_lint.load import PathError
 from celery_chain_lint.reporters import FORMATS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 
 def _codes(values: Sequence[str]) -> List[str]:
@@ -90,6 +92,14 @@ def _per_file(values: Sequence[str]) -> dict:
               help="Also apply (and count as fixable) fixes that may change behaviour.")
 @click.option("--diff", is_flag=True,
               help="Print the changes --fix would make as a unified diff; write nothing.")
+@click.option("--show-fixes/--no-show-fixes", default=False,
+              help="List the fixes available (with --fix: the fixes applied, per file and "
+                   "rule). Text format only.")
+@click.option("--graph", "graph_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write a self-contained HTML page drawing each flagged workflow.")
+@click.option("--watch", "-w", is_flag=True,
+              help="Run again whenever a Python file or a configuration file under PATHS "
+                   "changes, until Ctrl-C.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the analysis cache.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="The analysis cache directory.")
 @click.option("--show-coverage", is_flag=True,
@@ -99,19 +109,29 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
           exit_non_zero_on_fix, select, extend_select, ignore, per_file_ignores,
           extend_per_file_ignores, config_path, isolated, exclude, extend_exclude,
           respect_gitignore, force_exclude, stdin_filename, show_unused_noqa, add_noqa,
-          ignore_noqa, fix, unsafe_fixes, diff, no_cache, cache_dir, show_coverage) -> None:
+          ignore_noqa, fix, unsafe_fixes, diff, show_fixes, graph_path, watch, no_cache,
+          cache_dir, show_coverage) -> None:
     """Analyse PATHS (default: the current directory) without importing them.
 
     "-" reads one file from standard input (name it with --stdin-filename).
     """
     import dataclasses
 
+    if watch:
+        if "-" in paths or stdin_filename:
+            raise click.UsageError("--watch cannot read standard input")
+        if add_noqa or diff:
+            raise click.UsageError("--watch cannot be combined with --add-noqa or --diff")
+        from celery_chain_lint.editor.watch import watch as watch_paths
+
+        watch_paths(list(paths) or ["."], _watched_command())
+
     from celery_chain_lint import engine
-    from celery_chain_lint.fixes import fixer
     from celery_chain_lint.config.files import ConfigError, resolve
+    from celery_chain_lint.fixes import fixer
     from celery_chain_lint.reporters import RenderOptions, render
     from celery_chain_lint.reporters.text import use_color
-    from celery_chain_lint.load import path_filter
+    from celery_chain_lint.load import path_filter, stdin_context
 
     paths = list(paths)
     use_stdin = paths == ["-"]
@@ -148,7 +168,7 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
         if stdin_filename and os.path.isfile(stdin_filename):
             paths = [stdin_filename]  # the engine adds the project around it as context
         else:  # a file not saved yet: analyse the package it will be part of
-            paths = _stdin_context(stdin_path, settings) if stdin_filename else []
+            paths = stdin_context(stdin_path, settings) if stdin_filename else []
     else:
         paths = paths or ["."]
 
@@ -159,7 +179,7 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
                 click.echo(f"warning: {problem}", err=True)
             click.echo(f"Added {added} noqa directive{'s' if added != 1 else ''}.", err=True)
             sys.exit(EXIT_CLEAN)
-        fixed_count, changed = 0, False
+        fixed_count, changed, outcome = 0, False, None
         if fix or diff:
             outcome = fixer.fix(paths, settings, unsafe=unsafe_fixes,
                                 write=not diff and not use_stdin)
@@ -211,6 +231,8 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
 
         for warning in warnings(report.total_coverage()):
             click.echo(f"warning: {warning}", err=True)
+    if show_fixes and output_format == "text" and not statistics:
+        output += _fix_listing(findings, outcome.changes if fix else None, unsafe_fixes)
     if output_file:
         try:
             with open(output_file, "w", encoding="utf-8", newline="\n") as handle:
@@ -220,6 +242,12 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
             sys.exit(EXIT_ERROR)
     elif output:
         click.echo(output, nl=False, file=stream, color=options.color)
+    if graph_path:
+        from celery_chain_lint.reporters.graph import write_html
+
+        if not write_html(graph_path, [f.to_json() for f in findings], "celery-chain-lint check",
+                          sys.stderr):
+            sys.exit(EXIT_ERROR)
     global _FAST_EXIT
     _FAST_EXIT = True  # everything is written: console_main may skip the interpreter's teardown
     if exit_zero:
@@ -246,6 +274,24 @@ def _with_coverage(output: str, report, output_format: str, show: bool) -> str:
     else:
         click.echo(coverage.render(report.coverage), err=True, nl=False)
     return output
+
+
+def _fix_listing(findings, changes, unsafe_fixes: bool) -> str:
+    """What ``--show-fixes`` adds under the report: the fixes applied (``--fix``), else those
+    available."""
+    from celery_chain_lint.rules.catalogue import all_rules
+    from celery_chain_lint.reporters.text import fixes_applied, fixes_available
+
+    if changes is not None:
+        return fixes_applied(changes, {rule.code: rule.name for rule in all_rules()})
+    return fixes_available(findings, unsafe_fixes)
+
+
+def _watched_command() -> List[str]:
+    """The command ``--watch`` runs on each change: this very ``check``, without --watch."""
+    argv = _ARGV if _ARGV is not None else sys.argv[1:]
+    return [sys.executable, "-m", "celery_chain_lint"] + [
+        arg for arg in argv if arg not in ("--watch", "-w")]
 
 
 def _apply_cli(settings, *, select, extend_select, ignore, per_file, extend_per_file, exclude,
@@ -283,33 +329,15 @@ def _apply_cli(settings, *, select, extend_select, ignore, per_file, extend_per_
         settings.cache_dir = cache_dir
 
 
-def _stdin_context(stdin_filename: str, settings) -> List[str]:
-    """What to analyse with a file read from standard input, for its imports to resolve: the
-    configured source roots, else the top package holding it, else its directory."""
-    if settings.src:
-        return [root for root in settings.src if os.path.isdir(root)]
-    directory = os.path.dirname(os.path.abspath(stdin_filename))
-    if not os.path.isdir(directory):
-        return []
-    top = None
-    while os.path.isfile(os.path.join(directory, "__init__.py")):
-        top = directory
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            break
-        directory = parent
-    return [_relative(top or directory)]
-
-
-def _relative(path: str) -> str:
-    relative = os.path.relpath(path)
-    return path if relative.startswith("..") else relative
-
-
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--format", "--output-format", "output_format", type=click.Choice(["text", "json"]),
               default="text", show_default=True, help="Output format.")
+@click.option("-o", "--output-file", type=click.Path(dir_okay=False),
+              help="Write the report to this file instead of standard output.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write a self-contained HTML page drawing each finding's workflow, "
+                   "with what the worker observed.")
 @click.option("--broker", metavar="URL", help="Broker URL (default: embedded, no server needed).")
 @click.option("--backend", metavar="URL",
               help="Result backend URL (default: embedded file-system backend).")
@@ -323,8 +351,8 @@ def _relative(path: str) -> str:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="The configuration file (as for check).")
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
-def verify(paths, output_format, broker, backend, timeout, execute, select, ignore, config_path,
-           isolated) -> None:
+def verify(paths, output_format, output_file, html_path, broker, backend, timeout, execute,
+           select, ignore, config_path, isolated) -> None:
     """Run check on PATHS, then replay each finding on a real Celery worker.
 
     Each finding is confirmed, not-reproduced or skipped (with why), with the evidence. Exit 0
@@ -344,52 +372,89 @@ def verify(paths, output_format, broker, backend, timeout, execute, select, igno
                respect_gitignore=None, force_exclude=None, show_unused_noqa=False,
                ignore_noqa=False, no_cache=False, cache_dir=None)
     options = Options(broker=broker, backend=backend, timeout=timeout, execute=execute)
+    try:  # opened before the slow part runs: a path that cannot be written fails at once
+        out = _report_stream(output_file)
+    except OSError as error:
+        click.echo(f"error: cannot write {output_file}: {error.strerror or error}", err=True)
+        sys.exit(EXIT_ERROR)
     try:
-        code = main_verify(paths, options, output_format, settings)
+        with out as stream:
+            code = main_verify(paths, options, output_format, settings, out=stream,
+                               html_path=html_path)
     except PathError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_ERROR)
     sys.exit(code)
 
 
+def _report_stream(output_file: Optional[str]):
+    """Where a report goes: the file, else standard output (left open)."""
+    import contextlib
+
+    if not output_file:
+        return contextlib.nullcontext(sys.stdout)
+    return open(output_file, "w", encoding="utf-8", newline="\n")
+
+
 @cli.command("rules")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 def list_rules(output_format) -> None:
-    """List every rule: code, name, summary, and whether --fix can fix it."""
+    """List every rule: code, name, summary, and whether --fix can fix it: [fix] (safe),
+    [unsafe fix] (only with --unsafe-fixes) or [fix, sometimes unsafe]."""
     import json
 
     from celery_chain_lint.rules.catalogue import all_rules
 
     if output_format == "json":
         click.echo(json.dumps([{"code": r.code, "name": r.name, "summary": r.summary,
-                                "fixable": r.fixable} for r in all_rules()], indent=2))
+                                "fixable": r.fixable,
+                                "fix_safety": r.fix_safety if r.fixable else None}
+                               for r in all_rules()], indent=2))
         return
     for rule in all_rules():
-        click.echo(f"{rule.code}  {rule.name:<24} {'[fix] ' if rule.fixable else ''}{rule.summary}")
+        label = FIX_LABELS[rule.fix_safety] if rule.fixable else ""
+        click.echo(f"{rule.code}  {rule.name:<24} {label}{rule.summary}")
+
+
+# What ``rules`` shows before a fixable rule's summary: ``[fix]`` only where --fix alone
+# applies every fix of the rule (ruff says "unsafe" too, and hides those fixes by default).
+FIX_LABELS = {"safe": "[fix] ", "unsafe": "[unsafe fix] ",
+              "sometimes unsafe": "[fix, sometimes unsafe] "}
 
 
 @cli.command()
 @click.argument("code")
 def explain(code) -> None:
     """Print the documentation of one rule (by code or name)."""
-    from celery_chain_lint.rules.catalogue import all_rules
+    from celery_chain_lint.rules.catalogue import all_rules, explanation
 
     for rule in all_rules():
         if code.upper() == rule.code or code == rule.name:
-            click.echo(rule.documentation())
-            options = getattr(rule, "options", None) or {}
-            if options:
-                import json
-
-                click.echo(f"\n## Options\nSet in `[tool.celery-chain-lint.{rule.name}]`; "
-                           "a value replaces the default.\n")
-                for name, default in options.items():
-                    click.echo(f"- `{name}` (default: `{json.dumps(default)}`)")
+            click.echo(explanation(rule))
             return
     raise click.UsageError(f"unknown rule: {code}")
 
 
+@cli.command()
+def server() -> None:
+    """Run the Language Server (LSP over standard input and output), for editors.
+
+    Needs pygls: pip install 'celery-chain-lint[lsp]'.
+    """
+    try:
+        import pygls  # noqa: F401
+    except ImportError:
+        click.echo("error: the server needs pygls: pip install 'celery-chain-lint[lsp]'",
+                   err=True)
+        sys.exit(EXIT_ERROR)
+    from celery_chain_lint.editor.server import serve
+
+    serve()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    global _ARGV
+    _ARGV = list(argv) if argv is not None else sys.argv[1:]
     try:
         cli.main(args=argv, prog_name="celery-chain-lint", standalone_mode=False)
     except click.exceptions.Exit as done:
@@ -397,8 +462,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(EXIT_ERROR)
-    except click.exceptions.Abort:
-        sys.exit(EXIT_ERROR)
+    except click.exceptions.Abort as abort:  # click turns Ctrl-C into Abort
+        sys.exit(EXIT_INTERRUPTED if isinstance(abort.__context__, KeyboardInterrupt)
+                 else EXIT_ERROR)
+    except KeyboardInterrupt:  # raised outside click's own handler
+        sys.exit(EXIT_INTERRUPTED)
     except SystemExit:
         raise
     except Exception:  # an internal error must not look like "findings" (exit 1)
@@ -434,6 +502,7 @@ def console_main() -> None:
 
 
 _FAST_EXIT = False  # set by a ``check`` that completed
+_ARGV: Optional[List[str]] = None  # the arguments main() was given (check --watch re-runs them)
 
 
 if __name__ == "__main__":

@@ -89,8 +89,8 @@ WRAPPER = textwrap.dedent("""\
             os.kill(os.getpid(), signal.SIGKILL)
         return real_replace(source, target)
 
-    def atomic_write(path, data):
-        real_write(path, data)
+    def atomic_write(path, data, original=None):
+        real_write(path, data, original)
         writes[0] += 1
         print("WROTE", path, flush=True)
         time.sleep(0.005)

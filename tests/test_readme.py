@@ -15,6 +15,11 @@ Each fenced block is preceded by a marker comment saying how it is tested:
 - ``<!-- test: gitlab-ci -->``: the job's ``celery-chain-lint`` script lines run; the report is
   a Code Quality JSON array; artifacts are kept ``when: always`` (the job fails on findings).
 - ``<!-- test: pre-commit-config -->``: run by tests/test_precommit.py with pre-commit itself.
+- ``<!-- test: helix-languages -->``: valid TOML naming ``celery-chain-lint server``, which runs.
+- ``<!-- test: install -->``: the commands run in one shell on the system's Python (no virtual
+  environment active), this checkout in place of ``/path/to/celery-chain-lint``.
+- In the CI recipes (``github-workflow``, ``gitlab-ci``) the ``pip install`` line is not run:
+  it installs from a repository URL over the network; the install recipe above covers it.
 - ``<!-- not tested: REASON -->``: says why not (installs packages, runs the test suite).
 """
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -194,6 +200,44 @@ def run_gitlab(block: Block, cwd: Path) -> None:
 
 
 RUNNERS["gitlab-ci"] = run_gitlab
+
+
+def check_helix_languages(block: Block, cwd: Path) -> None:
+    """Helix's ``languages.toml``: valid TOML whose language server is the ``server``
+    command, used by the Python language."""
+    table = config.tomllib.loads(block.body)
+    server = table["language-server"]["celery-chain-lint"]
+    assert bash(" ".join([server["command"], *server["args"], "--help"]), cwd).returncode == 0
+    [python] = [language for language in table["language"] if language["name"] == "python"]
+    assert "celery-chain-lint" in python["language-servers"]
+
+
+RUNNERS["helix-languages"] = check_helix_languages
+CHECKOUT_PLACEHOLDER = "/path/to/celery-chain-lint"
+
+
+def run_install(block: Block, cwd: Path) -> None:
+    """The install recipe, as a user on a clean machine runs it: one shell (the activation
+    holds for the next commands), the system's Python, no virtual environment active, this
+    checkout in place of the placeholder path."""
+    commands = [line[2:] for line in block.body.splitlines() if line.startswith("$ ")]
+    expected = [line for line in block.body.splitlines() if line and not line.startswith("$ ")]
+    script = "set -e\n" + "\n".join(c.replace(CHECKOUT_PLACEHOLDER, shlex.quote(str(ROOT)))
+                                     for c in commands)
+    python_dir = str(Path(getattr(sys, "_base_executable", sys.executable)).parent)
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env["PATH"] = os.pathsep.join([python_dir] + [
+        entry for entry in env.get("PATH", "").split(os.pathsep)
+        if entry != str(Path(sys.executable).parent)])
+    result = subprocess.run(["bash", "-c", script], cwd=cwd, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert matches(expected, [line for line in result.stdout.splitlines() if line]), result.stdout
+    assert (cwd / ".venv" / "bin" / "celery-chain-lint").exists()
+
+
+RUNNERS["install"] = run_install
 QUICK_START = "Quick start"
 
 
@@ -213,23 +257,41 @@ def test_readme_section_examples(section, scratch):
         RUNNERS[kind](block, scratch)
 
 
-def test_action_yml_run_step(scratch):
-    """The composite action's run step, under the shell GitHub runs it with. (The install step
-    is `pip install` of this repository, which tests/test_precommit.py exercises.)"""
+def test_action_yml_installs_into_its_own_venv_and_runs(scratch):
+    """The composite action's two steps, under the shell GitHub runs them with, on a clean
+    machine's Python: the install step makes its own virtual environment (a system Python may
+    refuse ``pip install``) and installs this repository into it; the run step passes ``args``
+    split into words but never glob-expanded."""
     action = yaml.safe_load((ROOT / "action.yml").read_text())
     assert action["runs"]["using"] == "composite"
-    steps = action["runs"]["steps"]
-    assert 'pip install' in steps[0]["run"] and '"$GITHUB_ACTION_PATH"' in steps[0]["run"]
-    env = dict(os.environ, CCL_PYTHON=sys.executable, CCL_ARGS="fixtures/shop --extend-select CCL998",
-               CCL_SARIF="out.sarif", NO_COLOR="1")
-    for name, value in steps[1]["env"].items():  # every input reaches the script as a variable
-        assert value.startswith("${{ inputs.") and name in env
-    result = subprocess.run(["bash", "-eo", "pipefail", "-c", steps[1]["run"]], cwd=scratch, env=env,
-                            capture_output=True, text=True, timeout=600)
+    install, run = action["runs"]["steps"]
+    python = getattr(sys, "_base_executable", None) or shutil.which("python3")
+    env = dict(os.environ, CCL_PYTHON=python, CCL_VENV=str(scratch / "action-venv"),
+               GITHUB_ACTION_PATH=str(ROOT), NO_COLOR="1")
+    env.pop("VIRTUAL_ENV", None)
+    env.pop("PYTHONPATH", None)
+    for step in (install, run):  # every input reaches the scripts as a variable
+        for name, value in step["env"].items():
+            assert value.startswith(("${{ inputs.", "${{ runner.temp }}")), (name, value)
+    installed = _step(install, scratch, env)
+    assert installed.returncode == 0, installed.stderr
+    assert (scratch / "action-venv" / "bin" / "celery-chain-lint").exists()
+
+    env.update(CCL_ARGS="fixtures/shop --extend-select CCL998", CCL_SARIF="out.sarif")
+    result = _step(run, scratch, env)
     assert result.returncode == 1, result.stderr
     assert result.stdout.startswith("::error file=fixtures/shop/")
     schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
     jsonschema.validate(json.loads((scratch / "out.sarif").read_text()), schema)
+    # '*.py' reaches the tool as written (it excludes every file); the shell would have made
+    # it 'setup.py' here, which excludes nothing.
+    (scratch / "setup.py").write_text("")
+    env.update(CCL_ARGS="fixtures/shop --extend-exclude *.py", CCL_SARIF="")
+    assert _step(run, scratch, env).returncode == 0
     env["CCL_ARGS"] = "fixtures/shop --select NOPE"
-    assert subprocess.run(["bash", "-eo", "pipefail", "-c", steps[1]["run"]], cwd=scratch, env=env,
-                          capture_output=True, text=True).returncode == 2
+    assert _step(run, scratch, env).returncode == 2
+
+
+def _step(step: dict, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)

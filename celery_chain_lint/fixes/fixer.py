@@ -6,10 +6,11 @@
 - Every fixed text is re-parsed with libcst; one that does not parse is not written.
 - Nothing is written before the rounds end. A file whose bytes on disk are no longer those that
   were analysed is reported and skipped. Writes are atomic: a temporary file in the same
-  directory, fsync, then ``os.replace``; the file's mode (and owner, where allowed), encoding
+  directory, fsync, then ``os.replace``; the file's mode, owner and group, encoding
   (including a UTF-8 BOM or a coding cookie) and line endings are kept; a symbolic link is
-  followed and its target replaced (a hard link is not kept: the path gets a new inode). A
-  read-only file is not written.
+  followed and its target replaced. A file with other hard links, one whose owner or group
+  this user cannot give a new file, and one in a directory this user cannot write, are
+  rewritten in place instead (see ``atomic_write``). A read-only file is not written.
 """
 from __future__ import annotations
 
@@ -129,12 +130,51 @@ class WriteError(Exception):
     pass
 
 
-def atomic_write(path: str, data: bytes) -> None:
-    """Replace ``path``'s content with ``data`` atomically, keeping its mode and owner."""
+class FileChanged(Exception):
+    """The file no longer holds the bytes that were analysed."""
+
+
+def atomic_write(path: str, data: bytes, original: Optional[bytes] = None) -> None:
+    """Replace ``path``'s content with ``data``, keeping its mode, owner, group and hard links.
+
+    The usual way is atomic: a temporary file in the same directory, then ``os.replace``; a
+    crash leaves the old text or the new, never a mix. But the renamed file is a new inode:
+    the file's other hard links would keep the old text, and a file of another owner or
+    group (one this user may write but not ``chown`` back) would change hands. There, and
+    where the directory is not writable, the file is rewritten in place instead
+    (``_rewrite_in_place``). ``original``: the bytes the fixes were computed from; a file that
+    no longer holds them raises ``FileChanged`` and is left alone."""
     target = os.path.realpath(path)
     directory = os.path.dirname(target) or "."
     info = os.stat(target)
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.",
+    if info.st_nlink > 1:
+        _rewrite_in_place(target, data, original)
+        return
+    try:
+        temporary = _temporary_copy(target, data, info)
+    except PermissionError:  # a writable file in a directory that is not
+        _rewrite_in_place(target, data, original)
+        return
+    try:
+        if not _same_owner(temporary, info):
+            os.unlink(temporary)
+            _rewrite_in_place(target, data, original)
+            return
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    _sync_directory(directory)
+
+
+def _temporary_copy(target: str, data: bytes, info: os.stat_result) -> str:
+    """A hidden file beside ``target`` holding ``data`` (on disk), with ``target``'s mode and,
+    where this user may give them, its owner and group."""
+    descriptor, temporary = tempfile.mkstemp(dir=os.path.dirname(target) or ".",
+                                             prefix=f".{os.path.basename(target)}.",
                                              suffix=".ccl-tmp")
     try:
         with os.fdopen(descriptor, "wb") as handle:
@@ -146,14 +186,63 @@ def atomic_write(path: str, data: bytes) -> None:
             try:
                 os.chown(temporary, info.st_uid, info.st_gid)
             except OSError:
-                pass
-        os.replace(temporary, target)
+                pass  # _same_owner sees it
     except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
+        os.unlink(temporary)
         raise
+    return temporary
+
+
+def _same_owner(path: str, info: os.stat_result) -> bool:
+    now = os.stat(path)
+    return (now.st_uid, now.st_gid) == (info.st_uid, info.st_gid)
+
+
+def _rewrite_in_place(target: str, data: bytes, original: Optional[bytes]) -> None:
+    """Overwrite ``target``'s bytes through one open descriptor: the inode, so its hard links,
+    owner, group and extended attributes, stays. The content is compared with ``original``
+    through the same descriptor just before writing; the space a longer text needs is
+    reserved first (``posix_fallocate``), so a full disk refuses before a byte changes; an
+    error while writing puts the old bytes back. Not atomic against a crash: a kill between
+    the write and the truncation of a shorter text could leave the old tail after the new
+    text (a window of two system calls)."""
+    descriptor = os.open(target, os.O_RDWR)
+    try:
+        before = _read_all(descriptor)
+        if original is not None and before != original:
+            raise FileChanged(target)
+        if len(data) > len(before) and hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(descriptor, 0, len(data))
+        try:
+            _overwrite(descriptor, data)
+        except OSError:
+            _overwrite(descriptor, before)
+            raise
+    finally:
+        os.close(descriptor)
+
+
+def _read_all(descriptor: int) -> bytes:
+    chunks = []
+    offset = 0
+    while True:
+        chunk = os.pread(descriptor, 1 << 20, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
+
+
+def _overwrite(descriptor: int, data: bytes) -> None:
+    written = 0
+    while written < len(data):
+        written += os.pwrite(descriptor, data[written:], written)
+    os.ftruncate(descriptor, len(data))
+    os.fsync(descriptor)
+
+
+def _sync_directory(directory: str) -> None:
+    """The rename itself on disk (a crash right after it must not bring the old file back)."""
     try:
         directory_fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -172,6 +261,7 @@ class FileChange:
     original: bytes
     fixed: bytes
     fixes: int
+    codes: Dict[str, int] = field(default_factory=dict)  # fixes applied per rule code
 
     def diff(self) -> str:
         before, after = decode(self.original).text, decode(self.fixed).text
@@ -235,6 +325,7 @@ def fix(paths: Sequence[str], settings, unsafe: bool = False, write: bool = True
     current: Dict[str, bytes] = {}
     shown: Dict[str, str] = {}
     counts: Dict[str, int] = {}
+    codes: Dict[str, Dict[str, int]] = {}
     problems: List[str] = []
     frozen = set()  # files not to touch again (changed during analysis, unparsable fix)
     converged = False
@@ -277,6 +368,7 @@ def fix(paths: Sequence[str], settings, unsafe: bool = False, write: bool = True
             fixed_text, applied = apply_fixes(text, [f.fix for f in findings])
             if not applied:
                 continue
+            code_of = {f.fix: f.code for f in findings}
             try:
                 fixed = encode(fixed_text, encoding)
             except UnicodeEncodeError:
@@ -293,11 +385,14 @@ def fix(paths: Sequence[str], settings, unsafe: bool = False, write: bool = True
                 continue
             current[key] = fixed
             counts[key] = counts.get(key, 0) + len(applied)
+            for fix_applied in applied:
+                per_code = codes.setdefault(key, {})
+                per_code[code_of[fix_applied]] = per_code.get(code_of[fix_applied], 0) + 1
             progress = True
         if not progress:
             converged = True
             break
-    changes = [FileChange(shown[key], originals[key], current[key], counts[key])
+    changes = [FileChange(shown[key], originals[key], current[key], counts[key], codes[key])
                for key in sorted(current, key=lambda k: shown[k])
                if current[key] != originals[key]]
     outcome = FixOutcome(report, changes, problems, converged)
@@ -357,7 +452,9 @@ def write_if_unchanged(path: str, original: bytes, data: bytes) -> Optional[str]
     if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
         return f"{path}: the file is read-only; not fixed"
     try:
-        atomic_write(path, data)
+        atomic_write(path, data, original)
+    except FileChanged:
+        return f"{path}: changed on disk since it was analysed; not fixed"
     except OSError as error:
         return f"{path}: cannot write the file ({error.strerror or error}); not fixed"
     return None

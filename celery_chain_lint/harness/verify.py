@@ -380,8 +380,10 @@ class ProgressPrinter:
 
 
 def main_verify(paths: List[str], options: Options, output_format: str, settings=None,
-                out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """The ``verify`` command: 0 none confirmed, 1 some confirmed, 2 infrastructure error."""
+                out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+                html_path: Optional[str] = None) -> int:
+    """The ``verify`` command: 0 none confirmed, 1 some confirmed, 2 infrastructure error.
+    ``html_path``: also draw each finding's workflow there (``reporters/graph.py``)."""
     import json
 
     from celery_chain_lint import engine
@@ -410,4 +412,9 @@ def main_verify(paths: List[str], options: Options, output_format: str, settings
         out.write(render_summary(results, verifier.env.describe()) + "\n")
     for problem in verifier.cleanup_problems:
         err.write(f"warning: cleanup: {problem}\n")
+    from celery_chain_lint.reporters.graph import write_html
+
+    if html_path and not write_html(html_path, results, "celery-chain-lint verify", err):
+        return 2
     return 1 if any(r["status"] == CONFIRMED for r in results) else 0
+

@@ -8,6 +8,7 @@ the reporters or the engine: the engine calls this once and runs the rules on wh
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from celery_chain_lint.load.source import (MAX_FILE_BYTES, SourceError, decode, 
 # What the layers above use of this one; they import nothing else from it.
 __all__ = ["MAX_FILE_BYTES", "Loaded", "LoadedProject", "PathError", "PerFileIgnores",
            "SourceError", "SourceFile", "content_hash", "decode", "discover", "load_project",
-           "load_projects", "parse_text", "path_filter", "run_deep", "split_lines"]
+           "load_projects", "parse_text", "path_filter", "run_deep", "split_lines",
+           "stdin_context"]
 
 if TYPE_CHECKING:
     from celery_chain_lint.index.project import Project
@@ -147,3 +149,26 @@ def load_project(paths: Sequence[str], settings: Optional[Settings] = None) -> "
     """The project model of ``paths`` (the first project, when the tree holds several)."""
     with load_projects(paths, settings or Settings()) as loaded:
         return loaded.projects[0].project()[0]
+
+
+def stdin_context(stdin_filename: str, settings) -> List[str]:
+    """What to analyse with a file read from standard input, for its imports to resolve: the
+    configured source roots, else the top package holding it, else its directory."""
+    if settings.src:
+        return [root for root in settings.src if os.path.isdir(root)]
+    directory = os.path.dirname(os.path.abspath(stdin_filename))
+    if not os.path.isdir(directory):
+        return []
+    top = None
+    while os.path.isfile(os.path.join(directory, "__init__.py")):
+        top = directory
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return [_relative(top or directory)]
+
+
+def _relative(path: str) -> str:
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative

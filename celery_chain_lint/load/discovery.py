@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -54,7 +55,7 @@ def _python_files(given: str, excludes: frozenset, path_filter=None) -> Iterator
         yield given
         return
     visited = set()
-    for directory, subdirs, files in os.walk(given, followlinks=False):
+    for directory, subdirs, files in os.walk(given, onerror=_warn_unreadable, followlinks=False):
         real = os.path.realpath(directory)
         if real in visited:
             subdirs[:] = []
@@ -71,6 +72,19 @@ def _python_files(given: str, excludes: frozenset, path_filter=None) -> Iterator
                 if path_filter is not None and path_filter.excluded(path, False):
                     continue
                 yield path
+
+
+_WARNED: set = set()  # directories already reported in this process (discovery runs often)
+
+
+def _warn_unreadable(error: OSError) -> None:
+    """Say which directory the walk could not list: its files are not analysed, and a
+    silent skip would read as "no findings there"."""
+    where = error.filename or "?"
+    if where not in _WARNED:
+        _WARNED.add(where)
+        print(f"warning: {_display(str(where))}: cannot list the directory "
+              f"({error.strerror or error}); skipped", file=sys.stderr)
 
 
 def _display(path: str) -> str:

@@ -113,3 +113,30 @@ def use_color(stream) -> bool:
         return True
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+
+
+def fixes_available(findings: List[Finding], unsafe_fixes: bool) -> str:
+    """``--show-fixes`` without ``--fix``: what each fix would do, and which need
+    ``--unsafe-fixes``; empty when no finding has a fix."""
+    lines = []
+    for finding in findings:
+        if finding.fix is None:
+            continue
+        note = "" if finding.fix.applicability == "safe" or unsafe_fixes else \
+            " (unsafe: with --unsafe-fixes)"
+        lines.append(f"  {finding.path}:{finding.span.line}:{finding.span.column}: "
+                     f"{finding.code} {finding.fix.message}{note}")
+    return "\n".join(["Fixes available:"] + lines) + "\n" if lines else ""
+
+
+def fixes_applied(changes, names: Dict[str, str]) -> str:
+    """``--show-fixes`` with ``--fix``: what was fixed, per file and rule, as ruff lists it."""
+    total = sum(change.fixes for change in changes)
+    if not total:
+        return ""
+    lines = [f"Fixed {total} finding{'s' if total != 1 else ''}:"]
+    for change in changes:
+        lines.append(f"- {change.path}:")
+        for code, count in sorted(change.codes.items()):
+            lines.append(f"    {count} \u00d7 {code} ({names.get(code, '?')})")
+    return "\n".join(lines) + "\n"

@@ -27,6 +27,9 @@ class Rule:
     VALID: ClassVar[List[str]] = []
     INVALID: ClassVar[List[str]] = []
     fixable: ClassVar[bool] = False
+    # Whether --fix alone applies this rule's fixes: "safe" (always), "unsafe" (only with
+    # --unsafe-fixes) or "sometimes unsafe" (it depends on the finding). ``rules`` shows it.
+    fix_safety: ClassVar[str] = "safe"
     # Per-rule options, set in ``[tool.celery-chain-lint.<rule name>]``: option name
     # (kebab-case) -> default value. A configured value must have the default's type (a list
     # of strings for a list); unknown options are a configuration error. Read with option().

@@ -17,6 +17,7 @@ class MetaRule:
     summary: str
     doc: str
     fixable: bool = False
+    fix_safety: str = "safe"
 
     def documentation(self) -> str:
         return self.doc.strip()
@@ -96,3 +97,17 @@ def by_code(code: str):
         if rule.code == code:
             return rule
     return None
+
+
+def explanation(rule) -> str:
+    """What ``explain`` prints for ``rule``: its documentation, then its options."""
+    import json
+
+    text = rule.documentation()
+    options = getattr(rule, "options", None) or {}
+    if options:
+        text += (f"\n\n## Options\nSet in `[tool.celery-chain-lint.{rule.name}]`; "
+                 "a value replaces the default.\n")
+        for name, default in options.items():
+            text += f"\n- `{name}` (default: `{json.dumps(default)}`)"
+    return text

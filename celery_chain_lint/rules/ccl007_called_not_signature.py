@@ -109,6 +109,7 @@ class CalledNotSignature(Rule):
     name = "called-not-signature"
     summary = "task.delay(), task.apply_async() or task() where a workflow expects a signature"
     fixable = True
+    fix_safety = "sometimes unsafe"
 
     VALID = [
         _APP + "chain(add.s(1, 2), add.s(3)).delay()\n",

@@ -73,6 +73,7 @@ class OptionsAsArguments(Rule):
     summary = ("an execution option (countdown, queue, eta...) is passed to the task as an "
                "argument: TypeError, or silently ignored")
     fixable = True
+    fix_safety = "unsafe"
 
     VALID = [
         _APP + "add.apply_async((1, 2), countdown=60)\n",

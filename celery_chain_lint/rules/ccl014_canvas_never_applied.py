@@ -69,6 +69,7 @@ class CanvasNeverApplied(Rule):
     name = "canvas-never-applied"
     summary = "a canvas is built as a statement and never applied: nothing runs"
     fixable = True
+    fix_safety = "unsafe"
 
     VALID = [
         _APP + "chain(add.s(1, 2), double.s()).delay()\n",

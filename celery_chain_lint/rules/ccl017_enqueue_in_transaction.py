@@ -73,6 +73,7 @@ class EnqueueInTransaction(Rule):
     summary = ("a task is sent inside transaction.atomic(): the worker may run it before the "
                "commit, or after a rollback")
     fixable = True
+    fix_safety = "unsafe"
 
     VALID = [
         _APP + "def place(order_id):\n    with transaction.atomic():\n"

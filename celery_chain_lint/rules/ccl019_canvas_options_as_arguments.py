@@ -88,6 +88,7 @@ class CanvasOptionsAsArguments(Rule):
     summary = ("an execution option given to a chain's, group's or chord's .delay() is passed "
                "to its first tasks as an argument: TypeError, or silently ignored")
     fixable = True
+    fix_safety = "unsafe"
 
     VALID = [
         _APP + "chain(add.s(1, 2), add.s(3)).apply_async(countdown=60)\n",
