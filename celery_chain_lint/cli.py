@@ -149,12 +149,16 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
     except ConfigError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_ERROR)
-    _apply_cli(settings, select=_codes(select), extend_select=_codes(extend_select),
-               ignore=_codes(ignore), per_file=_per_file(per_file_ignores),
-               extend_per_file=_per_file(extend_per_file_ignores), exclude=_globs(exclude),
-               extend_exclude=_globs(extend_exclude), respect_gitignore=respect_gitignore,
-               force_exclude=force_exclude, show_unused_noqa=show_unused_noqa,
-               ignore_noqa=ignore_noqa, no_cache=no_cache, cache_dir=cache_dir)
+    flags = dict(select=_codes(select), extend_select=_codes(extend_select),
+                 ignore=_codes(ignore), per_file=_per_file(per_file_ignores),
+                 extend_per_file=_per_file(extend_per_file_ignores), exclude=_globs(exclude),
+                 extend_exclude=_globs(extend_exclude), respect_gitignore=respect_gitignore,
+                 force_exclude=force_exclude, show_unused_noqa=show_unused_noqa,
+                 ignore_noqa=ignore_noqa, no_cache=no_cache, cache_dir=cache_dir)
+    _apply_flags(settings, flags)
+    # Each file is checked under its nearest configuration, as ruff does (load/__init__.py),
+    # unless one was named or none is wanted.
+    settings.flags = None if config_path or isolated else flags
     stdin_path = None
     if use_stdin:
         data = sys.stdin.buffer.read()
@@ -294,41 +298,6 @@ def _watched_command() -> List[str]:
         arg for arg in argv if arg not in ("--watch", "-w")]
 
 
-def _apply_cli(settings, *, select, extend_select, ignore, per_file, extend_per_file, exclude,
-               extend_exclude, respect_gitignore, force_exclude, show_unused_noqa, ignore_noqa,
-               no_cache, cache_dir) -> None:
-    """Command-line flags over the configuration file, layered as ruff layers them: a
-    --select replaces the file's whole selection (select, extend-select and ignore)."""
-    unknown = settings.unknown_codes(select + extend_select + ignore
-                                     + [c for codes in per_file.values() for c in codes]
-                                     + [c for codes in extend_per_file.values() for c in codes])
-    if unknown:
-        raise click.UsageError(f"unknown rule code or prefix: {', '.join(unknown)}")
-    if show_unused_noqa:
-        extend_select = extend_select + ["CCL998"]
-    if select:
-        settings.select, settings.extend_select, settings.ignore = select, extend_select, ignore
-    else:
-        settings.ignore = [c for c in settings.ignore if c not in extend_select] + ignore
-        settings.extend_select = settings.extend_select + extend_select
-    if per_file:
-        settings.per_file_ignores = per_file
-    if extend_per_file:
-        settings.per_file_ignores = {**settings.per_file_ignores, **extend_per_file}
-    if exclude:
-        settings.exclude = exclude
-    settings.extend_exclude = settings.extend_exclude + extend_exclude
-    if respect_gitignore is not None:
-        settings.respect_gitignore = respect_gitignore
-    if force_exclude is not None:
-        settings.force_exclude = force_exclude
-    settings.ignore_noqa = settings.ignore_noqa or ignore_noqa
-    if no_cache:
-        settings.use_cache = False
-    if cache_dir:
-        settings.cache_dir = cache_dir
-
-
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--format", "--output-format", "output_format", type=click.Choice(["text", "json"]),
@@ -367,10 +336,11 @@ def verify(paths, output_format, output_file, html_path, broker, backend, timeou
     except ConfigError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_ERROR)
-    _apply_cli(settings, select=_codes(select), extend_select=[], ignore=_codes(ignore),
-               per_file={}, extend_per_file={}, exclude=[], extend_exclude=[],
-               respect_gitignore=None, force_exclude=None, show_unused_noqa=False,
-               ignore_noqa=False, no_cache=False, cache_dir=None)
+    _apply_flags(settings, dict(select=_codes(select), extend_select=[], ignore=_codes(ignore),
+                                per_file={}, extend_per_file={}, exclude=[], extend_exclude=[],
+                                respect_gitignore=None, force_exclude=None,
+                                show_unused_noqa=False, ignore_noqa=False, no_cache=False,
+                                cache_dir=None))
     options = Options(broker=broker, backend=backend, timeout=timeout, execute=execute)
     try:  # opened before the slow part runs: a path that cannot be written fails at once
         out = _report_stream(output_file)
@@ -507,3 +477,12 @@ _ARGV: Optional[List[str]] = None  # the arguments main() was given (check --wat
 
 if __name__ == "__main__":
     console_main()
+
+
+def _apply_flags(settings, flags: dict) -> None:
+    from celery_chain_lint.config.files import ConfigError, apply_flags
+
+    try:
+        apply_flags(settings, **flags)
+    except ConfigError as error:
+        raise click.UsageError(str(error))

@@ -17,6 +17,8 @@ from typing import Dict
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from celery_chain_lint import engine
 from celery_chain_lint.cli import cli
@@ -294,3 +296,75 @@ def test_coverage_in_json_and_sarif(tmp_path):
     sarif = json.loads(CliRunner().invoke(cli, ["check", ".", "--no-cache", "--format",
                                                 "sarif"]).stdout)
     assert sarif["runs"][0]["properties"]["coverage"][0]["tasks_indexed"] == 1
+
+
+# ---- the nearest configuration of each file ----
+
+def test_each_file_takes_its_nearest_configuration(tmp_path):
+    """``a/`` ignores CCL002 in its own pyproject.toml, ``b/`` has none: as ruff, whatever the
+    paths given."""
+    write(tmp_path, {"a/pyproject.toml": '[tool.celery-chain-lint]\nignore = ["CCL002"]\n',
+                     "a/tasks_a.py": _service("a"), "b/tasks_b.py": _service("b")})
+    os.chdir(tmp_path)
+
+    def reported(*args):
+        result = CliRunner().invoke(cli, ["check", *args, "--no-cache", "--format", "json"])
+        return {(f["path"], f["code"]) for f in json.loads(result.stdout)}
+
+    only_b = {(os.path.join("b", "tasks_b.py"), "CCL002")}
+    assert reported(".") == only_b
+    assert reported("a", "b") == only_b
+    assert reported("a/tasks_a.py", "b") == only_b
+    os.chdir(tmp_path)
+    named = CliRunner().invoke(cli, ["check", ".", "--no-cache", "--config",
+                                     "a/pyproject.toml"])
+    assert "CCL002" not in named.stdout  # one configuration named: it applies to every file
+    flags = CliRunner().invoke(cli, ["check", ".", "--no-cache", "--select", "CCL001"])
+    assert flags.exit_code == 0  # the flags apply on top of every file's configuration
+
+
+# ---- a property: how a tree is given does not change what is found ----
+
+@st.composite
+def trees(draw):
+    """Small repositories of the shapes above: services side by side (sharing module names or
+    not), each an app, its tasks and a module calling them rightly or wrongly; a root
+    ``__init__.py`` or not; a project marker or not."""
+    files: Dict[str, str] = {}
+    if draw(st.booleans()):
+        files["__init__.py"] = ""
+    if draw(st.booleans()):
+        files["setup.cfg"] = ""
+    for service in draw(st.lists(st.sampled_from(["a", "b", "svc/c"]), min_size=1, max_size=3,
+                                 unique=True)):
+        package = draw(st.booleans())
+        app_module = draw(st.sampled_from(["celery_app", "worker"]))
+        prefix = f"{service}/" + ("pkg/" if package else "")
+        module = "pkg." if package else ""
+        if package:
+            files[f"{service}/pkg/__init__.py"] = ""
+        files[prefix + f"{app_module}.py"] = 'from celery import Celery\napp = Celery("s")\n'
+        files[prefix + "tasks.py"] = (f"from {module}{app_module} import app\n"
+                                      + TASKS.format(app="app"))
+        arguments = draw(st.sampled_from(["1", "1, 2", "1, 2, 3"]))
+        files[prefix + "flows.py"] = (f"from {module}tasks import add\n\ndef view():\n"
+                                      f"    add.delay({arguments})\n")
+    return files
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=trees())
+def test_a_tree_checked_whole_by_file_and_through_the_cache_gives_the_same_findings(
+        tmp_path_factory, files):
+    root = tmp_path_factory.mktemp("tree")
+    write(root, files)
+    whole = found(root)
+    python_files = sorted(name for name in files if name.endswith(".py"))
+    one_by_one = set().union(*(found(root, name) for name in python_files))
+    assert one_by_one == whole
+    cache = str(root / ".cache")
+    os.chdir(root)
+    for _ in range(2):  # the run that fills the cache, then the one that reads it
+        report = engine.check(["."], Settings(cache_dir=cache), jobs=1)
+        assert {(f.path, f.span.line, f.code) for f in report.findings} == whole

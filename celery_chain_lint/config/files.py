@@ -288,3 +288,71 @@ def resolve(paths: Sequence[str], config: Optional[str] = None,
     if found is not None:
         return load(found, settings)
     return settings
+
+
+def apply_flags(settings: Settings, *, select, extend_select, ignore, per_file, extend_per_file, exclude,
+                extend_exclude, respect_gitignore, force_exclude, show_unused_noqa, ignore_noqa,
+                no_cache, cache_dir) -> None:
+    """Command-line flags over the configuration file, layered as ruff layers them: a
+    --select replaces the file's whole selection (select, extend-select and ignore)."""
+    unknown = settings.unknown_codes(select + extend_select + ignore
+                                     + [c for codes in per_file.values() for c in codes]
+                                     + [c for codes in extend_per_file.values() for c in codes])
+    if unknown:
+        raise ConfigError(f"unknown rule code or prefix: {', '.join(unknown)}")
+    if show_unused_noqa:
+        extend_select = extend_select + ["CCL998"]
+    if select:
+        settings.select, settings.extend_select, settings.ignore = select, extend_select, ignore
+    else:
+        settings.ignore = [c for c in settings.ignore if c not in extend_select] + ignore
+        settings.extend_select = settings.extend_select + extend_select
+    if per_file:
+        settings.per_file_ignores = per_file
+    if extend_per_file:
+        settings.per_file_ignores = {**settings.per_file_ignores, **extend_per_file}
+    if exclude:
+        settings.exclude = exclude
+    settings.extend_exclude = settings.extend_exclude + extend_exclude
+    if respect_gitignore is not None:
+        settings.respect_gitignore = respect_gitignore
+    if force_exclude is not None:
+        settings.force_exclude = force_exclude
+    settings.ignore_noqa = settings.ignore_noqa or ignore_noqa
+    if no_cache:
+        settings.use_cache = False
+    if cache_dir:
+        settings.cache_dir = cache_dir
+
+
+def nearest_config(directory: str, memo: Dict[str, Optional[str]]) -> Optional[str]:
+    """The configuration file that applies to the files of ``directory``: the nearest one
+    walking up (``memo`` remembers each directory's answer)."""
+    if directory in memo:
+        return memo[directory]
+    found = None
+    for name in STANDALONE_NAMES:
+        if os.path.isfile(os.path.join(directory, name)):
+            found = os.path.join(directory, name)
+            break
+    if found is None:
+        candidate = os.path.join(directory, "pyproject.toml")
+        if os.path.isfile(candidate) and _has_section(candidate):
+            found = candidate
+    if found is None:
+        parent = os.path.dirname(directory)
+        found = None if parent == directory else nearest_config(parent, memo)
+    memo[directory] = found
+    return found
+
+
+def settings_for(config: Optional[str], base: Settings) -> Settings:
+    """The settings of the files under ``config`` (None: no file, the defaults): that file's,
+    with the same command-line flags as ``base`` on top and what the run itself carries
+    (standard input, the cache)."""
+    settings = load(config, Settings()) if config is not None else Settings()
+    apply_flags(settings, **base.flags)
+    settings.flags = base.flags
+    settings.overrides = base.overrides
+    settings.use_cache = base.use_cache
+    return settings

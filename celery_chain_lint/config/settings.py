@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from celery_chain_lint.findings import ENGINE_CODES, PARSE_ERROR_CODE
 
@@ -41,6 +41,9 @@ class Settings:
     cache_dir: Optional[str] = None
     use_cache: bool = True
     config_path: Optional[str] = None  # the pyproject.toml these came from, for messages
+    # The command-line flags layered over the configuration file (cli.py), when each file
+    # takes its nearest configuration; None when one was named (--config) or --isolated.
+    flags: Optional[Dict[str, Any]] = None
 
     def rule_codes(self) -> List[str]:
         """The selected rules' codes, as ruff selects: prefixes, ALL, then ignores (known

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
+from celery_chain_lint.config.files import nearest_config, settings_for
 from celery_chain_lint.config.settings import Settings
 from celery_chain_lint.findings import Finding
 from celery_chain_lint.load.cache import Cache, content_hash
@@ -32,7 +33,7 @@ __all__ = ["MAX_FILE_BYTES", "Loaded", "LoadedProject", "PathError", "PerFileIgn
 
 if TYPE_CHECKING:
     from celery_chain_lint.index.project import Project
-    from celery_chain_lint.load.pipeline import Analysis
+    from celery_chain_lint.load.pipeline import Analysis, _File
 
 
 @dataclass
@@ -127,22 +128,42 @@ def load_projects(paths: Sequence[str], settings: Settings, *, prefilter: bool =
         first.prepare(sources, project_sources(paths, sources, options))
         if not settings.src:  # configured source roots name the modules as the user says
             drop_accidental_top_packages(first.files)
-        namespaces = split_namespaces(first.files)
+        units = [(configured, files) for configured, group in by_configuration(first.files, settings)
+                 for files in split_namespaces(group)]
         scratch = None
-        if first.cache is None and len(namespaces) > 1:
+        if first.cache is None and len(units) > 1:
             # Without the cache, the projects of one tree still share their files' facts.
             scratch = tempfile.mkdtemp(prefix="ccl-run-")
             first.cache = Cache(scratch, config=repr(sorted(settings.src)))
         projects = []
-        for files in namespaces:
+        for configured, files in units:
             analysis = first if not projects else Analysis(
-                settings, prefilter=prefilter, jobs=jobs, warm_up=warm_up, cache=first.cache)
+                configured, prefilter=prefilter, jobs=jobs, warm_up=warm_up, cache=first.cache)
             analysis.adopt(files)
-            projects.append(LoadedProject(settings, analysis))
+            projects.append(LoadedProject(configured, analysis))
     except BaseException:
         first.close()
         raise
     return Loaded(sources, projects, scratch)
+
+
+def by_configuration(files: List["_File"], settings: Settings) -> List[Tuple[Settings, List]]:
+    """The files under each configuration file: each file takes the nearest one walking up
+    (as ruff), with the command-line flags on top; the others are its context."""
+    if settings.flags is None:
+        return [(settings, files)]
+    memo: Dict[str, Optional[str]] = {}
+    nearest = {id(f): nearest_config(os.path.dirname(f.abspath), memo)
+               for f in files if f.reported}
+    configs = sorted(set(nearest.values()), key=lambda path: path or "")
+    if configs == [settings.config_path]:
+        return [(settings, files)]
+    groups = []
+    for config in configs:
+        configured = settings if config == settings.config_path else settings_for(config, settings)
+        groups.append((configured, [f if nearest.get(id(f), config) == config or not f.reported
+                                    else replace(f, reported=False) for f in files]))
+    return groups
 
 
 def load_project(paths: Sequence[str], settings: Optional[Settings] = None) -> "Project":
