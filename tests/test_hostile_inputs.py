@@ -80,7 +80,7 @@ CASES = {
     # it about a millisecond: 100,000 statements would dominate the suite).
     "long_file_100k_lines": (HEADER + b"# filler\n\n" * 49_000 + b"x = 1\n" * 2_000 + BUG_B,
                              ("ok",)),
-    # Memory stays bounded: beyond 600,000 tokens a file is not given to libcst (~2.5 KB each).
+    # Memory stays bounded: beyond 200,000 tokens a file is not given to libcst (~2.5 KB each).
     "too_many_tokens": (HEADER + b"x = 1\n" * 160_000 + BUG_B,
                         ("ccl999", "file too large to analyse", None, None)),
     "parentheses_5000": (HEADER + b"x = " + deep(b"(", b"1", b")", 5000) + b"\n" + BUG_B,
@@ -260,7 +260,7 @@ def test_the_nesting_scan_accepts_what_cpython_accepts():
     ]
     for sample in samples:
         ast.parse(sample)
-        check_nesting(sample)
+        check_nesting(sample, max_tokens=10 ** 7)  # the nesting estimate, not the size
 
 
 def test_parse_and_extract_run_on_a_deep_stack():
@@ -330,3 +330,25 @@ def test_the_nesting_scan_by_statement_agrees_on_real_code():
                                                                                **small_limit),
                                  text, ast.parse(text))
         assert found == _nesting_verdict(lambda t: check_nesting(t, **small_limit), text)
+
+
+def test_a_generated_module_is_refused_before_any_parser_uses_its_memory(tmp_path):
+    """A 20 MB generated module that mentions Celery: counted before ``ast`` or libcst sees it
+    (it took 3.3 GB before being refused), so the process stays near 500 MB."""
+    import subprocess
+    import sys
+
+    big = tmp_path / "generated.py"
+    big.write_text("import celery\n" + "".join(
+        f"VALUE_{i} = [{i}, 'x{i}', {{'k': {i}}}]\n" for i in range(400_000)))
+    script = (
+        "import resource, sys\n"
+        "from celery_chain_lint.load.discovery import SourceFile\n"
+        "from celery_chain_lint.load.reading import analyse_file\n"
+        "facts, problem = analyse_file(SourceFile(sys.argv[1], 'generated', False), True)\n"
+        "print(problem.code, problem.message)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+    out = subprocess.run([sys.executable, "-c", script, str(big)], capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert out[0].startswith("CCL999 file too large to analyse: more than 200,000 tokens")
+    assert int(out[1]) < 500, f"peak {out[1]} MB"

@@ -55,10 +55,15 @@ def analyse_file(source: SourceFile, elide_quiet_bodies: bool = False,
 def _parse_and_extract(data: bytes, source: SourceFile, elide_quiet_bodies: bool = False,
                        celery_modules: FrozenSet[str] = frozenset()) -> ModuleFacts:
     from celery_chain_lint.facts.extract import extract_module
-    from celery_chain_lint.load.source import (SourceError, check_nesting_by_statement, decode,
-                                          parse_text)
+    from celery_chain_lint.load.source import (MAX_TOKENS, SourceError, check_nesting,
+                                               check_nesting_by_statement, decode, parse_text)
 
     text = decode(data).text  # a located SourceError when it does not decode
+    # A text that may hold too many tokens is counted before any parser sees it: ``ast`` and
+    # libcst would use memory in proportion to it first (GBs for a generated module).
+    nesting_checked = len(text) > MAX_TOKENS
+    if nesting_checked:
+        check_nesting(text)
     if elide_quiet_bodies:
         import ast
 
@@ -69,15 +74,15 @@ def _parse_and_extract(data: bytes, source: SourceFile, elide_quiet_bodies: bool
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             tree = None  # the whole-file pass below locates the problem
         if tree is not None:
-            # Reported for the whole file, elided bodies included.
-            check_nesting_by_statement(text, tree)
+            if not nesting_checked:  # reported for the whole file, elided bodies included
+                check_nesting_by_statement(text, tree)
             try:
                 return quiet_bodies_elided(data, source.path, source.module, source.is_package,
                                            nesting_checked=True, celery_modules=celery_modules,
                                            tree=tree)
             except (SyntaxError, ValueError, LookupError, SourceError):
                 pass  # the whole-file pass below locates the problem
-    tree = parse_text(text)
+    tree = parse_text(text, nesting_checked=nesting_checked)
     return extract_module(tree, source.path, source.module, source.is_package, text)
 
 

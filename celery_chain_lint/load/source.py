@@ -38,8 +38,9 @@ MAX_BRACKET_DEPTH = 200  # CPython's tokenizer (MAXLEVEL): "too many nested pare
 # compile an expression much deeper than 3,000 levels.
 MAX_EXPRESSION_DEPTH = 1500
 # libcst's tree, its positions and the facts cost about 2.5 KB of memory a token: 100,000 lines
-# of short statements (400,000 tokens) peak near 1 GB. Beyond this, a file is not analysed.
-MAX_TOKENS = 600_000
+# of short statements (400,000 tokens) peak near 1 GB. Beyond this, a file is not analysed, and
+# it is counted before any parser runs: a run stays within about 500 MB a file.
+MAX_TOKENS = 200_000
 MAX_FILE_BYTES = 64 * 2 ** 20  # not even read whole beyond this
 STACK_SIZE = 512 * 1024 * 1024  # reserved address space; only the pages used are committed
 RECURSION_LIMIT = 60_000

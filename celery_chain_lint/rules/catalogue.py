@@ -62,7 +62,7 @@ Reports a file the analyser could not read, decode or parse, at the position of 
   declaration, a UTF-8 byte-order mark with another declared encoding, a UTF-16 or UTF-32 file,
   NUL bytes (a binary file named ``.py``);
 - nesting Python itself refuses (more than 200 levels of brackets, more than 100 of
-  indentation), an expression nested more than 1,500 levels deep, a file of more than 600,000
+  indentation), an expression nested more than 1,500 levels deep, a file of more than 200,000
   tokens or 64 MB: the analysis would exhaust the stack or the memory;
 - a file that cannot be read (permission denied, deleted while the run was in progress).
 The other files are analysed as usual. Files the pre-filter leaves out (no Celery in them) are
