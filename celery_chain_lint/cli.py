@@ -367,14 +367,18 @@ def _report_stream(output_file: Optional[str]):
 
 
 @cli.command("rules")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]),
+              default="text", help="markdown: the README's rules table.")
 def list_rules(output_format) -> None:
     """List every rule: code, name, summary, and whether --fix can fix it: [fix] (safe),
     [unsafe fix] (only with --unsafe-fixes) or [fix, sometimes unsafe]."""
     import json
 
-    from celery_chain_lint.rules.catalogue import all_rules
+    from celery_chain_lint.rules.catalogue import all_rules, markdown_table
 
+    if output_format == "markdown":
+        click.echo(markdown_table(), nl=False)
+        return
     if output_format == "json":
         click.echo(json.dumps([{"code": r.code, "name": r.name, "summary": r.summary,
                                 "fixable": r.fixable,

@@ -92,6 +92,20 @@ def all_rules() -> List:
     return list(ALL_RULES) + META_RULES
 
 
+FIX_COLUMN = {"safe": "yes", "unsafe": "unsafe", "sometimes unsafe": "sometimes unsafe"}
+
+
+def markdown_table() -> str:
+    """The README's rules table (``rules --format markdown``; tests/test_readme.py requires
+    the README to hold exactly this)."""
+    rows = ["| code | name | --fix | what it flags |", "|---|---|---|---|"]
+    for rule in all_rules():
+        fix = FIX_COLUMN[rule.fix_safety] if rule.fixable else ""
+        summary = rule.summary.replace("|", "\\|")
+        rows.append(f"| {rule.code} | {rule.name} | {fix} | {summary} |")
+    return "\n".join(rows) + "\n"
+
+
 def by_code(code: str):
     for rule in all_rules():
         if rule.code == code:
