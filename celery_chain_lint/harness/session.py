@@ -115,7 +115,7 @@ class Session:
         self.env = env
         self.directory = os.path.join(env.workdir, f"session-{index}")
         os.makedirs(self.directory, exist_ok=True)
-        from celery_chain_lint.harness.confirmers.pitfalls import HELPERS
+        from celery_chain_lint.harness.confirmers.returns_canvas import HELPERS
 
         tasks = {**HELPERS, **tasks}
         conf = env.conf()

@@ -15,9 +15,10 @@ from typing import Any, Callable, Dict, List, Optional
 CONFIRMED, NOT_REPRODUCED, SKIPPED = "confirmed", "not-reproduced", "skipped"
 
 # One module per rule family; each registers its codes on import.
-MODULES = ("arguments", "independent", "retry", "wait", "called", "chords", "payload",
-           "pitfalls", "options", "canvas_options", "dropped_arguments",
-           "revoke")
+MODULES = ("arguments", "independent", "payload", "retry", "wait", "called", "chords",
+           "errbacks", "group_callback", "single_member_group", "swallowed_retry", "options",
+           "never_applied", "not_a_task", "returns_canvas", "transaction", "serialization",
+           "canvas_options", "dropped_arguments", "revoke")
 
 
 @dataclass

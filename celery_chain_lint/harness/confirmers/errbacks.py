@@ -1,0 +1,67 @@
+"""CCL009 errback-receives-task-id: the errback's parent is made to fail; confirmed when the
+errback runs as a task and the parameter named for the exception holds the failed task's id."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from celery_chain_lint.harness.confirmers import (
+    confirmed,
+    confirms,
+    flagged_signature,
+    journal_runs,
+    not_reproduced,
+    skipped,
+)
+from celery_chain_lint.harness.confirmers.arguments import failure_behaviours
+
+
+def _flagged_callback(replay: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    for callback in replay.get("callbacks") or ():
+        found = flagged_signature(callback.get("callback"))
+        if found is not None:
+            return found
+    return None
+
+
+@confirms("CCL009")
+def confirm_errback_task_id(finding: Dict[str, Any], context) -> Any:
+    replay = finding.get("replay")
+    if not replay:
+        return skipped("the finding carries no replay data")
+    errback = _flagged_callback(replay)
+    if errback is None:
+        return skipped("the replay data does not say which errback is flagged")
+    name = errback.get("task")
+    behaviours = failure_behaviours(replay)
+    errback_ids = set()
+
+    def prepare(built):
+        errback_ids.update(n.id for n in built.nodes if n.role.startswith("errback"))
+
+    def errback_done(states):  # sent as a task, the errback has a state of its own
+        return any(states.get(i, {}).get("state") in ("SUCCESS", "FAILURE")
+                   for i in errback_ids)
+
+    run = context.run(replay, behaviours, settle=0.3, stop_when=errback_done, prepare=prepare)
+    evidence = context.evidence(run, predicted=finding.get("message"))
+    evidence["injected"] = {task: "raises InjectedFailure so that the errback runs"
+                            for task in behaviours}
+    if run.worker_died:
+        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    failed_ids = {node.id for node in (run.built.nodes if run.built else ())
+                  if run.observation.state(node.id) == "FAILURE"}
+    executions = journal_runs(run, name)
+    received = [e.get("args") or {} for e in executions]
+    evidence["measured"] = {"errback runs": len(executions),
+                            "errback received": received[0] if received else None}
+    for arguments in received:
+        for parameter, shown in arguments.items():
+            if any(shown == repr(task_id) for task_id in failed_ids):
+                return confirmed(f"{name.rsplit('.', 1)[-1]} ran as a task and its parameter "
+                                 f"{parameter!r} received the failed task's id {shown}, not "
+                                 "the exception", **evidence)
+    if not executions:
+        return not_reproduced("the errback did not run as a task (Celery called it inline or "
+                              "not at all)", **evidence)
+    return not_reproduced(f"the errback ran with {received[0]}: no parameter held the failed "
+                          "task's id", **evidence)

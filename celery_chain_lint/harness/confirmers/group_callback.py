@@ -1,0 +1,80 @@
+"""CCL010 group-callback: confirmed when Celery refuses the link (``apply_async(link=...)`` on a
+group), or the callback does not run exactly once with the list of the members' results."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from celery_chain_lint.harness.confirmers import (
+    confirmed,
+    confirms,
+    first_task,
+    journal_runs,
+    not_reproduced,
+    skipped,
+    walk,
+)
+from celery_chain_lint.harness.confirmers.arguments import failure_behaviours
+
+
+def _callback_task(replay: Dict[str, Any]) -> Optional[str]:
+    for callback in replay.get("callbacks") or ():
+        if callback.get("kind") in ("link", "error"):
+            return first_task(callback.get("callback"))
+    return _group_link_task(replay)
+
+
+def _group_link_task(replay: Dict[str, Any]) -> Optional[str]:
+    """The callback given to a group itself: ``group(..., link=cb)``, ``g.set(link=cb)``."""
+    for node in walk(replay.get("canvas")):
+        for link in node.get("links") or () if node.get("type") == "group" else ():
+            return first_task(link.get("callback"))
+    return None
+
+
+@confirms("CCL010")
+def confirm_group_callback(finding: Dict[str, Any], context) -> Any:
+    replay = finding.get("replay")
+    if not replay:
+        return skipped("the finding carries no replay data")
+    name = _callback_task(replay)
+    if name is None:
+        return skipped("the replay data names no callback task for the group")
+    kind = next((c.get("kind") for c in replay.get("callbacks") or ()), "link")
+    behaviours = failure_behaviours(replay) if kind == "error" else {}
+    run = context.run(replay, behaviours, settle=0.3, quiet=0.4)
+    evidence = context.evidence(run, predicted=finding.get("message"))
+    if run.worker_died:
+        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    short = name.rsplit(".", 1)[-1]
+    if run.raised is not None:
+        message = f"{type(run.raised).__name__}: {run.raised}"
+        if isinstance(run.raised, TypeError) and "group" in str(run.raised):
+            return confirmed(f"Celery refused the callback: {message}", **evidence)
+        return not_reproduced(f"the workflow failed differently: {message}", **evidence)
+    members = [n for n in (run.built.nodes if run.built else ())
+               if ".group[" in n.role and n.task != name]
+    executions = journal_runs(run, name)
+    received = [e.get("args") for e in executions]
+    evidence["measured"] = {"callback runs": len(executions), "group members": len(members),
+                            "callback received": received}
+    if kind == "error":
+        if len(executions) != 1:
+            return confirmed(f"the errback {short} ran {len(executions)} times for one failed "
+                             "group", **evidence)
+        return not_reproduced(f"the errback {short} ran once", **evidence)
+    if len(executions) == 0:
+        return confirmed(f"{short} never ran although the group ran", **evidence)
+    if len(executions) > 1:
+        return confirmed(f"{short} ran {len(executions)} times, once per member with that "
+                         f"member's result ({received}), never once with the list", **evidence)
+    only = received[0] or {}
+    shows_list = any(str(v).startswith("[") for v in only.values())
+    if not shows_list:
+        first_end = min((e.get("end", 0) for e in run.journal if e.get("task") != name),
+                        default=None)
+        when = ""
+        if first_end is not None and executions[0].get("start", 0) >= first_end:
+            when = " as soon as the first member finished"
+        return confirmed(f"{short} ran once{when}, with {only or 'no arguments'}: not with "
+                         "the list of the group's results", **evidence)
+    return not_reproduced(f"{short} ran once with {only}", **evidence)

@@ -1,0 +1,52 @@
+"""CCL015 not-a-task: a plain (or ``async def``) function with the flagged name and parameters,
+built in the harness process; confirmed on Python's ``AttributeError`` for the attribute."""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from celery_chain_lint.harness.confirmers import (
+    confirmed,
+    confirms,
+    not_reproduced,
+    skipped,
+)
+
+
+NOT_A_TASK_SOURCE = "{kind}def {name}({params}):\n    return None\n"
+
+
+@confirms("CCL015", needs="none")
+def confirm_not_a_task(finding: Dict[str, Any], context) -> Any:
+    from celery_chain_lint.harness.shadow import parameter_source
+
+    replay = finding.get("replay")
+    if not replay or not isinstance(replay.get("function"), dict):
+        return skipped("the finding carries no replay data")
+    function = replay["function"]
+    name, method = function.get("name") or "", replay.get("method") or "delay"
+    if not name.isidentifier() or not method.isidentifier():
+        return skipped("the replay data names no function")
+    try:
+        params = parameter_source(function.get("params"), [])
+    except ValueError as error:
+        return skipped(f"cannot rebuild the function: {error}")
+    source = NOT_A_TASK_SOURCE.format(kind="async " if function.get("is_async") else "",
+                                      name=name, params=params)
+    # A function with the flagged name and parameters, defined as the source defines it
+    # (no decorator), in the harness process: the harness's own code, not the project's.
+    namespace: Dict[str, Any] = {"__name__": "ccl_not_a_task", "_ccl_default": None}
+    exec(compile(source, f"<ccl015 {name}>",
+                 "exec"), namespace)  # noqa: S102 - ours
+    target = namespace[name]
+    evidence: Dict[str, Any] = {"predicted": finding.get("message"),
+                                "notes": [f"rebuilt in the harness process as: "
+                                          f"{source.splitlines()[0]} (no decorator, as in "
+                                          f"{function.get('module')})"]}
+    try:
+        getattr(target, method)
+    except AttributeError as error:
+        evidence["exception"] = {"type": "AttributeError", "message": str(error),
+                                 "where": f"looking up {name}.{method} (Python, before Celery "
+                                          "is involved)"}
+        return confirmed(f"AttributeError: {error}", **evidence)
+    return not_reproduced(f"{name}.{method} exists on the rebuilt function", **evidence)
