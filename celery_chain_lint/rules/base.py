@@ -18,6 +18,20 @@ if TYPE_CHECKING:
     from celery_chain_lint.config.settings import Settings
 
 
+class Invalid(str):
+    """An INVALID example that also says what its fix gives (as fixit's ``Invalid(...,
+    expected_replacement=...)``): the example's source, and ``fixed``, the source after
+    ``--fix`` (``--unsafe-fixes`` for a rule whose fixes are unsafe). A plain string is an
+    example without a fix to check."""
+
+    fixed: Optional[str]
+
+    def __new__(cls, source: str, fixed: Optional[str] = None) -> "Invalid":
+        example = super().__new__(cls, source)
+        example.fixed = fixed
+        return example
+
+
 class Rule:
     code: ClassVar[str]
     name: ClassVar[str]

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from celery_chain_lint.findings import Edit, Fix
 
-from celery_chain_lint.rules.base import Rule
+from celery_chain_lint.rules.base import Invalid, Rule
 from celery_chain_lint.workflow.replay import replay_data
 
 _APP = """\
@@ -58,7 +58,9 @@ class ResultNotAccepted(Rule):
         _APP + 'add.s(1, 2).delay()\n',
     ]
     INVALID = [
-        _APP + 'chain(add.s(2, 2), log_done.s("completed")).delay()  # expect: CCL001\n',
+        Invalid(_APP + 'chain(add.s(2, 2), log_done.s("completed")).delay()  # expect: CCL001\n',
+                fixed=_APP + 'chain(add.s(2, 2), log_done.si("completed")).delay()'
+                             '  # expect: CCL001\n'),
         _APP + 'workflow = add.s(2, 2) | log_done.s("completed")  # expect: CCL001\n',
         _APP + 'chord([add.s(1, 1), add.s(2, 2)], log_done.s("all done")).delay()  # expect: CCL001\n',
     ]

@@ -44,7 +44,7 @@ from typing import Iterator, Optional, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.findings import Edit, Fix
-from celery_chain_lint.rules.base import Rule
+from celery_chain_lint.rules.base import Invalid, Rule
 from celery_chain_lint.workflow.model import (
     CalledNode,
     ChainNode,
@@ -118,7 +118,8 @@ class CalledNotSignature(Rule):
         _APP + "group(add.s(i, i) for i in range(3)).delay()\n",
     ]
     INVALID = [
-        _APP + "chain(add.delay(1, 2), add.s(3)).delay()  # expect: CCL007\n",
+        Invalid(_APP + "chain(add.delay(1, 2), add.s(3)).delay()  # expect: CCL007\n",
+                fixed=_APP + "chain(add.s(1, 2), add.s(3)).delay()  # expect: CCL007\n"),
         _APP + "workflow = add.s(1, 2) | add(3, 4)  # expect: CCL007\n",
         _APP + "chord([add.apply_async((1, 1)), add.s(2, 2)], total.s()).delay()  # expect: CCL007\n",
         _APP + "add.apply_async((1, 2), link=add.delay(5))  # expect: CCL007\n",

@@ -38,7 +38,7 @@ from typing import Iterator, Optional
 from celery_chain_lint.facts import ir
 from celery_chain_lint.index.symbols import TaskSym
 from celery_chain_lint.findings import Edit, Fix
-from celery_chain_lint.rules.base import Rule
+from celery_chain_lint.rules.base import Invalid, Rule
 from celery_chain_lint.workflow.options import (
     ARGUMENT_METHODS,
     accepts_any_keyword,
@@ -82,7 +82,8 @@ class OptionsAsArguments(Rule):
         _APP + 'remind.delay(7, priority="high")\n',
     ]
     INVALID = [
-        _APP + "add.delay(1, 2, countdown=60)  # expect: CCL013\n",
+        Invalid(_APP + "add.delay(1, 2, countdown=60)  # expect: CCL013\n",
+                fixed=_APP + "add.apply_async((1, 2), countdown=60)  # expect: CCL013\n"),
         _APP + "remind.delay(7, countdown=3600)  # expect: CCL013\n",
         _APP + 'chain(add.s(1, 2), add.s(3, queue="slow")).delay()  # expect: CCL013\n',
     ]

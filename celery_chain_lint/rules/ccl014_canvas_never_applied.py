@@ -35,7 +35,7 @@ from typing import Iterator, Optional
 from celery_chain_lint.facts import ir
 from celery_chain_lint.index.symbols import TaskSym, celery_name
 from celery_chain_lint.findings import Edit, Fix
-from celery_chain_lint.rules.base import Rule
+from celery_chain_lint.rules.base import Invalid, Rule
 from celery_chain_lint.workflow.model import (
     ChainNode,
     ChordNode,
@@ -77,7 +77,8 @@ class CanvasNeverApplied(Rule):
         _APP + "def make():\n    sig = add.s(1, 2)\n    sig.set(countdown=5)\n    return sig\n",
     ]
     INVALID = [
-        _APP + "chain(add.s(1, 2), double.s())  # expect: CCL014\n",
+        Invalid(_APP + "chain(add.s(1, 2), double.s())  # expect: CCL014\n",
+                fixed=_APP + "chain(add.s(1, 2), double.s()).delay()  # expect: CCL014\n"),
         _APP + "def run():\n    add.s(1, 2) | double.s()  # expect: CCL014\n",
         _APP + "def run():\n    add.s(1, 2)  # expect: CCL014\n",
     ]

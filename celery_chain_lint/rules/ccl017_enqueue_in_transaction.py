@@ -47,7 +47,7 @@ from celery_chain_lint.facts import ir
 from celery_chain_lint.index.options import task_lineage
 from celery_chain_lint.index.symbols import External
 from celery_chain_lint.findings import Edit, Fix
-from celery_chain_lint.rules.base import Rule
+from celery_chain_lint.rules.base import Invalid, Rule
 from celery_chain_lint.workflow.model import UnknownNode
 
 ATOMIC = frozenset({"django.db.transaction.atomic"})
@@ -95,9 +95,13 @@ class EnqueueInTransaction(Rule):
         "        notify.delay(order_id)\n",
     ]
     INVALID = [
-        _APP + "def place(order_id):\n    with transaction.atomic():\n"
-               "        create_order(order_id)\n"
-               "        send_confirmation.delay(order_id)  # expect: CCL017\n",
+        Invalid(_APP + "def place(order_id):\n    with transaction.atomic():\n"
+                "        create_order(order_id)\n"
+                "        send_confirmation.delay(order_id)  # expect: CCL017\n",
+                fixed=_APP + "def place(order_id):\n    with transaction.atomic():\n"
+                "        create_order(order_id)\n"
+                "        transaction.on_commit(lambda: send_confirmation.delay(order_id))"
+                "  # expect: CCL017\n"),
         _APP + "@transaction.atomic\ndef place(order_id):\n    create_order(order_id)\n"
                "    send_confirmation.apply_async((order_id,))  # expect: CCL017\n",
         # A base class of the project that leaves sending to Celery's Task.

@@ -38,7 +38,7 @@ from dataclasses import replace
 from typing import Iterator, List, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.rules.base import Rule
+from celery_chain_lint.rules.base import Invalid, Rule
 from celery_chain_lint.rules.ccl013_options_as_arguments import OptionsAsArguments
 from celery_chain_lint.workflow.model import (
     ChainNode,
@@ -101,7 +101,9 @@ class CanvasOptionsAsArguments(Rule):
         _APP + "import itertools\nitertools.chain([1], [2]).delay(countdown=60)\n",
     ]
     INVALID = [
-        _APP + "chain(add.s(1, 2), add.s(3)).delay(countdown=60)  # expect: CCL019\n",
+        Invalid(_APP + "chain(add.s(1, 2), add.s(3)).delay(countdown=60)  # expect: CCL019\n",
+                fixed=_APP + "chain(add.s(1, 2), add.s(3)).apply_async(countdown=60)"
+                             "  # expect: CCL019\n"),
         _APP + "(add.s(1, 2) | add.s(3)).delay(countdown=60)  # expect: CCL019\n",
         _APP + "group(add.s(1, 2), add.s(3, 4)).delay(expires=30)  # expect: CCL019\n",
         _APP + "chord([add.s(1, 2), add.s(3, 4)], total.s()).delay(countdown=5)  # expect: CCL019\n",
