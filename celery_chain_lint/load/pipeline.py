@@ -138,6 +138,7 @@ class Analysis:
         self._texts: Dict[str, Optional[List[str]]] = {}
         self._pieces: Dict[str, object] = {}  # read this run (``_piece``), cache or not
         self._celery_modules: FrozenSet[str] = frozenset()  # see ``analyse``
+        self.changed_during_run = False  # see ``_changed``
         # Forked first thing when the cache may be warm (engine.check): see ParserChild.
         self.child: Optional[ParserChild] = None
 
@@ -180,7 +181,7 @@ class Analysis:
         return None
 
     def store_results(self, key: Optional[str], findings: List[Finding]) -> None:
-        if key is not None:
+        if key is not None and not self.changed_during_run:
             self.cache.put(key, findings)
 
     def analyse(self) -> Tuple["Project", List[Finding]]:
@@ -361,9 +362,8 @@ class Analysis:
             return f
         self._read(f, data)
         if self.cache is not None:
-            self.cache.remember(f.abspath, Entry(stat.st_size, stat.st_mtime_ns, stat.st_ino,
-                                                 started, f.digest, f.seed, f.imports, f.words,
-                                                 f.marked))
+            self.cache.remember(f.abspath, Entry.of(stat, started, f.digest, f.seed, f.imports,
+                                                    f.words, f.marked))
         if not f.seed:
             f.data = None  # read again if ever needed: a large codebase must not stay in memory
         return f
@@ -395,10 +395,19 @@ class Analysis:
                     data = handle.read()
             except OSError:
                 return None
-            if content_hash(data) != f.digest:  # changed since it was scanned: rescan
-                self._read(f, data)
+            if content_hash(data) != f.digest:
+                self._changed(f, data)
             f.data = data
         return f.data
+
+    def _changed(self, f: _File, data: bytes) -> None:
+        """``f`` no longer holds the bytes it was stat'ed and hashed as (it was written to during
+        the run): rescan it, forget its manifest entry, and let no finding of this run be stored
+        under a key made of the old hash (``store_results``)."""
+        self._read(f, data)
+        self.changed_during_run = True
+        if self.cache is not None:
+            self.cache.forget(f.abspath)
 
     # ---- the full pass ----
 
@@ -583,6 +592,7 @@ class Analysis:
             lines = self._lines(f)
             if lines is None:
                 return None
+            key = self._key(f, name)  # of the bytes read, should the file have changed
             self.stats[counter] = self.stats.get(counter, 0) + 1
             started = time.perf_counter()
             found = read(lines)
