@@ -33,6 +33,9 @@ FORMAT_SOURCES = ("facts/model.py", "facts/ir.py", "facts/extract.py", "facts/ro
 MANIFEST = "manifest-5.pickle"  # named for the Entry layout
 # A file modified this recently (ns) may change again within the same mtime tick: re-hash it.
 RACY_NS = 2_000_000_000
+# How keys encode a path or module name holding undecodable bytes (a file named b"caf\xe9.py"
+# is "caf\udce9.py"): lone surrogates as themselves, one-to-one, where strict UTF-8 would fail.
+KEY_ERRORS = "surrogatepass"
 
 
 def content_hash(data: bytes) -> str:
@@ -152,7 +155,8 @@ class Cache:
 
     @staticmethod
     def facts_key(digest: str, module: str, is_package: bool, tier: str) -> str:
-        return hashlib.blake2b(f"{digest}\0{module}\0{is_package}\0{tier}".encode(),
+        return hashlib.blake2b(f"{digest}\0{module}\0{is_package}\0{tier}".encode("utf-8",
+                                                                                   KEY_ERRORS),
                                digest_size=16).hexdigest()
 
     def _facts_path(self, key: str) -> str:

@@ -23,7 +23,8 @@ from functools import partial
 from typing import (TYPE_CHECKING, Callable, Dict, FrozenSet, List, NamedTuple, Optional,
                     Sequence, Tuple)
 
-from celery_chain_lint.load.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
+from celery_chain_lint.load.cache import (CACHE_DIR_NAME, KEY_ERRORS, Cache, Entry, content_hash,
+                                          now_ns)
 from celery_chain_lint.load.discovery import SourceFile, discover
 from celery_chain_lint.facts.model import ModuleFacts, resolve_relative
 from celery_chain_lint.load.prefilter import ModuleTable, scan
@@ -163,10 +164,11 @@ class Analysis:
         import hashlib
 
         digest = hashlib.blake2b(digest_size=16)
-        digest.update(f"{analyser_key()}\0{self.prefilter}\0{settings_key}\0".encode())
+        digest.update(f"{analyser_key()}\0{self.prefilter}\0{settings_key}\0".encode(
+            "utf-8", KEY_ERRORS))
         for f in self.files:
             digest.update(f"{f.source.path}\0{f.module}\0{f.source.is_package}\0{f.digest}\0"
-                          f"{f.reported}\n".encode())
+                          f"{f.reported}\n".encode("utf-8", KEY_ERRORS))
         return "results-" + digest.hexdigest()
 
     def cached_results(self, key: Optional[str]) -> Optional[List[Finding]]:
