@@ -16,6 +16,7 @@ import click
 from celery_chain_lint import __version__
 from celery_chain_lint.load import PathError
 from celery_chain_lint.reporters import FORMATS
+from celery_chain_lint.reporters.printable import readable
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
@@ -180,7 +181,7 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
         if add_noqa:
             added, problems = fixer.add_noqa(paths, settings)
             for problem in problems:
-                click.echo(f"warning: {problem}", err=True)
+                click.echo(f"warning: {readable(problem)}", err=True)
             click.echo(f"Added {added} noqa directive{'s' if added != 1 else ''}.", err=True)
             sys.exit(EXIT_CLEAN)
         fixed_count, changed, outcome = 0, False, None
@@ -189,15 +190,16 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
                                 write=not diff and not use_stdin)
             report = outcome.report
             for problem in outcome.problems:
-                click.echo(f"warning: {problem}", err=True)
+                click.echo(f"warning: {readable(problem)}", err=True)
             fixed_count, changed = outcome.fixed, bool(outcome.changes)
             if diff:
                 for change in outcome.changes:
                     if stdin_path is None or os.path.realpath(change.path) != \
                             os.path.realpath(stdin_path):
-                        click.echo(change.diff(), nl=False)
+                        click.echo(readable(change.diff()), nl=False)  # a path's bytes
                     else:
-                        click.echo(dataclasses.replace(change, path=stdin_path).diff(), nl=False)
+                        click.echo(readable(dataclasses.replace(change, path=stdin_path).diff()),
+                                   nl=False)
                 noun = "finding" if fixed_count == 1 else "findings"
                 click.echo(f"Would fix {fixed_count} {noun}." if fixed_count
                            else "No fixes available.", err=True)

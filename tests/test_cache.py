@@ -184,7 +184,7 @@ def test_a_planted_cache_entry_runs_nothing(tmp_path):
         pickle.dump(Exploit(), handle)
     assert cache.get("abcd") is None
     assert not marker.exists()
-    with open(os.path.join(cache.root, "manifest-2.pickle"), "wb") as handle:
+    with open(os.path.join(cache.root, cache_module.MANIFEST), "wb") as handle:
         pickle.dump(Exploit(), handle)
     write(tmp_path)
     found, _ = run(tmp_path, tmp_path / "c")

@@ -203,3 +203,112 @@ def test_a_huge_file_is_not_read_whole(project):
         assert [(f["code"], f["line"], f["column"]) for f in huge] == [("CCL999", 1, 1)]
         assert "file too large to analyse" in huge[0]["message"]
         assert ccl001_paths(findings) == ["flow.py"]
+
+
+# ---- file names that are not valid UTF-8, or that break a line-oriented format ----
+
+# b"caf\xe9.py" is Latin-1, not UTF-8: Python names it "caf\udce9.py"; every format prints
+# "caf\ufffd.py" (as ruff does), SARIF the URI "caf%E9.py".
+UNDECODABLE = b"caf\xe9.py"
+ODD_NAMES = ["new\nline.py", "with space.py", "#hash.py", "co:lon,comma.py", "-dash.py",
+             "100%.py"]
+FORMATS = ["text", "json", "sarif", "github", "gitlab", "junit"]
+
+
+@pytest.fixture
+def hostile_tree(project):
+    """The project, its bug copied under a non-UTF-8 name (in a package, so that the name is
+    in a module's too) and under each odd name."""
+    write_files(project, {"pkg/__init__.py": ""})
+    with open(os.path.join(os.fsencode(project), b"pkg", UNDECODABLE), "w") as handle:
+        handle.write(FLOW)
+    write_files(project, {name: FLOW for name in ODD_NAMES})
+    return project
+
+
+def _cli(project, *args, env=None):
+    result = run_cli("check", *args, cwd=project, env=env)
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert_clean_exit(result.returncode, stderr)
+    assert result.returncode == 1, stderr
+    return result.stdout.decode("utf-8")  # strict: the output is valid UTF-8
+
+
+def _expected_paths():
+    return sorted(["flow.py", "pkg/caf\ufffd.py"] + ODD_NAMES)
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_every_reporter_reports_a_tree_with_an_undecodable_and_odd_file_names(
+        hostile_tree, cache):
+    """Exit 1 with the finding of every file, cached or not; each format valid, with the same
+    paths (strict UTF-8 output even where Python's stdout would print the raw bytes)."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    import jsonschema
+
+    from hostile_helpers import ROOT
+
+    extra = [] if cache else ["--no-cache"]
+    env = {"PYTHONIOENCODING": "utf-8"}  # strict: a lone surrogate would raise
+    outputs = {fmt: _cli(hostile_tree, "--format", fmt, *extra, ".", env=env) for fmt in FORMATS}
+    assert sorted(f["path"] for f in json.loads(outputs["json"])) == _expected_paths()
+    gitlab = json.loads(outputs["gitlab"])
+    assert sorted(i["location"]["path"] for i in gitlab) == _expected_paths()
+    assert len({i["fingerprint"] for i in gitlab}) == len(gitlab)
+    sarif = json.loads(outputs["sarif"])
+    schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+    jsonschema.validate(sarif, schema)
+    uris = sorted(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                  for r in sarif["runs"][0]["results"])
+    assert uris == sorted(["%23hash.py", "-dash.py", "100%25.py", "co%3Alon%2Ccomma.py",
+                           "flow.py", "new%0Aline.py", "pkg/caf%E9.py", "with%20space.py"])
+    suites = ET.fromstring(outputs["junit"].split("\n", 1)[1])
+    assert sorted(s.get("name") for s in suites) == _expected_paths()
+    text_paths = sorted(line.split(":4:20: CCL001 ")[0] for line in outputs["text"].splitlines()
+                        if ":4:20: CCL001 " in line)
+    assert text_paths == sorted(['"new\\nline.py"', "#hash.py", "-dash.py", "100%.py",
+                                 "co:lon,comma.py", "flow.py", "pkg/caf\ufffd.py",
+                                 "with space.py"])
+    assert len(outputs["text"].splitlines()) == len(ODD_NAMES) + 2 + 2  # one line a finding
+
+
+def test_github_annotations_escape_odd_file_names(hostile_tree):
+    """Workflow-command properties: ``%``, CR, LF, ``:`` and ``,`` percent-encoded."""
+    lines = _cli(hostile_tree, "--format", "github", "--no-cache", ".").splitlines()
+    files = sorted(line.split("file=", 1)[1].split(",line=", 1)[0] for line in lines)
+    assert files == sorted(["flow.py", "pkg/caf\ufffd.py", "new%0Aline.py", "with space.py",
+                            "#hash.py", "co%3Alon%2Ccomma.py", "-dash.py", "100%25.py"])
+    assert all(line.startswith("::error file=") for line in lines)
+
+
+def test_one_undecodable_file_given_alone_and_its_diff(hostile_tree):
+    """``check`` of the file itself (a pre-commit run), and ``--diff``, whose header names it."""
+    name = os.path.join(b"pkg", UNDECODABLE).decode("utf-8", "surrogateescape")
+    env = {"PYTHONIOENCODING": "utf-8"}
+    assert _cli(hostile_tree, name, env=env).startswith("pkg/caf\ufffd.py:4:")
+    result = run_cli("check", "--diff", name, cwd=hostile_tree, env=env)
+    assert_clean_exit(result.returncode, result.stderr.decode("utf-8", "replace"))
+    assert result.returncode == 1
+    assert result.stdout.decode("utf-8").startswith("--- pkg/caf\ufffd.py\n+++ pkg/caf\ufffd.py\n")
+
+
+def test_statistics_and_output_file_with_an_undecodable_name(hostile_tree):
+    assert "CCL001" in _cli(hostile_tree, "--statistics", ".")
+    for fmt in ("text", "junit"):
+        report = hostile_tree / f"report.{fmt}"
+        _cli(hostile_tree, "--format", fmt, "--output-file", str(report), ".")
+        assert "caf\ufffd.py" in report.read_text(encoding="utf-8")
+
+
+def test_printable_renders_undecodable_bytes_as_ruff_does():
+    from celery_chain_lint.reporters.printable import one_line, readable, uri_reference, xml_text
+
+    assert readable("caf\udce9.py") == "caf\ufffd.py"
+    assert readable("shop/flows.py") == "shop/flows.py"
+    assert readable("\ud800 alone") == "\ufffd alone"  # no undecodable byte made it
+    assert one_line("a\nb\x01.py") == '"a\\nb\\x01.py"' and one_line("a b.py") == "a b.py"
+    assert xml_text("a\x01\udce9") == "a\ufffd\ufffd"
+    assert uri_reference("pkg/caf\udce9 x.py") == "pkg/caf%E9%20x.py"
+    assert uri_reference("shop/flows.py") == "shop/flows.py"

@@ -3,7 +3,7 @@
 Layout, under the cache directory (a ``.gitignore`` holding ``*`` and a ``CACHEDIR.TAG`` make
 git and backup tools skip it)::
 
-    <format>/manifest.pickle    path -> size, mtime, inode, content hash, pre-filter scan
+    <format>/manifest.pickle    path -> size, mtime, ctime, inode, content hash, pre-filter scan
     <format>/facts/ab/<key>     one file's facts (or why it could not be analysed)
 
 ``<format>`` hashes everything the cached data depends on besides the file itself: the tool's
@@ -30,9 +30,12 @@ CACHE_DIR_NAME = ".celery_chain_lint_cache"
 # (parse.py decides what a file that cannot be analysed reports).
 FORMAT_SOURCES = ("facts/model.py", "facts/ir.py", "facts/extract.py", "facts/roots.py",
                   "load/bodies.py", "load/prefilter.py", "load/source.py", "load/reading.py")
-MANIFEST = "manifest-4.pickle"  # named for the Entry layout
+MANIFEST = "manifest-5.pickle"  # named for the Entry layout
 # A file modified this recently (ns) may change again within the same mtime tick: re-hash it.
 RACY_NS = 2_000_000_000
+# How keys encode a path or module name holding undecodable bytes (a file named b"caf\xe9.py"
+# is "caf\udce9.py"): lone surrogates as themselves, one-to-one, where strict UTF-8 would fail.
+KEY_ERRORS = "surrogatepass"
 
 
 def content_hash(data: bytes) -> str:
@@ -76,10 +79,18 @@ def _libcst_version() -> str:
 
 class Entry(NamedTuple):
     """What the manifest remembers of one file. A tuple: a warm run unpickles one per file,
-    twice as fast as a dataclass."""
+    twice as fast as a dataclass.
+
+    A file is taken as unchanged, and not read, when its size, mtime, ctime and inode all are
+    (git's index compares the same). Size, mtime and inode alone miss an edit in place of the
+    same size whose mtime is set back (``cp -p``, ``rsync -a``, ``touch -r``, archive tools,
+    an editor restoring it): the kernel sets ctime on every write and every ``utime``, and
+    nothing can set it back. mypy (size and mtime, then the hash) and ruff (mtime and mode)
+    trust the mtime alone; a warm run here still hashes nothing."""
 
     size: int
     mtime_ns: int
+    ctime_ns: int
     inode: int
     checked_ns: int  # when the content was hashed
     digest: str
@@ -90,7 +101,15 @@ class Entry(NamedTuple):
 
     def matches(self, stat: os.stat_result) -> bool:
         return (self.size == stat.st_size and self.mtime_ns == stat.st_mtime_ns
-                and self.inode == stat.st_ino and self.checked_ns - stat.st_mtime_ns > RACY_NS)
+                and self.ctime_ns == stat.st_ctime_ns and self.inode == stat.st_ino
+                and self.checked_ns - stat.st_mtime_ns > RACY_NS)
+
+    @classmethod
+    def of(cls, stat: os.stat_result, checked_ns: int, digest: str, seed: bool,
+           imports: tuple, words: FrozenSet[str], marked: bool) -> "Entry":
+        """The entry of a file ``stat`` describes, hashed at ``checked_ns``."""
+        return cls(stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, checked_ns,
+                   digest, seed, imports, words, marked)
 
 
 class Cache:
@@ -122,6 +141,11 @@ class Cache:
             self.manifest[path] = entry
             self._manifest_dirty = True
 
+    def forget(self, path: str) -> None:
+        """Drop what is remembered of ``path`` (its bytes were found to differ from it)."""
+        if self.manifest.pop(path, None) is not None:
+            self._manifest_dirty = True
+
     def save(self) -> None:
         if self._manifest_dirty:
             self._store(os.path.join(self.root, MANIFEST), self._manifest)
@@ -131,7 +155,8 @@ class Cache:
 
     @staticmethod
     def facts_key(digest: str, module: str, is_package: bool, tier: str) -> str:
-        return hashlib.blake2b(f"{digest}\0{module}\0{is_package}\0{tier}".encode(),
+        return hashlib.blake2b(f"{digest}\0{module}\0{is_package}\0{tier}".encode("utf-8",
+                                                                                   KEY_ERRORS),
                                digest_size=16).hexdigest()
 
     def _facts_path(self, key: str) -> str:

@@ -23,7 +23,8 @@ from functools import partial
 from typing import (TYPE_CHECKING, Callable, Dict, FrozenSet, List, NamedTuple, Optional,
                     Sequence, Tuple)
 
-from celery_chain_lint.load.cache import CACHE_DIR_NAME, Cache, Entry, content_hash, now_ns
+from celery_chain_lint.load.cache import (CACHE_DIR_NAME, KEY_ERRORS, Cache, Entry, content_hash,
+                                          now_ns)
 from celery_chain_lint.load.discovery import SourceFile, discover
 from celery_chain_lint.facts.model import ModuleFacts, resolve_relative
 from celery_chain_lint.index.resolver import is_celery
@@ -156,6 +157,7 @@ class Analysis:
         self._texts: Dict[str, Optional[List[str]]] = {}
         self._pieces: Dict[str, object] = {}  # read this run (``_piece``), cache or not
         self._celery_modules: FrozenSet[str] = frozenset()  # see ``analyse``
+        self.changed_during_run = False  # see ``_changed``
         # Forked first thing when the cache may be warm (engine.check): see ParserChild.
         self.child: Optional[ParserChild] = None
 
@@ -184,10 +186,11 @@ class Analysis:
         import hashlib
 
         digest = hashlib.blake2b(digest_size=16)
-        digest.update(f"{analyser_key()}\0{self.prefilter}\0{settings_key}\0".encode())
+        digest.update(f"{analyser_key()}\0{self.prefilter}\0{settings_key}\0".encode(
+            "utf-8", KEY_ERRORS))
         for f in self.files:
             digest.update(f"{f.source.path}\0{f.module}\0{f.source.is_package}\0{f.digest}\0"
-                          f"{f.reported}\n".encode())
+                          f"{f.reported}\n".encode("utf-8", KEY_ERRORS))
         return "results-" + digest.hexdigest()
 
     def cached_results(self, key: Optional[str]) -> Optional[Tuple[List[Finding], object]]:
@@ -205,7 +208,7 @@ class Analysis:
 
     def store_results(self, key: Optional[str], findings: List[Finding],
                       extra: object = None) -> None:
-        if key is not None:
+        if key is not None and not self.changed_during_run:
             self.cache.put(key, (findings, extra))
 
     def analyse(self) -> Tuple["Project", List[Finding]]:
@@ -387,9 +390,8 @@ class Analysis:
             return f
         self._read(f, data)
         if self.cache is not None:
-            self.cache.remember(f.abspath, Entry(stat.st_size, stat.st_mtime_ns, stat.st_ino,
-                                                 started, f.digest, f.seed, f.imports, f.words,
-                                                 f.marked))
+            self.cache.remember(f.abspath, Entry.of(stat, started, f.digest, f.seed, f.imports,
+                                                    f.words, f.marked))
         if not f.seed:
             f.data = None  # read again if ever needed: a large codebase must not stay in memory
         return f
@@ -421,10 +423,19 @@ class Analysis:
                     data = handle.read()
             except OSError:
                 return None
-            if content_hash(data) != f.digest:  # changed since it was scanned: rescan
-                self._read(f, data)
+            if content_hash(data) != f.digest:
+                self._changed(f, data)
             f.data = data
         return f.data
+
+    def _changed(self, f: _File, data: bytes) -> None:
+        """``f`` no longer holds the bytes it was stat'ed and hashed as (it was written to during
+        the run): rescan it, forget its manifest entry, and let no finding of this run be stored
+        under a key made of the old hash (``store_results``)."""
+        self._read(f, data)
+        self.changed_during_run = True
+        if self.cache is not None:
+            self.cache.forget(f.abspath)
 
     # ---- the full pass ----
 
@@ -609,6 +620,7 @@ class Analysis:
             lines = self._lines(f)
             if lines is None:
                 return None
+            key = self._key(f, name)  # of the bytes read, should the file have changed
             self.stats[counter] = self.stats.get(counter, 0) + 1
             started = time.perf_counter()
             found = read(lines)

@@ -1,17 +1,19 @@
 """GitHub Actions workflow commands: one ``::error`` annotation per finding.
 
 ``::error file=PATH,line=L,col=C,endLine=L2,endColumn=C2,title=CODE::message``; values are
-escaped as the runner expects (``%``, CR, LF, and ``:``/``,`` in properties).
+escaped as the runner expects (``%``, CR, LF, and ``:``/``,`` in properties); undecodable bytes
+of a path as U+FFFD (printable.py).
 """
 from __future__ import annotations
 
 from typing import List
 
 from celery_chain_lint.findings import Finding
+from celery_chain_lint.reporters.printable import readable
 
 
 def _data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return readable(value).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _property(value: str) -> str:

@@ -12,13 +12,15 @@ from collections import Counter
 from typing import List
 
 from celery_chain_lint.findings import Finding
+from celery_chain_lint.reporters.printable import clean, readable
 
 
 def render(findings: List[Finding], files: int, options=None) -> str:
     seen: Counter = Counter()
     issues = []
     for f in findings:
-        identity = (f.code, f.path.replace("\\", "/"), f.message)
+        path = readable(f.path).replace("\\", "/")
+        identity = (f.code, path, readable(f.message))
         seen[identity] += 1
         digest = hashlib.sha256("\0".join(identity + (str(seen[identity]),)).encode()).hexdigest()
         issues.append({
@@ -27,11 +29,11 @@ def render(findings: List[Finding], files: int, options=None) -> str:
             "fingerprint": digest,
             "severity": "minor" if f.code == "CCL998" else "major",
             "location": {
-                "path": f.path.replace("\\", "/"),
+                "path": path,
                 "positions": {
                     "begin": {"line": f.span.line, "column": f.span.column},
                     "end": {"line": f.span.end_line, "column": f.span.end_column},
                 },
             },
         })
-    return json.dumps(issues, indent=2) + "\n"
+    return json.dumps(clean(issues), indent=2) + "\n"

@@ -7,6 +7,7 @@ from typing import Dict, List
 from xml.etree import ElementTree as ET
 
 from celery_chain_lint.findings import Finding
+from celery_chain_lint.reporters.printable import xml_text
 
 
 def render(findings: List[Finding], files: int, options=None) -> str:
@@ -18,7 +19,7 @@ def render(findings: List[Finding], files: int, options=None) -> str:
         ET.SubElement(suite, "testcase", name="No findings", classname="celery-chain-lint")
     by_path: Dict[str, List[Finding]] = defaultdict(list)
     for finding in findings:
-        by_path[finding.path].append(finding)
+        by_path[xml_text(finding.path)].append(finding)  # XML holds no lone surrogate
     for path, here in by_path.items():
         suite = ET.SubElement(suites, "testsuite", name=path, tests=str(len(here)),
                               failures=str(len(here)), errors="0")
@@ -26,7 +27,8 @@ def render(findings: List[Finding], files: int, options=None) -> str:
             case = ET.SubElement(suite, "testcase", name=f"celery-chain-lint.{f.code}",
                                  classname=path, file=path, line=str(f.span.line),
                                  column=str(f.span.column))
-            failure = ET.SubElement(case, "failure", message=f.message, type=f.code)
-            failure.text = f"{path}:{f.span.line}:{f.span.column}: {f.code} {f.message}"
+            message = xml_text(f.message)
+            failure = ET.SubElement(case, "failure", message=message, type=f.code)
+            failure.text = f"{path}:{f.span.line}:{f.span.column}: {f.code} {message}"
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

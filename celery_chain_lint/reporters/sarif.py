@@ -4,7 +4,8 @@ One run; ``tool.driver.rules`` lists every code with its summary and documentati
 page, as ``help.text`` and ``help.markdown``); each result has a ``ruleId``, ``ruleIndex``, a
 message and a physical location whose region is the finding's span (1-based, end column
 exclusive, columns counted in Unicode code points). Relative paths are relative to
-``%SRCROOT%`` (the working directory, where CI runs from the repository root). Safe and unsafe
+``%SRCROOT%`` (the working directory, where CI runs from the repository root), their bytes
+percent-encoded where a URI needs it, as absolute ones are (printable.py). Safe and unsafe
 fixes are included as SARIF ``fixes``.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import List
 
 from celery_chain_lint import __version__
 from celery_chain_lint.findings import Finding
+from celery_chain_lint.reporters.printable import clean, uri_reference
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -23,7 +25,7 @@ SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 def _uri(path: str) -> dict:
     if os.path.isabs(path):
         return {"uri": Path(path).as_uri()}
-    return {"uri": Path(path).as_posix(), "uriBaseId": "%SRCROOT%"}
+    return {"uri": uri_reference(path), "uriBaseId": "%SRCROOT%"}
 
 
 def _region(span) -> dict:
@@ -97,4 +99,4 @@ def render(findings: List[Finding], files: int, options=None) -> str:
                                         (options.coverage if options is not None else [])]},
         }],
     }
-    return json.dumps(log, indent=2) + "\n"
+    return json.dumps(clean(log), indent=2) + "\n"

@@ -9,6 +9,7 @@ import os
 from typing import Dict, List, Optional
 
 from celery_chain_lint.findings import Finding
+from celery_chain_lint.reporters.printable import one_line, readable
 
 BOLD, RED, CYAN, BLUE, RESET = "\033[1m", "\033[31m", "\033[36m", "\033[34m", "\033[0m"
 
@@ -22,10 +23,10 @@ def render(findings: List[Finding], files: int, options=None) -> str:
     source = _SourceLines(options.overrides)
     for finding in findings:
         fixable = _fixable(finding, options)
-        lines.append(f"{paint(finding.path, BOLD)}{paint(':', CYAN)}{finding.span.line}"
+        lines.append(f"{paint(one_line(finding.path), BOLD)}{paint(':', CYAN)}{finding.span.line}"
                      f"{paint(':', CYAN)}{finding.span.column}{paint(':', CYAN)} "
                      f"{paint(finding.code, BOLD + RED)}{' [*]' if fixable else ''} "
-                     f"{finding.message}")
+                     f"{readable(finding.message)}")
         if options.show_source:
             lines.extend(_snippet(finding, source.line(finding.path, finding.span.line), paint))
     if not options.quiet:
