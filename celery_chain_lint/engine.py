@@ -46,9 +46,10 @@ def run_rules(project: Project, rules: Iterable[Type[Rule]],
 
 def settings_key(settings: Settings) -> str:
     """The configuration that decides the findings, as text (file contents excluded: the
-    results key holds their hashes)."""
+    results key holds their hashes; the command-line flags are applied in the settings
+    already, and which files each configuration reports on is in the key too)."""
     return repr(sorted((name, value) for name, value in vars(settings).items()
-                       if name not in ("overrides", "cache_dir", "use_cache")))
+                       if name not in ("overrides", "cache_dir", "use_cache", "flags")))
 
 
 def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
