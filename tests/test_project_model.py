@@ -368,3 +368,19 @@ def test_a_tree_checked_whole_by_file_and_through_the_cache_gives_the_same_findi
     for _ in range(2):  # the run that fills the cache, then the one that reads it
         report = engine.check(["."], Settings(cache_dir=cache), jobs=1)
         assert {(f.path, f.span.line, f.code) for f in report.findings} == whole
+
+
+def test_another_librarys_task_decorator_is_not_counted(tmp_path):
+    """``from invoke import task``: spelled as Celery's, resolved elsewhere: no warning."""
+    write(tmp_path, {"tasks.py": "from invoke import task\n\n@task\ndef build(c):\n    pass\n"})
+    os.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["check", ".", "--no-cache", "--show-coverage"])
+    assert result.exit_code == 0 and result.stderr == ""
+    assert "0 of 0 task-decorated functions" in result.stdout
+
+
+def test_the_warning_names_the_decorators_it_could_not_follow(tmp_path):
+    write(tmp_path, BLIND)
+    os.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["check", ".", "--no-cache"])
+    assert "`@ext_celery.celery.task` (1)" in result.stderr

@@ -37,6 +37,9 @@ class Coverage:
     # Modules imported for a task decorator or a task that no analysed module is, though a
     # module of the tree ends with that name: the likely cause of a blind run.
     missing_modules: Dict[str, List[str]] = field(default_factory=dict)
+    # The decorators of the functions decorated like tasks that are not indexed, as spelled
+    # (``@self.app.task``), with how many functions each: what the analyser could not follow.
+    unrecognised: Dict[str, int] = field(default_factory=dict)
     root: Optional[str] = None  # the project's import root, when the tree holds several
 
     def to_json(self) -> dict:
@@ -44,16 +47,19 @@ class Coverage:
                 "task_like_functions": self.task_like, "tasks_indexed": self.tasks,
                 "canvas_sites": self.sites, "canvas_sites_modelled": self.modelled,
                 "canvas_sites_unknown": dict(sorted(self.unknown.items())),
-                "missing_modules": dict(sorted(self.missing_modules.items()))}
+                "missing_modules": dict(sorted(self.missing_modules.items())),
+                "unrecognised_decorators": dict(sorted(self.unrecognised.items()))}
 
     def add(self, other: "Coverage") -> "Coverage":
         unknown = Counter(self.unknown)
         unknown.update(other.unknown)
         missing = {**self.missing_modules, **other.missing_modules}
+        unrecognised = Counter(self.unrecognised)
+        unrecognised.update(other.unrecognised)
         return Coverage(self.files + other.files, self.apps + other.apps,
                         self.task_like + other.task_like, self.tasks + other.tasks,
                         self.sites + other.sites, self.modelled + other.modelled,
-                        dict(unknown), missing)
+                        dict(unknown), missing, dict(unrecognised))
 
 
 def coverage(project: "Project") -> Coverage:
@@ -66,12 +72,15 @@ def coverage(project: "Project") -> Coverage:
     missing: Dict[str, set] = {}
     for facts in reported:
         for qualname, function in facts.functions.items():
-            if function.decorators and _looks_like_task(function.decorators[0]):
+            if function.decorators and _looks_like_task(project, facts.module,
+                                                        function.decorators[0]):
                 found.task_like += 1
                 if (facts.module, qualname) in indexed:
                     found.tasks += 1
                 else:
                     _note_missing(project, facts.module, function.decorators[0], missing)
+                    spelled = "@" + _spelling(function.decorators[0])
+                    found.unrecognised[spelled] = found.unrecognised.get(spelled, 0) + 1
         for root in facts.roots:
             for node in ir.walk(root.expr):
                 if isinstance(node, ir.Call) and isinstance(node.func, ir.Attribute) \
@@ -85,16 +94,36 @@ def coverage(project: "Project") -> Coverage:
     return found
 
 
-def _looks_like_task(decorator: ir.Expr) -> bool:
+def _spelling(expr: ir.Expr) -> str:
+    """``self.app.task`` for the decorator ``@self.app.task(bind=True)``."""
+    if isinstance(expr, ir.Call):
+        return _spelling(expr.func)
+    if isinstance(expr, ir.Attribute):
+        return f"{_spelling(expr.value)}.{expr.attr}"
+    if isinstance(expr, ir.Name):
+        return expr.id
+    if isinstance(expr, ir.Imported):
+        return expr.name or expr.module
+    return getattr(expr, "text", "") or "..."
+
+
+def _looks_like_task(project: "Project", module: str, decorator: ir.Expr) -> bool:
+    """Spelled as Celery's task decorators are, and not another library's (``invoke.task``)."""
     if isinstance(decorator, ir.Call):
         decorator = decorator.func
     if isinstance(decorator, ir.Attribute):
-        return decorator.attr == "task"
-    if isinstance(decorator, ir.Name):
-        return decorator.id in ("shared_task", "task")
-    if isinstance(decorator, ir.Imported):
-        return decorator.name in ("shared_task", "task")
-    return False
+        spelled = decorator.attr == "task"
+    elif isinstance(decorator, ir.Name):
+        spelled = decorator.id in ("shared_task", "task")
+    elif isinstance(decorator, ir.Imported):
+        spelled = decorator.name in ("shared_task", "task")
+    else:
+        spelled = False
+    if not spelled:
+        return False
+    symbol = project.resolver.resolve(decorator, module)
+    return not isinstance(symbol, External) or is_celery(symbol.qualname) \
+        or _in_tree(project, symbol.qualname) is not None
 
 
 def _count_site(project: "Project", module: str, call: ir.Call, found: Coverage,
@@ -102,7 +131,7 @@ def _count_site(project: "Project", module: str, call: ir.Call, found: Coverage,
     receiver = call.func.value
     symbol = project.resolver.resolve(receiver, module)
     if isinstance(symbol, External) and not is_celery(symbol.qualname) \
-            and not _project_module_suffix(project, symbol.qualname):
+            and _in_tree(project, symbol.qualname) is None:
         return  # ``re.match(...).group``, ``requests.delay``: not a canvas at all
     found.sites += 1
     if any(arg.star for arg in call.args):
@@ -129,12 +158,20 @@ def _note_missing(project: "Project", module: str, expr: ir.Expr,
     symbol = project.resolver.resolve(expr, module)
     if not isinstance(symbol, External) or symbol is UNKNOWN or is_celery(symbol.qualname):
         return
-    parts = symbol.qualname.split(".")
+    found = _in_tree(project, symbol.qualname)
+    if found is not None:
+        missing.setdefault(found[0], set()).update(found[1])
+
+
+def _in_tree(project: "Project", qualname: str):
+    """``(module, paths)``: the longest module ``qualname`` starts with that a module of the
+    tree ends with, under another name (``main.celery`` for ``repo.main.celery``)."""
+    parts = qualname.split(".")
     for length in range(len(parts), 0, -1):
         found = _project_module_suffix(project, ".".join(parts[:length]))
         if found:
-            missing.setdefault(".".join(parts[:length]), set()).update(found)
-            return
+            return ".".join(parts[:length]), found
+    return None
 
 
 def _project_module_suffix(project: "Project", dotted: str) -> List[str]:
@@ -161,6 +198,14 @@ def warnings(total: Coverage) -> List[str]:
 
 
 def _cause(total: Coverage) -> str:
+    if total.unrecognised and not total.missing_modules:
+        spelled = sorted(total.unrecognised.items(), key=lambda item: (-item[1], item[0]))[:3]
+        shown = ", ".join(f"`{name}` ({count})" for name, count in spelled)
+        return (f" Their decorators do not resolve to a Celery app the analyser can follow: "
+                f"{shown}. An app made at run time (an extension, a test fixture, a "
+                f"parameter) cannot be followed; where it is a module-level app imported "
+                f"under another name, set `src = [...]` in [tool.celery-chain-lint] to the "
+                f"directories your imports start from. `--show-coverage` shows what was seen.")
     if not total.missing_modules:
         return (" Are the modules named as the code imports them? Set `src = [...]` in "
                 "[tool.celery-chain-lint] to the directories your imports start from; "

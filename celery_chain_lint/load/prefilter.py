@@ -54,6 +54,10 @@ from celery_chain_lint.load.source import undecodable
 # (Django settings with ``CELERY_*`` names, a ``celeryconfig``) are named by the app, and read
 # lazily by name like any module (index/apps.py).
 _CANVAS_CALLS = (b".s(", b".si(", b".delay(", b".apply_async(")
+# A function decorated like a task (``@app.task``, ``@shared_task``, ``@ext.celery.task(...)``):
+# read in full even when the file names no Celery object, so that the coverage counts it and
+# says when its app cannot be followed.
+_TASK_DECORATOR = re.compile(rb"^[ \t]*@[\w. \t]*\btask\b|^[ \t]*@[\w. \t]*_task\b", re.M)
 _NAME = rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*"
 _WORD = re.compile(_NAME)
 _DOTTED = _NAME + rb"(?:\s*\.\s*" + _NAME + rb")*"
@@ -130,7 +134,8 @@ def scan(data: bytes) -> Scan:
     # A file Python could not even decode (binary, UTF-16, a wrong coding declaration, NUL
     # bytes) goes to the full pass, which reports it (CCL999): cheap to find, and worth saying.
     calls_canvas = any(marker in data for marker in _CANVAS_CALLS)
-    seed = "celery" in names or calls_canvas or undecodable(data)
+    seed = "celery" in names or calls_canvas or undecodable(data) \
+        or _TASK_DECORATOR.search(data) is not None
     return Scan(seed, tuple(imports), names, calls_canvas)
 
 
