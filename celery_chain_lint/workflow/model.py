@@ -203,23 +203,26 @@ def errback_invocation(workflow: Workflow, errback: SignatureNode) -> Invocation
     """How the worker calls an errback (``celery.backends.base._call_task_errbacks``).
 
     A function task, not ``bind=True``, with more than one positional parameter (or ``*args``)
-    is called inline as ``errback(request, exc, traceback)``, merged even into an immutable
-    signature; any other errback is sent as a task with the failed task's id prepended.
+    is called inline as ``errback(request, exc, traceback)``; any other errback is sent as a
+    task with the failed task's id prepended. An immutable errback gets neither: called inline,
+    ``Signature.__call__`` merges nothing into it either (observed on Celery 5.7.0: an
+    ``echo.si("msg", key=...)`` errback of two parameters ran with its own arguments).
     """
     task = errback.task
     params = getattr(task, "params", None)
+    if errback.immutable:
+        return Invocation(errback, workflow, (), (), True, False)
     if params is None:
         return Invocation(errback, workflow, None, (), True, True, "the failed task's id")
     inline = (not task.bind and task.class_facts is None
               and (_errback_arity(params, errback) > 1
                    or any(p.kind == VAR_POSITIONAL for p in params.items)))
     if inline:
-        # Not ``from_parent``: these are merged even into ``.si()``, so it is no fix (CCL002).
+        # Not ``from_parent``: ``.si()`` would not fix it the CCL001 way (the request,
+        # exception and traceback are what the errback is for), so it is CCL002.
         values = (Value("<request>"), Value("<exception>"), Value("<traceback>"))
         return Invocation(errback, workflow, values, (), True, False,
                           "the request, exception and traceback")
-    if errback.immutable:
-        return Invocation(errback, workflow, (), (), True, False)
     return Invocation(errback, workflow, (Value("<id of the failed task>"),), (), True, True,
                       "the failed task's id")
 
