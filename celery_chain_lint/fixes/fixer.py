@@ -18,12 +18,11 @@ import dataclasses
 import difflib
 import os
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from celery_chain_lint.findings import Finding, Fix
-from celery_chain_lint.load import SourceError, decode
+from celery_chain_lint.load import SourceError, decode, write_atomically
 
 MAX_ITERATIONS = 10
 
@@ -145,52 +144,28 @@ def atomic_write(path: str, data: bytes, original: Optional[bytes] = None) -> No
     (``_rewrite_in_place``). ``original``: the bytes the fixes were computed from; a file that
     no longer holds them raises ``FileChanged`` and is left alone."""
     target = os.path.realpath(path)
-    directory = os.path.dirname(target) or "."
     info = os.stat(target)
     if info.st_nlink > 1:
         _rewrite_in_place(target, data, original)
         return
-    try:
-        temporary = _temporary_copy(target, data, info)
-    except PermissionError:  # a writable file in a directory that is not
-        _rewrite_in_place(target, data, original)
-        return
-    try:
-        if not _same_owner(temporary, info):
-            os.unlink(temporary)
-            _rewrite_in_place(target, data, original)
-            return
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-    _sync_directory(directory)
 
-
-def _temporary_copy(target: str, data: bytes, info: os.stat_result) -> str:
-    """A hidden file beside ``target`` holding ``data`` (on disk), with ``target``'s mode and,
-    where this user may give them, its owner and group."""
-    descriptor, temporary = tempfile.mkstemp(dir=os.path.dirname(target) or ".",
-                                             prefix=f".{os.path.basename(target)}.",
-                                             suffix=".ccl-tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+    def keep_mode_and_owner(temporary: str) -> bool:
         os.chmod(temporary, stat.S_IMODE(info.st_mode))
         if hasattr(os, "chown"):
             try:
                 os.chown(temporary, info.st_uid, info.st_gid)
             except OSError:
                 pass  # _same_owner sees it
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    return temporary
+        return _same_owner(temporary, info)
+
+    try:
+        replaced = write_atomically(target, data, prefix=f".{os.path.basename(target)}.",
+                                    suffix=".ccl-tmp", durable=True,
+                                    prepare=keep_mode_and_owner)
+    except PermissionError:  # a writable file in a directory that is not
+        replaced = False
+    if not replaced:
+        _rewrite_in_place(target, data, original)
 
 
 def _same_owner(path: str, info: os.stat_result) -> bool:
@@ -239,20 +214,6 @@ def _overwrite(descriptor: int, data: bytes) -> None:
         written += os.pwrite(descriptor, data[written:], written)
     os.ftruncate(descriptor, len(data))
     os.fsync(descriptor)
-
-
-def _sync_directory(directory: str) -> None:
-    """The rename itself on disk (a crash right after it must not bring the old file back)."""
-    try:
-        directory_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(directory_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(directory_fd)
 
 
 @dataclass

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import fcntl
 import os
-import threading
 
 from celery.backends.filesystem import FilesystemBackend
 from kombu.utils.encoding import ensure_bytes
+
+from celery_chain_lint.load import write_atomically
 
 SCHEME = "celery_chain_lint.harness.filebackend:AtomicFilesystemBackend"
 
@@ -29,11 +30,7 @@ class AtomicFilesystemBackend(FilesystemBackend):
     implements_incr = True
 
     def set(self, key, value):
-        target = self._filename(key)
-        temporary = target + b".%d.%d.tmp" % (os.getpid(), threading.get_ident())
-        with self.open(temporary, "wb") as outfile:
-            outfile.write(ensure_bytes(value))
-        os.replace(temporary, target)
+        write_atomically(os.fsdecode(self._filename(key)), ensure_bytes(value))
 
     def incr(self, key):
         target = self._filename(key)

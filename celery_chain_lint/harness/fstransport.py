@@ -17,6 +17,8 @@ from kombu.transport import filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
+from celery_chain_lint.load import write_atomically
+
 TRANSPORT = "celery_chain_lint.harness.fstransport:Transport"
 
 
@@ -25,11 +27,8 @@ class Channel(filesystem.Channel):
         name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
         target = os.path.join(self.data_folder_out, name)
         # Not "<anything>.<queue>.msg": no consumer takes it until it is renamed.
-        temporary = os.path.join(self.data_folder_out, f".writing-{uuid.uuid4()}")
         try:
-            with open(temporary, "wb", buffering=0) as handle:
-                handle.write(str_to_bytes(dumps(payload)))
-            os.replace(temporary, target)
+            write_atomically(target, str_to_bytes(dumps(payload)), prefix=".writing-")
         except OSError as exc:
             raise ChannelError(f"Cannot add file {target!r} to directory") from exc
 

@@ -23,6 +23,8 @@ import time
 from functools import partial
 from typing import Any, Dict, List, Optional
 
+from celery_chain_lint.load import write_atomically
+
 PLACEHOLDER_DEFAULT = "<default>"
 SHADOW_MODULE = "ccl_shadow"
 
@@ -84,10 +86,7 @@ class Control:
         return self.data().get("behaviours", {}).get(name) or {}
 
     def write(self, data: Dict[str, Any]) -> None:
-        temporary = f"{self.path}.{os.getpid()}.tmp"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-        os.replace(temporary, self.path)
+        write_atomically(self.path, json.dumps(data).encode("utf-8"))
 
 
 class Journal:

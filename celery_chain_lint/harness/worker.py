@@ -21,6 +21,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from celery_chain_lint.harness.environment import InfrastructureError
+from celery_chain_lint.load import write_atomically
 
 DEFAULT_POOL = "threads"
 DEFAULT_CONCURRENCY = 8
@@ -51,10 +52,8 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     @worker_ready.connect(weak=False)
     def _ready(**_kwargs):
-        temporary = config["ready"] + ".tmp"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump({"pid": os.getpid(), "time": time.time()}, handle)
-        os.replace(temporary, config["ready"])
+        ready = {"pid": os.getpid(), "time": time.time()}
+        write_atomically(config["ready"], json.dumps(ready).encode("utf-8"))
 
     app.worker_main([
         "worker",

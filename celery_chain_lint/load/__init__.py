@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tupl
 from celery_chain_lint.config.files import nearest_config, settings_for
 from celery_chain_lint.config.settings import Settings
 from celery_chain_lint.findings import Finding
+from celery_chain_lint.load.atomic import write_atomically
 from celery_chain_lint.load.cache import Cache, content_hash
 from celery_chain_lint.load.discovery import PathError, SourceFile, discover, with_overrides
 from celery_chain_lint.load.namespaces import drop_accidental_top_packages, split_namespaces
@@ -29,7 +30,7 @@ from celery_chain_lint.load.source import (MAX_FILE_BYTES, SourceError, decode, 
 __all__ = ["MAX_FILE_BYTES", "Loaded", "LoadedProject", "PathError", "PerFileIgnores",
            "SourceError", "SourceFile", "content_hash", "decode", "discover", "load_project",
            "load_projects", "parse_text", "path_filter", "run_deep", "split_lines",
-           "stdin_context"]
+           "stdin_context", "write_atomically"]
 
 if TYPE_CHECKING:
     from celery_chain_lint.index.project import Project

@@ -20,9 +20,10 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 import time
 from typing import Dict, FrozenSet, NamedTuple, Optional
+
+from celery_chain_lint.load.atomic import write_atomically
 
 CACHE_DIR_NAME = ".celery_chain_lint_cache"
 # Files whose source defines what the cache holds; a change to any of them is a new format.
@@ -193,22 +194,9 @@ class Cache:
     def _store(self, path: str, value, pickled: bool = False) -> None:
         try:
             self._prepare()
-            directory = os.path.dirname(path)
-            os.makedirs(directory, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    if pickled:
-                        out.write(value)
-                    else:
-                        pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(temporary, path)
-            except BaseException:
-                try:
-                    os.unlink(temporary)
-                except OSError:
-                    pass
-                raise
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            data = value if pickled else pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            write_atomically(path, data)
         except (OSError, pickle.PicklingError, RecursionError, TypeError, AttributeError):
             pass  # a cache that cannot be written only makes the next run slower
 
