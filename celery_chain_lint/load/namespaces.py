@@ -97,10 +97,35 @@ def split_namespaces(files: List["_File"]) -> List[List["_File"]]:
                        if any(f.source.module in colliding for f in members))
     shared = [f for root, members in roots.items() if root not in own_roots for f in members]
     projects = [shared] if shared else []
+    by_name = {f.source.module: f for f in shared}
     for root in own_roots:
         mine = roots[root]
         names = {f.source.module for f in mine}
-        # The shared files are this project's context (their facts come from the run's cache).
-        context = [replace(f, reported=False) for f in shared if f.source.module not in names]
-        projects.append(mine + context)
+        # Its context: the shared files its own can reach through imports (a tree of many
+        # small roots, test data directories, must not analyse the whole tree again each).
+        reached = _reached(mine, {name: f for name, f in by_name.items() if name not in names})
+        projects.append(mine + [replace(f, reported=False) for f in reached])
     return projects
+
+
+def _reached(start: List["_File"], available: Dict[str, "_File"]) -> List["_File"]:
+    """The files of ``available`` that ``start`` imports, directly or through one another
+    (``import a.b.c`` reaches ``a``, ``a.b`` and ``a.b.c``; ``from a import b``, ``a.b`` too)."""
+    from celery_chain_lint.facts.model import resolve_relative
+
+    found: Dict[str, "_File"] = {}
+    todo = list(start)
+    while todo:
+        f = todo.pop()
+        for level, source, names in f.imports:
+            module = resolve_relative(f.source.module, f.source.is_package, level, source)
+            if module is None:
+                continue
+            parts = module.split(".")
+            wanted = [".".join(parts[:end]) for end in range(1, len(parts) + 1)]
+            wanted += [f"{module}.{name}" for name in names or ()]
+            for name in wanted:
+                if name in available and name not in found:
+                    found[name] = available[name]
+                    todo.append(available[name])
+    return list(found.values())

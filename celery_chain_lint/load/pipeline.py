@@ -157,6 +157,7 @@ class Analysis:
         self._texts: Dict[str, Optional[List[str]]] = {}
         self._pieces: Dict[str, object] = {}  # read this run (``_piece``), cache or not
         self._celery_modules: FrozenSet[str] = frozenset()  # see ``analyse``
+        self._celery_inside = False  # the project is Celery itself (see ``analyse``)
         self.changed_during_run = False  # see ``_changed``
         # Forked first thing when the cache may be warm (engine.check): see ParserChild.
         self.child: Optional[ParserChild] = None
@@ -216,10 +217,12 @@ class Analysis:
         # Analysing Celery itself (or a copy vendored whole): ``import celery`` still means
         # Celery's objects (index/resolver.is_celery), but inside its own package it is
         # internal and no reason for the full pass (a canvas call still is).
-        celery_inside = CELERY_MODULES <= {f.module for f in files}
+        celery_inside = self._celery_inside = CELERY_MODULES <= {f.module for f in files}
         # Names imported from these make a body that may hold roots worth reading at once:
-        # it will most likely turn out relevant (roots.likely_names).
-        self._celery_modules = _near_celery(files)
+        # it will most likely turn out relevant (roots.likely_names). Not when the project is
+        # Celery itself: every module is near Celery there (a guess for speed only: bodies
+        # not read at once are read when they turn out relevant).
+        self._celery_modules = frozenset() if celery_inside else _near_celery(files)
 
         def needed(f: _File) -> bool:
             return not self.prefilter or f.marked or (
@@ -247,9 +250,12 @@ class Analysis:
         while self.prefilter and lazy:
             self.stats["rounds"] += 1
             relevant = self._relevance(results, lazy)
-            promoted = [f for f in lazy.values() if relevant.promotes(
-                f.module, f.source.is_package, f.imports, f.words,
-                lambda words, f=f: self._spells(f, words))]
+            # Celery's own package, analysed, imports Celery's objects everywhere: not a reason
+            # to read its internals in full (its canvas calls were read already: ``marked``).
+            promoted = [f for f in lazy.values()
+                        if not (celery_inside and is_celery(f.module)) and relevant.promotes(
+                            f.module, f.source.is_package, f.imports, f.words,
+                            lambda words, f=f: self._spells(f, words))]
             if not promoted:
                 break
             relevant = None  # the promoted modules change it
@@ -302,11 +308,16 @@ class Analysis:
         may_be_function = self._may_be_function(results, lazy)
         for f, facts in waiting:
             names = relevant.names_in(facts)
+            # Celery's own package, when it is the project: its internals name Celery's
+            # objects everywhere and are not the code under review (its examples and tests are).
+            internal = self._celery_inside and is_celery(f.module)
             for body in facts.roots_if_relevant:
                 proxy = facts.functions.get(body.qualname)
-                if facts.star_imports or body.names is None or not body.names.isdisjoint(names) \
-                        or not body.attributes.isdisjoint(TASK_METHODS) \
-                        and may_be_function(facts, body):
+                if not internal and (
+                        facts.star_imports or body.names is None
+                        or not body.names.isdisjoint(names)
+                        or not body.attributes.isdisjoint(TASK_METHODS)
+                        and may_be_function(facts, body)):
                     read = self._function_roots(f, body)
                     if read is None:
                         continue
