@@ -62,7 +62,8 @@ def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
     findings: List[Finding] = []
     report = Report()
     with load_projects(paths, settings, prefilter=prefilter, jobs=jobs,
-                       warm_up=_import_the_analyser) as loaded:
+                       warm_up=_import_the_analyser,
+                       reads_task_methods_on_functions=_reads_task_methods_on_functions) as loaded:
         report.files = len(loaded.sources)
         for unit in loaded.projects:
             found, seen = _findings_of(unit, unit.settings)
@@ -77,6 +78,13 @@ def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
             report.digests.update(unit.digests())
     report.findings = sorted(findings, key=Finding.sort_key)
     return report
+
+
+def _reads_task_methods_on_functions(settings: Settings) -> bool:
+    """Whether a selected rule reads task methods called on plain functions: asked only when
+    a project is analysed (the rules are imported then; a run whose findings are cached
+    imports none)."""
+    return any(rule.reads_task_methods_on_functions for rule in settings.rules())
 
 
 def _import_the_analyser() -> None:

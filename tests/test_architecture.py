@@ -142,3 +142,14 @@ def test_the_load_layer_imports_nothing_above_it():
 def test_the_top_level_holds_the_cli_the_engine_and_the_layer_packages():
     loose = {path.stem for path in PACKAGE.glob("*.py")}
     assert loose == TOP_LEVEL_MODULES
+
+
+def test_the_load_layer_names_no_rule():
+    """What the rules need is a property of the rules (``Rule.reads_task_methods_on_functions``),
+    given to the loader: it spells no rule code."""
+    import re
+
+    named = sorted(f"{path.name}:{number}" for path in (PACKAGE / "load").glob("*.py")
+                   for number, line in enumerate(path.read_text().splitlines(), start=1)
+                   if re.search(r"CCL0\d\d", line))
+    assert named == []

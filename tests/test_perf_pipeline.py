@@ -252,3 +252,19 @@ def test_a_run_after_a_change_reads_left_out_values_from_the_cache(tmp_path):
     codes, stats, libcst_imported = run()
     assert codes == cold_codes and stats.get("background") == 1
     assert "values" not in stats and not libcst_imported  # read from the cache
+
+
+def test_bodies_for_a_rule_are_read_only_when_it_is_selected(tmp_path, monkeypatch):
+    """A body calling a task method on a plain helper is read for CCL015 (not-a-task), and
+    left unread when no selected rule reads such calls."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "helpers.py").write_text("def notify(x):\n    return x\n")
+    (tmp_path / "app" / "views.py").write_text(
+        "from app import helpers\n\n\ndef view():\n    helpers.notify.delay(1)\n")
+    monkeypatch.chdir(tmp_path)
+    selected = engine.check(["."], Settings(use_cache=False, select=["CCL015"]), jobs=1)
+    assert [(f.code, f.span.line) for f in selected.findings] == [("CCL015", 5)]
+    assert selected.stats.get("root_bodies", 0) == 1
+    others = engine.check(["."], Settings(use_cache=False, select=["CCL001", "CCL002"]), jobs=1)
+    assert others.findings == [] and others.stats.get("root_bodies", 0) == 0

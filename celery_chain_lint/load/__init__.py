@@ -113,13 +113,18 @@ def discover_options(settings: Settings) -> dict:
 
 def load_projects(paths: Sequence[str], settings: Settings, *, prefilter: bool = True,
                   jobs: Optional[int] = None,
-                  warm_up: Callable[[], None] = lambda: None) -> Loaded:
+                  warm_up: Callable[[], None] = lambda: None,
+                  reads_task_methods_on_functions: Callable[[Settings], bool] = lambda s: True
+                  ) -> Loaded:
     """The projects ``paths`` belong to, each opened; findings are for ``paths`` only, names
     resolve against the whole project of each file (``pipeline.project_sources``).
-    ``warm_up`` runs while parsers work (the engine imports the rules then)."""
+    ``warm_up`` runs while parsers work (the engine imports the rules then);
+    ``reads_task_methods_on_functions(settings)``: whether the rules those settings select
+    read them (``Rule``'s attribute), asked when a project is analysed."""
+    reads = dict(reads_task_methods_on_functions=reads_task_methods_on_functions)
     from celery_chain_lint.load.pipeline import Analysis, fork_parser_child, project_sources
 
-    first = Analysis(settings, prefilter=prefilter, jobs=jobs, warm_up=warm_up)
+    first = Analysis(settings, prefilter=prefilter, jobs=jobs, warm_up=warm_up, **reads)
     # Importing libcst starts now, in a child, in case a few files changed (ParserChild).
     first.child = fork_parser_child(first)
     try:
@@ -139,7 +144,8 @@ def load_projects(paths: Sequence[str], settings: Settings, *, prefilter: bool =
         projects = []
         for configured, files in units:
             analysis = first if not projects else Analysis(
-                configured, prefilter=prefilter, jobs=jobs, warm_up=warm_up, cache=first.cache)
+                configured, prefilter=prefilter, jobs=jobs, warm_up=warm_up, cache=first.cache,
+                **reads)
             analysis.adopt(files)
             projects.append(LoadedProject(configured, analysis))
     except BaseException:

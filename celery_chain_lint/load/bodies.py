@@ -13,14 +13,14 @@ stand-ins for the statements around it.
 Which bodies are read now is ``facts.roots.body_reading``: those that may be tasks or
 configure an app. A body that may hold a workflow root (``.s``, ``.delay``, ``group``, ``.set``,
 ``|``...) or defines a class or a decorated function is read once the project is known, if it
-spells a Celery-related name (``function_roots``) or, for CCL015, calls a task method on what
-may be a plain function; the others are marked ``left_unread`` and never parsed (a test
+spells a Celery-related name (``function_roots``) or, for a rule that reads them
+(``Rule.reads_task_methods_on_functions``), calls a task method on what may be a plain function; the others are marked ``left_unread`` and never parsed (a test
 suite's ``self.add.s(1)``, a regular expression's ``match.group(1)``). A body building canvases
 from what its module imports from Celery, or from the modules near it, is read now all the
 same (``roots.likely_names``): it will most likely turn out relevant, and read with its file it
 costs no parse of its own. Rules that look at the bodies of all functions ask
-``FunctionFacts.may_use_attribute``, ``may_mention`` or ``may_return_value`` first (CCL015,
-CCL017, the pre-filter's fixpoint): a body that cannot hold what they seek is never parsed.
+``FunctionFacts.may_use_attribute``, ``may_mention`` or ``may_return_value`` first (the rules
+and the pre-filter's fixpoint): a body that cannot hold what they seek is never parsed.
 
 Class bodies are read the same way: their simple statements give the class's ``attributes``
 and nothing else, and only the classes that may be tasks or configuration objects are asked

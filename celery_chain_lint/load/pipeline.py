@@ -137,8 +137,12 @@ class _File:
 
 class Analysis:
     def __init__(self, settings: Settings, prefilter: bool = True, jobs: Optional[int] = None,
-                 warm_up: Callable[[], None] = lambda: None, cache: Optional[Cache] = None):
+                 warm_up: Callable[[], None] = lambda: None, cache: Optional[Cache] = None,
+                 reads_task_methods_on_functions: Callable[[Settings], bool] = lambda s: True):
         self.settings = settings
+        # What the selected rules read (``Rule.reads_task_methods_on_functions``): bodies
+        # calling a task method on what may be a plain function are read for them.
+        self.reads_task_methods_on_functions = reads_task_methods_on_functions
         # Run while waiting for parsers: the caller imports what it needs next (the rules).
         self.warm_up = warm_up
         self.prefilter = prefilter
@@ -289,10 +293,11 @@ class Analysis:
                                 lazy: Dict[str, "_File"]):
         """Add the roots of the elided bodies that may hold some (``roots.IF_RELEVANT``) and
         spell a Celery-related name of their module: a root reaches a canvas only through one.
-        A module with a star import reads them all (its names come from elsewhere too). A body
-        spelling a task method is also read if it spells a name that may be a plain function
-        (CCL015); the others are marked ``left_unread``. Returns ``relevant``, computed if
-        it had to be."""
+        A module with a star import reads them all (its names come from elsewhere too). When a
+        selected rule looks for task methods called on plain functions
+        (``Rule.reads_task_methods_on_functions``), a body spelling a task method is also read if
+        it spells a name that may be one; the others are marked ``left_unread``. Returns
+        ``relevant``, computed if it had to be."""
         from celery_chain_lint.load.bodies import BodyOnDemand, with_roots
         from celery_chain_lint.facts.roots import TASK_METHODS
 
@@ -305,7 +310,8 @@ class Analysis:
             return relevant
         started = time.perf_counter()
         relevant = relevant or self._relevance(results, lazy)
-        may_be_function = self._may_be_function(results, lazy)
+        may_be_function = self._may_be_function(results, lazy) \
+            if self.reads_task_methods_on_functions(self.settings) else (lambda facts, b: False)
         for f, facts in waiting:
             names = relevant.names_in(facts)
             # Celery's own package, when it is the project: its internals name Celery's
@@ -331,7 +337,7 @@ class Analysis:
 
     def _may_be_function(self, results, lazy: Dict[str, "_File"]):
         """``may_be_function(facts, body)``: whether an elided body of the module ``facts`` may
-        call a task method on a function with no decorator (CCL015): one of its dotted
+        call a task method on a function with no decorator: one of its dotted
         receivers resolves to one, or, when they are not known, one of its names resolves to
         one or to a module of the project. Resolved as the rules will, the modules left out
         read for their definitions (only those the names reach)."""

@@ -14,7 +14,7 @@ pass cost about 0.1 ms a line. Most files of a large codebase never touch Celery
   hold exactly the full pass's bindings, star imports, signatures, decorators and classes. The
   project loads them lazily, only for the modules that name resolution looks into (a task
   re-exported through a package ``__init__.py`` that never says "task" still resolves), and a
-  function's body facts are extracted when something reads them (``BodyOnDemand``: CCL005
+  function's body facts are extracted when something reads them (``BodyOnDemand``: a rule
   following a task into a helper module that does the network I/O).
 
 Why nothing is missed: what a file contributes beyond name resolution and the bodies read on

@@ -41,6 +41,10 @@ class Rule:
     VALID: ClassVar[List[str]] = []
     INVALID: ClassVar[List[str]] = []
     fixable: ClassVar[bool] = False
+    # What the rule reads that the loader would otherwise leave unread (load/pipeline.py):
+    # task methods (``.s()``, ``.delay()``...) called, in any body, on what may be a plain
+    # function rather than a task (CCL015 looks for those).
+    reads_task_methods_on_functions: ClassVar[bool] = False
     # Whether --fix alone applies this rule's fixes: "safe" (always), "unsafe" (only with
     # --unsafe-fixes) or "sometimes unsafe" (it depends on the finding). ``rules`` shows it.
     fix_safety: ClassVar[str] = "safe"

@@ -58,6 +58,7 @@ class NotATask(Rule):
     code = "CCL015"
     name = "not-a-task"
     summary = ".s()/.delay() on a plain or async function that is not a task: AttributeError"
+    reads_task_methods_on_functions = True
 
     VALID = [
         _APP + "charge.delay(1)\n",
