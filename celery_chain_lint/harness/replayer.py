@@ -180,6 +180,15 @@ class Builder:
                      for index, step in enumerate(node.get("steps") or ())]
             # As the source writes it: ``chain(a, b)`` without keywords folds like ``a | b``
             # (Celery's own rewriting); the signatures carry the app.
+            if node.get("compose") == "pipe" and len(steps) >= 2:
+                # Composed with ``|`` (CCL022): ``g1 | g2 | g3``, or ``g1 | g2 | chain(m, n)``
+                # where the source's inner chain was flattened into the steps.
+                import functools
+                import operator
+
+                split = node.get("pipe_split") or len(steps)
+                piped = functools.reduce(operator.or_, steps[:split])
+                return piped | chain(*steps[split:]) if split < len(steps) else piped
             return chain(*steps) if steps else chain()
         if kind == "group":
             if node.get("members") is None and self.fill_dynamic and STAND_IN_MEMBER in \

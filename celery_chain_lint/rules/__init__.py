@@ -30,6 +30,7 @@ _CATALOGUE = (
     ("ccl019_canvas_options_as_arguments", "CanvasOptionsAsArguments"),
     ("ccl020_arguments_to_immutable", "ArgumentsToImmutable"),
     ("ccl021_revoke_last_only", "RevokeLastOnly"),
+    ("ccl022_consecutive_groups", "ConsecutiveGroups"),
 )
 # Each module is named after its rule's code: the codes, known without importing the rules.
 RULE_CODES = tuple(module.split("_", 1)[0].upper() for module, _ in _CATALOGUE)
