@@ -166,6 +166,10 @@ def behave(app, name: str, values: Dict[str, Any]):
         if swallow is not None:
             _swallow_retry(task, swallow, entry)
             outcome = entry.pop("swallow_outcome")
+        swallow = behaviour.get("swallow_replace")
+        if swallow is not None:
+            _swallow_replace(app, task, swallow, entry)
+            outcome = entry.pop("swallow_outcome", outcome)
         if behaviour.get("wait"):
             outcome = "waited"
             wait_on_result(app, request.id, behaviour.get("wait_method") or "get",
@@ -197,6 +201,8 @@ def _caught_class(qualname: Optional[str]) -> type:
         return exceptions.TaskPredicate
     if qualname == "celery.exceptions.CeleryError":
         return exceptions.CeleryError
+    if qualname == "celery.exceptions.Ignore":
+        return exceptions.Ignore
     return Exception
 
 
@@ -206,6 +212,20 @@ def _swallow_retry(task, swallow: Dict[str, Any], entry: Dict[str, Any]) -> None
     caught_class = _caught_class(swallow.get("catches"))
     try:
         raise task.retry(countdown=0, max_retries=int(swallow.get("max_retries", 1)))
+    except caught_class as caught:  # the flagged handler
+        entry["caught"] = f"{type(caught).__name__}: {caught}"
+        if swallow.get("reraise"):
+            raise
+        entry["swallow_outcome"] = f"swallowed {type(caught).__name__}"
+
+
+def _swallow_replace(app, task, swallow: Dict[str, Any], entry: Dict[str, Any]) -> None:
+    """CCL023: ``try: self.replace(<the harness's member task>) except <caught>: <swallow>``,
+    as the flagged code does (``reraise``: the handler re-raises, the contrast)."""
+    caught_class = _caught_class(swallow.get("catches"))
+    replacement = app.tasks[swallow.get("with") or "ccl_verify.member"].si("<replacement>")
+    try:
+        task.replace(replacement)
     except caught_class as caught:  # the flagged handler
         entry["caught"] = f"{type(caught).__name__}: {caught}"
         if swallow.get("reraise"):

@@ -31,6 +31,7 @@ _CATALOGUE = (
     ("ccl020_arguments_to_immutable", "ArgumentsToImmutable"),
     ("ccl021_revoke_last_only", "RevokeLastOnly"),
     ("ccl022_consecutive_groups", "ConsecutiveGroups"),
+    ("ccl023_swallowed_replace", "SwallowedReplace"),
 )
 # Each module is named after its rule's code: the codes, known without importing the rules.
 RULE_CODES = tuple(module.split("_", 1)[0].upper() for module, _ in _CATALOGUE)
