@@ -214,6 +214,8 @@ class Builder:
                 if how == "set":
                     built = built.set(link=sig)
             return built
+        if kind == "map":
+            return self.mapped(node, role)
         if kind == "chord":
             header = self.build(node.get("header"), f"{role}.chord.header")
             if node.get("body") is None:
@@ -222,6 +224,36 @@ class Builder:
             header_tasks = header.tasks if hasattr(header, "tasks") else [header]
             return chord(header_tasks, body)
         raise Unreplayable(f"a part of the workflow ({kind or 'unknown'}) cannot be rebuilt")
+
+
+    def mapped(self, node: Dict[str, Any], role: str):
+        """``task.map(items)``, ``task.starmap(items)``, or ``task.chunks(items, n)`` as the
+        group of ``celery.starmap`` tasks its ``apply_async`` sends (CCL024). Items not known
+        statically are three stand-ins (complete arguments for ``starmap``/``chunks``)."""
+        name = node.get("task")
+        task = self.task(name)
+        how = node.get("how") or "map"
+        items = node.get("items")
+        if items is None:
+            if how == "map":
+                items = [f"<item {index}>" for index in (1, 2, 3)]
+            else:
+                items = [tuple(self.complete_arguments(name)[0])] * 3
+        else:
+            items = [self.value(item) for item in items]
+        if how == "chunks":
+            built = task.chunks(items, int(node.get("size") or 1)).group()
+            for index, member in enumerate(built.tasks):
+                task_id = str(uuid.uuid4())
+                member.set(task_id=task_id)
+                self.nodes.append(NodeRef(task_id, "celery.starmap",
+                                          f"{role}.chunk[{index}]"))
+            return built
+        built = task.map(items) if how == "map" else task.starmap(items)
+        task_id = str(uuid.uuid4())
+        built.set(task_id=task_id)
+        self.nodes.append(NodeRef(task_id, f"celery.{how}", role))
+        return built
 
 
 class CompositionError(Exception):

@@ -32,6 +32,7 @@ _CATALOGUE = (
     ("ccl021_revoke_last_only", "RevokeLastOnly"),
     ("ccl022_consecutive_groups", "ConsecutiveGroups"),
     ("ccl023_swallowed_replace", "SwallowedReplace"),
+    ("ccl024_serial_map", "SerialMap"),
 )
 # Each module is named after its rule's code: the codes, known without importing the rules.
 RULE_CODES = tuple(module.split("_", 1)[0].upper() for module, _ in _CATALOGUE)
