@@ -302,6 +302,9 @@ def build(app, replay: Dict[str, Any], repair: bool = False,
     except Exception as error:  # noqa: BLE001 - the source would fail the same way
         raise CompositionError(error, builder.outside) from error
     options = {key: value for key, value in links.items() if value}
+    if as_options:
+        # Execution options to apply the canvas with, when a confirmer asks (CCL025).
+        options.update((application or {}).get("options") or {})
 
     def apply():
         if how == "none":  # built and thrown away, as the source does (CCL014)
@@ -316,7 +319,7 @@ def build(app, replay: Dict[str, Any], repair: bool = False,
     if application is not None:
         rendered = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
                              + [f"{k}={describe(v[0] if len(v) == 1 else v)}"
-                                for k, v in options.items()])
+                                if k in links else f"{k}={v!r}" for k, v in options.items()])
         if how == "none":
             text += "  (built, never applied)"
         else:

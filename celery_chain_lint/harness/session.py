@@ -128,6 +128,7 @@ class Session:
             "journal": os.path.join(self.directory, "journal.jsonl"),
             "pool": pool,
             "concurrency": concurrency,
+            "alt_queue": env.alt_queue,
         }
         self.control = Control(self.config["control"])
         self.control.write({"run": None, "behaviours": {}})

@@ -141,6 +141,13 @@ def behave(app, name: str, values: Dict[str, Any]):
     arguments = {k: _short(v) for k, v in values.items() if k != "self"}
     entry = {"run": run, "task": name, "id": request.id, "retries": request.retries or 0,
              "pid": os.getpid(), "start": time.time(), "args": arguments}
+    # The options the message arrived with (CCL025: which tasks an option reached).
+    delivery = request.delivery_info or {}
+    received = {"routing_key": delivery.get("routing_key"), "priority": delivery.get("priority"),
+                "expires": str(request.expires) if request.expires else None,
+                "time_limit": list(request.timelimit) if request.timelimit
+                and any(request.timelimit) else None}
+    entry["options"] = {k: v for k, v in received.items() if v is not None}
     outcome = "success"
     try:
         if behaviour.get("exit") is not None and not request.is_eager:

@@ -39,10 +39,12 @@ SETTINGS = {
     "task_serializer": "CELERY_TASK_SERIALIZER",
     "result_serializer": "CELERY_RESULT_SERIALIZER",
     "accept_content": "CELERY_ACCEPT_CONTENT",
+    "task_inherit_parent_priority": "CELERY_INHERIT_PARENT_PRIORITY",
 }
 # ``Celery(...)`` keywords that set a setting under another name.
 CELERY_KEYWORDS = {"backend": "result_backend"}
-DEFAULTS = {"task_serializer": "json", "result_serializer": "json", "task_ignore_result": False}
+DEFAULTS = {"task_serializer": "json", "result_serializer": "json", "task_ignore_result": False,
+            "task_inherit_parent_priority": False}
 DJANGO_SETTINGS_SOURCE = "django.conf:settings"
 
 

@@ -33,6 +33,7 @@ _CATALOGUE = (
     ("ccl022_consecutive_groups", "ConsecutiveGroups"),
     ("ccl023_swallowed_replace", "SwallowedReplace"),
     ("ccl024_serial_map", "SerialMap"),
+    ("ccl025_chain_options_first_task", "ChainOptionsFirstTask"),
 )
 # Each module is named after its rule's code: the codes, known without importing the rules.
 RULE_CODES = tuple(module.split("_", 1)[0].upper() for module, _ in _CATALOGUE)

@@ -17,7 +17,8 @@ CONFIRMED, NOT_REPRODUCED, SKIPPED = "confirmed", "not-reproduced", "skipped"
 # One module per rule family; each registers its codes on import.
 MODULES = ("arguments", "independent", "retry", "wait", "called", "chords", "payload",
            "pitfalls", "options", "canvas_options", "dropped_arguments",
-           "revoke", "consecutive_groups", "replace", "serial_map")
+           "revoke", "consecutive_groups", "replace", "serial_map",
+           "chain_options")
 
 
 @dataclass
