@@ -109,7 +109,8 @@ class Session:
 
     def __init__(self, env: Environment, tasks: Dict[str, Dict[str, Any]], *,
                  pool: str = DEFAULT_POOL, concurrency: int = DEFAULT_CONCURRENCY,
-                 startup_timeout: float = 30.0, index: int = 0):
+                 startup_timeout: float = 30.0, index: int = 0,
+                 conf_overrides: Optional[Dict[str, Any]] = None):
         from celery_chain_lint.harness.shadow import Control, Journal, build_app
 
         self.env = env
@@ -120,6 +121,13 @@ class Session:
         tasks = {**HELPERS, **tasks}
         conf = env.conf()
         conf["task_track_started"] = True
+        # A session with settings of its own (CCL026: a short visibility timeout, on a queue of
+        # its own); transport options are merged, so the run's key prefix stays.
+        for key, value in (conf_overrides or {}).items():
+            if key == "broker_transport_options":
+                conf[key] = {**conf.get(key, {}), **value}
+            else:
+                conf[key] = value
         self.config = {
             "main": env.queue,
             "conf": conf,

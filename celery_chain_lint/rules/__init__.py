@@ -34,6 +34,7 @@ _CATALOGUE = (
     ("ccl023_swallowed_replace", "SwallowedReplace"),
     ("ccl024_serial_map", "SerialMap"),
     ("ccl025_chain_options_first_task", "ChainOptionsFirstTask"),
+    ("ccl026_countdown_beyond_visibility", "CountdownBeyondVisibility"),
 )
 # Each module is named after its rule's code: the codes, known without importing the rules.
 RULE_CODES = tuple(module.split("_", 1)[0].upper() for module, _ in _CATALOGUE)
