@@ -100,7 +100,14 @@ class Environment:
         # A second queue the worker also consumes: a replay that routes a task elsewhere
         # (CCL025: ``queue=`` given to a chain) routes it there, and sees where the rest goes.
         self.alt_queue = f"{self.queue}.alt"
+        # Queues of sessions with settings of their own (CCL026, CCL027), removed likewise.
+        self.extra_queues: List[str] = []
         self.prefix = f"{self.queue}:"
+
+    def queues(self) -> List[str]:
+        """Every queue of the run: its own, the second one, and the extra sessions'."""
+        return [self.queue, self.alt_queue] + [q for q in self.extra_queues
+                                               if q not in (self.queue, self.alt_queue)]
 
     # ---- description ----
 
@@ -288,7 +295,7 @@ class Environment:
         with Connection(self.broker_url, connect_timeout=self.connect_timeout,
                         transport_options=self.broker_transport_options()) as connection:
             channel = connection.channel()
-            for name in (self.queue, self.alt_queue):
+            for name in self.queues():
                 queue = Queue(name, Exchange(name, "direct"), name)(channel)
                 try:
                     queue.purge()
@@ -323,7 +330,7 @@ class Environment:
         with Connection(self.broker_url, connect_timeout=self.connect_timeout,
                         transport_options=self.broker_transport_options()) as connection:
             channel = connection.channel()
-            for name in (self.queue, self.alt_queue):
+            for name in self.queues():
                 try:
                     Queue(name, Exchange(name, "direct"), name)(channel).delete()
                 except Exception:  # noqa: BLE001 - already gone

@@ -128,6 +128,8 @@ class Session:
                 conf[key] = {**conf.get(key, {}), **value}
             else:
                 conf[key] = value
+        if conf["task_default_queue"] not in env.queues():
+            env.extra_queues.append(conf["task_default_queue"])  # removed with the run's
         self.config = {
             "main": env.queue,
             "conf": conf,

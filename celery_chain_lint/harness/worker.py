@@ -49,6 +49,22 @@ def main(argv: Optional[List[str]] = None) -> None:
     app.set_current()
     app.set_default()
 
+    from celery.signals import task_retry
+
+    @task_retry.connect(weak=False)
+    def _unlock_retried(sender=None, request=None, **_kwargs):
+        # celery.chord_unlock ignores results: its retries are journaled here (CCL027).
+        if getattr(sender, "name", None) != "celery.chord_unlock":
+            return
+        now = time.time()
+        args = getattr(request, "args", None) or ()
+        callback = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
+        app.ccl_journal.record({"run": app.ccl_control.data().get("run"),
+                                "task": "celery.chord_unlock",
+                                "id": getattr(request, "id", None), "event": "retry",
+                                "body": (callback.get("options") or {}).get("task_id"),
+                                "start": now, "end": now})
+
     @worker_ready.connect(weak=False)
     def _ready(**_kwargs):
         temporary = config["ready"] + ".tmp"

@@ -35,6 +35,7 @@ _CATALOGUE = (
     ("ccl024_serial_map", "SerialMap"),
     ("ccl025_chain_options_first_task", "ChainOptionsFirstTask"),
     ("ccl026_countdown_beyond_visibility", "CountdownBeyondVisibility"),
+    ("ccl027_unbounded_chord_unlock", "UnboundedChordUnlock"),
 )
 # Each module is named after its rule's code: the codes, known without importing the rules.
 RULE_CODES = tuple(module.split("_", 1)[0].upper() for module, _ in _CATALOGUE)

@@ -18,7 +18,7 @@ CONFIRMED, NOT_REPRODUCED, SKIPPED = "confirmed", "not-reproduced", "skipped"
 MODULES = ("arguments", "independent", "retry", "wait", "called", "chords", "payload",
            "pitfalls", "options", "canvas_options", "dropped_arguments",
            "revoke", "consecutive_groups", "replace", "serial_map",
-           "chain_options", "visibility")
+           "chain_options", "visibility", "chord_unlock")
 
 
 @dataclass
