@@ -4,9 +4,11 @@
 Flags a chain that starts with two groups and goes on after them:
 ``chain(group(a, b), group(c, d), group(e, f))``, ``group(...) | group(...) | group(...)``,
 ``chain(group(...), group(...)) | group(...)``, ``chord(header, group(c, d)) | group(e, f)``
-and the same followed by a chain (``| (x.s() | y.s())``). Both groups must have two or more
-members known statically; a step between the groups, or a task first in the chain, is not
-reported (Celery builds those right).
+and the same followed by a chain (``| (x.s() | y.s())``) or by a fourth group. Both groups must
+have two or more members known statically; a step between the groups, a task first in the
+chain, or a task right after the third group (``chain(g1, g2, g3, t)``: Celery folds it back
+into a chord) is not reported, nor ``g1 | g2 | g3`` built but not applied where it is (a task
+appended later would repair it).
 
 ## Why is this bad?
 ``chain(g1, g2, ...)`` that starts with a group is folded with ``|`` from that group
@@ -20,7 +22,10 @@ group(tag.s("x"), tag.s("y")))`` ran ``tag("x")`` and ``tag("y")`` twice each, u
 task ids, first with ``["b", [2, 4]]`` then with ``["a", [2, 4]]``; ``.get()`` returned
 ``[["x", ["b", [2, 4]]], ["y", ["a", [2, 4]]]]``, whichever runs ended last. The same with
 ``g1 | g2 | g3``, ``chord([...], g2) | g3``, four groups, and ``| (m.s() | n.s())`` after
-the two groups (``m`` and ``n`` ran twice). ``chain(add.s(1, 1), g1, g2, g3)``,
+the two groups (``m`` and ``n`` ran twice), or ``g1, g2, g3, g4, t`` (g3 ran twice).
+``chain(g1, g2, g3, t)`` ran every step once (``_chain.__or__`` makes ``chord(g3, t)`` and folds
+it into the chord's body: the case of Celery's own test for issue 8662), as did
+``chain(add.s(1, 1), g1, g2, g3)``,
 ``chain(g1, g2, total.s(), g3)`` and ``chain(chord([...], g2), g3)`` ran each step once, with
 the list. (A chain whose only element is a group, also named in the issue, ran as that group
 on this Celery: nothing is reported about it.)
@@ -91,6 +96,9 @@ class ConsecutiveGroups(Rule):
         _APP + f"chain({_G1} | {_G2}, {_G3}).delay()\n",
         _APP + f"chain({_G1}, group(tag.s(x) for x in 'ab'), {_G3}).delay()\n",
         _APP + f"chain({_G1}).delay()\n",
+        _APP + f"chain({_G1}, {_G2}, {_G3}, merge.s()).delay()\n",
+        _APP + f"({_G1} | {_G2} | {_G3} | group(merge.s())).delay()\n",
+        _APP + f"workflow = chain({_G1}, {_G2}, {_G3})\n",
     ]
     INVALID = [
         _APP + f"chain({_G1}, {_G2}, {_G3}).delay()  # expect: CCL022\n",
@@ -98,6 +106,9 @@ class ConsecutiveGroups(Rule):
         _APP + f"(chord([add.s(1, 1), add.s(2, 2)], {_G2}) | {_G3}).delay()  # expect: CCL022\n",
         _APP + f"(chain({_G1}, {_G2}) | {_G3}).delay()  # expect: CCL022\n",
         _APP + f'chain({_G1}, {_G2}, chain(tag.s("m"), tag.s("n"))).delay()  # expect: CCL022\n',
+        _APP + f'chain({_G1}, {_G2}, {_G3}, group(tag.s("p"), tag.s("q")), merge.s()).delay()'
+               '  # expect: CCL022\n',
+        _APP + f'workflow = chain({_G1}, {_G2}, chain(tag.s("m"), tag.s("n")))  # expect: CCL022\n',
     ]
 
     def check(self, project) -> Iterator:
@@ -106,6 +117,8 @@ class ConsecutiveGroups(Rule):
                 for chain in (n for n in nodes(root) if isinstance(n, ChainNode)):
                     if chain.per_member is None or chain.span is None:
                         continue
+                    if chain.celery_kind == "broken-group" and workflow.application is None:
+                        continue  # a task appended before it is applied would repair it
                     body = _body_group(chain.steps[chain.per_member - 1])
                     after = chain.steps[chain.per_member]
                     if body is None:

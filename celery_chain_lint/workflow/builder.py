@@ -217,12 +217,11 @@ class WorkflowBuilder:
         node = combine(left, right, expr.span)
         if isinstance(node, ChainNode):
             kind, broken = celery_or(celery_kind(left, leading=True), celery_kind(right))
-            per_member = left.per_member if isinstance(left, ChainNode) else None
-            if per_member is None and broken:
-                per_member = len(left.steps) if isinstance(left, ChainNode) else 1
-            if per_member is None and isinstance(right, ChainNode) \
-                    and right.per_member is not None:
-                per_member = len(node.steps) - len(right.steps) + right.per_member
+            per_member = None
+            if kind in BROKEN:
+                per_member = left.per_member if isinstance(left, ChainNode) else None
+                if per_member is None and broken:
+                    per_member = len(left.steps) if isinstance(left, ChainNode) else 1
             node = replace(node, celery_kind=kind if kind != "chain" else None,
                            per_member=per_member)
         return node
@@ -352,6 +351,8 @@ class WorkflowBuilder:
                 kind, broken = celery_or(kind, celery_kind(step))
                 if broken and per_member is None:
                     per_member = len(node.steps) if isinstance(node, ChainNode) else 1
+                if kind not in BROKEN:
+                    per_member = None  # repaired by what followed, or never broken
             node = step if node is None else combine(node, step, call.span, in_chain=True)
         if node is None:
             return ChainNode((), call.span)
@@ -435,18 +436,37 @@ def celery_kind(node: Optional[Node], leading: bool = False) -> Optional[str]:
 
 def celery_or(left: Optional[str], right: Optional[str]) -> Tuple[Optional[str], bool]:
     """``left | right`` on Celery's objects (canvas ``__or__`` methods): the kind of the result,
-    and whether it is ``_chain(chord(..., body=group), right)``, which runs ``right`` once per
-    member of that body group (observed on Celery 5.7.0: ``g1 | g2 | g3`` ran g3's members once
-    per member of g2, each with that member's result)."""
-    if left is None or right is None:
+    and whether it makes ``_chain(chord(..., body=group), ...)``, which runs what follows the
+    chord once per member of that body group.
+
+    Observed on Celery 5.7.0: ``g1 | g2 | g3`` ran g3's members once per member of g2, each
+    with that member's result ("broken-group": ``_chain(chord(g1, g2), g3)``); a task after
+    that (``| t``) repairs it, ``_chain.__or__`` folding ``chord(g3, t)`` into the chord's body
+    (every step ran once); a fourth group keeps it broken ("broken"), as does a chain on the
+    right of the chord (``_chain(chord(g1, g2), m, n)``). None: not known.
+    """
+    if left is None or right is None or right in ("broken", "broken-group"):
         return None, False
     if left == "group":  # group.__or__: chord(self, body=other)
         return ("chord:group" if right == "group" else "chord"), False
     if left in ("chord:group", "chord"):
         if right in ("group", "chain"):  # chord.__or__ -> Signature.__or__ -> _chain(self, ..)
-            return "chain", left == "chord:group"
+            if left == "chord:group":
+                return ("broken-group" if right == "group" else "broken"), True
+            return "chain", False
         return "chord", False  # attached to the body
+    if left == "broken-group":
+        if right in ("sig", "chord", "chord:group"):
+            return "chain", False  # chord(g3, right) folded into the chord's body: repaired
+        if right == "group":
+            return "broken", False
+        return None, False
+    if left == "broken":
+        return "broken", False
     return "chain", False
+
+
+BROKEN = ("broken", "broken-group")
 
 
 def with_options(node: Node, call: ir.Call) -> Node:
