@@ -198,13 +198,15 @@ class Session:
         return app
 
     def run_many(self, replays: List[Dict[str, Any]], *, timeout: float = 10.0,
-                 settle: float = 0.4) -> List[Any]:
-        """Replay several workflows at once, with no behaviours (plain shadows): a Run for
-        each, or the Unreplayable exception that stopped its rebuilding."""
+                 settle: float = 0.4, behaviours: Optional[Dict[str, Any]] = None,
+                 recover: bool = True) -> List[Any]:
+        """Replay several workflows at once, with no behaviours (plain shadows) unless given
+        (then for all of them): a Run for each, or the Unreplayable exception that stopped its
+        rebuilding."""
         if not self.worker.alive():
             self.recover(f"it {self.worker.exit_description()}")
         run_id = uuid.uuid4().hex
-        self.control.write({"run": run_id, "behaviours": {}})
+        self.control.write({"run": run_id, "behaviours": behaviours or {}})
         start, start_wall = time.monotonic(), time.time()
         runs: List[Any] = []
         for replay in replays:
@@ -249,7 +251,7 @@ class Session:
                 run.journal = [e for e in entries if e.get("id") in mine]
         if observation.worker:
             self.recover(f"it {observation.worker} during the run")
-        elif observation.timed_out:
+        elif observation.timed_out and recover:
             self.recover(f"workflows did not finish within {timeout:g}s")
         return runs
 
