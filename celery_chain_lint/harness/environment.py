@@ -4,9 +4,10 @@ The embedded default needs no server: kombu's file-system transport and Celery's
 result backend in a private temporary directory. ``--broker``/``--backend`` take any Celery
 URL. Either way the run owns everything it touches:
 
-- one queue (and exchange, and routing key) named ``ccl-verify-<run id>``; the worker consumes
-  only that queue, with remote control, events, gossip and mingle off, so no other queue, fanout
-  exchange or message of the user is touched, and nothing is purged but that queue;
+- one queue (and exchange, and routing key) named ``ccl-verify-<run id>``, and a second one,
+  ``ccl-verify-<run id>.alt``, for replays that route a task elsewhere; the worker consumes only
+  those, with remote control, events, gossip and mingle off, so no other queue, fanout
+  exchange or message of the user is touched, and nothing is purged but those queues;
 - on Redis, every key the broker and the result backend write carries the prefix
   ``ccl-verify-<run id>:`` (kombu's and Celery's ``global_keyprefix``), so the cleanup deletes
   exactly its own keys, including the transport's ``unacked`` bookkeeping;
@@ -96,7 +97,17 @@ class Environment:
         if not self.workdir:
             self.workdir = tempfile.mkdtemp(prefix=f"ccl-verify-{self.run_id}-")
         self.queue = f"ccl-verify-{self.run_id}"
+        # A second queue the worker also consumes: a replay that routes a task elsewhere
+        # (CCL025: ``queue=`` given to a chain) routes it there, and sees where the rest goes.
+        self.alt_queue = f"{self.queue}.alt"
+        # Queues of sessions with settings of their own (CCL026, CCL027), removed likewise.
+        self.extra_queues: List[str] = []
         self.prefix = f"{self.queue}:"
+
+    def queues(self) -> List[str]:
+        """Every queue of the run: its own, the second one, and the extra sessions'."""
+        return [self.queue, self.alt_queue] + [q for q in self.extra_queues
+                                               if q not in (self.queue, self.alt_queue)]
 
     # ---- description ----
 
@@ -284,11 +295,12 @@ class Environment:
         with Connection(self.broker_url, connect_timeout=self.connect_timeout,
                         transport_options=self.broker_transport_options()) as connection:
             channel = connection.channel()
-            queue = Queue(self.queue, Exchange(self.queue, "direct"), self.queue)(channel)
-            try:
-                queue.purge()
-            except Exception:  # noqa: BLE001 - the queue may not exist yet
-                pass
+            for name in self.queues():
+                queue = Queue(name, Exchange(name, "direct"), name)(channel)
+                try:
+                    queue.purge()
+                except Exception:  # noqa: BLE001 - the queue may not exist yet
+                    channel = connection.channel()
             channel.close()
 
     def cleanup(self) -> List[str]:
@@ -318,14 +330,15 @@ class Environment:
         with Connection(self.broker_url, connect_timeout=self.connect_timeout,
                         transport_options=self.broker_transport_options()) as connection:
             channel = connection.channel()
-            try:
-                Queue(self.queue, Exchange(self.queue, "direct"), self.queue)(channel).delete()
-            except Exception:  # noqa: BLE001 - already gone
-                channel = connection.channel()
-            try:
-                Exchange(self.queue, "direct")(channel).delete()
-            except Exception:  # noqa: BLE001 - already gone
-                pass
+            for name in self.queues():
+                try:
+                    Queue(name, Exchange(name, "direct"), name)(channel).delete()
+                except Exception:  # noqa: BLE001 - already gone
+                    channel = connection.channel()
+                try:
+                    Exchange(name, "direct")(channel).delete()
+                except Exception:  # noqa: BLE001 - already gone
+                    channel = connection.channel()
 
     def _delete_redis_keys(self, url: str) -> int:
         import redis

@@ -180,6 +180,15 @@ class Builder:
                      for index, step in enumerate(node.get("steps") or ())]
             # As the source writes it: ``chain(a, b)`` without keywords folds like ``a | b``
             # (Celery's own rewriting); the signatures carry the app.
+            if node.get("compose") == "pipe" and len(steps) >= 2:
+                # Composed with ``|`` (CCL022): ``g1 | g2 | g3``, or ``g1 | g2 | chain(m, n)``
+                # where the source's inner chain was flattened into the steps.
+                import functools
+                import operator
+
+                split = node.get("pipe_split") or len(steps)
+                piped = functools.reduce(operator.or_, steps[:split])
+                return piped | chain(*steps[split:]) if split < len(steps) else piped
             return chain(*steps) if steps else chain()
         if kind == "group":
             if node.get("members") is None and self.fill_dynamic and STAND_IN_MEMBER in \
@@ -205,6 +214,8 @@ class Builder:
                 if how == "set":
                     built = built.set(link=sig)
             return built
+        if kind == "map":
+            return self.mapped(node, role)
         if kind == "chord":
             header = self.build(node.get("header"), f"{role}.chord.header")
             if node.get("body") is None:
@@ -213,6 +224,36 @@ class Builder:
             header_tasks = header.tasks if hasattr(header, "tasks") else [header]
             return chord(header_tasks, body)
         raise Unreplayable(f"a part of the workflow ({kind or 'unknown'}) cannot be rebuilt")
+
+
+    def mapped(self, node: Dict[str, Any], role: str):
+        """``task.map(items)``, ``task.starmap(items)``, or ``task.chunks(items, n)`` as the
+        group of ``celery.starmap`` tasks its ``apply_async`` sends (CCL024). Items not known
+        statically are three stand-ins (complete arguments for ``starmap``/``chunks``)."""
+        name = node.get("task")
+        task = self.task(name)
+        how = node.get("how") or "map"
+        items = node.get("items")
+        if items is None:
+            if how == "map":
+                items = [f"<item {index}>" for index in (1, 2, 3)]
+            else:
+                items = [tuple(self.complete_arguments(name)[0])] * 3
+        else:
+            items = [self.value(item) for item in items]
+        if how == "chunks":
+            built = task.chunks(items, int(node.get("size") or 1)).group()
+            for index, member in enumerate(built.tasks):
+                task_id = str(uuid.uuid4())
+                member.set(task_id=task_id)
+                self.nodes.append(NodeRef(task_id, "celery.starmap",
+                                          f"{role}.chunk[{index}]"))
+            return built
+        built = task.map(items) if how == "map" else task.starmap(items)
+        task_id = str(uuid.uuid4())
+        built.set(task_id=task_id)
+        self.nodes.append(NodeRef(task_id, f"celery.{how}", role))
+        return built
 
 
 class CompositionError(Exception):
@@ -261,6 +302,9 @@ def build(app, replay: Dict[str, Any], repair: bool = False,
     except Exception as error:  # noqa: BLE001 - the source would fail the same way
         raise CompositionError(error, builder.outside) from error
     options = {key: value for key, value in links.items() if value}
+    if as_options:
+        # Execution options to apply the canvas with, when a confirmer asks (CCL025).
+        options.update((application or {}).get("options") or {})
 
     def apply():
         if how == "none":  # built and thrown away, as the source does (CCL014)
@@ -275,7 +319,7 @@ def build(app, replay: Dict[str, Any], repair: bool = False,
     if application is not None:
         rendered = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
                              + [f"{k}={describe(v[0] if len(v) == 1 else v)}"
-                                for k, v in options.items()])
+                                if k in links else f"{k}={v!r}" for k, v in options.items()])
         if how == "none":
             text += "  (built, never applied)"
         else:

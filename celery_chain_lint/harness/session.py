@@ -109,7 +109,8 @@ class Session:
 
     def __init__(self, env: Environment, tasks: Dict[str, Dict[str, Any]], *,
                  pool: str = DEFAULT_POOL, concurrency: int = DEFAULT_CONCURRENCY,
-                 startup_timeout: float = 30.0, index: int = 0):
+                 startup_timeout: float = 30.0, index: int = 0,
+                 conf_overrides: Optional[Dict[str, Any]] = None):
         from celery_chain_lint.harness.shadow import Control, Journal, build_app
 
         self.env = env
@@ -120,6 +121,15 @@ class Session:
         tasks = {**HELPERS, **tasks}
         conf = env.conf()
         conf["task_track_started"] = True
+        # A session with settings of its own (CCL026: a short visibility timeout, on a queue of
+        # its own); transport options are merged, so the run's key prefix stays.
+        for key, value in (conf_overrides or {}).items():
+            if key == "broker_transport_options":
+                conf[key] = {**conf.get(key, {}), **value}
+            else:
+                conf[key] = value
+        if conf["task_default_queue"] not in env.queues():
+            env.extra_queues.append(conf["task_default_queue"])  # removed with the run's
         self.config = {
             "main": env.queue,
             "conf": conf,
@@ -128,6 +138,7 @@ class Session:
             "journal": os.path.join(self.directory, "journal.jsonl"),
             "pool": pool,
             "concurrency": concurrency,
+            "alt_queue": env.alt_queue,
         }
         self.control = Control(self.config["control"])
         self.control.write({"run": None, "behaviours": {}})
@@ -187,13 +198,15 @@ class Session:
         return app
 
     def run_many(self, replays: List[Dict[str, Any]], *, timeout: float = 10.0,
-                 settle: float = 0.4) -> List[Any]:
-        """Replay several workflows at once, with no behaviours (plain shadows): a Run for
-        each, or the Unreplayable exception that stopped its rebuilding."""
+                 settle: float = 0.4, behaviours: Optional[Dict[str, Any]] = None,
+                 recover: bool = True) -> List[Any]:
+        """Replay several workflows at once, with no behaviours (plain shadows) unless given
+        (then for all of them): a Run for each, or the Unreplayable exception that stopped its
+        rebuilding."""
         if not self.worker.alive():
             self.recover(f"it {self.worker.exit_description()}")
         run_id = uuid.uuid4().hex
-        self.control.write({"run": run_id, "behaviours": {}})
+        self.control.write({"run": run_id, "behaviours": behaviours or {}})
         start, start_wall = time.monotonic(), time.time()
         runs: List[Any] = []
         for replay in replays:
@@ -238,7 +251,7 @@ class Session:
                 run.journal = [e for e in entries if e.get("id") in mine]
         if observation.worker:
             self.recover(f"it {observation.worker} during the run")
-        elif observation.timed_out:
+        elif observation.timed_out and recover:
             self.recover(f"workflows did not finish within {timeout:g}s")
         return runs
 

@@ -140,6 +140,13 @@ def behave(app, name: str, values: Dict[str, Any]):
     arguments = {k: _short(v) for k, v in values.items() if k != "self"}
     entry = {"run": run, "task": name, "id": request.id, "retries": request.retries or 0,
              "pid": os.getpid(), "start": time.time(), "args": arguments}
+    # The options the message arrived with (CCL025: which tasks an option reached).
+    delivery = request.delivery_info or {}
+    received = {"routing_key": delivery.get("routing_key"), "priority": delivery.get("priority"),
+                "expires": str(request.expires) if request.expires else None,
+                "time_limit": list(request.timelimit) if request.timelimit
+                and any(request.timelimit) else None}
+    entry["options"] = {k: v for k, v in received.items() if v is not None}
     outcome = "success"
     try:
         if behaviour.get("exit") is not None and not request.is_eager:
@@ -165,6 +172,10 @@ def behave(app, name: str, values: Dict[str, Any]):
         if swallow is not None:
             _swallow_retry(task, swallow, entry)
             outcome = entry.pop("swallow_outcome")
+        swallow = behaviour.get("swallow_replace")
+        if swallow is not None:
+            _swallow_replace(app, task, swallow, entry)
+            outcome = entry.pop("swallow_outcome", outcome)
         if behaviour.get("wait"):
             outcome = "waited"
             wait_on_result(app, request.id, behaviour.get("wait_method") or "get",
@@ -196,6 +207,8 @@ def _caught_class(qualname: Optional[str]) -> type:
         return exceptions.TaskPredicate
     if qualname == "celery.exceptions.CeleryError":
         return exceptions.CeleryError
+    if qualname == "celery.exceptions.Ignore":
+        return exceptions.Ignore
     return Exception
 
 
@@ -205,6 +218,20 @@ def _swallow_retry(task, swallow: Dict[str, Any], entry: Dict[str, Any]) -> None
     caught_class = _caught_class(swallow.get("catches"))
     try:
         raise task.retry(countdown=0, max_retries=int(swallow.get("max_retries", 1)))
+    except caught_class as caught:  # the flagged handler
+        entry["caught"] = f"{type(caught).__name__}: {caught}"
+        if swallow.get("reraise"):
+            raise
+        entry["swallow_outcome"] = f"swallowed {type(caught).__name__}"
+
+
+def _swallow_replace(app, task, swallow: Dict[str, Any], entry: Dict[str, Any]) -> None:
+    """CCL023: ``try: self.replace(<the harness's member task>) except <caught>: <swallow>``,
+    as the flagged code does (``reraise``: the handler re-raises, the contrast)."""
+    caught_class = _caught_class(swallow.get("catches"))
+    replacement = app.tasks[swallow.get("with") or "ccl_verify.member"].si("<replacement>")
+    try:
+        task.replace(replacement)
     except caught_class as caught:  # the flagged handler
         entry["caught"] = f"{type(caught).__name__}: {caught}"
         if swallow.get("reraise"):

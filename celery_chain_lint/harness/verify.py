@@ -135,6 +135,27 @@ class Batch:
                                           and not spec.get("lenient")):
                 self.tasks[name] = spec
 
+    def session_with(self, verifier: "Verifier", key: str, conf: Dict[str, Any]):
+        """A second session of this batch's tasks with settings of its own (``key`` names
+        them; started once, closed with the batch)."""
+        sessions = self.__dict__.setdefault("extra_sessions", {})
+        if key not in sessions:
+            from celery_chain_lint.harness.session import Session
+
+            options = verifier.options
+            session = Session(verifier.env, self.tasks, pool=options.pool,
+                              concurrency=options.concurrency,
+                              startup_timeout=options.startup_timeout,
+                              index=1000 + 100 * self.index + len(sessions),
+                              conf_overrides=conf)
+            try:
+                session.start()
+            except BaseException:
+                session.close()
+                raise
+            sessions[key] = session
+        return sessions[key]
+
     def session_for(self, verifier: "Verifier"):
         if self.session is None:
             from celery_chain_lint.harness.session import Session
@@ -153,6 +174,9 @@ class Batch:
         return self.session
 
     def close(self) -> None:
+        for session in self.__dict__.pop("extra_sessions", {}).values():
+            gc.collect()
+            session.close()
         if self.session is not None:
             # Results of the runs hold on to the backend (Redis unsubscribes in __del__):
             # collect them while the app still has its connections, not at interpreter exit.

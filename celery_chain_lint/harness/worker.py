@@ -50,6 +50,22 @@ def main(argv: Optional[List[str]] = None) -> None:
     app.set_current()
     app.set_default()
 
+    from celery.signals import task_retry
+
+    @task_retry.connect(weak=False)
+    def _unlock_retried(sender=None, request=None, **_kwargs):
+        # celery.chord_unlock ignores results: its retries are journaled here (CCL027).
+        if getattr(sender, "name", None) != "celery.chord_unlock":
+            return
+        now = time.time()
+        args = getattr(request, "args", None) or ()
+        callback = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
+        app.ccl_journal.record({"run": app.ccl_control.data().get("run"),
+                                "task": "celery.chord_unlock",
+                                "id": getattr(request, "id", None), "event": "retry",
+                                "body": (callback.get("options") or {}).get("task_id"),
+                                "start": now, "end": now})
+
     @worker_ready.connect(weak=False)
     def _ready(**_kwargs):
         ready = {"pid": os.getpid(), "time": time.time()}
@@ -59,7 +75,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         "worker",
         f"--pool={config.get('pool', DEFAULT_POOL)}",
         f"--concurrency={config.get('concurrency', DEFAULT_CONCURRENCY)}",
-        f"--queues={config['conf']['task_default_queue']}",
+        "--queues=" + ",".join(q for q in (config["conf"]["task_default_queue"],
+                                           config.get("alt_queue")) if q),
         f"--hostname={config.get('hostname', 'ccl-verify@%h')}",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
         f"--loglevel={config.get('loglevel', 'WARNING')}",

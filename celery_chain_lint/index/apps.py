@@ -39,10 +39,14 @@ SETTINGS = {
     "task_serializer": "CELERY_TASK_SERIALIZER",
     "result_serializer": "CELERY_RESULT_SERIALIZER",
     "accept_content": "CELERY_ACCEPT_CONTENT",
+    "task_inherit_parent_priority": "CELERY_INHERIT_PARENT_PRIORITY",
+    "broker_url": "BROKER_URL",
+    "broker_transport_options": "BROKER_TRANSPORT_OPTIONS",
 }
 # ``Celery(...)`` keywords that set a setting under another name.
-CELERY_KEYWORDS = {"backend": "result_backend"}
-DEFAULTS = {"task_serializer": "json", "result_serializer": "json", "task_ignore_result": False}
+CELERY_KEYWORDS = {"backend": "result_backend", "broker": "broker_url"}
+DEFAULTS = {"task_serializer": "json", "result_serializer": "json", "task_ignore_result": False,
+            "task_inherit_parent_priority": False, "broker_transport_options": {}}
 DJANGO_SETTINGS_SOURCE = "django.conf:settings"
 
 
@@ -405,7 +409,66 @@ def _literal(expr: Optional[ir.Expr]) -> Any:
         items = [_literal(item) for item in expr.items]
         if all(item is not _NOT_LITERAL for item in items):
             return items
-    return _NOT_LITERAL
+    if isinstance(expr, ir.Dict):
+        # ``{"visibility_timeout": 43200}``: a value that is not literal is left out and
+        # named in UNKNOWN_KEYS, so that a rule reading it says nothing.
+        out: Dict[str, Any] = {}
+        unknown = []
+        for key, value in zip(expr.keys, expr.values):
+            if not (isinstance(key, ir.Const) and isinstance(key.value, str)):
+                return _NOT_LITERAL
+            item = _literal(value)
+            if item is _NOT_LITERAL:
+                item = number(value)
+            if item is None or item is _NOT_LITERAL:
+                unknown.append(key.value)
+            else:
+                out[key.value] = item
+        if unknown:
+            out[UNKNOWN_KEYS] = unknown
+        return out
+    value = number(expr)
+    return _NOT_LITERAL if value is None else value
+
+
+# In a dictionary setting read by ``_literal``: the keys whose values are not literal.
+UNKNOWN_KEYS = "<unknown keys>"
+
+
+def number(expr: Optional[ir.Expr]) -> Optional[float]:
+    """A number written as a literal or as arithmetic on literals (``2 * 60 * 60``); None
+    otherwise. The expression's source text is parsed with ``ast``, never evaluated as code."""
+    if isinstance(expr, ir.Const):
+        value = expr.value
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if not isinstance(expr, ir.Opaque) or not expr.text or len(expr.text) > 80:
+        return None
+    import ast
+    import operator
+
+    operators = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+                 ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv}
+
+    def evaluate(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+                and not isinstance(node.value, bool):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in operators:
+            left, right = evaluate(node.left), evaluate(node.right)
+            if left is None or right is None or (right == 0 and isinstance(
+                    node.op, (ast.Div, ast.FloorDiv))):
+                return None
+            return operators[type(node.op)](left, right)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = evaluate(node.operand)
+            return None if inner is None else -inner
+        return None
+
+    try:
+        tree = ast.parse(expr.text.strip(), mode="eval")
+    except (SyntaxError, ValueError):
+        return None
+    return evaluate(tree.body)
 
 
 def _keys(name: str, namespace: Optional[str]) -> Tuple[str, ...]:

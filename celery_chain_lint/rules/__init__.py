@@ -30,6 +30,12 @@ _CATALOGUE = (
     ("ccl019_canvas_options_as_arguments", "CanvasOptionsAsArguments"),
     ("ccl020_arguments_to_immutable", "ArgumentsToImmutable"),
     ("ccl021_revoke_last_only", "RevokeLastOnly"),
+    ("ccl022_consecutive_groups", "ConsecutiveGroups"),
+    ("ccl023_swallowed_replace", "SwallowedReplace"),
+    ("ccl024_serial_map", "SerialMap"),
+    ("ccl025_chain_options_first_task", "ChainOptionsFirstTask"),
+    ("ccl026_countdown_beyond_visibility", "CountdownBeyondVisibility"),
+    ("ccl027_unbounded_chord_unlock", "UnboundedChordUnlock"),
 )
 # Each module is named after its rule's code: the codes, known without importing the rules.
 RULE_CODES = tuple(module.split("_", 1)[0].upper() for module, _ in _CATALOGUE)

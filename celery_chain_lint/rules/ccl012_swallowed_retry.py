@@ -42,7 +42,7 @@ it before the broad clause:
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional, Tuple
+from typing import FrozenSet, Iterator, Optional, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.index.symbols import ClassSym, External, TaskSym
@@ -132,7 +132,7 @@ def notify(self, order_id):
                 call = site.call
                 if not self._is_retry(project, task, call, receiver):
                     continue
-                found = self._swallowed_by(project, task.module, site)
+                found = swallowed_by(project, task.module, site)
                 if found is None:
                     continue
                 swallowed, catches = found
@@ -161,58 +161,65 @@ def notify(self, order_id):
             return receiver is not None and owner.text == receiver
         return isinstance(project.resolver.resolve(owner, task.module), TaskSym)
 
-    @staticmethod
-    def _catches(project, module: str, types: Tuple[ir.Expr, ...]) -> Optional[bool]:
-        """Whether a clause catches Retry: True, False, or None when it cannot be told."""
-        if not types:
-            return True  # bare ``except:``
-        unknown = False
-        for expr in types:
-            symbol = project.resolver.resolve(expr, module)
-            if isinstance(symbol, External):
-                if symbol.qualname in CATCHES_RETRY:
-                    return True
-                continue  # ValueError, requests.RequestException... do not catch Retry
-            if isinstance(symbol, ClassSym):
-                continue  # a project exception class
-            unknown = True
-        return None if unknown else False
 
-    @staticmethod
-    def _caught(project, module: str, types: Tuple[ir.Expr, ...]) -> str:
-        """The broadest class named that catches Retry (``builtins.BaseException`` for a bare
-        ``except:``), for the harness's shadow to catch the same."""
-        names = []
-        for expr in types:
-            symbol = project.resolver.resolve(expr, module)
-            if isinstance(symbol, External) and symbol.qualname in CATCHES_RETRY:
-                names.append(symbol.qualname)
-        for broad in ("builtins.BaseException", "builtins.Exception",
-                      "celery.exceptions.CeleryError", "celery.exceptions.TaskPredicate"):
-            if broad in names:
-                return broad
-        return names[0] if names else "builtins.BaseException"
+def catches(project, module: str, types: Tuple[ir.Expr, ...],
+            catching: FrozenSet[str] = CATCHES_RETRY) -> Optional[bool]:
+    """Whether a clause catches the exception (``catching``: the qualified names of the
+    classes that catch it): True, False, or None when it cannot be told."""
+    if not types:
+        return True  # bare ``except:``
+    unknown = False
+    for expr in types:
+        symbol = project.resolver.resolve(expr, module)
+        if isinstance(symbol, External):
+            if symbol.qualname in catching:
+                return True
+            continue  # ValueError, requests.RequestException... do not catch Retry
+        if isinstance(symbol, ClassSym):
+            continue  # a project exception class
+        unknown = True
+    return None if unknown else False
 
-    def _swallowed_by(self, project, module: str, site) -> Optional[Tuple[str, str]]:
-        for item in site.with_items:
-            if isinstance(item, ir.Call):
-                symbol = project.resolver.resolve(item.func, module)
-                if isinstance(symbol, External) and symbol.qualname in SUPPRESS \
-                        and self._catches(project, module, item.positional):
-                    return (f"`with {item.text}` (line {item.span.line})",
-                            self._caught(project, module, item.positional))
-        for clauses in reversed(site.handlers):  # innermost ``try`` first
-            for types, reraises in clauses:
-                caught = self._catches(project, module, types)
-                if caught is None:
-                    return None
-                if not caught:
-                    continue
-                if reraises:
-                    break  # propagates to the enclosing ``try``
-                names = ", ".join(t.text for t in types)
-                where = ("a bare `except:`" if not types else f"`except {names}:`"
-                         if len(types) == 1 else f"`except ({names}):`")
-                line = f" (line {types[0].span.line})" if types and types[0].span else ""
-                return where + line, self._caught(project, module, types)
-        return None
+
+def caught(project, module: str, types: Tuple[ir.Expr, ...],
+           catching: FrozenSet[str] = CATCHES_RETRY) -> str:
+    """The broadest class named that catches it (``builtins.BaseException`` for a bare
+    ``except:``), for the harness's shadow to catch the same."""
+    names = []
+    for expr in types:
+        symbol = project.resolver.resolve(expr, module)
+        if isinstance(symbol, External) and symbol.qualname in catching:
+            names.append(symbol.qualname)
+    for broad in ("builtins.BaseException", "builtins.Exception",
+                  "celery.exceptions.CeleryError", "celery.exceptions.TaskPredicate"):
+        if broad in names:
+            return broad
+    return names[0] if names else "builtins.BaseException"
+
+
+def swallowed_by(project, module: str, site,
+                 catching: FrozenSet[str] = CATCHES_RETRY) -> Optional[Tuple[str, str]]:
+    """(the handler that swallows the exception raised at ``site``, the class it catches) when
+    the innermost handler catching it does not re-raise; None otherwise or when unknown."""
+    for item in site.with_items:
+        if isinstance(item, ir.Call):
+            symbol = project.resolver.resolve(item.func, module)
+            if isinstance(symbol, External) and symbol.qualname in SUPPRESS \
+                    and catches(project, module, item.positional, catching):
+                return (f"`with {item.text}` (line {item.span.line})",
+                        caught(project, module, item.positional, catching))
+    for clauses in reversed(site.handlers):  # innermost ``try`` first
+        for types, reraises in clauses:
+            catching_here = catches(project, module, types, catching)
+            if catching_here is None:
+                return None
+            if not catching_here:
+                continue
+            if reraises:
+                break  # propagates to the enclosing ``try``
+            names = ", ".join(t.text for t in types)
+            where = ("a bare `except:`" if not types else f"`except {names}:`"
+                     if len(types) == 1 else f"`except ({names}):`")
+            line = f" (line {types[0].span.line})" if types and types[0].span else ""
+            return where + line, caught(project, module, types, catching)
+    return None

@@ -7,6 +7,7 @@ method never resolve to those, so they are not canvases.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
@@ -213,7 +214,17 @@ class WorkflowBuilder:
             # ``add(1, 2) | add(3, 4)`` ors two return values: a called task is a misplaced
             # signature only next to a canvas.
             return None
-        return combine(left, right, expr.span)
+        node = combine(left, right, expr.span)
+        if isinstance(node, ChainNode):
+            kind, broken = celery_or(celery_kind(left, leading=True), celery_kind(right))
+            per_member = None
+            if kind in BROKEN:
+                per_member = left.per_member if isinstance(left, ChainNode) else None
+                if per_member is None and broken:
+                    per_member = len(left.steps) if isinstance(left, ChainNode) else 1
+            node = replace(node, celery_kind=kind if kind != "chain" else None,
+                           per_member=per_member)
+        return node
 
     def call(self, expr: ir.Call, module: str):
         func = expr.func
@@ -328,13 +339,28 @@ class WorkflowBuilder:
         if steps is None:
             return UnknownNode(call.span)
         node: Optional[Node] = None
+        # ``chain(X, Y, Z)`` folds its elements as ``_chain.__or__`` would; when X is a group
+        # the fold hands everything to ``X | Y | Z`` (canvas ``_fold_chain``), whose
+        # composition ``celery_or`` follows.
+        # (A one-member group is unrolled first: it does not lead the fold.)
+        kind = celery_kind(steps[0]) if steps else None
+        piped = kind == "group" and len(steps) >= 2
+        per_member = None
         for step in steps:
+            if node is not None and piped:
+                kind, broken = celery_or(kind, celery_kind(step))
+                if broken and per_member is None:
+                    per_member = len(node.steps) if isinstance(node, ChainNode) else 1
+                if kind not in BROKEN:
+                    per_member = None  # repaired by what followed, or never broken
             node = step if node is None else combine(node, step, call.span, in_chain=True)
         if node is None:
             return ChainNode((), call.span)
         if not isinstance(node, ChainNode):
             node = ChainNode((node,), call.span)
-        return ChainNode(node.steps, call.span)
+        return ChainNode(node.steps, call.span,
+                         celery_kind=kind if piped and kind != "chain" else None,
+                         per_member=per_member)
 
     def group(self, call: ir.Call, module: str) -> GroupNode:
         members = self.items(call, module)
@@ -381,6 +407,66 @@ def combine(left: Node, right: Node, span, in_chain: bool = False) -> Node:
             and len(left.members) == 1:
         steps[0] = GroupNode(left.members, left.span, unrolled=True)
     return ChainNode(tuple(steps), span)
+
+
+def celery_kind(node: Optional[Node], leading: bool = False) -> Optional[str]:
+    """What Celery holds for a canvas node, as its ``|`` operators see it: "group" (two or more
+    members; one when ``leading``, on the left of ``|``, where ``group.__or__`` does not unroll
+    it), "chord:group" (a chord whose body is such a group), "chord", "chain", "sig"; None when
+    not known (a group built dynamically, an element the analyser cannot follow)."""
+    if isinstance(node, SignatureNode):
+        return "sig"
+    if isinstance(node, GroupNode):
+        if node.members is None:
+            return None
+        if len(node.members) >= 2 or (leading and node.members and not node.unrolled):
+            return "group"
+        return "sig" if node.members else None
+    if isinstance(node, ChordNode):
+        if node.body is None:
+            return None
+        body = node.body
+        if isinstance(body, GroupNode) and body.members is not None and len(body.members) >= 2:
+            return "chord:group"
+        return "chord"
+    if isinstance(node, ChainNode):
+        return node.celery_kind or "chain"
+    return None
+
+
+def celery_or(left: Optional[str], right: Optional[str]) -> Tuple[Optional[str], bool]:
+    """``left | right`` on Celery's objects (canvas ``__or__`` methods): the kind of the result,
+    and whether it makes ``_chain(chord(..., body=group), ...)``, which runs what follows the
+    chord once per member of that body group.
+
+    Observed on Celery 5.7.0: ``g1 | g2 | g3`` ran g3's members once per member of g2, each
+    with that member's result ("broken-group": ``_chain(chord(g1, g2), g3)``); a task after
+    that (``| t``) repairs it, ``_chain.__or__`` folding ``chord(g3, t)`` into the chord's body
+    (every step ran once); a fourth group keeps it broken ("broken"), as does a chain on the
+    right of the chord (``_chain(chord(g1, g2), m, n)``). None: not known.
+    """
+    if left is None or right is None or right in ("broken", "broken-group"):
+        return None, False
+    if left == "group":  # group.__or__: chord(self, body=other)
+        return ("chord:group" if right == "group" else "chord"), False
+    if left in ("chord:group", "chord"):
+        if right in ("group", "chain"):  # chord.__or__ -> Signature.__or__ -> _chain(self, ..)
+            if left == "chord:group":
+                return ("broken-group" if right == "group" else "broken"), True
+            return "chain", False
+        return "chord", False  # attached to the body
+    if left == "broken-group":
+        if right in ("sig", "chord", "chord:group"):
+            return "chain", False  # chord(g3, right) folded into the chord's body: repaired
+        if right == "group":
+            return "broken", False
+        return None, False
+    if left == "broken":
+        return "broken", False
+    return "chain", False
+
+
+BROKEN = ("broken", "broken-group")
 
 
 def with_options(node: Node, call: ir.Call) -> Node:

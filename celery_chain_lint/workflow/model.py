@@ -49,6 +49,14 @@ class SignatureNode:
 class ChainNode:
     steps: Tuple["Node", ...]
     span: Optional[ir.Span]
+    # What Celery holds once it has composed the source's operators, when that is not a
+    # chain: "chord:group" (a chord whose body is a group of two or more), "chord". ``chain(g1,
+    # g2, ...)`` starting with a group is built with ``|`` from that group (CCL022).
+    celery_kind: Optional[str] = None
+    # The index of the step Celery runs once per member of the group before it, each time
+    # with that one member's result: ``g1 | g2 | g3`` is ``_chain(chord(g1, g2), g3)``, whose
+    # chord body (a group) carries the rest of the chain to each of its members (CCL022).
+    per_member: Optional[int] = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,7 +18,8 @@ CONFIRMED, NOT_REPRODUCED, SKIPPED = "confirmed", "not-reproduced", "skipped"
 MODULES = ("arguments", "independent", "payload", "retry", "wait", "called", "chords",
            "errbacks", "group_callback", "single_member_group", "swallowed_retry", "options",
            "never_applied", "not_a_task", "returns_canvas", "transaction", "serialization",
-           "canvas_options", "dropped_arguments", "revoke")
+           "canvas_options", "dropped_arguments", "revoke", "consecutive_groups", "replace",
+           "serial_map", "chain_options", "visibility", "chord_unlock")
 
 
 @dataclass

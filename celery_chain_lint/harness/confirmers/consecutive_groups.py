@@ -1,0 +1,59 @@
+"""CCL022 consecutive-groups: the workflow is replayed as the source composes it (with ``|``).
+
+The flagged chain is rebuilt with ``|`` from its steps (``chain(*steps)`` of the analyser's
+flattened steps would let Celery fold it right). Confirmed when the task after the two groups
+(flagged in the replay data) ran as many times as the second group has members, under one task
+id, and received one value each time (a member's result), not the list of the group's results (shadow journal).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from celery_chain_lint.harness.confirmers import (
+    confirmed,
+    confirms,
+    journal_runs,
+    not_reproduced,
+    skipped,
+)
+
+
+@confirms("CCL022")
+def confirm_consecutive_groups(finding: Dict[str, Any], context) -> Any:
+    replay = finding.get("replay")
+    info = (replay or {}).get("per_member") or {}
+    if not info.get("after") or not info.get("members"):
+        return skipped("the finding carries no replay data naming the step after the groups")
+    task = info["after"][0] or "?"
+    short = task.rsplit(".", 1)[-1]
+    members = int(info["members"])
+    # The per-member runs come after the node first reads SUCCESS: wait for the journal.
+    run = context.run(replay, settle=0.3, quiet=0.6)
+    evidence = context.evidence(run, predicted=finding.get("message"))
+    if run.worker_died:
+        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    failures = run.exceptions()
+    if failures:
+        first = failures[0]
+        return not_reproduced(f"the workflow failed: {first['type']}: {first['message']}",
+                              **evidence)
+    flagged = {n.id for n in (run.built.nodes if run.built else ()) if n.flagged}
+    executions = [e for e in journal_runs(run, task) if e.get("id") in flagged]
+    by_id: Dict[str, list] = {}
+    for entry in executions:
+        by_id.setdefault(entry.get("id"), []).append(entry)
+    received = [next(iter((e.get("args") or {}).values()), None) for e in executions]
+    evidence["measured"] = {f"{short} runs": len(executions),
+                            f"{short} task ids": len(by_id),
+                            f"{short} received": received,
+                            "members of the second group": members}
+    if not executions:
+        return not_reproduced(f"{short} did not run within {context.timeout:g}s", **evidence)
+    repeated = max(len(entries) for entries in by_id.values())
+    lists = [value for value in received if str(value).startswith("[")]
+    if repeated >= members and not lists:
+        return confirmed(f"{short} ran {repeated} times under one task id, once per member of "
+                         f"the group before it, receiving {received[0]} (one member's result) "
+                         "each time, never the list", **evidence)
+    return not_reproduced(f"{short} ran {repeated} time(s) per task id and received "
+                          f"{received}", **evidence)

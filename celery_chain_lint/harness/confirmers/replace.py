@@ -1,0 +1,107 @@
+"""CCL023 swallowed-replace: the task's shadow replaces itself inside a handler that swallows.
+
+The flagged task's shadow runs first in a chain of two, followed by the harness's own task
+(``ccl_verify.member``); its body calls ``self.replace(member.si("<replacement>"))`` inside a
+handler catching what the flagged one catches, and swallows the ``Ignore``. Confirmed when the
+shadow caught ``Ignore`` and went on, the replacement ran under the shadow's own task id, and
+the next link ran twice (after the shadow and after the replacement); a contrast run with a
+re-raising handler shows the next link running once. A replace() of another task is skipped.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from celery_chain_lint.harness.confirmers import (
+    confirmed,
+    confirms,
+    not_reproduced,
+    skipped,
+)
+
+MEMBER = "ccl_verify.member"
+
+
+def _chain(name: str, task: Dict[str, Any]) -> Dict[str, Any]:
+    def signature(task_name: str, flagged: bool) -> Dict[str, Any]:
+        return {"type": "signature", "task": task_name, "args": [], "kwargs": {},
+                "immutable": not flagged, "via": "s", "flagged": flagged, "options": {}}
+
+    # ``repair`` gives the (unflagged) replaced task complete arguments; the next link, flagged,
+    # keeps receiving what comes before it.
+    return {"canvas": {"type": "chain", "steps": [signature(name, False),
+                                                  signature(MEMBER, True)]},
+            "application": None, "callbacks": [], "tasks": {name: task}}
+
+
+def _run(context, name: str, task: Dict[str, Any], catches: str, reraise: bool):
+    behaviour = {name: {"swallow_replace": {"catches": catches, "reraise": reraise,
+                                            "with": MEMBER}}}
+    return context.run(_chain(name, task), behaviour, repair=True, settle=0.3, quiet=0.6)
+
+
+def _summary(run, name: str) -> Dict[str, Any]:
+    nodes = run.built.nodes if run.built else []
+    host = next((n.id for n in nodes if n.task == name), None)
+    after = next((n.id for n in nodes if n.flagged), None)
+    hosts = [e for e in run.journal if e.get("id") == host and e.get("task") == name]
+    return {
+        "host": hosts[0] if hosts else {},
+        "replacement runs": [e for e in run.journal if e.get("id") == host
+                             and e.get("task") == MEMBER],
+        "next link runs": [e for e in run.journal if e.get("id") == after],
+        "host state": run.observation.state(host) if host and run.observation else None,
+        "host result": (run.observation.states.get(host, {}) if run.observation else {}
+                        ).get("result"),
+    }
+
+
+@confirms("CCL023")
+def confirm_swallowed_replace(finding: Dict[str, Any], context) -> Any:
+    replay = finding.get("replay")
+    if not replay:
+        return skipped("the finding carries no replay data")
+    task = replay.get("task") or {}
+    name = task.get("name")
+    if not name:
+        return skipped("the replay data does not name the task")
+    if not replay.get("replaces_itself", True):
+        return skipped("the replace() called is another task's: the harness replays a task "
+                       "replacing itself only")
+    catches = replay.get("catches") or "builtins.Exception"
+    run = _run(context, name, task, catches, reraise=False)
+    evidence = context.evidence(run, predicted=finding.get("message"))
+    short = name.rsplit(".", 1)[-1]
+    evidence["injected"] = {name: f"the shadow's body does `try: self.replace({MEMBER}.si("
+                                  f"'<replacement>'))` and catches {catches.rsplit('.', 1)[-1]} "
+                                  f"without re-raising, as {replay.get('handler')} does"}
+    if run.worker_died:
+        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    seen = _summary(run, name)
+    context.session.calm(run)
+    contrast = _run(context, name, task, catches, reraise=True)
+    other = _summary(contrast, name)
+    received = [next(iter((e.get("args") or {}).values()), None) for e in seen["next link runs"]]
+    evidence["measured"] = {
+        "swallowing handler": {"host": seen["host"].get("outcome"),
+                               "caught": seen["host"].get("caught"),
+                               "host state": seen["host state"],
+                               "host result": seen["host result"],
+                               "replacement runs under the host's id":
+                                   len(seen["replacement runs"]),
+                               "next link runs": len(seen["next link runs"]),
+                               "next link received": received},
+        "re-raising handler": {"host": other["host"].get("outcome"),
+                               "next link runs": len(other["next link runs"])},
+    }
+    swallowed = str(seen["host"].get("outcome", "")).startswith("swallowed")
+    if swallowed and seen["replacement runs"] and len(seen["next link runs"]) >= 2:
+        return confirmed(f"{short} caught {seen['host'].get('caught')} and went on (stored "
+                         f"{seen['host state']}); the replacement ran under {short}'s id and "
+                         f"the next link ran {len(seen['next link runs'])} times ({received}); "
+                         f"with a handler that re-raises it ran "
+                         f"{len(other['next link runs'])} time(s)", **evidence)
+    if not seen["host"]:
+        return not_reproduced(f"{short} did not run", **evidence)
+    return not_reproduced(f"{short}: {seen['host'].get('outcome')}; the replacement ran "
+                          f"{len(seen['replacement runs'])} time(s) under its id and the next "
+                          f"link {len(seen['next link runs'])} time(s)", **evidence)
