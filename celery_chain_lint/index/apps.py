@@ -8,7 +8,9 @@ order of precedence (observed on Celery 5.7: values written through ``app.conf``
 1. ``app.config_from_object(source, namespace=...)``: an analysed module (``"proj.celeryconfig"``,
    ``import celeryconfig``), a class, or ``"django.conf:settings"``, read from the Django
    settings module of the analysed code (named by ``os.environ.setdefault(
-   "DJANGO_SETTINGS_MODULE", "proj.settings")``, else the only module called ``settings``);
+   "DJANGO_SETTINGS_MODULE", "proj.settings")`` (nothing when the module it names is not in
+   the tree), else the only module called ``settings`` when it sits beside the app's module, as
+   in Django's layout, and is not itself reading ``django.conf.settings`` (a plugin's defaults);
 2. ``Celery(..., backend=..., result_backend=..., task_ignore_result=...)``;
 3. module-level ``app.conf.<name> = value`` and ``app.conf.update(<name>=value, ...)``.
 
@@ -23,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.model import ModuleFacts, ValueBinding
+from celery_chain_lint.facts.model import (FromImportBinding, ImportBinding, ModuleFacts,
+                                          ValueBinding)
 from celery_chain_lint.index.symbols import AppSym, ClassSym, ModuleSym, ValueSym
 
 if TYPE_CHECKING:
@@ -373,7 +376,22 @@ class AppIndex:
         # Every module's name: a settings module need not mention Celery (prefilter.py).
         names = self.modules.names() if hasattr(self.modules, "names") else list(self.modules)
         settings = [m for m in names if m == "settings" or m.endswith(".settings")]
-        return settings[0] if len(settings) == 1 else None
+        if len(settings) != 1:
+            return None
+        # Nothing names it: it is the project's settings only in Django's own layout, beside
+        # the app's module (``proj/celery.py``, ``proj/settings.py``). A plugin's or a
+        # reusable app's ``settings.py`` elsewhere holds its own defaults (reading Django's
+        # settings), while the host project's settings are outside the tree: unknown.
+        candidate = settings[0]
+        if _package(candidate) != _package(celery_module):
+            return None
+        facts = self.modules.get(candidate)
+        if facts is None or any(
+                isinstance(binding, (FromImportBinding, ImportBinding))
+                and binding.module.startswith("django.conf")
+                for binding in facts.bindings.values()):
+            return None  # ``from django.conf import settings``: not the settings module itself
+        return candidate
 
     # ---- values ----
 
@@ -420,6 +438,10 @@ def _setting_name(key: str, namespace: Optional[str]) -> Optional[str]:
         if key in _keys(name, namespace):
             return name
     return None
+
+
+def _package(module: str) -> str:
+    return module.rpartition(".")[0]
 
 
 def _environ_setdefault(node: ir.Expr, variable: str) -> Optional[str]:

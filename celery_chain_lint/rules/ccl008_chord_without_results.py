@@ -6,7 +6,11 @@ chain in which a group is followed by a step, which Celery upgrades to a chord) 
 
 - has no result backend: ``Celery(...)`` without ``backend=``, and no ``result_backend`` (or
   ``CELERY_RESULT_BACKEND`` in a Django settings module read with
-  ``config_from_object("django.conf:settings", namespace="CELERY")``) set in the analysed code;
+  ``config_from_object("django.conf:settings", namespace="CELERY")``) set in the analysed code.
+  The Django settings module is the one ``DJANGO_SETTINGS_MODULE`` names; when that module is
+  not in the tree (a plugin analysed without its host project), or nothing names it and the
+  only ``settings`` module is not beside the app's (a plugin's own defaults), the backend is
+  unknown and nothing is said;
 - uses the ``rpc://`` backend;
 - or when header tasks ignore their results (``ignore_result=True`` on the task or its base
   class, or the app's ``task_ignore_result = True``) and are not re-enabled with

@@ -46,7 +46,7 @@ import re
 from celery_chain_lint.workflow.binding import bind
 from celery_chain_lint.facts.model import POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD
 from celery_chain_lint.rules.base import Rule
-from celery_chain_lint.workflow.model import SignatureNode, errback_invocation
+from celery_chain_lint.workflow.model import SignatureNode, errback_invocation, raises_at_once
 from celery_chain_lint.workflow.replay import replay_data
 
 # Parameter names that say "I expect the exception (or the request/traceback)".
@@ -105,6 +105,8 @@ class ErrbackReceivesTaskId(Rule):
 
     def check(self, project):
         for workflow in project.workflows:
+            if raises_at_once(workflow):
+                continue  # ``group.apply_async(link_error=...)`` raises: CCL010
             for callback in workflow.callbacks:
                 errback = callback.callback
                 if callback.kind != "error" or not isinstance(errback, SignatureNode):

@@ -186,6 +186,8 @@ def invocations(workflow: Workflow) -> Iterator[Invocation]:
     else:
         start = ((), (), False)
     yield from _flow(workflow, workflow.canvas, *start, from_parent=False)
+    if raises_at_once(workflow):
+        return  # ``group.apply_async(link=cb)``: no callback is ever called (CCL010)
     for callback in workflow.callbacks:
         if callback.kind == "link" and isinstance(callback.parent, GroupNode):
             # ``group.link(cb)`` links an immutable clone of cb to the first member only.
@@ -197,6 +199,17 @@ def invocations(workflow: Workflow) -> Iterator[Invocation]:
                              True, from_parent=True)
         elif isinstance(callback.callback, SignatureNode):
             yield errback_invocation(workflow, callback.callback)
+
+
+def raises_at_once(workflow: Workflow) -> bool:
+    """``group(...).apply_async(link=cb)`` (or ``link_error=``): Celery 5.7's
+    ``group.apply_async`` raises ``TypeError: Cannot add link to group`` before anything is
+    sent, so its callbacks are never called (CCL010 reports it)."""
+    application = workflow.application
+    canvas = workflow.canvas
+    return (application is not None and application.how == "apply_async"
+            and isinstance(canvas, GroupNode) and not canvas.unrolled
+            and any(callback.parent is canvas for callback in workflow.callbacks))
 
 
 def errback_invocation(workflow: Workflow, errback: SignatureNode) -> Invocation:
