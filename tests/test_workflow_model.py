@@ -165,3 +165,23 @@ def test_inline_errback_arguments_are_not_cured_by_si(tmp_path):
     ))
     problems = project.argument_problems
     assert [(p.error.kind, p.si_was_meant) for p in problems] == [("too-many", False)]
+
+
+def test_comprehension_headers_are_members_of_a_shape_count_unknown(tmp_path):
+    """Issue 16: ``group(a.s(x) for x in xs)`` has members of one shape, their count unknown;
+    the comprehension's variable is an argument of unknown value (its number is known)."""
+    _, workflows = _workflows(tmp_path, (
+        "def f(xs, sigs):\n"
+        "    g1 = group(a.s(x) for x in xs)\n"
+        "    g2 = chord([b.s(x, 1) for x in xs], a.s())\n"
+        "    g3 = group([a.s(1), *(b.s(x) for x in xs)])\n"
+        "    g4 = group([a.s(1), *sigs])\n"
+        "    g5 = group({x: a.s(x) for x in xs})\n"
+    ))
+    g1, g2, g3, g4, g5 = (w.canvas for w in workflows)
+    assert g1.members is None and g1.all_shapes and [_shape(s) for s in g1.shapes] == ["a"]
+    assert g1.shapes[0].args[0].text == "x" and g1.shapes[0].args_known
+    assert isinstance(g2, ChordNode) and [_shape(s) for s in g2.header.parts] == ["b"]
+    assert g3.members is None and g3.all_shapes and [_shape(s) for s in g3.parts] == ["a", "b"]
+    assert g4.members is None and not g4.all_shapes and [_shape(s) for s in g4.parts] == ["a"]
+    assert g5.members is None and g5.parts == ()

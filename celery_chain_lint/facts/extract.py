@@ -62,6 +62,9 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 OPAQUE = ir.Opaque(kind="reassigned")
 LOCAL = ir.Opaque(kind="local")  # marker: a local name with no known value
+# Marker: a comprehension's variable (``u`` of ``fetch.s(u) for u in urls``), one value per
+# member of what the comprehension builds, each unknown.
+COMPREHENSION_VARIABLE = ir.Opaque(kind="comprehension variable")
 
 
 class _Scope:
@@ -513,6 +516,8 @@ class ModuleExtractor:
         resolved = self.lookup_local(name, scope)
         if resolved is LOCAL:
             return ir.Opaque(kind="local", span=span, text=name)
+        if resolved is COMPREHENSION_VARIABLE:  # its value unknown, its name for messages
+            return ir.Opaque(kind=COMPREHENSION_VARIABLE.kind, span=span, text=name)
         if resolved is not None:
             return resolved
         return ir.Name(name, span=span, text=name)
@@ -623,7 +628,7 @@ class ModuleExtractor:
             self.expr(clause.iter, inner, depth)
             self.note_iterated(clause.iter, scope)
             for name in _target_names(clause.target):
-                inner.env[name] = ir.Opaque(kind="comprehension variable")
+                inner.env[name] = COMPREHENSION_VARIABLE
             clause = clause.inner_for_in
         element = node.value if isinstance(node, cst.DictComp) else node.elt
         inner.with_items, inner.handlers = scope.with_items, scope.handlers

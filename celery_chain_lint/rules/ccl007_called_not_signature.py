@@ -95,12 +95,12 @@ def called_nodes(workflow) -> Iterator[Tuple[CalledNode, str, bool]]:
             for index in reversed(range(len(node.steps))):
                 stack.append((node.steps[index], "a chain step", receives or index > 0))
         elif isinstance(node, GroupNode):
-            for member in reversed(node.members or ()):
+            for member in reversed(node.parts):
                 stack.append((member, "a group member", receives))
         elif isinstance(node, ChordNode):
             if node.body is not None:
                 stack.append((node.body, "the chord body", True))
-            for member in reversed(node.header.members or ()):
+            for member in reversed(node.header.parts):
                 stack.append((member, "a chord header member", receives))
 
 

@@ -109,7 +109,7 @@ def chords(node: Node) -> Iterator[Tuple[Node, GroupNode, Node]]:
                     yield current, step, steps[index + 1]  # a chain upgrades group + step
             stack.extend(reversed(steps))
         elif isinstance(current, GroupNode):
-            stack.extend(reversed(current.members or ()))
+            stack.extend(reversed(current.parts))
 
 
 class ChordWithoutResults(Rule):
@@ -167,8 +167,9 @@ class ChordWithoutResults(Rule):
         if chord.span is None:
             return None
         # A header built by a loop or a comprehension still needs a backend: the body's task
-        # tells the app. Which header tasks ignore results is only known for a literal header.
-        header_sigs = list(signatures(header)) if header.members is not None else []
+        # tells the app. Which header tasks ignore results is known for a literal header, and
+        # for the shapes of a comprehension's members (``chord(fire.s(p) for p in pages)``).
+        header_sigs = list(signatures(header))
         tasks = [sig.task for sig in header_sigs + list(signatures(body))]
         if not tasks or any(task is None for task in tasks):
             return None
@@ -196,7 +197,7 @@ class ChordWithoutResults(Rule):
                        f"result backend does not support chords!'); use Redis or a database "
                        f"backend")
             return self.finding(path, chord.span, message, replay=replay)
-        if header.members is None:
+        if not header.parts:
             return None
         ignoring = [sig for sig in header_sigs if self._ignores(project, sig, config)]
         if not ignoring:

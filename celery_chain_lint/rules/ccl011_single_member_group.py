@@ -124,7 +124,7 @@ def _chains(nodes) -> Iterator[ChainNode]:
             yield node
             stack.extend(node.steps)
         elif isinstance(node, GroupNode):
-            stack.extend(node.members or ())
+            stack.extend(node.parts)
         elif isinstance(node, ChordNode):
             stack.append(node.header)
             if node.body is not None:

@@ -43,6 +43,11 @@ MAX_NESTING = 50
 BUILD_BUDGET = 400
 
 
+# (members, None when not known; shapes of the members when not known; whether every member
+# has one of those shapes): ``WorkflowBuilder.elements``.
+Elements = Tuple[Optional[List[Node]], Tuple[Node, ...], bool]
+
+
 class _ChordHeader:
     """``chord(header)``: a callable that becomes a chord once given its body."""
 
@@ -295,17 +300,48 @@ class WorkflowBuilder:
 
     def items(self, call: ir.Call, module: str) -> Optional[List[Node]]:
         """The elements of ``chain(a, b)`` / ``chain([a, b])``; None when not all known."""
+        members, _, _ = self.elements(call, module)
+        return members
+
+    def elements(self, call: ir.Call, module: str) -> "Elements":
+        """The elements of ``group(a, b)`` / ``group([a, b])`` / ``group(t.s(x) for x in xs)``:
+        (the members, None when their list is not known; the shapes of the members when
+        not known, and whether every member has one of them)."""
+        if any(a.star == "**" for a in call.args):
+            return None, (), False
         arguments = [a for a in call.args if not a.keyword]
-        if any(a.star for a in arguments):
-            return None
-        values = [a.value for a in arguments]
-        if len(values) == 1 and isinstance(values[0], (ir.Sequence, ir.Comprehension)):
-            if isinstance(values[0], ir.Comprehension) or values[0].has_splat:
-                return None
-            values = list(values[0].items)
-        elif len(values) == 1 and not self._is_canvas_like(values[0], module):
-            return None  # a variable holding a list we cannot see
-        return [self.element(value, module) for value in values]
+        if len(arguments) == 1 and not arguments[0].star:
+            value = arguments[0].value
+            if isinstance(value, (ir.Sequence, ir.Comprehension)):
+                return self.sequence_elements(value, module)
+            if not self._is_canvas_like(value, module):
+                return None, (), False  # a variable holding a list we cannot see
+        items: List[ir.Expr] = [ir.Starred(a.value, span=a.value.span) if a.star else a.value
+                                for a in arguments]
+        return self.sequence_elements(ir.Sequence("tuple", tuple(items)), module)
+
+    def sequence_elements(self, expr: ir.Expr, module: str) -> "Elements":
+        """``[a, b]``: known members; a comprehension (``[t.s(x) for x in xs]``) or a list
+        with starred comprehensions (``[a, *(t.s(x) for x in xs)]``): members of these
+        shapes, their count unknown; a starred name (``*sigs``): shapes of the rest only."""
+        if isinstance(expr, ir.Comprehension):
+            if expr.kind == "dict":
+                return None, (), False
+            return None, (self.element(expr.element, module),), True
+        if not isinstance(expr, ir.Sequence):
+            return None, (), False
+        if not expr.has_splat:
+            return [self.element(item, module) for item in expr.items], (), False
+        shapes: List[Node] = []
+        every = True
+        for item in expr.items:
+            if not isinstance(item, ir.Starred):
+                shapes.append(self.element(item, module))
+                continue
+            _, inner, inner_every = self.sequence_elements(item.value, module)
+            shapes.extend(inner)
+            every = every and inner_every
+        return None, tuple(shapes), every
 
     def _is_canvas_like(self, expr: ir.Expr, module: str) -> bool:
         node = self.build(expr, module)
@@ -337,8 +373,9 @@ class WorkflowBuilder:
         return ChainNode(node.steps, call.span)
 
     def group(self, call: ir.Call, module: str) -> GroupNode:
-        members = self.items(call, module)
-        return GroupNode(tuple(members) if members is not None else None, call.span)
+        members, shapes, every = self.elements(call, module)
+        return GroupNode(tuple(members) if members is not None else None, call.span,
+                         shapes=shapes, all_shapes=every)
 
     def chord(self, call: ir.Call, module: str):
         positional = call.positional
@@ -355,9 +392,9 @@ class WorkflowBuilder:
         node = self.build(expr, module)
         if isinstance(node, GroupNode):
             return node
-        if isinstance(expr, ir.Sequence) and not expr.has_splat:
-            return GroupNode(tuple(self.element(item, module) for item in expr.items), expr.span)
-        return GroupNode(None, expr.span)
+        members, shapes, every = self.sequence_elements(expr, module)
+        return GroupNode(tuple(members) if members is not None else None, expr.span,
+                         shapes=shapes, all_shapes=every)
 
 
 # ---- Celery's composition rules ----

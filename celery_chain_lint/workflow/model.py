@@ -57,6 +57,19 @@ class GroupNode:
     span: Optional[ir.Span]
     # A one-member group inside a chain runs as its member alone: the next step gets a scalar.
     unrolled: bool = False
+    # When ``members`` is None: what members are built as, their count unknown. A
+    # comprehension's element (``group(fetch.s(u) for u in urls)``: ``fetch.s(<u>)``, its
+    # arguments from the comprehension's variables known in number, not in value), and the
+    # plain items beside starred comprehensions (``[a.s(), *(b.s(x) for x in xs)]``).
+    shapes: Tuple["Node", ...] = ()
+    # Whether every member is one of ``shapes`` (False after ``*sigs``, a list not seen).
+    all_shapes: bool = False
+
+    @property
+    def parts(self) -> Tuple["Node", ...]:
+        """The members, or when their list is not known the shapes they are built as: what
+        every rule that does not need the count reads (arguments, results, options)."""
+        return self.members if self.members is not None else self.shapes
 
 
 @dataclass(frozen=True, eq=False)
@@ -277,7 +290,7 @@ def _flow(workflow: Workflow, node: Node, prepended, extra_kwargs, complete: boo
             prepended, extra_kwargs, complete, from_parent = (
                 (describe_result(step),), (), True, True)
     elif isinstance(node, GroupNode):
-        for member in node.members or ():
+        for member in node.parts:
             yield from _flow(workflow, member, prepended, extra_kwargs, complete, from_parent)
     elif isinstance(node, ChordNode):
         yield from _flow(workflow, node.header, prepended, extra_kwargs, complete, from_parent)
@@ -291,6 +304,7 @@ def argument_receivers(node: Node) -> Optional[List[SignatureNode]]:
     first task, every member of a group, every member of a chord's header. Each keeps them
     or, immutable, drops them (``Signature._merge``).
 
+    For a group built by a comprehension, the shapes of its members when every member has one.
     None when that is not known: an element the analyser cannot follow, a group built
     dynamically, or a chain led by a chord (Celery 5.7 merges the keywords into the chord's
     own, observed: none reaches its header).
@@ -303,9 +317,9 @@ def argument_receivers(node: Node) -> Optional[List[SignatureNode]]:
         return argument_receivers(node.steps[0])
     if isinstance(node, ChordNode):
         return argument_receivers(node.header)
-    if isinstance(node, GroupNode) and node.members:
+    if isinstance(node, GroupNode) and (node.members or node.all_shapes and node.shapes):
         found: List[SignatureNode] = []
-        for member in node.members:
+        for member in node.parts:
             receivers = argument_receivers(member)
             if receivers is None:
                 return None
@@ -323,7 +337,7 @@ def nodes(node: Node) -> Iterator[Node]:
         if isinstance(current, ChainNode):
             stack.extend(reversed(current.steps))
         elif isinstance(current, GroupNode):
-            stack.extend(reversed(current.members or ()))
+            stack.extend(reversed(current.parts))
         elif isinstance(current, ChordNode):
             if current.body is not None:
                 stack.append(current.body)
