@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.options import explained_by_options
+from celery_chain_lint.workflow.model import where
 from celery_chain_lint.workflow.replay import replay_data
 
 _APP = """\
@@ -72,5 +73,6 @@ class BadArguments(Rule):
             invocation = problem.invocation
             message = (f"{problem.rendered_params()} will be called as {problem.rendered_call()}: "
                        f"{problem.error.reason}")
-            yield self.finding(invocation.workflow.module.path, invocation.signature.span,
+            yield self.finding(where(invocation.workflow, invocation.signature),
+                               invocation.signature.span,
                                message, replay=replay_data(invocation))

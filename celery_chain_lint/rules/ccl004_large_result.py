@@ -54,7 +54,7 @@ from typing import Optional, Tuple
 from celery_chain_lint.facts import ir
 from celery_chain_lint.index.origins import in_modules, matches, origin
 from celery_chain_lint.rules.base import Rule
-from celery_chain_lint.workflow.model import SignatureNode, task_display
+from celery_chain_lint.workflow.model import SignatureNode, task_display, where
 from celery_chain_lint.workflow.replay import workflow_data
 
 # Calls returning a whole file, a data frame or array, an ORM object, or bytes: dotted names with
@@ -170,8 +170,8 @@ class LargeResult(Rule):
     def _finding(self, task, span, found, uses):
         kind, expr = found
         use = uses[0]
-        where = f"{use.workflow.module.path}:{use.signature.span.line}" \
-            if use.signature.span is not None else use.workflow.module.path
+        path = where(use.workflow, use.signature)
+        used = f"{path}:{use.signature.span.line}" if use.signature.span is not None else path
         if use.role == "header":
             how = "collected for a chord body"
         elif isinstance(use.then, SignatureNode):
@@ -180,7 +180,7 @@ class LargeResult(Rule):
             how = "sent to the next step"
         what = _DESCRIPTIONS.get(kind, "a large value")
         message = (f"{task.display} returns {what} ({expr.text or '...'}), and the workflow at "
-                   f"{where} passes its result on ({how}): it is serialized into the result "
+                   f"{used} passes its result on ({how}): it is serialized into the result "
                    f"backend and the next message; store it and return an identifier "
                    f"(a path, a key, a primary key)")
         replay = {"task": task.describe(), "payload": kind, "return_line": span.line,

@@ -50,6 +50,7 @@ from celery_chain_lint.workflow.model import (
     ChainNode,
     ChordNode,
     GroupNode,
+    where,
 )
 from celery_chain_lint.workflow.replay import workflow_data
 
@@ -146,7 +147,7 @@ class CalledNotSignature(Rule):
         replay = workflow_data(workflow)
         replay["called"] = {"task": task.name, "how": node.how, "position": context,
                             "line": node.span.line}
-        return self.finding(workflow.module.path, node.span, message, fix, replay)
+        return self.finding(where(workflow, node), node.span, message, fix, replay)
 
 
 def _fix(node: CalledNode, receives: bool) -> Optional[Fix]:

@@ -70,6 +70,7 @@ from celery_chain_lint.workflow.model import (
     SignatureNode,
     signatures,
     task_display,
+    where,
 )
 from celery_chain_lint.workflow.replay import workflow_data
 
@@ -182,7 +183,7 @@ class ChordWithoutResults(Rule):
         replay["app"] = {"module": app.module, "variable": app.variable,
                          "backend": config.backend.value, "backend_kind": kind,
                          "task_ignore_result": config.ignore_result.value}
-        path = workflow.module.path
+        path = where(workflow, chord)
         app_name = self._app_name(app, project)
         if kind == "none":
             message = (f"this chord's app {app_name} has no result backend: applying it raises "

@@ -46,7 +46,8 @@ import re
 from celery_chain_lint.workflow.binding import bind
 from celery_chain_lint.facts.model import POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD
 from celery_chain_lint.rules.base import Rule
-from celery_chain_lint.workflow.model import SignatureNode, errback_invocation, raises_at_once
+from celery_chain_lint.workflow.model import (SignatureNode, errback_invocation,
+                                              raises_at_once, where)
 from celery_chain_lint.workflow.replay import replay_data
 
 # Parameter names that say "I expect the exception (or the request/traceback)".
@@ -146,5 +147,5 @@ class ErrbackReceivesTaskId(Rule):
         message = (f"errback {task.display}{task.params.render()} is sent as a task with the "
                    f"failed task's id ({why}): {receiver!r} will receive a task id string, "
                    f"not {expected}; {how}, or name the parameter task_id")
-        return self.finding(workflow.module.path, errback.span, message,
+        return self.finding(where(workflow, errback), errback.span, message,
                             replay=replay_data(invocation))

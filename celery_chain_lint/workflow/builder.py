@@ -7,6 +7,7 @@ method never resolve to those, so they are not canvases.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
@@ -192,9 +193,35 @@ class WorkflowBuilder:
         self._budget -= 1
         self._depth += 1
         try:
-            return self._build(expr, module)
+            node = self._build(expr, module)
         finally:
             self._depth -= 1
+        if node is not None:
+            self._locate(node, module)
+        return node
+
+    def _locate(self, node, module: str) -> None:
+        """Gives the nodes just built from ``module``'s code that module's path (``where``):
+        their spans are in that file, which is not the workflow's for a canvas kept in a
+        variable of another module or returned by a helper there. A node with a path was
+        built by a nested ``build_any``, and so was everything below it."""
+        facts = self.resolver.modules.get(module)
+        if facts is None or not facts.path:
+            return
+        stack = [node.header if isinstance(node, _ChordHeader) else node]
+        while stack:
+            current = stack.pop()
+            if current.path is not None:
+                continue
+            object.__setattr__(current, "path", facts.path)  # just built, shared by none
+            if isinstance(current, ChainNode):
+                stack.extend(current.steps)
+            elif isinstance(current, GroupNode):
+                stack.extend(current.parts)
+            elif isinstance(current, ChordNode):
+                stack.append(current.header)
+                if current.body is not None:
+                    stack.append(current.body)
 
     def _build(self, expr: ir.Expr, module: str):
         if isinstance(expr, ir.BinOp):
@@ -411,12 +438,12 @@ def combine(left: Node, right: Node, span, in_chain: bool = False) -> Node:
     if isinstance(right, ChainNode):
         steps.extend(right.steps)
     elif isinstance(right, GroupNode) and right.members is not None and len(right.members) == 1:
-        steps.append(GroupNode(right.members, right.span, unrolled=True))
+        steps.append(replace(right, unrolled=True))
     else:
         steps.append(right)
     if in_chain and isinstance(left, GroupNode) and left.members is not None \
             and len(left.members) == 1:
-        steps[0] = GroupNode(left.members, left.span, unrolled=True)
+        steps[0] = replace(left, unrolled=True)
     return ChainNode(tuple(steps), span)
 
 
@@ -433,8 +460,7 @@ def with_options(node: Node, call: ir.Call) -> Node:
         if not isinstance(immutable, bool):
             return UnknownNode(call.span)
     options = node.options + tuple((a.keyword, a.value) for a in call.args if a.keyword)
-    return SignatureNode(node.task, node.span, node.args, node.kwargs, node.args_known,
-                         immutable, node.via, node.method_span, options)
+    return replace(node, immutable=immutable, options=options)
 
 
 # ---- argument lists ----

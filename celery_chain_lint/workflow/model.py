@@ -29,6 +29,12 @@ class Value:
     expr: Optional[ir.Expr] = None
 
 
+# The file a node's span is in, when it is not the workflow's (a canvas kept in a variable of
+# another module, a helper function of another module): ``where(workflow, node)``.
+def _path():
+    return field(default=None, kw_only=True)
+
+
 @dataclass(frozen=True, eq=False)
 class SignatureNode:
     """One task invocation: ``task.s(...)``, ``task.si(...)``, ``signature("name", ...)``..."""
@@ -43,12 +49,14 @@ class SignatureNode:
     via: str = "s"
     method_span: Optional[ir.Span] = None  # the ``s`` of ``.s(``, for fixes
     options: Tuple[Tuple[str, ir.Expr], ...] = ()
+    path: Optional[str] = _path()
 
 
 @dataclass(frozen=True, eq=False)
 class ChainNode:
     steps: Tuple["Node", ...]
     span: Optional[ir.Span]
+    path: Optional[str] = _path()
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +72,7 @@ class GroupNode:
     shapes: Tuple["Node", ...] = ()
     # Whether every member is one of ``shapes`` (False after ``*sigs``, a list not seen).
     all_shapes: bool = False
+    path: Optional[str] = _path()
 
     @property
     def parts(self) -> Tuple["Node", ...]:
@@ -77,6 +86,7 @@ class ChordNode:
     header: GroupNode
     body: Optional["Node"]  # None: ``chord(header)`` waiting for its body
     span: Optional[ir.Span]
+    path: Optional[str] = _path()
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,6 +97,7 @@ class CalledNode:
     span: Optional[ir.Span]
     how: str  # "delay", "apply_async" or "call"
     call: ir.Call = None
+    path: Optional[str] = _path()
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +105,7 @@ class UnknownNode:
     """A canvas element the analyser cannot follow; nothing is reported about it."""
 
     span: Optional[ir.Span]
+    path: Optional[str] = _path()
 
 
 Node = Union[SignatureNode, ChainNode, GroupNode, ChordNode, CalledNode, UnknownNode]
@@ -167,6 +179,11 @@ class Invocation:
 
     def without_parent_result(self) -> "Invocation":
         return replace(self, prepended=(), from_parent=False)
+
+
+def where(workflow: "Workflow", node) -> str:
+    """The path of the file ``node``'s span is in: a finding at that span is reported there."""
+    return getattr(node, "path", None) or workflow.module.path
 
 
 # ---- argument flow ----
