@@ -131,14 +131,43 @@ def test_signature_in_a_variable_is_reported_where_it_is_created(tmp_path):
 
 
 def test_reassignment_in_a_branch_makes_a_variable_unknown(tmp_path):
+    # One path gives a value the builder does not know: the variable is unknown.
     project, _ = _workflows(tmp_path, (
-        "def run(flag):\n"
+        "def run(flag, other):\n"
         "    step = a.s(1)\n"
         "    if flag:\n"
-        "        step = b.s(1)\n"
+        "        step = other\n"
         "    chain(none.s(), step).delay()\n"
+        "    flow = a.s(1)\n"
+        "    for _ in range(2):\n"
+        "        flow = flow | a.s(2)\n"
+        "    flow.delay()\n"
     ))
     assert project.argument_problems == []
+
+
+def test_every_path_through_branches_is_followed_when_each_gives_a_canvas(tmp_path):
+    """Issue 16: a variable the branches of an ``if`` give different canvases is each of
+    them; a problem on one path is reported (before, the variable was unknown)."""
+    project, _ = _workflows(tmp_path, (
+        "def run(flag, kind):\n"
+        "    step = a.s(1)\n"                                # a(<result>, 1): too many
+        "    if flag:\n"
+        "        step = b.s(1)\n"                            # b(<result>, 1): fine
+        "    chain(none.s(), step).delay()\n"
+        "    flow = none.s()\n"
+        "    if kind == 1:\n"
+        "        flow |= b.s(2)\n"
+        "    elif kind == 2:\n"
+        "        flow |= a.s(3)\n"                           # a(<result>, 3): too many
+        "    else:\n"
+        "        raise ValueError(kind)\n"
+        "    flow.delay()\n"
+    ))
+    offset = HEADER.count("\n")
+    found = sorted((p.invocation.signature.span.line, p.error.kind)
+                   for p in project.argument_problems)
+    assert found == [(offset + 2, "too-many"), (offset + 10, "too-many")]
 
 
 def test_group_link_is_an_immutable_clone_and_link_gets_the_result(tmp_path):

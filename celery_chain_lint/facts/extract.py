@@ -49,6 +49,8 @@ MAX_DEPTH = 80
 # this become Opaque, or ``x = x | x`` repeated would double the tree at every line.
 MAX_LOCAL_DEPTH = 24
 MAX_LOCAL_SIZE = 400
+# Distinct values a local may have after an ``if`` (``ir.Alternatives``), else unknown.
+MAX_ALTERNATIVES = 4
 TEXT_LIMIT = 60
 
 # Calls on a local signature that do not change its arguments.
@@ -165,7 +167,7 @@ class ModuleExtractor:
             self.class_def(node, scope)
         elif isinstance(node, cst.If):
             tests, bodies = _if_chain(node)
-            self.branches(scope, tests, bodies)
+            self.branches(scope, tests, bodies, exhaustive=len(bodies) > len(tests))
         elif isinstance(node, (cst.For, cst.While)):
             self.loop(node, scope)
         elif isinstance(node, (cst.Try, cst.TryStar)):
@@ -180,17 +182,49 @@ class ModuleExtractor:
                 self.small_statement(small, scope)
 
     def branches(self, scope: _Scope, tests: Seq[cst.BaseExpression],
-                 bodies: Seq[Seq[cst.CSTNode]]) -> None:
+                 bodies: Seq[Seq[cst.CSTNode]], exhaustive: bool = False) -> None:
+        """An if/elif/else (``exhaustive``: one of ``bodies`` always runs) or a match. In a
+        function, a name the branches assign keeps a known value when every path that goes
+        on after the statement gives it one: that value, or ``Alternatives`` of them."""
         for test in tests:
             self.expr(test, scope)
         saved = dict(scope.env)
         assigned: Set[str] = set()
+        ends: List[Dict[str, ir.Expr]] = []  # the locals at the end of each path going on
         for body in bodies:
             scope.env = dict(saved)
             assigned |= _assigned_names(body, scope)
             self.conditional_block(body, scope)
+            if not _leaves(body):
+                ends.append(scope.env)
+        if not exhaustive:
+            ends.append(dict(saved))  # no branch ran (``forget`` changes saved)
         scope.env = saved
         self.forget(scope, assigned)
+        if scope.kind == "function" and ends:
+            for name in assigned:
+                merged = self.merge([env.get(name) for env in ends], name)
+                if merged is not None and scope.env.get(name) is OPAQUE:
+                    scope.env[name] = merged
+
+    def merge(self, values: List[Optional[ir.Expr]], name: str) -> Optional[ir.Expr]:
+        """One value for ``name`` from its value on every path, when each is known."""
+        distinct: List[ir.Expr] = []
+        for value in values:
+            if value is None or isinstance(value, ir.Opaque):
+                return None  # unbound on a path, or not known there
+            if isinstance(value, ir.Alternatives):
+                options = value.options
+            else:
+                options = (value,)
+            for option in options:
+                if all(option is not known for known in distinct):
+                    distinct.append(option)
+        if len(distinct) == 1:
+            return distinct[0]
+        if len(distinct) > MAX_ALTERNATIVES:
+            return None
+        return self.bounded(ir.Alternatives(tuple(distinct), text=name))
 
     def loop(self, node, scope: _Scope) -> None:
         assigned = _assigned_names(self.body_of(node), scope)
@@ -900,6 +934,17 @@ def _if_chain(node: cst.If):
             orelse_body, orelse = orelse.body, None
         bodies.append(_suite(orelse_body))
     return tests, bodies
+
+
+def _leaves(body: Seq[cst.CSTNode]) -> bool:
+    """Whether a block always leaves before its end: it ends with ``return``, ``raise``,
+    ``continue`` or ``break`` (what comes after the statement holding it does not run)."""
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) and last.body:
+        return isinstance(last.body[-1], (cst.Return, cst.Raise, cst.Continue, cst.Break))
+    return False
 
 
 def _reraises(body: cst.BaseSuite) -> bool:

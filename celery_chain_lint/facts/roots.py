@@ -46,7 +46,9 @@ ROOT_METHODS = frozenset(
      "on_error", "set", "map", "starmap", "chunks", "replace", "add_to_chord",
      "register_task", "register", "config_from_object", "update", "setdefault"}
 )
-CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "subtask", "chunks"})
+CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "subtask", "chunks",
+                          # ``functools.reduce(operator.or_, sigs)`` composes a chain.
+                          "reduce"})
 # Root methods read only on one receiver (index/apps.py): the method, and the last name of the
 # receiver it needs (``app.conf.update(...)``, ``os.environ.setdefault(...)``).
 RECEIVER_NEEDED = {"update": "conf", "setdefault": "environ"}

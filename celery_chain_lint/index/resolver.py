@@ -192,6 +192,8 @@ class Resolver:
             return self.member(self.resolve(expr.value, module), expr.attr)
         if isinstance(expr, ir.Call):
             return self.call(self.resolve(expr.func, module), expr, module)
+        if isinstance(expr, ir.Scoped):
+            return self.resolve(expr.value, expr.module)
         return UNKNOWN
 
     def member(self, owner: object, name: str) -> object:

@@ -11,10 +11,19 @@ from dataclasses import replace
 from typing import Iterator, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.model import ModuleFacts, Root
+from celery_chain_lint.facts.model import (
+    POSITIONAL_ONLY,
+    POSITIONAL_OR_KEYWORD,
+    VAR_KEYWORD,
+    VAR_POSITIONAL,
+    ModuleFacts,
+    Root,
+)
 from celery_chain_lint.index.resolver import Resolver
 from celery_chain_lint.index.symbols import (
     AppSym,
+    External,
+    FunctionSym,
     MemberSym,
     TaskSym,
     ValueSym,
@@ -33,15 +42,22 @@ from celery_chain_lint.workflow.model import (
     UnknownNode,
     Value,
     Workflow,
+    signatures,
 )
 
 APPLY_METHODS = ("delay", "apply_async", "apply")
+# ``functools.reduce(operator.or_, sigs)`` composes a chain.
+REDUCE = frozenset({"functools.reduce", "_functools.reduce"})
+OR_OPERATORS = frozenset({"operator.or_", "operator.__or__", "_operator.or_"})
 # Methods that return a copy we cannot follow (``clone(args=...)`` changes the arguments).
 OPAQUE_METHODS = frozenset({"clone", "partial", "replace", "map", "starmap", "chunks"})
 MAX_NESTING = 50
 # Canvas nodes built for one root statement (or one direct ``build``): module-level variables
 # built from each other twice (``c2 = c1 | c1``) would otherwise double the work at every level.
 BUILD_BUDGET = 400
+# Paths through the branches that built a root's values (``ir.Alternatives``) followed, each
+# a workflow of its own; beyond this many, the values are not known.
+MAX_PATHS = 8
 
 
 # (members, None when not known; shapes of the members when not known; whether every member
@@ -63,13 +79,49 @@ class WorkflowBuilder:
         self._depth = 0
         self._budget = BUILD_BUDGET
         self._in_root = False
+        self._helpers: set = set()  # helper functions being inlined (``helper``): no cycle
 
     # ---- finding workflows in the code ----
 
     def workflows(self, facts: ModuleFacts, root: Root) -> Iterator[Workflow]:
-        """The outermost canvases (applied or not) inside one root expression."""
+        """The outermost canvases (applied or not) inside one root expression; once per path
+        through the branches that built it (``ir.Alternatives``), when every path gives a
+        canvas the builder knows."""
         found: List[Workflow] = []
-        stack = [root.expr]
+        for expr in self.paths(root.expr, facts.module):
+            found.extend(self._workflows(facts, root, expr))
+        return iter(found)
+
+    def paths(self, expr: ir.Expr, module: str) -> List[ir.Expr]:
+        """``expr`` for each path through the branches that built its values: an
+        ``Alternatives`` whose options are not all canvases the builder knows (or too many
+        paths) is a value not known."""
+        if not any(isinstance(node, ir.Alternatives) for node in ir.walk(expr)):
+            return [expr]
+        outer = self._in_root
+        if not outer:
+            self._in_root, self._budget = True, BUILD_BUDGET
+        try:
+            unknown = {id(node) for node in ir.walk(expr)
+                       if isinstance(node, ir.Alternatives) and not self.known(node, module)}
+        finally:
+            self._in_root = outer
+        if unknown:
+            expr = ir.transform(expr, lambda node: ir.Opaque(
+                kind="branches", span=node.span, text=node.text) if id(node) in unknown else None)
+        return ir.variants(expr, MAX_PATHS) or [ir.transform(expr, lambda node: ir.Opaque(
+            kind="branches", span=node.span, text=node.text)
+            if isinstance(node, ir.Alternatives) else None)]
+
+    def known(self, alternatives: ir.Alternatives, module: str) -> bool:
+        """Whether every option builds a canvas (not unknown, not a plain value)."""
+        return all(isinstance(self.build(option, module),
+                              (SignatureNode, ChainNode, GroupNode, ChordNode))
+                   for option in alternatives.options)
+
+    def _workflows(self, facts: ModuleFacts, root: Root, expr: ir.Expr) -> List[Workflow]:
+        found: List[Workflow] = []
+        stack = [expr]
         seen = set()
         outer = self._in_root
         if not outer:
@@ -87,7 +139,7 @@ class WorkflowBuilder:
                 stack.extend(reversed(list(expr.children())))
         finally:
             self._in_root = outer
-        return iter(found)
+        return found
 
     def workflow_at(self, expr: ir.Expr, facts: ModuleFacts, root: Root) -> Optional[Workflow]:
         module = facts.module
@@ -224,6 +276,12 @@ class WorkflowBuilder:
                     stack.append(current.body)
 
     def _build(self, expr: ir.Expr, module: str):
+        if isinstance(expr, ir.Scoped):
+            return self.build_any(expr.value, expr.module)
+        if isinstance(expr, ir.Alternatives):
+            # Outside a root's paths (``workflows``): a canvas only if every path gives one,
+            # and then which one is not known.
+            return UnknownNode(expr.span) if self.known(expr, module) else None
         if isinstance(expr, ir.BinOp):
             return self.pipe(expr, module)
         if isinstance(expr, ir.Call):
@@ -279,6 +337,10 @@ class WorkflowBuilder:
             return self.by_name(expr, module)
         if isinstance(callee, TaskSym):
             return CalledNode(callee.task, expr.span, "call", expr)
+        if isinstance(callee, FunctionSym):
+            return self.helper(callee, expr, module)
+        if isinstance(callee, External) and callee.qualname in REDUCE:
+            return self.reduce(expr, module)
         inner = self.build_any(func, module)
         if isinstance(inner, _ChordHeader):
             body = self.build(expr.positional[0], module) if expr.positional else None
@@ -288,6 +350,78 @@ class WorkflowBuilder:
             if isinstance(symbol, TaskSym):
                 return CalledNode(symbol.task, expr.span, func.attr, expr)
         return None
+
+    def helper(self, function: FunctionSym, call: ir.Call, module: str) -> Optional[Node]:
+        """The canvas a project function returns (``def pipeline(order): return
+        chain(charge.s(order), receipt.s())``), its parameters bound to the call's arguments
+        (a parameter not given, or given through a splat, is a value not known). Only a
+        module-level function with no decorator and one ``return`` of a value, which builds
+        a canvas (not a task called or applied: that helper sends it)."""
+        defined = self.resolver.plain_function(function)
+        if defined is None or defined.is_async or not defined.may_return_value() \
+                or function in self._helpers:
+            return None
+        values = [value for _, value in defined.returns
+                  if value is not None and not (isinstance(value, ir.Const) and value.value is None)]
+        if len(values) != 1 or call.has_splat:
+            return None
+        arguments = _bind_parameters(defined, call, module, function.module)
+        if arguments is None:
+            return None
+        value = ir.transform(values[0], lambda node: arguments.get(node.text)
+                             if isinstance(node, ir.Opaque) and node.kind == "local" else None)
+        self._helpers.add(function)
+        try:
+            node = self.build(value, function.module)
+        finally:
+            self._helpers.discard(function)
+        if not isinstance(node, (SignatureNode, ChainNode, GroupNode, ChordNode)):
+            return UnknownNode(call.span) if isinstance(node, UnknownNode) else None
+        for signature in signatures(node):
+            # No fix inside a helper: its other callers may rely on the signature as written.
+            object.__setattr__(signature, "method_span", None)  # just built, shared by none
+        return node
+
+    def reduce(self, call: ir.Call, module: str) -> Optional[Node]:
+        """``functools.reduce(operator.or_, sigs[, first])``: ``first | sigs[0] | ...``, each
+        ``|`` as Celery rewrites it. A comprehension's shape stands for its members, taken
+        to be at least two (a chain is built from a list to have several links)."""
+        positional = call.positional
+        if call.has_splat or any(a.keyword for a in call.args) or len(positional) not in (2, 3):
+            return None
+        operator = self.resolver.resolve(positional[0], module)
+        if not (isinstance(operator, External) and operator.qualname in OR_OPERATORS):
+            return None
+        sequence, sequence_module = self.literal_sequence(positional[1], module)
+        if sequence is None:
+            return UnknownNode(call.span)
+        members, shapes, every = self.sequence_elements(sequence, sequence_module)
+        if members is None:
+            if not every or len(shapes) != 1:
+                return UnknownNode(call.span)
+            members = [shapes[0], shapes[0]]
+        if len(positional) == 3:
+            members = [self.element(positional[2], module)] + list(members)
+        if not any(isinstance(m, (SignatureNode, ChainNode, GroupNode, ChordNode))
+                   for m in members):
+            return None  # ``reduce(or_, [1, 2, 4])``, ``Q`` objects, task return values
+        node = members[0]
+        for member in members[1:]:
+            node = combine(node, member, call.span)
+        return node
+
+    def literal_sequence(self, expr: ir.Expr, module: str):
+        """(the list, tuple or comprehension ``expr`` is, directly or in a module-level
+        variable; its module), or (None, module)."""
+        if isinstance(expr, (ir.Name, ir.Attribute)):
+            symbol = self.resolver.resolve(expr, module)
+            if isinstance(symbol, ValueSym):
+                expr, module = symbol.expr, symbol.module
+        if isinstance(expr, ir.Scoped):
+            return self.literal_sequence(expr.value, expr.module)
+        if isinstance(expr, (ir.Sequence, ir.Comprehension)):
+            return expr, module
+        return None, module
 
     def task_signature(self, task, call: ir.Call, method: str) -> SignatureNode:
         method_span = call.func.attr_span if isinstance(call.func, ir.Attribute) else None
@@ -387,7 +521,7 @@ class WorkflowBuilder:
         return UnknownNode(expr.span)
 
     def chain(self, call: ir.Call, module: str) -> Node:
-        steps = self.items(call, module)
+        steps = self.chain_steps(call, module)
         if steps is None:
             return UnknownNode(call.span)
         node: Optional[Node] = None
@@ -398,6 +532,45 @@ class WorkflowBuilder:
         if not isinstance(node, ChainNode):
             node = ChainNode((node,), call.span)
         return ChainNode(node.steps, call.span)
+
+    def chain_steps(self, call: ir.Call, module: str) -> Optional[List[Node]]:
+        """The links of ``chain(a, b)``, ``chain([a, b])``, ``chain(*steps)`` with ``steps``
+        a list seen, ``chain(*[t.s(x) for x in xs])``: a comprehension gives links of its
+        shape, at least two of them (a chain is built from a list to have several links:
+        from the second on, each receives the previous one's result). None when not known."""
+        if any(a.star == "**" for a in call.args):
+            return None
+        arguments = [a for a in call.args if not a.keyword]
+        if len(arguments) == 1 and not arguments[0].star:
+            value = arguments[0].value
+            if isinstance(value, ir.Sequence):
+                return self._links(value.items, module)
+            if isinstance(value, ir.Comprehension):
+                return self._links((ir.Starred(value, span=value.span),), module) \
+                    if value.kind == "list" else None  # a generator is not a list to Celery
+            if not self._is_canvas_like(value, module):
+                return None  # a variable holding a list we cannot see
+        return self._links([ir.Starred(a.value, span=a.value.span) if a.star else a.value
+                            for a in arguments], module)
+
+    def _links(self, items, module: str) -> Optional[List[Node]]:
+        links: List[Node] = []
+        for item in items:
+            if not isinstance(item, ir.Starred):
+                links.append(self.element(item, module))
+                continue
+            sequence, sequence_module = self.literal_sequence(item.value, module)
+            if isinstance(sequence, ir.Sequence):
+                inner = self._links(sequence.items, sequence_module)
+                if inner is None:
+                    return None
+                links.extend(inner)
+            elif isinstance(sequence, ir.Comprehension) and sequence.kind != "dict":
+                shape = self.element(sequence.element, sequence_module)
+                links.extend((shape, shape))
+            else:
+                return None  # ``*steps`` built by a loop: not known
+        return links
 
     def group(self, call: ir.Call, module: str) -> GroupNode:
         members, shapes, every = self.elements(call, module)
@@ -464,6 +637,39 @@ def with_options(node: Node, call: ir.Call) -> Node:
 
 
 # ---- argument lists ----
+
+
+def _bind_parameters(function, call: ir.Call, module: str, defining: str):
+    """Parameter name -> the argument a call gives it (kept in its module when the function
+    is another module's), for a call with no splat to a function without ``*args``/``**kw``
+    it would not bind to; None when the call does not bind."""
+    params = function.params.items
+    slots = [p for p in params if p.kind in (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD)]
+    positional = call.positional
+    if len(positional) > len(slots) or any(p.kind in (VAR_POSITIONAL, VAR_KEYWORD)
+                                           for p in params):
+        return None
+    bound = {}
+    for param, value in zip(slots, positional):
+        bound[param.name] = value
+    names = {p.name for p in params if p.kind != POSITIONAL_ONLY}
+    for arg in call.args:
+        if arg.keyword:
+            if arg.keyword not in names or arg.keyword in bound:
+                return None
+            bound[arg.keyword] = arg.value
+    if module != defining:
+        bound = {name: value if _literal_value(value) else
+                 ir.Scoped(module, value, span=value.span, text=value.text)
+                 for name, value in bound.items()}
+    return bound
+
+
+def _literal_value(expr: ir.Expr) -> bool:
+    return literal(expr, _NOT_LITERAL) is not _NOT_LITERAL
+
+
+_NOT_LITERAL = object()
 
 
 def _value(expr: ir.Expr) -> Value:
