@@ -44,7 +44,8 @@ from celery_chain_lint.facts import ir
 ROOT_METHODS = frozenset(
     {"s", "si", "signature", "subtask", "delay", "apply_async", "apply", "link", "link_error",
      "on_error", "set", "map", "starmap", "chunks", "replace", "add_to_chord",
-     "register_task", "register", "config_from_object", "update", "setdefault"}
+     "register_task", "register", "config_from_object", "update", "setdefault",
+     "send_task"}
 )
 CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "subtask", "chunks",
                           # ``functools.reduce(operator.or_, sigs)`` composes a chain.

@@ -175,6 +175,8 @@ class WorkflowBuilder:
             callbacks = [self.callback(target, kind, value, module)
                          for kind, value in callbacks_options]
             return target, application, [c for c in callbacks if c is not None]
+        if isinstance(func, ir.Attribute) and func.attr == "send_task":
+            return self.send_task(expr, module)
         # ``chord(header)(body)`` builds and applies the chord in one call.
         callee = self.build_any(func, module)
         if isinstance(callee, _ChordHeader):
@@ -184,6 +186,36 @@ class WorkflowBuilder:
         if isinstance(callee, (ChainNode, GroupNode, ChordNode, SignatureNode)):
             return callee, Application("call", expr.span, *_call_arguments(expr)), []
         return None
+
+    def send_task(self, call: ir.Call, module: str):
+        """``app.send_task("proj.tasks.add", args=(1,), kwargs={...}, **options)``: the task
+        registered under that name in the analysed code, sent at once with those arguments
+        (Celery checks nothing when it sends by name: the task fails on the worker). A name
+        no task of the analysed code is registered under (another service's) is not followed."""
+        owner = self.resolver.resolve(call.func, module)
+        if not (isinstance(owner, MemberSym) and isinstance(owner.owner, AppSym)
+                or celery_name(owner) == "send_task") or call.has_splat:
+            return None
+        positional = call.positional
+        name = literal(positional[0] if positional else call.keyword("name"), None)
+        task = self.tasks.by_name(name) if isinstance(name, str) else None
+        if task is None:
+            return None
+        args = _literal_args(positional[1] if len(positional) > 1 else call.keyword("args"))
+        kwargs = _literal_kwargs(positional[2] if len(positional) > 2 else call.keyword("kwargs"))
+        options = tuple((a.keyword, a.value) for a in call.args
+                        if a.keyword and a.keyword not in ("name", "args", "kwargs"))
+        node = SignatureNode(task, call.span, args or (), kwargs or (),
+                             args_known=args is not None and kwargs is not None,
+                             via="by-name", options=options)
+        callbacks = []
+        for key, value in options:
+            if key in ("link", "link_error"):
+                items = value.items if isinstance(value, ir.Sequence) else (value,)
+                callbacks += [self.callback(node, "link" if key == "link" else "error", item,
+                                            module) for item in items]
+        return node, Application("apply_async", call.span, (), (), options), \
+            [c for c in callbacks if c is not None]
 
     def task_or_canvas(self, expr: ir.Expr, module: str, call: ir.Call) -> Optional[Node]:
         symbol = self.resolver.resolve(expr, module)
