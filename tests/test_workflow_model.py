@@ -88,16 +88,40 @@ def test_unknowable_canvases_report_nothing(tmp_path):
         "    steps = []\n"
         "    for i in range(3):\n"
         "        steps.append(a.s(i))\n"
+        "        steps.insert(0, b.s(i))\n"
         "    chain(steps).delay()\n"
     ))
     assert project.argument_problems == []
-    # chain(*sigs) and chain(steps) are no workflow at all; the splats leave arguments unknown.
+    # chain(*sigs) and chain(steps) are no workflow at all (a list changed otherwise than by
+    # append); the splats leave arguments unknown.
     offset = HEADER.count("\n")
     shapes = [(w.expr.span.line - offset, _shape(w.canvas)) for w in workflows]
     assert shapes == [(3, ["chain", "UnknownNode", "b"]), (4, "b"), (5, "b"), (6, ["group"]),
-                      (9, "a")]
+                      (9, "a"), (10, "b")]
     assert [w.canvas.args_known for w in workflows[1:3]] == [False, True]
     assert workflows[2].application.args is None
+
+
+def test_a_list_built_by_appends_in_a_loop_holds_members_of_their_shapes(tmp_path):
+    """Issue 16: ``steps.append(a.s(i))`` in a loop: the list holds any number of ``a.s(<i>)``;
+    a chain of them passes each link's result to the next (at least two links)."""
+    project, workflows = _workflows(tmp_path, (
+        "def f(items):\n"
+        "    steps = []\n"
+        "    for i in items:\n"
+        "        steps.append(a.s(i))\n"
+        "    chain(steps).delay()\n"
+        "    members = [none.s()]\n"
+        "    for i in items:\n"
+        "        members.append(b.s(i))\n"
+        "    group(members).delay()\n"
+    ))
+    offset = HEADER.count("\n")
+    found = sorted((p.invocation.signature.span.line - offset, p.error.kind)
+                   for p in project.argument_problems)
+    assert found == [(4, "too-many"), (8, "missing")]  # a(<result>, i); b(i) misses y
+    group = workflows[-1].canvas
+    assert group.members is None and [_shape(m) for m in group.shapes] == ["none", "b"]
 
 
 def test_first_link_of_a_returned_chain_is_partial(tmp_path):

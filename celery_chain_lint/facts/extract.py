@@ -107,6 +107,8 @@ class ModuleExtractor:
         self._history: Dict[str, List[object]] = {}
         # id(expr) -> (expr, depth, size) of local values (the expr keeps its id valid).
         self._measures: Dict[int, Tuple[ir.Expr, int, int]] = {}
+        # The lists each enclosing loop appends to (``growing_lists``), innermost last.
+        self._growing: List[Dict[str, list]] = []
 
     def extract(self) -> ModuleFacts:
         self.block(self.tree.body, self.module_scope)
@@ -227,20 +229,60 @@ class ModuleExtractor:
         return self.bounded(ir.Alternatives(tuple(distinct), text=name))
 
     def loop(self, node, scope: _Scope) -> None:
-        assigned = _assigned_names(self.body_of(node), scope)
+        body = self.body_of(node)
+        assigned = _assigned_names(body, scope)
         if isinstance(node, cst.For):
             assigned |= _target_names(node.target)
             self.expr(node.iter, scope)
             self.note_iterated(node.iter, scope)
         else:
             self.expr(node.test, scope)
+        growing = self.growing_lists(node, scope, assigned)
         self._conditional_depth += 1  # a module-level loop target is bound, to an unknown value
         self.forget(scope, assigned)
         self._conditional_depth -= 1
-        self.conditional_block(self.body_of(node), scope)
-        if node.orelse is not None:
-            self.conditional_block(self.body_of(node.orelse), scope)
+        self._growing.append(growing)
+        try:
+            self.conditional_block(body, scope)
+            if node.orelse is not None:
+                self.conditional_block(self.body_of(node.orelse), scope)
+        finally:
+            self._growing.pop()
         self.forget(scope, assigned)
+        for name, (before, appended, expected) in growing.items():
+            if appended is None or len(appended) != expected:
+                continue  # another mutation, or an append the extractor did not see
+            # The list as built: its items, then any number of each value appended.
+            items = before.items + tuple(
+                ir.Starred(ir.Comprehension("list", value, span=value.span, text=value.text),
+                           span=value.span) for value in appended)
+            scope.env[name] = self.bounded(
+                ir.Sequence("list", items, span=before.span, text=before.text))
+
+    def growing_lists(self, node, scope: _Scope, assigned: Set[str]) -> Dict[str, list]:
+        """The local lists a loop only appends to (``rows = []``, then ``rows.append(x)`` in
+        the loop, nothing else changing ``rows``): name -> [its value before the loop, the
+        values appended (filled by ``track_method_call``), how many appends it spells]."""
+        if scope.kind != "function":
+            return {}
+        statements = list(self.body_of(node))
+        if node.orelse is not None:
+            statements += list(self.body_of(node.orelse))
+        bound: Set[str] = set()
+        for statement in statements:
+            bound |= _statement_assignments(statement)[0]
+        if isinstance(node, cst.For):
+            bound |= _target_names(node.target)
+        found: Dict[str, list] = {}
+        for name in assigned - bound:
+            value = scope.env.get(name)
+            if not (isinstance(value, ir.Sequence) and value.kind == "list"
+                    and not value.has_splat):
+                continue
+            methods = _uses_of(statements, name)
+            if methods is not None and methods and all(m == "append" for m in methods):
+                found[name] = [value, [], len(methods)]
+        return found
 
     def try_statement(self, node, scope: _Scope) -> None:
         handlers = []
@@ -273,9 +315,19 @@ class ModuleExtractor:
     def with_statement(self, node: cst.With, scope: _Scope) -> None:
         items = []
         for item in node.items:
-            items.append(self.expr(item.item, scope))
+            value = self.expr(item.item, scope)
+            items.append(value)
             if item.asname is not None:
                 self.forget(scope, _target_names(item.asname.name))
+                target = item.asname.name
+                if scope.kind == "function" and isinstance(target, cst.Name) \
+                        and value is not None:
+                    # ``with httpx.Client() as c``: ``c`` is what ``__enter__`` returns, a
+                    # call on the client (rules read where it comes from: ``c.post`` is
+                    # ``httpx.Client().__enter__().post``).
+                    enter = ir.Attribute(value, "__enter__", span=value.span, text=value.text)
+                    scope.env[target.value] = self.bounded(
+                        ir.Call(enter, (), span=value.span, text=value.text))
         outer = scope.with_items
         scope.with_items = outer + tuple(items)
         self.block(self.body_of(node), scope)
@@ -404,7 +456,24 @@ class ModuleExtractor:
         name, method = func.value.value, func.attr.value
         if name not in scope.env:
             return
-        if method == "set":
+        growing = next((lists[name] for lists in reversed(self._growing) if name in lists), None)
+        if growing is not None and scope.env[name] is OPAQUE:  # appended to in a loop
+            if method == "append" and isinstance(value, ir.Call) and len(value.args) == 1 \
+                    and not value.args[0].keyword and not value.args[0].star \
+                    and growing[1] is not None:
+                growing[1].append(value.args[0].value)
+            else:
+                growing[1] = None
+            return
+        current = scope.env[name]
+        if method == "append" and isinstance(current, ir.Sequence) and current.kind == "list" \
+                and isinstance(value, ir.Call) and len(value.args) == 1 \
+                and not value.args[0].keyword and not value.args[0].star:
+            # ``rows = []; rows.append(a)``: the list with one more item.
+            scope.env[name] = self.bounded(ir.Sequence(
+                "list", current.items + (value.args[0].value,), span=current.span,
+                text=current.text))
+        elif method == "set":
             scope.env[name] = self.bounded(value)  # ``sig.set(immutable=True)`` changes sig
         elif method not in NON_MUTATING_METHODS:
             scope.env[name] = OPAQUE
@@ -934,6 +1003,39 @@ def _if_chain(node: cst.If):
             orelse_body, orelse = orelse.body, None
         bodies.append(_suite(orelse_body))
     return tests, bodies
+
+
+def _uses_of(statements: Seq[cst.CSTNode], name: str) -> Optional[List[str]]:
+    """The methods called on the local ``name`` in ``statements`` (``name.append(...)``),
+    nested functions, lambdas and classes left out; None when ``name`` is changed otherwise
+    (``name[i] = ...``, ``del name[i]``) or handed to a nested function."""
+    methods: List[str] = []
+    stack: List[cst.CSTNode] = list(statements)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            if _mentions(node, name):
+                return None  # a closure may change it
+            continue
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+                and isinstance(node.func.value, cst.Name) and node.func.value.value == name:
+            methods.append(node.func.attr.value)
+        elif isinstance(node, (cst.AssignTarget, cst.AugAssign, cst.Del)):
+            target = node.target
+            if isinstance(target, (cst.Subscript, cst.Attribute)) and _base_name(target) == name:
+                return None
+        stack.extend(_child_nodes(node))
+    return methods
+
+
+def _mentions(node: cst.CSTNode, name: str) -> bool:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name) and current.value == name:
+            return True
+        stack.extend(_child_nodes(current))
+    return False
 
 
 def _leaves(body: Seq[cst.CSTNode]) -> bool:

@@ -4,7 +4,9 @@
 Flags a task that a workflow depends on (a chain link with a step after it, a chord header
 member, a member of a group followed by a step) when its body, or a project function it calls,
 does network I/O (``requests``, ``httpx``, ``urllib.request``, ``aiohttp``, ``smtplib``, ``boto3``,
-``redis``, ``socket``...) and the task has no bounded retry policy: no ``autoretry_for``, no
+``redis``, ``socket``...; a client's methods count too, however the client is reached:
+``session = requests.Session()``, ``with httpx.Client() as c: c.post(...)``) and the task has
+no bounded retry policy: no ``autoretry_for``, no
 ``self.retry(...)``, no retry options inherited from its ``base=`` class, or ``max_retries=None``.
 A task or helper wrapped by a retry decorator (tenacity's ``@retry``, ``backoff``, a project
 decorator named like ``*retry*``) is not reported, nor a call inside a ``try`` whose ``except``
