@@ -554,11 +554,55 @@ class ModuleExtractor:
         if scope.kind == "module":
             self.bind_module(node.name.value, DefBinding("function", qualname))
         elif scope.kind == "function":
-            scope.env[node.name.value] = ir.Opaque(kind="local function")
+            scope.env[node.name.value] = ir.Opaque(kind="local function", text=node.name.value)
         inner = _Scope("function", qualname, parent=scope,
                        local_names=_local_names(node))
         inner.function = facts
         self.block(self.body_of(node), inner)
+        facts.passes_through = self.passes_through(node, facts)
+
+    def passes_through(self, node: cst.FunctionDef, facts: FunctionFacts) -> Optional[ir.Expr]:
+        """``FunctionFacts.passes_through``: ``def deco(f)``, whose one return is a nested
+        ``@wraps(f) def wrapper(*args, **kwargs)`` calling ``f(*args, **kwargs)``, and
+        neither rebinding nor changing ``args``/``kwargs``."""
+        params = facts.params.items
+        if len(params) != 1 or params[0].kind not in (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD):
+            return None
+        wrapped = params[0].name
+        values = [value for _, value in facts.returns if value is not None]
+        if len(values) != 1 or not (isinstance(values[0], ir.Opaque)
+                                    and values[0].kind == "local function"):
+            return None
+        name = values[0].text
+        inner = self.facts.functions.get(f"{facts.qualname}.<locals>.{name}")
+        definition = next((statement for statement in self.body_of(node)
+                           if isinstance(statement, cst.FunctionDef)
+                           and statement.name.value == name), None)
+        if inner is None or definition is None or len(inner.decorators) != 1:
+            return None
+        kinds = [p.kind for p in inner.params.items]
+        if kinds != [VAR_POSITIONAL, VAR_KEYWORD]:
+            return None
+        args, kwargs = (p.name for p in inner.params.items)
+        wraps = inner.decorators[0]
+        if not (isinstance(wraps, ir.Call) and len(wraps.args) == 1 and _is_local(
+                wraps.args[0].value, wrapped) and not wraps.args[0].keyword
+                and not wraps.args[0].star):
+            return None
+        if _assigned_names(self.body_of(definition)) & {args, kwargs, wrapped}:
+            return None
+        forwarded = False
+        for site in inner.calls:
+            call = site.call
+            if isinstance(call, ir.Call) and isinstance(call.func, ir.Attribute) and any(
+                    _is_local(call.func.value, local) for local in (args, kwargs)):
+                return None  # ``kwargs.pop("x")``: not passed through as given
+            if isinstance(call, ir.Call) and _is_local(call.func, wrapped) \
+                    and [(a.star, a.keyword) for a in call.args] == [("*", None), ("**", None)] \
+                    and _is_local(call.args[0].value, args) \
+                    and _is_local(call.args[1].value, kwargs):
+                forwarded = True
+        return wraps.func if forwarded else None
 
     def class_def(self, node: cst.ClassDef, scope: _Scope) -> None:
         qualname = _qualname(scope, node.name.value)
@@ -1036,6 +1080,11 @@ def _mentions(node: cst.CSTNode, name: str) -> bool:
             return True
         stack.extend(_child_nodes(current))
     return False
+
+
+def _is_local(expr: Optional[ir.Expr], name: str) -> bool:
+    """Whether ``expr`` is the local ``name`` with its incoming value (a parameter)."""
+    return isinstance(expr, ir.Opaque) and expr.kind == "local" and expr.text == name
 
 
 def _leaves(body: Seq[cst.CSTNode]) -> bool:

@@ -235,6 +235,10 @@ class Resolver:
             app = self.app_factory(func)
             if app is not None:
                 return app
+            if self.tasks is not None:
+                task = self.tasks.made_by(func)
+                if task is not None:
+                    return TaskSym(task)
         return UNKNOWN
 
     @guarded(None, memoise=True)
