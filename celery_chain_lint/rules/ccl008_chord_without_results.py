@@ -21,6 +21,12 @@ Celery app). A backend read from the environment (``os.environ[...]``, ``os.gete
 set inside a function (``def configure(): app.conf.result_backend = ...``, which may run before
 the chord is applied), or set by a configuration source that cannot be read is unknown: nothing
 is said about it. ``app.conf["result_backend"] = ...`` counts as ``app.conf.result_backend``.
+``celery.conf.update(flask_app.config)`` (Flask's recipe, at module level or in the function
+that makes the Celery app) reads the Flask config when the code writes it in literals only
+(``flask_app.config.update(...)``, ``.from_mapping(...)``, ``flask_app.config["KEY"] = ...``
+at module level); a config file, the environment, or the Flask app handed to a function of the
+project make the backend unknown. ``conf.update`` in the function that creates the app
+(``make_celery``) counts as written where the app is made.
 
 ## Why is this bad?
 A chord counts and collects its header results in the result backend before it calls the body.
