@@ -260,3 +260,86 @@ def test_celery_sends_through_the_task_class_apply_async():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+# ---- issue 16: the Django settings of a host project outside the tree ----
+
+PLUGIN_TASKS = """
+    from celery import chord, shared_task
+
+    @shared_task
+    def fetch(x):
+        return x
+
+    @shared_task
+    def merge(values):
+        return values
+
+    def run():
+        return chord([fetch.s(1), fetch.s(2)], merge.s()).delay()
+"""
+
+
+def test_django_settings_beside_the_app_are_read_when_nothing_names_them(tmp_path):
+    config, _ = _config(tmp_path, {
+        "site/__init__.py": "",
+        "site/celery.py": """
+            from celery import Celery
+            app = Celery("site")
+            app.config_from_object("django.conf:settings", namespace="CELERY")
+        """,
+        "site/settings.py": "DEBUG = False\n",
+    }, module="site.celery")
+    assert config.backend_kind() == "none"  # the project's settings, read: no backend
+
+
+def test_a_plugins_own_settings_are_not_the_hosts_django_settings(tmp_path):
+    """A reusable Django app ships ``settings.py`` with its own defaults; the host project's
+    settings (DJANGO_SETTINGS_MODULE) are outside the tree: the backend is unknown, and CCL008
+    says nothing (it guessed the plugin's settings, with no backend, and reported)."""
+    from projects import findings, write
+
+    plugin = {
+        "pyproject.toml": "",
+        "myplugin/__init__.py": "",
+        "myplugin/settings.py": """
+            from django.conf import settings
+
+            PAGE_SIZE = getattr(settings, "MYPLUGIN_PAGE_SIZE", 20)
+        """,
+        "myplugin/tasks.py": PLUGIN_TASKS,
+        "example/__init__.py": "",
+        "example/celery.py": """
+            from celery import Celery
+            app = Celery("example")
+            app.config_from_object("django.conf:settings", namespace="CELERY")
+        """,
+    }
+    config, _ = _config(tmp_path / "a", plugin, module="example.celery")
+    assert config.backend_kind() == "unknown"
+    write(tmp_path / "a", plugin)
+    assert findings(["."], True, tmp_path / "a")[0] == []
+    # Beside the app but reading django.conf.settings: a plugin's defaults, not the settings.
+    beside = dict(plugin)
+    beside["example/settings.py"] = plugin["myplugin/settings.py"]
+    del beside["myplugin/settings.py"]
+    config, _ = _config(tmp_path / "b", beside, module="example.celery")
+    assert config.backend_kind() == "unknown"
+    # Named by DJANGO_SETTINGS_MODULE, but not in the tree: unknown too.
+    named = dict(plugin)
+    named["example/celery.py"] = """
+        import os
+        from celery import Celery
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hostsite.settings")
+        app = Celery("example")
+        app.config_from_object("django.conf:settings", namespace="CELERY")
+    """
+    config, _ = _config(tmp_path / "c", named, module="example.celery")
+    assert config.backend_kind() == "unknown"
+    # The near miss: the host's settings named and in the tree, with no backend: reported.
+    named["hostsite/__init__.py"] = ""
+    named["hostsite/settings.py"] = "DEBUG = True\n"
+    config, _ = _config(tmp_path / "d", named, module="example.celery")
+    assert config.backend_kind() == "none"
+    write(tmp_path / "d", named)
+    assert [f["code"] for f in findings(["."], True, tmp_path / "d")[0]] == ["CCL008"]

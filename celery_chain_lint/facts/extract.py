@@ -49,6 +49,8 @@ MAX_DEPTH = 80
 # this become Opaque, or ``x = x | x`` repeated would double the tree at every line.
 MAX_LOCAL_DEPTH = 24
 MAX_LOCAL_SIZE = 400
+# Distinct values a local may have after an ``if`` (``ir.Alternatives``), else unknown.
+MAX_ALTERNATIVES = 4
 TEXT_LIMIT = 60
 
 # Calls on a local signature that do not change its arguments.
@@ -62,6 +64,9 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 OPAQUE = ir.Opaque(kind="reassigned")
 LOCAL = ir.Opaque(kind="local")  # marker: a local name with no known value
+# Marker: a comprehension's variable (``u`` of ``fetch.s(u) for u in urls``), one value per
+# member of what the comprehension builds, each unknown.
+COMPREHENSION_VARIABLE = ir.Opaque(kind="comprehension variable")
 
 
 class _Scope:
@@ -102,6 +107,8 @@ class ModuleExtractor:
         self._history: Dict[str, List[object]] = {}
         # id(expr) -> (expr, depth, size) of local values (the expr keeps its id valid).
         self._measures: Dict[int, Tuple[ir.Expr, int, int]] = {}
+        # The lists each enclosing loop appends to (``growing_lists``), innermost last.
+        self._growing: List[Dict[str, list]] = []
 
     def extract(self) -> ModuleFacts:
         self.block(self.tree.body, self.module_scope)
@@ -162,7 +169,7 @@ class ModuleExtractor:
             self.class_def(node, scope)
         elif isinstance(node, cst.If):
             tests, bodies = _if_chain(node)
-            self.branches(scope, tests, bodies)
+            self.branches(scope, tests, bodies, exhaustive=len(bodies) > len(tests))
         elif isinstance(node, (cst.For, cst.While)):
             self.loop(node, scope)
         elif isinstance(node, (cst.Try, cst.TryStar)):
@@ -177,33 +184,105 @@ class ModuleExtractor:
                 self.small_statement(small, scope)
 
     def branches(self, scope: _Scope, tests: Seq[cst.BaseExpression],
-                 bodies: Seq[Seq[cst.CSTNode]]) -> None:
+                 bodies: Seq[Seq[cst.CSTNode]], exhaustive: bool = False) -> None:
+        """An if/elif/else (``exhaustive``: one of ``bodies`` always runs) or a match. In a
+        function, a name the branches assign keeps a known value when every path that goes
+        on after the statement gives it one: that value, or ``Alternatives`` of them."""
         for test in tests:
             self.expr(test, scope)
         saved = dict(scope.env)
         assigned: Set[str] = set()
+        ends: List[Dict[str, ir.Expr]] = []  # the locals at the end of each path going on
         for body in bodies:
             scope.env = dict(saved)
             assigned |= _assigned_names(body, scope)
             self.conditional_block(body, scope)
+            if not _leaves(body):
+                ends.append(scope.env)
+        if not exhaustive:
+            ends.append(dict(saved))  # no branch ran (``forget`` changes saved)
         scope.env = saved
         self.forget(scope, assigned)
+        if scope.kind == "function" and ends:
+            for name in assigned:
+                merged = self.merge([env.get(name) for env in ends], name)
+                if merged is not None and scope.env.get(name) is OPAQUE:
+                    scope.env[name] = merged
+
+    def merge(self, values: List[Optional[ir.Expr]], name: str) -> Optional[ir.Expr]:
+        """One value for ``name`` from its value on every path, when each is known."""
+        distinct: List[ir.Expr] = []
+        for value in values:
+            if value is None or isinstance(value, ir.Opaque):
+                return None  # unbound on a path, or not known there
+            if isinstance(value, ir.Alternatives):
+                options = value.options
+            else:
+                options = (value,)
+            for option in options:
+                if all(option is not known for known in distinct):
+                    distinct.append(option)
+        if len(distinct) == 1:
+            return distinct[0]
+        if len(distinct) > MAX_ALTERNATIVES:
+            return None
+        return self.bounded(ir.Alternatives(tuple(distinct), text=name))
 
     def loop(self, node, scope: _Scope) -> None:
-        assigned = _assigned_names(self.body_of(node), scope)
+        body = self.body_of(node)
+        assigned = _assigned_names(body, scope)
         if isinstance(node, cst.For):
             assigned |= _target_names(node.target)
             self.expr(node.iter, scope)
             self.note_iterated(node.iter, scope)
         else:
             self.expr(node.test, scope)
+        growing = self.growing_lists(node, scope, assigned)
         self._conditional_depth += 1  # a module-level loop target is bound, to an unknown value
         self.forget(scope, assigned)
         self._conditional_depth -= 1
-        self.conditional_block(self.body_of(node), scope)
-        if node.orelse is not None:
-            self.conditional_block(self.body_of(node.orelse), scope)
+        self._growing.append(growing)
+        try:
+            self.conditional_block(body, scope)
+            if node.orelse is not None:
+                self.conditional_block(self.body_of(node.orelse), scope)
+        finally:
+            self._growing.pop()
         self.forget(scope, assigned)
+        for name, (before, appended, expected) in growing.items():
+            if appended is None or len(appended) != expected:
+                continue  # another mutation, or an append the extractor did not see
+            # The list as built: its items, then any number of each value appended.
+            items = before.items + tuple(
+                ir.Starred(ir.Comprehension("list", value, span=value.span, text=value.text),
+                           span=value.span) for value in appended)
+            scope.env[name] = self.bounded(
+                ir.Sequence("list", items, span=before.span, text=before.text))
+
+    def growing_lists(self, node, scope: _Scope, assigned: Set[str]) -> Dict[str, list]:
+        """The local lists a loop only appends to (``rows = []``, then ``rows.append(x)`` in
+        the loop, nothing else changing ``rows``): name -> [its value before the loop, the
+        values appended (filled by ``track_method_call``), how many appends it spells]."""
+        if scope.kind != "function":
+            return {}
+        statements = list(self.body_of(node))
+        if node.orelse is not None:
+            statements += list(self.body_of(node.orelse))
+        bound: Set[str] = set()
+        for statement in statements:
+            bound |= _statement_assignments(statement)[0]
+        if isinstance(node, cst.For):
+            bound |= _target_names(node.target)
+        found: Dict[str, list] = {}
+        for name in assigned - bound:
+            value = scope.env.get(name)
+            if not (isinstance(value, ir.Sequence) and value.kind == "list"
+                    and not value.has_splat):
+                continue
+            methods = _uses_of(statements, name)
+            if methods is not None and methods and all(m == "append" for m in methods):
+                found[name] = [value, [], len(methods)]
+        return found
 
     def try_statement(self, node, scope: _Scope) -> None:
         handlers = []
@@ -236,9 +315,19 @@ class ModuleExtractor:
     def with_statement(self, node: cst.With, scope: _Scope) -> None:
         items = []
         for item in node.items:
-            items.append(self.expr(item.item, scope))
+            value = self.expr(item.item, scope)
+            items.append(value)
             if item.asname is not None:
                 self.forget(scope, _target_names(item.asname.name))
+                target = item.asname.name
+                if scope.kind == "function" and isinstance(target, cst.Name) \
+                        and value is not None:
+                    # ``with httpx.Client() as c``: ``c`` is what ``__enter__`` returns, a
+                    # call on the client (rules read where it comes from: ``c.post`` is
+                    # ``httpx.Client().__enter__().post``).
+                    enter = ir.Attribute(value, "__enter__", span=value.span, text=value.text)
+                    scope.env[target.value] = self.bounded(
+                        ir.Call(enter, (), span=value.span, text=value.text))
         outer = scope.with_items
         scope.with_items = outer + tuple(items)
         self.block(self.body_of(node), scope)
@@ -367,7 +456,24 @@ class ModuleExtractor:
         name, method = func.value.value, func.attr.value
         if name not in scope.env:
             return
-        if method == "set":
+        growing = next((lists[name] for lists in reversed(self._growing) if name in lists), None)
+        if growing is not None and scope.env[name] is OPAQUE:  # appended to in a loop
+            if method == "append" and isinstance(value, ir.Call) and len(value.args) == 1 \
+                    and not value.args[0].keyword and not value.args[0].star \
+                    and growing[1] is not None:
+                growing[1].append(value.args[0].value)
+            else:
+                growing[1] = None
+            return
+        current = scope.env[name]
+        if method == "append" and isinstance(current, ir.Sequence) and current.kind == "list" \
+                and isinstance(value, ir.Call) and len(value.args) == 1 \
+                and not value.args[0].keyword and not value.args[0].star:
+            # ``rows = []; rows.append(a)``: the list with one more item.
+            scope.env[name] = self.bounded(ir.Sequence(
+                "list", current.items + (value.args[0].value,), span=current.span,
+                text=current.text))
+        elif method == "set":
             scope.env[name] = self.bounded(value)  # ``sig.set(immutable=True)`` changes sig
         elif method not in NON_MUTATING_METHODS:
             scope.env[name] = OPAQUE
@@ -448,11 +554,55 @@ class ModuleExtractor:
         if scope.kind == "module":
             self.bind_module(node.name.value, DefBinding("function", qualname))
         elif scope.kind == "function":
-            scope.env[node.name.value] = ir.Opaque(kind="local function")
+            scope.env[node.name.value] = ir.Opaque(kind="local function", text=node.name.value)
         inner = _Scope("function", qualname, parent=scope,
                        local_names=_local_names(node))
         inner.function = facts
         self.block(self.body_of(node), inner)
+        facts.passes_through = self.passes_through(node, facts)
+
+    def passes_through(self, node: cst.FunctionDef, facts: FunctionFacts) -> Optional[ir.Expr]:
+        """``FunctionFacts.passes_through``: ``def deco(f)``, whose one return is a nested
+        ``@wraps(f) def wrapper(*args, **kwargs)`` calling ``f(*args, **kwargs)``, and
+        neither rebinding nor changing ``args``/``kwargs``."""
+        params = facts.params.items
+        if len(params) != 1 or params[0].kind not in (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD):
+            return None
+        wrapped = params[0].name
+        values = [value for _, value in facts.returns if value is not None]
+        if len(values) != 1 or not (isinstance(values[0], ir.Opaque)
+                                    and values[0].kind == "local function"):
+            return None
+        name = values[0].text
+        inner = self.facts.functions.get(f"{facts.qualname}.<locals>.{name}")
+        definition = next((statement for statement in self.body_of(node)
+                           if isinstance(statement, cst.FunctionDef)
+                           and statement.name.value == name), None)
+        if inner is None or definition is None or len(inner.decorators) != 1:
+            return None
+        kinds = [p.kind for p in inner.params.items]
+        if kinds != [VAR_POSITIONAL, VAR_KEYWORD]:
+            return None
+        args, kwargs = (p.name for p in inner.params.items)
+        wraps = inner.decorators[0]
+        if not (isinstance(wraps, ir.Call) and len(wraps.args) == 1 and _is_local(
+                wraps.args[0].value, wrapped) and not wraps.args[0].keyword
+                and not wraps.args[0].star):
+            return None
+        if _assigned_names(self.body_of(definition)) & {args, kwargs, wrapped}:
+            return None
+        forwarded = False
+        for site in inner.calls:
+            call = site.call
+            if isinstance(call, ir.Call) and isinstance(call.func, ir.Attribute) and any(
+                    _is_local(call.func.value, local) for local in (args, kwargs)):
+                return None  # ``kwargs.pop("x")``: not passed through as given
+            if isinstance(call, ir.Call) and _is_local(call.func, wrapped) \
+                    and [(a.star, a.keyword) for a in call.args] == [("*", None), ("**", None)] \
+                    and _is_local(call.args[0].value, args) \
+                    and _is_local(call.args[1].value, kwargs):
+                forwarded = True
+        return wraps.func if forwarded else None
 
     def class_def(self, node: cst.ClassDef, scope: _Scope) -> None:
         qualname = _qualname(scope, node.name.value)
@@ -513,6 +663,8 @@ class ModuleExtractor:
         resolved = self.lookup_local(name, scope)
         if resolved is LOCAL:
             return ir.Opaque(kind="local", span=span, text=name)
+        if resolved is COMPREHENSION_VARIABLE:  # its value unknown, its name for messages
+            return ir.Opaque(kind=COMPREHENSION_VARIABLE.kind, span=span, text=name)
         if resolved is not None:
             return resolved
         return ir.Name(name, span=span, text=name)
@@ -623,7 +775,7 @@ class ModuleExtractor:
             self.expr(clause.iter, inner, depth)
             self.note_iterated(clause.iter, scope)
             for name in _target_names(clause.target):
-                inner.env[name] = ir.Opaque(kind="comprehension variable")
+                inner.env[name] = COMPREHENSION_VARIABLE
             clause = clause.inner_for_in
         element = node.value if isinstance(node, cst.DictComp) else node.elt
         inner.with_items, inner.handlers = scope.with_items, scope.handlers
@@ -895,6 +1047,55 @@ def _if_chain(node: cst.If):
             orelse_body, orelse = orelse.body, None
         bodies.append(_suite(orelse_body))
     return tests, bodies
+
+
+def _uses_of(statements: Seq[cst.CSTNode], name: str) -> Optional[List[str]]:
+    """The methods called on the local ``name`` in ``statements`` (``name.append(...)``),
+    nested functions, lambdas and classes left out; None when ``name`` is changed otherwise
+    (``name[i] = ...``, ``del name[i]``) or handed to a nested function."""
+    methods: List[str] = []
+    stack: List[cst.CSTNode] = list(statements)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            if _mentions(node, name):
+                return None  # a closure may change it
+            continue
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+                and isinstance(node.func.value, cst.Name) and node.func.value.value == name:
+            methods.append(node.func.attr.value)
+        elif isinstance(node, (cst.AssignTarget, cst.AugAssign, cst.Del)):
+            target = node.target
+            if isinstance(target, (cst.Subscript, cst.Attribute)) and _base_name(target) == name:
+                return None
+        stack.extend(_child_nodes(node))
+    return methods
+
+
+def _mentions(node: cst.CSTNode, name: str) -> bool:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name) and current.value == name:
+            return True
+        stack.extend(_child_nodes(current))
+    return False
+
+
+def _is_local(expr: Optional[ir.Expr], name: str) -> bool:
+    """Whether ``expr`` is the local ``name`` with its incoming value (a parameter)."""
+    return isinstance(expr, ir.Opaque) and expr.kind == "local" and expr.text == name
+
+
+def _leaves(body: Seq[cst.CSTNode]) -> bool:
+    """Whether a block always leaves before its end: it ends with ``return``, ``raise``,
+    ``continue`` or ``break`` (what comes after the statement holding it does not run)."""
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) and last.body:
+        return isinstance(last.body[-1], (cst.Return, cst.Raise, cst.Continue, cst.Break))
+    return False
 
 
 def _reraises(body: cst.BaseSuite) -> bool:

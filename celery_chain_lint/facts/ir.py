@@ -6,7 +6,7 @@ it was created. Everything the analyser cannot follow becomes ``Opaque``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, NamedTuple, Optional, Tuple
 
 
@@ -157,6 +157,93 @@ class Opaque(Expr):
 
     def children(self):
         return iter(self.parts)
+
+
+@dataclass(frozen=True, eq=False)
+class Alternatives(Expr):
+    """A local variable's value after an ``if`` whose branches give it different values, each
+    known (``flow = a.s()``, then ``flow |= b.s()`` in a branch): one option per path. The
+    workflow builder follows each path when every option is a canvas it knows, and nothing
+    otherwise."""
+
+    options: Tuple[Expr, ...] = ()
+
+    def children(self):
+        return iter(self.options)
+
+
+@dataclass(frozen=True, eq=False)
+class Scoped(Expr):
+    """An expression of another module, placed in this one by the workflow builder (an argument
+    a caller passes to a helper function of another module): its names resolve in ``module``.
+    Never made by the extractor: facts hold one module's expressions."""
+
+    module: str
+    value: Expr
+
+    def children(self):
+        yield self.value
+
+
+# Per expression class: its fields holding expressions (one, or a tuple of them).
+_EXPR_FIELDS = {
+    Attribute: ("value",), Call: ("func", "args"), BinOp: ("left", "right"),
+    Starred: ("value",), Sequence: ("items",), Dict: ("keys", "values"),
+    Comprehension: ("element",), Opaque: ("parts",), Scoped: ("value",),
+    Alternatives: ("options",),
+}
+
+
+def transform(expr: Optional[Expr], change, _memo: Optional[dict] = None) -> Optional[Expr]:
+    """``expr`` with every sub-expression for which ``change(node)`` gives an expression
+    replaced by it (not looked into), the nodes above rebuilt, the others shared. Subtrees
+    shared by substitution are transformed once. Depth is bounded by the extractor."""
+    if expr is None:
+        return None
+    memo = {} if _memo is None else _memo
+    if id(expr) in memo:
+        return memo[id(expr)][1]
+    replaced = change(expr)
+    if replaced is None:
+        replaced = expr
+        changes = {}
+        for name in _EXPR_FIELDS.get(type(expr), ()):
+            value = getattr(expr, name)
+            if isinstance(value, tuple):
+                items = tuple(_transform_item(item, change, memo) for item in value)
+                if any(new is not old for new, old in zip(items, value)):
+                    changes[name] = items
+            else:
+                new = transform(value, change, memo)
+                if new is not value:
+                    changes[name] = new
+        if changes:
+            replaced = replace(expr, **changes)
+    memo[id(expr)] = (expr, replaced)  # the key object is kept alive with its id
+    return replaced
+
+
+def _transform_item(item, change, memo):
+    if isinstance(item, Arg):
+        value = transform(item.value, change, memo)
+        return item if value is item.value else Arg(value, item.keyword, item.star)
+    return transform(item, change, memo) if isinstance(item, Expr) else item
+
+
+def variants(expr: Expr, limit: int) -> Optional[list]:
+    """``expr`` once per combination of the options of the ``Alternatives`` inside it (one
+    path through the branches that built it), each free of them; None beyond ``limit``."""
+    found = next((node for node in walk(expr) if isinstance(node, Alternatives)), None)
+    if found is None:
+        return [expr]
+    out: list = []
+    for option in found.options:
+        chosen = transform(expr, lambda node, option=option: option if node is found else None)
+        more = variants(chosen, limit - len(out))
+        if more is None or len(out) + len(more) > limit:
+            return None
+        out.extend(more)
+    return out
 
 
 def walk(expr: Expr) -> Iterator[Expr]:

@@ -132,6 +132,10 @@ class FunctionFacts:
     iterated: List[str] = field(default_factory=list)
     # None when the body was read with the rest of the module, else how to read it later.
     elided: Optional["ElidedBody"] = None
+    # For a decorator ``def deco(f)`` returning a function wrapped with ``wraps(f)`` that
+    # calls ``f(*args, **kwargs)`` with its own arguments untouched: that ``wraps`` (the
+    # index checks it is ``functools.wraps``); a task under it has ``f``'s parameters.
+    passes_through: Optional[Expr] = None
     # Set once the project is known: the body, elided, may hold roots but names nothing
     # through which it could reach a Celery object or a plain function (facts/roots.py), so
     # it was left unread, and rules that read every function's calls skip it.

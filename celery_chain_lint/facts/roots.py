@@ -44,9 +44,12 @@ from celery_chain_lint.facts import ir
 ROOT_METHODS = frozenset(
     {"s", "si", "signature", "subtask", "delay", "apply_async", "apply", "link", "link_error",
      "on_error", "set", "map", "starmap", "chunks", "replace", "add_to_chord",
-     "register_task", "register", "config_from_object", "update", "setdefault"}
+     "register_task", "register", "config_from_object", "update", "setdefault",
+     "send_task"}
 )
-CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "subtask", "chunks"})
+CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "subtask", "chunks",
+                          # ``functools.reduce(operator.or_, sigs)`` composes a chain.
+                          "reduce"})
 # Root methods read only on one receiver (index/apps.py): the method, and the last name of the
 # receiver it needs (``app.conf.update(...)``, ``os.environ.setdefault(...)``).
 RECEIVER_NEEDED = {"update": "conf", "setdefault": "environ"}

@@ -46,6 +46,7 @@ class Built:
     outside: List[NodeRef] = field(default_factory=list)  # tasks run outside the workflow
     repaired: List[str] = field(default_factory=list)  # tasks given complete arguments
     filled: List[str] = field(default_factory=list)  # dynamic groups given stand-in members
+    shaped: List[str] = field(default_factory=list)  # comprehension groups: members per shape
     untimed: List[str] = field(default_factory=list)  # countdown/eta options not replayed
 
 
@@ -69,6 +70,7 @@ class Builder:
         # what is shown does not depend on them, e.g. a chord refused by its backend).
         self.fill_dynamic = fill_dynamic
         self.filled: List[str] = []
+        self.shaped: List[str] = []
         self.untimed: List[str] = []
         # ``{"stand_in": key}`` in the replay data: a value the harness supplies (CCL018).
         self.stand_ins = stand_ins or {}
@@ -198,6 +200,11 @@ class Builder:
                     {"type": "signature", "task": STAND_IN_MEMBER, "args": [{"literal": i}],
                      "kwargs": {}, "immutable": True, "via": "si", "options": {}}
                     for i in (1, 2)])
+            if node.get("members") is None and node.get("shapes"):
+                # Built by a comprehension: two members of each of its shapes.
+                self.shaped.append(role)
+                node = dict(node, members=[shape for shape in node["shapes"]
+                                           for _ in range(2)])
             if node.get("members") is None:
                 raise Unreplayable("the group's members are built dynamically (a generator, a "
                                    "loop or a splat)")
@@ -327,6 +334,7 @@ def build(app, replay: Dict[str, Any], repair: bool = False,
     built = Built(canvas, builder.nodes, apply, text, builder.outside)
     built.repaired = builder.repaired
     built.filled = builder.filled
+    built.shaped = builder.shaped
     built.untimed = builder.untimed
     return built
 

@@ -294,6 +294,10 @@ class Session:
             result.notes.append(
                 "the group at " + ", ".join(built.filled) + " is built dynamically in the "
                 "source; replayed with two stand-in members (ccl_verify.member)")
+        if built.shaped:
+            result.notes.append(
+                "the group at " + ", ".join(built.shaped) + " is built by a comprehension in "
+                "the source; replayed with two members of each shape it builds")
         if built.repaired:
             result.notes.append(
                 "replayed with complete arguments for " + ", ".join(sorted(set(built.repaired)))

@@ -8,9 +8,13 @@ order of precedence (observed on Celery 5.7: values written through ``app.conf``
 1. ``app.config_from_object(source, namespace=...)``: an analysed module (``"proj.celeryconfig"``,
    ``import celeryconfig``), a class, or ``"django.conf:settings"``, read from the Django
    settings module of the analysed code (named by ``os.environ.setdefault(
-   "DJANGO_SETTINGS_MODULE", "proj.settings")``, else the only module called ``settings``);
+   "DJANGO_SETTINGS_MODULE", "proj.settings")`` (nothing when the module it names is not in
+   the tree), else the only module called ``settings`` when it sits beside the app's module, as
+   in Django's layout, and is not itself reading ``django.conf.settings`` (a plugin's defaults);
 2. ``Celery(..., backend=..., result_backend=..., task_ignore_result=...)``;
-3. module-level ``app.conf.<name> = value`` and ``app.conf.update(<name>=value, ...)``.
+3. module-level ``app.conf.<name> = value`` and ``app.conf.update(<name>=value, ...)`` (or in
+   the function creating the app, ``make_celery``), ``app.conf.update(flask_app.config)``
+   reading a Flask config written in literals (``index/flask.py``).
 
 Each setting is a ``Setting``: ``absent`` (Celery's default applies), ``literal`` (its value is
 known) or ``unknown`` (read from the environment, computed, set inside a function, or from a
@@ -23,8 +27,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.model import ModuleFacts, ValueBinding
+from celery_chain_lint.facts.model import (FromImportBinding, ImportBinding, ModuleFacts,
+                                          ValueBinding)
 from celery_chain_lint.index.symbols import AppSym, ClassSym, ModuleSym, ValueSym
+
+from celery_chain_lint.index.flask import NOT_LITERAL, flask_config
 
 if TYPE_CHECKING:
     from celery_chain_lint.index.resolver import Resolver
@@ -224,13 +231,16 @@ class AppIndex:
                     if name is not None:
                         writes.append((name, UNKNOWN_SETTING))
         for module, scope, call in self._app_calls(app, "update", on_conf=True):
-            updates = self._update_arguments(call, module)
+            updates = self._update_arguments(call, module, scope)
             if updates is None:
                 for name in SETTINGS:
                     writes.append((name, UNKNOWN_SETTING))
                 continue
+            # Inside a function, whether and when it runs is unknown; unless it is the
+            # function that creates the app (``make_celery``): it runs as the app is made.
+            definite = not scope or self._creates(app, module, scope)
             for name, setting in updates:
-                writes.append((name, UNKNOWN_SETTING if scope else setting))
+                writes.append((name, setting if definite else UNKNOWN_SETTING))
 
         for name, setting in writes:
             config.settings[name] = setting
@@ -255,14 +265,38 @@ class AppIndex:
                     if self.same(self.app_of(owner, module), app):
                         yield module, root.scope, node
 
-    def _update_arguments(self, call: ir.Call, module: str) -> Optional[List[Tuple[str, Setting]]]:
-        """``conf.update(a=1, **{...})`` / ``conf.update({"a": 1})``; None when not readable."""
+    def _creates(self, app: AppSym, module: str, scope: str) -> bool:
+        """Whether ``scope`` (a function of ``module``) is the function creating ``app``."""
+        facts = self.modules.get(module)
+        function = facts.functions.get(scope) if facts is not None else None
+        span = app.call.span
+        return (function is not None and app.module == module and span is not None
+                and function.span.line <= span.line <= function.span.end_line
+                and not any(other.span.line <= span.line <= other.span.end_line
+                            for name, other in facts.functions.items()
+                            if name.startswith(scope + ".<locals>.")))
+
+    def _update_arguments(self, call: ir.Call, module: str,
+                          scope: str = "") -> Optional[List[Tuple[str, Setting]]]:
+        """``conf.update(a=1, **{...})`` / ``conf.update({"a": 1})`` /
+        ``conf.update(flask_app.config)``; None when not readable."""
         found: List[Tuple[str, Setting]] = []
         for arg in call.args:
             if arg.keyword:
                 name = _setting_name(arg.keyword, None)
                 if name is not None:
                     found.append((name, self._setting(arg.value, module)))
+                continue
+            if not arg.star and isinstance(arg.value, ir.Attribute) \
+                    and arg.value.attr == "config":
+                flask = flask_config(self, arg.value.value, module, scope)
+                if flask is None:
+                    return None
+                for key, value, where in flask:
+                    name = _setting_name(key, None)
+                    if name is not None:
+                        found.append((name, UNKNOWN_SETTING if value is NOT_LITERAL
+                                      else Setting(LITERAL, value, where)))
                 continue
             mapping = self._dict(arg.value, module)
             if mapping is None:
@@ -377,7 +411,22 @@ class AppIndex:
         # Every module's name: a settings module need not mention Celery (prefilter.py).
         names = self.modules.names() if hasattr(self.modules, "names") else list(self.modules)
         settings = [m for m in names if m == "settings" or m.endswith(".settings")]
-        return settings[0] if len(settings) == 1 else None
+        if len(settings) != 1:
+            return None
+        # Nothing names it: it is the project's settings only in Django's own layout, beside
+        # the app's module (``proj/celery.py``, ``proj/settings.py``). A plugin's or a
+        # reusable app's ``settings.py`` elsewhere holds its own defaults (reading Django's
+        # settings), while the host project's settings are outside the tree: unknown.
+        candidate = settings[0]
+        if _package(candidate) != _package(celery_module):
+            return None
+        facts = self.modules.get(candidate)
+        if facts is None or any(
+                isinstance(binding, (FromImportBinding, ImportBinding))
+                and binding.module.startswith("django.conf")
+                for binding in facts.bindings.values()):
+            return None  # ``from django.conf import settings``: not the settings module itself
+        return candidate
 
     # ---- values ----
 
@@ -483,6 +532,10 @@ def _setting_name(key: str, namespace: Optional[str]) -> Optional[str]:
         if key in _keys(name, namespace):
             return name
     return None
+
+
+def _package(module: str) -> str:
+    return module.rpartition(".")[0]
 
 
 def _environ_setdefault(node: ir.Expr, variable: str) -> Optional[str]:

@@ -192,6 +192,8 @@ class Resolver:
             return self.member(self.resolve(expr.value, module), expr.attr)
         if isinstance(expr, ir.Call):
             return self.call(self.resolve(expr.func, module), expr, module)
+        if isinstance(expr, ir.Scoped):
+            return self.resolve(expr.value, expr.module)
         return UNKNOWN
 
     def member(self, owner: object, name: str) -> object:
@@ -233,6 +235,10 @@ class Resolver:
             app = self.app_factory(func)
             if app is not None:
                 return app
+            if self.tasks is not None:
+                task = self.tasks.made_by(func)
+                if task is not None:
+                    return TaskSym(task)
         return UNKNOWN
 
     @guarded(None, memoise=True)

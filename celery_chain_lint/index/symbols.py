@@ -118,6 +118,9 @@ CELERY_NAMES = {
     "celery.result.ResultSet": "ResultSet",
     "celery.result.allow_join_result": "allow_join_result",
     "celery.current_app.signature": "signature",
+    "celery.current_app.send_task": "send_task",
+    "celery.app.current_app.send_task": "send_task",
+    "celery._state.current_app.send_task": "send_task",
 }
 
 

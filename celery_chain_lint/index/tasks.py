@@ -18,6 +18,7 @@ from celery_chain_lint.index.symbols import (
     AppSym,
     ClassSym,
     DecoratorSym,
+    External,
     FunctionSym,
     InstanceSym,
     TaskSym,
@@ -120,7 +121,8 @@ class TaskIndex:
             return None
         bind = literal(decorator.options.get("bind"), False)
         params: Optional[Params] = function.params
-        if len(function.decorators) > 1 or not isinstance(bind, bool) or decorator.open_options:
+        if not all(self.passes_through(d, module) for d in function.decorators[1:]) \
+                or not isinstance(bind, bool) or decorator.open_options:
             params = None  # an inner decorator may change the signature; ``bind`` unknown
         elif bind:
             params = params.without_first()
@@ -142,6 +144,42 @@ class TaskIndex:
                     display=display, name=name, options=dict(decorator.options),
                     open_options=decorator.open_options, app=decorator.app,
                     base=base if isinstance(base, ClassSym) else None, **fields)
+
+    def passes_through(self, decorator: ir.Expr, module: str) -> bool:
+        """Whether an inner decorator of a task keeps its parameters: a project function
+        returning a ``functools.wraps(f)`` wrapper that calls ``f(*args, **kwargs)``
+        (``FunctionFacts.passes_through``). Celery sees the wrapper's ``(*args, **kwargs)``
+        and checks nothing when it sends; the wrapped function raises TypeError on the
+        worker, so the task's real parameters are the function's."""
+        symbol = self.resolver.resolve(decorator, module)
+        if not isinstance(symbol, FunctionSym):
+            return False
+        facts = self.modules[symbol.module].functions.get(symbol.qualname)
+        if facts is None or facts.decorators or not facts.may_return_value():
+            return False
+        wraps = facts.passes_through
+        if wraps is None:
+            return False
+        found = self.resolver.resolve(wraps, symbol.module)
+        return isinstance(found, External) and found.qualname == "functools.wraps"
+
+    @guarded(None, memoise=True)
+    def made_by(self, function: FunctionSym) -> Optional[Task]:
+        """The task a factory function makes and returns (``def make_sender(channel):
+        @app.task(...) def send(...): ...; return send``): the nested function, a task when
+        its decorator resolves where it is written (a decorator taken from the factory's
+        parameters is not followed)."""
+        facts = self.modules[function.module].functions.get(function.qualname)
+        if facts is None or facts.is_async or not facts.may_return_value():
+            return None
+        values = [value for _, value in facts.returns if value is not None]
+        if len(values) != 1 or not (isinstance(values[0], ir.Opaque)
+                                    and values[0].kind == "local function"):
+            return None
+        nested = f"{function.qualname}.<locals>.{values[0].text}"
+        if nested not in self.modules[function.module].functions:
+            return None
+        return self.for_function(function.module, nested)
 
     # ---- project decorators that wrap Celery's ----
 

@@ -301,16 +301,24 @@ def relevance(project) -> Relevance:
                 elided.setdefault(module, {})[qualname] = function
             else:
                 parts.setdefault(qualname, []).extend(value for _, value in function.returns)
+                # A factory returning a function it defines (a task, when its decorator is).
+                for value in _made(function):
+                    nested = facts.functions.get(f"{qualname}.<locals>.{value.text}")
+                    if nested is not None:
+                        parts[qualname].extend(nested.decorators)
         for qualname, cls in facts.classes.items():
             if "." not in qualname:
                 parts.setdefault(qualname, []).extend(cls.bases)
         built[module] = {name: exprs for name, exprs in parts.items() if name in facts.bindings}
 
     def returns_mention(module: str, name: str, names: Set[str]) -> bool:
+        # A function it defines and returns may be a task made there: its decorator is in the
+        # body, which mentions a relevant name (what it defines is read with it, if at all).
         function = elided.get(module, {}).get(name)
         return function is not None and function.may_return_value() \
-            and function.may_mention(names) and any(mentions(value, names)
-                                                    for _, value in function.returns)
+            and function.may_mention(names) and (any(mentions(value, names)
+                                                     for _, value in function.returns)
+                                                 or bool(_made(function)))
     changed = True
     while changed:  # across modules: a decorator defined in one, used in another
         changed = False
@@ -362,6 +370,12 @@ def relevance(project) -> Relevance:
             inside.setdefault(".".join(parts[:index]), set()).add(parts[index])
     return Relevance({m: frozenset(n) for m, n in names.items() if n}, frozenset(modules),
                      frozenset(words), {p: frozenset(c) for p, c in inside.items()})
+
+
+def _made(function) -> List[ir.Opaque]:
+    """The functions ``function`` defines and returns (``return send``, a nested ``def``)."""
+    return [value for _, value in function.returns
+            if isinstance(value, ir.Opaque) and value.kind == "local function"]
 
 
 # ---- modules the filter left out, loaded when name resolution looks into them ----

@@ -30,6 +30,7 @@ from __future__ import annotations
 from celery_chain_lint.findings import Edit, Fix
 
 from celery_chain_lint.rules.base import Invalid, Rule
+from celery_chain_lint.workflow.model import where
 from celery_chain_lint.workflow.replay import replay_data
 
 _APP = """\
@@ -77,5 +78,5 @@ class ResultNotAccepted(Rule):
             fix = None
             if signature.via == "s" and signature.method_span is not None:
                 fix = Fix(f"Use {task.display}.si(...)", (Edit(signature.method_span, "si"),))
-            yield self.finding(problem.invocation.workflow.module.path, signature.span, message,
+            yield self.finding(where(problem.invocation.workflow, signature), signature.span, message,
                                fix, replay_data(problem.invocation))

@@ -4,7 +4,11 @@
 Replays Python's argument binding for every signature whose arguments are complete: the first
 link of a chain that is applied, ``.si()`` links, links after ``.s()`` (with the previous result
 they receive), group members, chord headers and bodies, ``link`` callbacks, ``task.delay(...)``,
-``task.apply_async(args, kwargs)`` and ``signature("registered.name", args=..., kwargs=...)``.
+``task.apply_async(args, kwargs)``, ``signature("registered.name", args=..., kwargs=...)``,
+``app.signature("registered.name", ...)`` and ``app.send_task("registered.name", args=...,
+kwargs=...)`` (the name as registered: the module's name and the function's, or ``name=``
+given to the decorator; a name no task of the analysed code has, another service's, is not
+followed).
 It reports a missing required argument, too many positional arguments, an unexpected keyword or
 two values for one parameter. A signature that is only built (``sig = fetch.s()``) may still get
 arguments when it is applied: there, only errors that more arguments cannot cure are reported.
@@ -13,7 +17,8 @@ arguments when it is applied: there, only errors that more arguments cannot cure
 Tasks check their arguments when a message is published (``typing=True``, the default). For
 ``delay`` that raises in the caller; for a chain link it raises inside the worker when the
 previous step finishes, marking that step FAILURE and silently dropping the rest of the chain.
-With ``typing=False`` the task itself fails on the worker. Either way it happens in production.
+With ``typing=False``, or sent by name with ``send_task`` (which knows no signature to check),
+the task itself fails on the worker. Either way it happens in production.
 
 ## Example
 ```python
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.options import explained_by_options
+from celery_chain_lint.workflow.model import where
 from celery_chain_lint.workflow.replay import replay_data
 
 _APP = """\
@@ -55,12 +61,15 @@ class BadArguments(Rule):
         _APP + "sig = charge.s(42)\nsig.delay(10)\n",
         _APP + "chain(charge.s(1, 2), parse.s()).delay()\n",
         _APP + "charge.apply_async(args, kwargs)\n",
+        _APP + 'app.send_task("example.charge", args=(1, 2))\n',
+        _APP + 'app.send_task("billing.invoice", args=(1, 2, 3))\n',
     ]
     INVALID = [
         _APP + "charge.delay(42)  # expect: CCL002\n",
         _APP + "chain(charge.s(1, 2), parse.si(1, 2)).delay()  # expect: CCL002\n",
         _APP + "group(parse.s(1, colour=2), parse.s(3)).delay()  # expect: CCL002\n",
         _APP + 'signature("example.charge", args=(1, 2, 3)).delay()  # expect: CCL002\n',
+        _APP + 'app.send_task("example.charge", args=(1,))  # expect: CCL002\n',
     ]
 
     def check(self, project):
@@ -72,5 +81,6 @@ class BadArguments(Rule):
             invocation = problem.invocation
             message = (f"{problem.rendered_params()} will be called as {problem.rendered_call()}: "
                        f"{problem.error.reason}")
-            yield self.finding(invocation.workflow.module.path, invocation.signature.span,
+            yield self.finding(where(invocation.workflow, invocation.signature),
+                               invocation.signature.span,
                                message, replay=replay_data(invocation))

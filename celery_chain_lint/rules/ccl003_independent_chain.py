@@ -53,6 +53,7 @@ from celery_chain_lint.workflow.model import (
     Workflow,
     nodes,
     task_display,
+    where,
 )
 from celery_chain_lint.workflow.replay import workflow_data
 
@@ -146,4 +147,4 @@ class IndependentChain(Rule):
         replay = workflow_data(workflow)
         replay["chain"] = {"line": chain.span.line, "column": chain.span.column,
                            "tasks": [getattr(step.task, "name", None) for step in chain.steps]}
-        return self.finding(workflow.module.path, chain.span, message, replay=replay)
+        return self.finding(where(workflow, chain), chain.span, message, replay=replay)

@@ -7,8 +7,12 @@ step) when it returns a large or unserializable payload: a file's or response's 
 (``fh.read()``, ``Path.read_bytes()``, ``resp.content``, ``resp.text``, ``json.load(fh)``, base64 of
 those), a data frame or array (``pd.read_csv(...)``, ``np.load(...)``), an ORM queryset or model
 instance (``Order.objects.filter(...)``, ``list(Order.objects.all())``,
-``Order.objects.get(...)``), or compressed/pickled bytes. Simple local assignments are followed
-(``data = fh.read(); return data``). Identifiers, counts, small literals and
+``Order.objects.get(...)``), or compressed/pickled bytes. Values are followed through local
+variables (``data = fh.read(); return data``, a value set in ``if`` branches: any path), the
+responses of HTTP clients however they are reached (``resp = session.get(url)``, ``with
+httpx.Client() as c: resp = c.get(url)``, then ``resp.content``, ``resp.json()``), lists built
+with ``.append()`` (in a loop: ``rows.append(resp.content)``) and what a project helper
+returns (``return download(url)``). Identifiers, counts, small literals and
 ``values_list("pk")`` are not reported, nor tasks no workflow depends on.
 
 ## Why is this bad?
@@ -54,7 +58,7 @@ from typing import Optional, Tuple
 from celery_chain_lint.facts import ir
 from celery_chain_lint.index.origins import in_modules, matches, origin
 from celery_chain_lint.rules.base import Rule
-from celery_chain_lint.workflow.model import SignatureNode, task_display
+from celery_chain_lint.workflow.model import SignatureNode, task_display, where
 from celery_chain_lint.workflow.replay import workflow_data
 
 # Calls returning a whole file, a data frame or array, an ORM object, or bytes: dotted names with
@@ -79,6 +83,8 @@ LARGE_METHODS = ("read", "readlines", "read_bytes", "read_text", "getvalue", "re
 RESPONSE_ATTRIBUTES = ("content", "text", "body", "data")
 RESPONSE_MODULES = ("requests", "httpx", "urllib3", "urllib.request", "aiohttp", "http.client",
                     "boto3", "botocore")
+# Methods of those responses giving their whole body, parsed (``resp.json()``).
+RESPONSE_METHODS = ("json",)
 # Django managers: ``X.objects.<method>(...)`` returning rows (querysets or instances).
 ORM_MANAGERS = ("objects",)
 ORM_QUERYSET_METHODS = ("all", "filter", "exclude", "order_by", "select_related",
@@ -170,8 +176,8 @@ class LargeResult(Rule):
     def _finding(self, task, span, found, uses):
         kind, expr = found
         use = uses[0]
-        where = f"{use.workflow.module.path}:{use.signature.span.line}" \
-            if use.signature.span is not None else use.workflow.module.path
+        path = where(use.workflow, use.signature)
+        used = f"{path}:{use.signature.span.line}" if use.signature.span is not None else path
         if use.role == "header":
             how = "collected for a chord body"
         elif isinstance(use.then, SignatureNode):
@@ -180,7 +186,7 @@ class LargeResult(Rule):
             how = "sent to the next step"
         what = _DESCRIPTIONS.get(kind, "a large value")
         message = (f"{task.display} returns {what} ({expr.text or '...'}), and the workflow at "
-                   f"{where} passes its result on ({how}): it is serialized into the result "
+                   f"{used} passes its result on ({how}): it is serialized into the result "
                    f"backend and the next message; store it and return an identifier "
                    f"(a path, a key, a primary key)")
         replay = {"task": task.describe(), "payload": kind, "return_line": span.line,
@@ -229,6 +235,8 @@ class _Classifier:
             return self.large(expr.value, module, depth + 1)
         if isinstance(expr, ir.Comprehension):
             return self.large(expr.element, module, depth + 1)
+        if isinstance(expr, ir.Alternatives):  # a value set in branches: any path returning it
+            return self._first(expr.options, module, depth)
         return None
 
     def _first(self, items, module, depth):
@@ -246,6 +254,10 @@ class _Classifier:
         if isinstance(func, ir.Attribute):
             if func.attr in self.methods and not call.args:
                 return "content", call
+            if func.attr in RESPONSE_METHODS and not call.args \
+                    and isinstance(func.value, ir.Call) \
+                    and in_modules(origin(self.resolver, func.value, module), RESPONSE_MODULES):
+                return "content", call  # ``requests.get(url).json()``: the whole body
             if func.attr in TRANSPARENT_METHODS:
                 found = self.large(func.value, module, depth + 1)
                 if found is not None:
@@ -256,6 +268,20 @@ class _Classifier:
                 return kind, call
         if matches(name, TRANSPARENT_CALLS):
             return self._first(call.positional, module, depth)
+        if name is None and not call.has_splat:
+            return self._helper(call, module, depth)
+        return None
+
+    def _helper(self, call: ir.Call, module: str, depth: int):
+        """``return download(url)``: what a project function (plain, module-level) returns."""
+        symbol = self.resolver.resolve(call.func, module)
+        function = self.resolver.plain_function(symbol)
+        if function is None or function.is_async or not function.may_return_value():
+            return None
+        for _, value in function.returns:
+            found = self.large(value, symbol.module, depth + 1)
+            if found is not None:
+                return found
         return None
 
 

@@ -4,7 +4,9 @@
 Flags a task that a workflow depends on (a chain link with a step after it, a chord header
 member, a member of a group followed by a step) when its body, or a project function it calls,
 does network I/O (``requests``, ``httpx``, ``urllib.request``, ``aiohttp``, ``smtplib``, ``boto3``,
-``redis``, ``socket``...) and the task has no bounded retry policy: no ``autoretry_for``, no
+``redis``, ``socket``...; a client's methods count too, however the client is reached:
+``session = requests.Session()``, ``with httpx.Client() as c: c.post(...)``) and the task has
+no bounded retry policy: no ``autoretry_for``, no
 ``self.retry(...)``, no retry options inherited from its ``base=`` class, or ``max_retries=None``.
 A task or helper wrapped by a retry decorator (tenacity's ``@retry``, ``backoff``, a project
 decorator named like ``*retry*``) is not reported, nor a call inside a ``try`` whose ``except``
@@ -54,6 +56,7 @@ from celery_chain_lint.index.options import effective_options
 from celery_chain_lint.index.symbols import FunctionSym, TaskSym, celery_name
 from celery_chain_lint.index.tasks import MISSING, literal
 from celery_chain_lint.rules.base import Rule
+from celery_chain_lint.workflow.model import where
 from celery_chain_lint.workflow.replay import workflow_data
 
 # Modules whose calls do network I/O (dotted prefixes).
@@ -163,8 +166,8 @@ class MissingRetry(Rule):
     def _finding(self, task, network, problem, uses):
         name, call = network
         use = uses[0]
-        where = f"{use.workflow.module.path}:{use.signature.span.line}" \
-            if use.signature.span is not None else use.workflow.module.path
+        path = where(use.workflow, use.signature)
+        used = f"{path}:{use.signature.span.line}" if use.signature.span is not None else path
         if problem == "forever":
             policy = "retries forever (max_retries=None): the workflow can stay stuck in RETRY"
         else:
@@ -172,7 +175,7 @@ class MissingRetry(Rule):
                       "stops there, the later steps never run")
         message = (f"{task.display} does network I/O ({name} at line "
                    f"{call.span.line if call.span else '?'}) and {policy} (used in the workflow "
-                   f"at {where}); add autoretry_for=(...), retry_backoff=True and a finite "
+                   f"at {used}); add autoretry_for=(...), retry_backoff=True and a finite "
                    f"max_retries, or raise self.retry(exc=exc)")
         replay = {"task": task.describe(), "network_call": name,
                   "network_line": call.span.line if call.span else None,

@@ -50,6 +50,7 @@ from celery_chain_lint.workflow.model import (
     ChainNode,
     ChordNode,
     GroupNode,
+    where,
 )
 from celery_chain_lint.workflow.replay import workflow_data
 
@@ -95,12 +96,12 @@ def called_nodes(workflow) -> Iterator[Tuple[CalledNode, str, bool]]:
             for index in reversed(range(len(node.steps))):
                 stack.append((node.steps[index], "a chain step", receives or index > 0))
         elif isinstance(node, GroupNode):
-            for member in reversed(node.members or ()):
+            for member in reversed(node.parts):
                 stack.append((member, "a group member", receives))
         elif isinstance(node, ChordNode):
             if node.body is not None:
                 stack.append((node.body, "the chord body", True))
-            for member in reversed(node.header.members or ()):
+            for member in reversed(node.header.parts):
                 stack.append((member, "a chord header member", receives))
 
 
@@ -147,7 +148,7 @@ class CalledNotSignature(Rule):
         replay = workflow_data(workflow)
         replay["called"] = {"task": task.name, "how": node.how, "position": context,
                             "line": node.span.line}
-        return self.finding(workflow.module.path, node.span, message, fix, replay)
+        return self.finding(where(workflow, node), node.span, message, fix, replay)
 
 
 def _fix(node: CalledNode, receives: bool) -> Optional[Fix]:

@@ -6,7 +6,11 @@ chain in which a group is followed by a step, which Celery upgrades to a chord) 
 
 - has no result backend: ``Celery(...)`` without ``backend=``, and no ``result_backend`` (or
   ``CELERY_RESULT_BACKEND`` in a Django settings module read with
-  ``config_from_object("django.conf:settings", namespace="CELERY")``) set in the analysed code;
+  ``config_from_object("django.conf:settings", namespace="CELERY")``) set in the analysed code.
+  The Django settings module is the one ``DJANGO_SETTINGS_MODULE`` names; when that module is
+  not in the tree (a plugin analysed without its host project), or nothing names it and the
+  only ``settings`` module is not beside the app's (a plugin's own defaults), the backend is
+  unknown and nothing is said;
 - uses the ``rpc://`` backend;
 - or when header tasks ignore their results (``ignore_result=True`` on the task or its base
   class, or the app's ``task_ignore_result = True``) and are not re-enabled with
@@ -17,6 +21,12 @@ Celery app). A backend read from the environment (``os.environ[...]``, ``os.gete
 set inside a function (``def configure(): app.conf.result_backend = ...``, which may run before
 the chord is applied), or set by a configuration source that cannot be read is unknown: nothing
 is said about it. ``app.conf["result_backend"] = ...`` counts as ``app.conf.result_backend``.
+``celery.conf.update(flask_app.config)`` (Flask's recipe, at module level or in the function
+that makes the Celery app) reads the Flask config when the code writes it in literals only
+(``flask_app.config.update(...)``, ``.from_mapping(...)``, ``flask_app.config["KEY"] = ...``
+at module level); a config file, the environment, or the Flask app handed to a function of the
+project make the backend unknown. ``conf.update`` in the function that creates the app
+(``make_celery``) counts as written where the app is made.
 
 ## Why is this bad?
 A chord counts and collects its header results in the result backend before it calls the body.
@@ -66,6 +76,7 @@ from celery_chain_lint.workflow.model import (
     SignatureNode,
     signatures,
     task_display,
+    where,
 )
 from celery_chain_lint.workflow.replay import workflow_data
 
@@ -105,7 +116,7 @@ def chords(node: Node) -> Iterator[Tuple[Node, GroupNode, Node]]:
                     yield current, step, steps[index + 1]  # a chain upgrades group + step
             stack.extend(reversed(steps))
         elif isinstance(current, GroupNode):
-            stack.extend(reversed(current.members or ()))
+            stack.extend(reversed(current.parts))
 
 
 class ChordWithoutResults(Rule):
@@ -163,8 +174,9 @@ class ChordWithoutResults(Rule):
         if chord.span is None:
             return None
         # A header built by a loop or a comprehension still needs a backend: the body's task
-        # tells the app. Which header tasks ignore results is only known for a literal header.
-        header_sigs = list(signatures(header)) if header.members is not None else []
+        # tells the app. Which header tasks ignore results is known for a literal header, and
+        # for the shapes of a comprehension's members (``chord(fire.s(p) for p in pages)``).
+        header_sigs = list(signatures(header))
         tasks = [sig.task for sig in header_sigs + list(signatures(body))]
         if not tasks or any(task is None for task in tasks):
             return None
@@ -177,7 +189,7 @@ class ChordWithoutResults(Rule):
         replay["app"] = {"module": app.module, "variable": app.variable,
                          "backend": config.backend.value, "backend_kind": kind,
                          "task_ignore_result": config.ignore_result.value}
-        path = workflow.module.path
+        path = where(workflow, chord)
         app_name = self._app_name(app, project)
         if kind == "none":
             message = (f"this chord's app {app_name} has no result backend: applying it raises "
@@ -192,7 +204,7 @@ class ChordWithoutResults(Rule):
                        f"result backend does not support chords!'); use Redis or a database "
                        f"backend")
             return self.finding(path, chord.span, message, replay=replay)
-        if header.members is None:
+        if not header.parts:
             return None
         ignoring = [sig for sig in header_sigs if self._ignores(project, sig, config)]
         if not ignoring:

@@ -5,8 +5,11 @@ Flags an errback (``link_error=``, ``.link_error()``, ``.on_error()``) that Cele
 a task with the failed task's id, while the parameter that receives that id is named for the
 exception or the request (``exc``, ``error``, ``request``, ``einfo``...): a function with one
 positional parameter, a ``bind=True`` task, a class-based task, or a signature whose stored
-arguments leave one positional parameter. Errbacks whose arguments do not bind at all are
-CCL001/CCL002's findings.
+arguments leave one positional parameter. Also, whatever the names, a ``bind=True`` or
+class-based errback whose only positional parameter is ``*args``
+(``def on_error(self, *args, backup=None)``): the id is bound to ``*args``, which will be
+``(task_id,)``, never the ``(request, exc, traceback)`` a function errback taking ``*args`` is
+called with. Errbacks whose arguments do not bind at all are CCL001/CCL002's findings.
 
 ## Why is this bad?
 When a task fails, the worker (``Backend._call_task_errbacks``) calls an errback inline as
@@ -44,9 +47,10 @@ from __future__ import annotations
 import re
 
 from celery_chain_lint.workflow.binding import bind
-from celery_chain_lint.facts.model import POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD
+from celery_chain_lint.facts.model import POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD, VAR_POSITIONAL
 from celery_chain_lint.rules.base import Rule
-from celery_chain_lint.workflow.model import SignatureNode, errback_invocation
+from celery_chain_lint.workflow.model import (SignatureNode, errback_invocation,
+                                              raises_at_once, where)
 from celery_chain_lint.workflow.replay import replay_data
 
 # Parameter names that say "I expect the exception (or the request/traceback)".
@@ -82,6 +86,14 @@ def on_fail_bound(self, request, exc=None, traceback=None):
 @app.task
 def on_fail_labelled(exc, label):
     return label
+
+@app.task(bind=True)
+def on_error_any(self, *args, backup=None):
+    return args
+
+@app.task
+def on_error_inline(*args):
+    return args
 """
 
 
@@ -96,15 +108,19 @@ class ErrbackReceivesTaskId(Rule):
         _APP + "charge.apply_async((1,), link_error=log_failure.s())\n",
         _APP + 'charge.apply_async((1,), link_error=on_fail.si("payment"))\n',
         _APP + "charge.s(1).on_error(on_fail_inline.s())\n",
+        _APP + "charge.s(1).on_error(on_error_inline.s())\n",
     ]
     INVALID = [
         _APP + "charge.apply_async((1,), link_error=on_fail.s())  # expect: CCL009\n",
         _APP + "charge.s(1).on_error(on_fail_bound.s())  # expect: CCL009\n",
         _APP + 'charge.s(1).on_error(on_fail_labelled.s("payment"))  # expect: CCL009\n',
+        _APP + "charge.apply_async((1,), link_error=on_error_any.s())  # expect: CCL009\n",
     ]
 
     def check(self, project):
         for workflow in project.workflows:
+            if raises_at_once(workflow):
+                continue  # ``group.apply_async(link_error=...)`` raises: CCL010
             for callback in workflow.callbacks:
                 errback = callback.callback
                 if callback.kind != "error" or not isinstance(errback, SignatureNode):
@@ -124,6 +140,12 @@ class ErrbackReceivesTaskId(Rule):
                 [k for k, _ in invocation.keywords()], True) is not None:
             return None  # does not bind: CCL001/CCL002 report it
         slots = [p for p in task.params.items if p.kind in (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD)]
+        varargs = [p for p in task.params.items if p.kind == VAR_POSITIONAL]
+        if not slots and varargs:
+            # ``bind=True`` ``on_error(self, *args)``: the id is bound to ``*args``, which
+            # reads as a wish to get whatever Celery passes, (request, exc, traceback) inline;
+            # it gets ``(task_id,)``. Said from the binding, whatever the names.
+            return self._varargs(workflow, errback, invocation, varargs[0].name)
         if not slots or not EXCEPTION_NAMES.search(slots[0].name):
             return None  # ``log_failure(task_id)``: the convention is used on purpose
         receiver = slots[0].name
@@ -144,5 +166,22 @@ class ErrbackReceivesTaskId(Rule):
         message = (f"errback {task.display}{task.params.render()} is sent as a task with the "
                    f"failed task's id ({why}): {receiver!r} will receive a task id string, "
                    f"not {expected}; {how}, or name the parameter task_id")
-        return self.finding(workflow.module.path, errback.span, message,
+        return self.finding(where(workflow, errback), errback.span, message,
+                            replay=replay_data(invocation))
+
+    def _varargs(self, workflow, errback: SignatureNode, invocation, name: str):
+        task = errback.task
+        if task.bind:
+            why = "it is bind=True, so Celery never calls it inline with (request, exc, traceback)"
+            how = f"drop bind=True and declare {task.display}(request, exc, traceback)"
+        else:
+            why = "it is a class-based task, which Celery never calls inline"
+            how = f"use a function task declared as {task.display}(request, exc, traceback)"
+        received = ", ".join(v.text for v in invocation.positional())
+        message = (f"errback {task.display}{task.params.render()} is sent as a task with the "
+                   f"failed task's id ({why}): *{name} will be ({received},), a task id string "
+                   f"and nothing else: no exception, no request, no traceback; {how}, or "
+                   f"declare {task.display}(self, task_id) and look the failure up with "
+                   f"AsyncResult(task_id)")
+        return self.finding(where(workflow, errback), errback.span, message,
                             replay=replay_data(invocation))

@@ -45,6 +45,7 @@ from celery_chain_lint.workflow.model import (
     Node,
     SignatureNode,
     describe_result,
+    where,
 )
 from celery_chain_lint.workflow.replay import workflow_data
 
@@ -101,7 +102,7 @@ class SingleMemberGroup(Rule):
                     if not (isinstance(step, GroupNode) and step.unrolled and step.members):
                         continue
                     parameter = _list_parameter(following)
-                    key = (workflow.module.path, step.span)
+                    key = (where(workflow, step), step.span)
                     if parameter is None or step.span is None or key in seen:
                         continue
                     seen.add(key)
@@ -112,7 +113,7 @@ class SingleMemberGroup(Rule):
                                f"{member}, a single value, not a list of one, and uses "
                                f"{parameter!r} as a list (TypeError on a number, characters "
                                f"of a string); use the member directly, or a real group")
-                    yield self.finding(workflow.module.path, step.span, message,
+                    yield self.finding(where(workflow, step), step.span, message,
                                        replay=workflow_data(workflow))
 
 
@@ -124,7 +125,7 @@ def _chains(nodes) -> Iterator[ChainNode]:
             yield node
             stack.extend(node.steps)
         elif isinstance(node, GroupNode):
-            stack.extend(node.members or ())
+            stack.extend(node.parts)
         elif isinstance(node, ChordNode):
             stack.append(node.header)
             if node.body is not None:

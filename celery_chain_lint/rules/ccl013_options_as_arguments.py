@@ -45,6 +45,7 @@ from celery_chain_lint.workflow.options import (
     mentioned_strings,
     misplaced_options,
 )
+from celery_chain_lint.workflow.model import where
 from celery_chain_lint.workflow.replay import workflow_data
 
 _APP = """\
@@ -96,7 +97,7 @@ class OptionsAsArguments(Rule):
                 if not (isinstance(node, ir.Call) and isinstance(node.func, ir.Attribute)
                         and node.func.attr in ARGUMENT_METHODS and node.span is not None):
                     continue
-                key = (workflow.module.path, node.span)
+                key = (where(workflow, node), node.span)
                 if key in seen:
                     continue
                 symbol = project.resolver.resolve(node.func.value, module)
@@ -108,7 +109,7 @@ class OptionsAsArguments(Rule):
                 if not misplaced:
                     continue
                 seen.add(key)
-                yield self.finding(workflow.module.path, node.span,
+                yield self.finding(where(workflow, node), node.span,
                                    self._message(task, node, misplaced), self._fix(node, misplaced),
                                    replay=workflow_data(workflow))
 

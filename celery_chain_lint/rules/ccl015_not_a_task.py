@@ -1,4 +1,5 @@
-"""CCL015 not-a-task: ``.s()``/``.delay()`` on a plain or ``async def`` function.
+"""CCL015 not-a-task: ``.s()``/``.delay()`` on a plain or ``async def`` function, or on a name
+the module it is taken from does not have.
 
 ## What it does
 Flags ``f.s(...)``, ``f.si(...)``, ``f.delay(...)``, ``f.apply_async(...)``,
@@ -7,6 +8,17 @@ resolves (across modules, through imports and aliases) to a module-level functio
 decorator at all: a plain ``def`` or an ``async def`` that is not a task. Decorated functions
 are never reported (a decorator the analyser does not know may well make a task), nor
 functions given attributes by assignment (``f.delay = ...``).
+
+It also flags ``tasks.missing_task.delay(...)`` where ``tasks`` is an analysed module that
+binds no ``missing_task``: no definition, import or assignment of it (in that module or,
+as ``tasks.missing_task = ...``, in another), no star import, no submodule of that name, and
+nothing through which the module gets attributes at run time (a module ``__getattr__``,
+``globals()``, ``setattr``, ``sys.modules``...); nor when the calling module checks or adds
+attributes itself (``hasattr``, ``getattr``, ``setattr``). It is this rule's finding, not a
+new code, because it is the same mistake with the same failure: the name used as a task is
+not one (here it is nothing at all, typically a task renamed or removed while a caller kept
+the old name), the call raises ``AttributeError``, and the fix is to use the task's current
+name.
 
 ## Why is this bad?
 Only a task object has ``s``, ``delay`` and ``apply_async``; a function has none of them. The
@@ -23,6 +35,7 @@ def send_receipt(order_id):      # was @app.task
     ...
 
 send_receipt.delay(order_id)     # AttributeError
+tasks.send_reciept.delay(order_id)   # no such task in tasks.py: AttributeError
 ```
 
 ## How to fix
@@ -31,10 +44,12 @@ Make it a task again (``@app.task`` / ``@shared_task``), call it directly
 """
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.roots import TASK_METHODS
+from celery_chain_lint.index.symbols import ModuleSym
 from celery_chain_lint.rules.base import Rule
 
 
@@ -57,15 +72,20 @@ async def fetch_rate(currency):
 class NotATask(Rule):
     code = "CCL015"
     name = "not-a-task"
-    summary = ".s()/.delay() on a plain or async function that is not a task: AttributeError"
+    summary = (".s()/.delay() on a plain or async function that is not a task, or on a name "
+               "its module does not have: AttributeError")
     reads_task_methods_on_functions = True
 
     VALID = [
+        _APP + "import example\n\nexample.charge.delay(1)\n",
+        _APP + "import example\n\nif hasattr(example, 'refund'):\n"
+               "    example.refund.delay(1)\n",
         _APP + "charge.delay(1)\n",
         _APP + "send_receipt(1)\n",
         _APP + "def later():\n    return send_receipt.__name__\n",
     ]
     INVALID = [
+        _APP + "import example\n\nexample.send_reciept.delay(1)  # expect: CCL015\n",
         _APP + "send_receipt.delay(1)  # expect: CCL015\n",
         _APP + "def later():\n    return fetch_rate.s(\"EUR\")  # expect: CCL015\n",
     ]
@@ -98,7 +118,7 @@ class NotATask(Rule):
         symbol = project.resolver.resolve(call.func.value, module)
         function = project.resolver.plain_function(symbol)
         if function is None:
-            return None
+            return _missing(project, module, call)
         defining = project.modules[symbol.module]
         for target, _ in defining.attribute_assignments:
             if isinstance(target, ir.Attribute) and isinstance(target.value, ir.Name) \
@@ -119,3 +139,55 @@ class NotATask(Rule):
                 f"{function.name}.{method}(...) raises AttributeError: 'function' object has "
                 f"no attribute {method!r}; decorate it with @app.task / @shared_task, call it "
                 f"directly, or use the task that replaced it"), replay
+
+
+# Source text through which a module may get attributes the analyser does not see.
+DYNAMIC_ATTRIBUTES = (b"__getattr__", b"globals()", b"setattr(", b"sys.modules", b"__dict__",
+                      b"vars(", b"exec(", b"import_module")
+
+
+# Source text through which the calling module may add or check a module's attributes.
+CALLER_CHECKS = re.compile(rb"(?<!\w)(?:setattr|hasattr|getattr)\s*\(|sys\.modules|__dict__")
+
+
+def _read(path: str):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _missing(project, module: str, call: ir.Call):
+    """``tasks.missing_task.delay()``: ``tasks`` an analysed module that binds no
+    ``missing_task`` (no definition, import or assignment, no star import, not a submodule,
+    nothing that adds attributes dynamically): the lookup raises AttributeError."""
+    receiver = call.func.value
+    if not isinstance(receiver, ir.Attribute):
+        return None
+    owner = project.resolver.resolve(receiver.value, module)
+    if not isinstance(owner, ModuleSym):
+        return None
+    name = receiver.attr
+    facts = project.modules.get(owner.name)
+    if facts is None or not facts.path or facts.star_imports or name in facts.bindings \
+            or f"{owner.name}.{name}" in project.modules or name.startswith("__"):
+        return None
+    for other in project.modules.values():  # ``tasks.missing_task = ...`` elsewhere
+        for target, _ in other.attribute_assignments:
+            if isinstance(target, ir.Attribute) and target.attr == name and \
+                    project.resolver.resolve(target.value, other.module) == owner:
+                return None
+    defining, calling = _read(facts.path), _read(project.modules[module].path)
+    if defining is None or calling is None or any(word in defining
+                                                  for word in DYNAMIC_ATTRIBUTES):
+        return None  # attributes the module may get at run time
+    if CALLER_CHECKS.search(calling):
+        return None  # the caller adds or checks attributes itself
+    method = call.func.attr
+    shown = ir.dotted_name(receiver) or f"{owner.name}.{name}"
+    replay = {"missing": {"module": owner.name, "name": name}, "method": method}
+    return (f"{shown} does not exist: the module {owner.name} ({facts.path}) defines, imports "
+            f"or assigns no {name!r}, so {shown}.{method}(...) raises AttributeError: module "
+            f"{owner.name!r} has no attribute {name!r} when this line runs; was the task "
+            f"renamed or removed? Use the task's current name"), replay

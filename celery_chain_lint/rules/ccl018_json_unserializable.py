@@ -4,7 +4,8 @@
 When the task's app serializes with JSON (Celery's default; ``task_serializer`` /
 ``result_serializer`` and the task's ``serializer=`` option are read from the code), flags:
 
-- an argument of ``.delay()``, ``.apply_async((...), {...})``, ``.s()`` or ``.si()`` that is a
+- an argument of ``.delay()``, ``.apply_async((...), {...})``, or of ``.s()`` or ``.si()`` in a
+  workflow that is applied (or returned to the caller, which applies it), that is a
   set (``{a, b}``, a set comprehension, ``set(...)``, ``frozenset(...)``), a model instance
   (``Model.objects.get(...)``, ``.create(...)``, ``.first()``, ``.last()``,
   ``get_object_or_404(...)``), or a request object (a ``request`` parameter of the calling
@@ -12,7 +13,9 @@ When the task's app serializes with JSON (Celery's default; ``task_serializer`` 
 - a ``return`` of a set from a task whose result is serialized: the app has a result backend
   and the task does not ignore results, or a workflow passes the result to another task.
 
-A setting read from the environment, or a pickle/yaml/msgpack serializer, says nothing.
+A signature only built (``sig = notify.s({1, 2})`` then ``assert sig.args == ...``, as unit
+tests do) is never encoded: nothing is said until it is sent. A setting read from the
+environment, or a pickle/yaml/msgpack serializer, says nothing.
 ``datetime``, ``date``, ``time``, ``Decimal``, ``UUID`` and ``bytes`` are not reported: kombu
 >= 5.3 round-trips them. Returning model instances is CCL004's finding.
 
@@ -75,11 +78,14 @@ class JsonUnserializable(Rule):
         _APP + "notify.delay([1, 2])\n",
         _APP + "def view(request):\n    return notify.delay(request.user.pk)\n",
         _APP + "@app.task\ndef tags():\n    return sorted({'a', 'b'})\n",
+        _APP + "def test_signature():\n    sig = notify.s({1, 2})\n"
+               "    assert sig.args == ({1, 2},)\n",
     ]
     INVALID = [
         _APP + "notify.delay({1, 2})  # expect: CCL018\n",
         _APP + "def view(request):\n    return notify.delay(request.user)  # expect: CCL018\n",
         _APP + "@app.task\ndef tags():\n    return {'a', 'b'}  # expect: CCL018\n",
+        _APP + "def send():\n    sig = notify.s({1, 2})  # expect: CCL018\n    sig.delay()\n",
     ]
 
     def check(self, project) -> Iterator:
@@ -96,6 +102,9 @@ class JsonUnserializable(Rule):
             module = workflow.module.module
             function = workflow.module.functions.get(workflow.scope) if workflow.scope else None
             params = {p.name for p in function.params.items} if function is not None else set()
+            # A signature's arguments are encoded when it is sent: the workflow is applied
+            # here, or handed to the caller (returned), which applies it.
+            sent = workflow.applied or workflow.root_kind == "return"
             for node in ir.walk(workflow.expr):
                 if not (isinstance(node, ir.Call) and isinstance(node.func, ir.Attribute)):
                     continue
@@ -106,6 +115,8 @@ class JsonUnserializable(Rule):
                 if not isinstance(symbol, TaskSym):
                     continue
                 task = symbol.task
+                if method in ("s", "si") and not sent:
+                    continue  # a signature only built (and inspected by a test): no message
                 if not self._json(project, task, "task_serializer"):
                     continue
                 for value in _argument_values(node, method):

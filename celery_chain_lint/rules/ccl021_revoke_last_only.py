@@ -134,7 +134,7 @@ def _left_running(canvas: Node) -> Optional[List[SignatureNode]]:
     """The signatures a revoke of the canvas's result leaves running; None when that result
     is the whole canvas's (a signature, a group) or the canvas is not known."""
     if isinstance(canvas, ChordNode) and canvas.body is not None \
-            and canvas.header.members:
+            and canvas.header.parts:
         return list(signatures(canvas.header))
     if isinstance(canvas, ChainNode) and len(canvas.steps) >= 2:
         last = canvas.steps[-1]

@@ -168,11 +168,12 @@ def _leading_chord(canvas: Node) -> Optional[Node]:
 
 
 def _names_max_retries(expr: Optional[ir.Expr]) -> bool:
-    """Whether the applied expression passes ``max_retries=`` (or a ``**`` splat) anywhere:
-    ``.set(max_retries=...)`` on a chord is not modelled, so say nothing then."""
+    """Whether the applied expression passes ``max_retries=`` (or a ``**`` splat, which may)
+    anywhere: ``.set(max_retries=...)`` on a chord is not modelled, so say nothing then. A
+    ``*`` splat passes positional arguments only (``group(*sigs)``)."""
     for node in ir.walk(expr) if expr is not None else ():
-        if isinstance(node, ir.Call) and (node.has_splat or node.keyword("max_retries")
-                                          is not None):
+        if isinstance(node, ir.Call) and (any(arg.star == "**" for arg in node.args)
+                                          or node.keyword("max_retries") is not None):
             return True
     return False
 

@@ -11,10 +11,19 @@ from dataclasses import replace
 from typing import Iterator, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.model import ModuleFacts, Root
+from celery_chain_lint.facts.model import (
+    POSITIONAL_ONLY,
+    POSITIONAL_OR_KEYWORD,
+    VAR_KEYWORD,
+    VAR_POSITIONAL,
+    ModuleFacts,
+    Root,
+)
 from celery_chain_lint.index.resolver import Resolver
 from celery_chain_lint.index.symbols import (
     AppSym,
+    External,
+    FunctionSym,
     MemberSym,
     TaskSym,
     ValueSym,
@@ -33,15 +42,27 @@ from celery_chain_lint.workflow.model import (
     UnknownNode,
     Value,
     Workflow,
+    signatures,
 )
 
 APPLY_METHODS = ("delay", "apply_async", "apply")
+# ``functools.reduce(operator.or_, sigs)`` composes a chain.
+REDUCE = frozenset({"functools.reduce", "_functools.reduce"})
+OR_OPERATORS = frozenset({"operator.or_", "operator.__or__", "_operator.or_"})
 # Methods that return a copy we cannot follow (``clone(args=...)`` changes the arguments).
 OPAQUE_METHODS = frozenset({"clone", "partial", "replace", "map", "starmap", "chunks"})
 MAX_NESTING = 50
 # Canvas nodes built for one root statement (or one direct ``build``): module-level variables
 # built from each other twice (``c2 = c1 | c1``) would otherwise double the work at every level.
 BUILD_BUDGET = 400
+# Paths through the branches that built a root's values (``ir.Alternatives``) followed, each
+# a workflow of its own; beyond this many, the values are not known.
+MAX_PATHS = 8
+
+
+# (members, None when not known; shapes of the members when not known; whether every member
+# has one of those shapes): ``WorkflowBuilder.elements``.
+Elements = Tuple[Optional[List[Node]], Tuple[Node, ...], bool]
 
 
 class _ChordHeader:
@@ -58,13 +79,49 @@ class WorkflowBuilder:
         self._depth = 0
         self._budget = BUILD_BUDGET
         self._in_root = False
+        self._helpers: set = set()  # helper functions being inlined (``helper``): no cycle
 
     # ---- finding workflows in the code ----
 
     def workflows(self, facts: ModuleFacts, root: Root) -> Iterator[Workflow]:
-        """The outermost canvases (applied or not) inside one root expression."""
+        """The outermost canvases (applied or not) inside one root expression; once per path
+        through the branches that built it (``ir.Alternatives``), when every path gives a
+        canvas the builder knows."""
         found: List[Workflow] = []
-        stack = [root.expr]
+        for expr in self.paths(root.expr, facts.module):
+            found.extend(self._workflows(facts, root, expr))
+        return iter(found)
+
+    def paths(self, expr: ir.Expr, module: str) -> List[ir.Expr]:
+        """``expr`` for each path through the branches that built its values: an
+        ``Alternatives`` whose options are not all canvases the builder knows (or too many
+        paths) is a value not known."""
+        if not any(isinstance(node, ir.Alternatives) for node in ir.walk(expr)):
+            return [expr]
+        outer = self._in_root
+        if not outer:
+            self._in_root, self._budget = True, BUILD_BUDGET
+        try:
+            unknown = {id(node) for node in ir.walk(expr)
+                       if isinstance(node, ir.Alternatives) and not self.known(node, module)}
+        finally:
+            self._in_root = outer
+        if unknown:
+            expr = ir.transform(expr, lambda node: ir.Opaque(
+                kind="branches", span=node.span, text=node.text) if id(node) in unknown else None)
+        return ir.variants(expr, MAX_PATHS) or [ir.transform(expr, lambda node: ir.Opaque(
+            kind="branches", span=node.span, text=node.text)
+            if isinstance(node, ir.Alternatives) else None)]
+
+    def known(self, alternatives: ir.Alternatives, module: str) -> bool:
+        """Whether every option builds a canvas (not unknown, not a plain value)."""
+        return all(isinstance(self.build(option, module),
+                              (SignatureNode, ChainNode, GroupNode, ChordNode))
+                   for option in alternatives.options)
+
+    def _workflows(self, facts: ModuleFacts, root: Root, expr: ir.Expr) -> List[Workflow]:
+        found: List[Workflow] = []
+        stack = [expr]
         seen = set()
         outer = self._in_root
         if not outer:
@@ -82,7 +139,7 @@ class WorkflowBuilder:
                 stack.extend(reversed(list(expr.children())))
         finally:
             self._in_root = outer
-        return iter(found)
+        return found
 
     def workflow_at(self, expr: ir.Expr, facts: ModuleFacts, root: Root) -> Optional[Workflow]:
         module = facts.module
@@ -118,6 +175,8 @@ class WorkflowBuilder:
             callbacks = [self.callback(target, kind, value, module)
                          for kind, value in callbacks_options]
             return target, application, [c for c in callbacks if c is not None]
+        if isinstance(func, ir.Attribute) and func.attr == "send_task":
+            return self.send_task(expr, module)
         # ``chord(header)(body)`` builds and applies the chord in one call.
         callee = self.build_any(func, module)
         if isinstance(callee, _ChordHeader):
@@ -127,6 +186,36 @@ class WorkflowBuilder:
         if isinstance(callee, (ChainNode, GroupNode, ChordNode, SignatureNode)):
             return callee, Application("call", expr.span, *_call_arguments(expr)), []
         return None
+
+    def send_task(self, call: ir.Call, module: str):
+        """``app.send_task("proj.tasks.add", args=(1,), kwargs={...}, **options)``: the task
+        registered under that name in the analysed code, sent at once with those arguments
+        (Celery checks nothing when it sends by name: the task fails on the worker). A name
+        no task of the analysed code is registered under (another service's) is not followed."""
+        owner = self.resolver.resolve(call.func, module)
+        if not (isinstance(owner, MemberSym) and isinstance(owner.owner, AppSym)
+                or celery_name(owner) == "send_task") or call.has_splat:
+            return None
+        positional = call.positional
+        name = literal(positional[0] if positional else call.keyword("name"), None)
+        task = self.tasks.by_name(name) if isinstance(name, str) else None
+        if task is None:
+            return None
+        args = _literal_args(positional[1] if len(positional) > 1 else call.keyword("args"))
+        kwargs = _literal_kwargs(positional[2] if len(positional) > 2 else call.keyword("kwargs"))
+        options = tuple((a.keyword, a.value) for a in call.args
+                        if a.keyword and a.keyword not in ("name", "args", "kwargs"))
+        node = SignatureNode(task, call.span, args or (), kwargs or (),
+                             args_known=args is not None and kwargs is not None,
+                             via="by-name", options=options)
+        callbacks = []
+        for key, value in options:
+            if key in ("link", "link_error"):
+                items = value.items if isinstance(value, ir.Sequence) else (value,)
+                callbacks += [self.callback(node, "link" if key == "link" else "error", item,
+                                            module) for item in items]
+        return node, Application("apply_async", call.span, (), (), options), \
+            [c for c in callbacks if c is not None]
 
     def task_or_canvas(self, expr: ir.Expr, module: str, call: ir.Call) -> Optional[Node]:
         symbol = self.resolver.resolve(expr, module)
@@ -188,11 +277,43 @@ class WorkflowBuilder:
         self._budget -= 1
         self._depth += 1
         try:
-            return self._build(expr, module)
+            node = self._build(expr, module)
         finally:
             self._depth -= 1
+        if node is not None:
+            self._locate(node, module)
+        return node
+
+    def _locate(self, node, module: str) -> None:
+        """Gives the nodes just built from ``module``'s code that module's path (``where``):
+        their spans are in that file, which is not the workflow's for a canvas kept in a
+        variable of another module or returned by a helper there. A node with a path was
+        built by a nested ``build_any``, and so was everything below it."""
+        facts = self.resolver.modules.get(module)
+        if facts is None or not facts.path:
+            return
+        stack = [node.header if isinstance(node, _ChordHeader) else node]
+        while stack:
+            current = stack.pop()
+            if current.path is not None:
+                continue
+            object.__setattr__(current, "path", facts.path)  # just built, shared by none
+            if isinstance(current, ChainNode):
+                stack.extend(current.steps)
+            elif isinstance(current, GroupNode):
+                stack.extend(current.parts)
+            elif isinstance(current, ChordNode):
+                stack.append(current.header)
+                if current.body is not None:
+                    stack.append(current.body)
 
     def _build(self, expr: ir.Expr, module: str):
+        if isinstance(expr, ir.Scoped):
+            return self.build_any(expr.value, expr.module)
+        if isinstance(expr, ir.Alternatives):
+            # Outside a root's paths (``workflows``): a canvas only if every path gives one,
+            # and then which one is not known.
+            return UnknownNode(expr.span) if self.known(expr, module) else None
         if isinstance(expr, ir.BinOp):
             return self.pipe(expr, module)
         if isinstance(expr, ir.Call):
@@ -258,6 +379,10 @@ class WorkflowBuilder:
             return self.by_name(expr, module)
         if isinstance(callee, TaskSym):
             return CalledNode(callee.task, expr.span, "call", expr)
+        if isinstance(callee, FunctionSym):
+            return self.helper(callee, expr, module)
+        if isinstance(callee, External) and callee.qualname in REDUCE:
+            return self.reduce(expr, module)
         inner = self.build_any(func, module)
         if isinstance(inner, _ChordHeader):
             body = self.build(expr.positional[0], module) if expr.positional else None
@@ -267,6 +392,78 @@ class WorkflowBuilder:
             if isinstance(symbol, TaskSym):
                 return CalledNode(symbol.task, expr.span, func.attr, expr)
         return None
+
+    def helper(self, function: FunctionSym, call: ir.Call, module: str) -> Optional[Node]:
+        """The canvas a project function returns (``def pipeline(order): return
+        chain(charge.s(order), receipt.s())``), its parameters bound to the call's arguments
+        (a parameter not given, or given through a splat, is a value not known). Only a
+        module-level function with no decorator and one ``return`` of a value, which builds
+        a canvas (not a task called or applied: that helper sends it)."""
+        defined = self.resolver.plain_function(function)
+        if defined is None or defined.is_async or not defined.may_return_value() \
+                or function in self._helpers:
+            return None
+        values = [value for _, value in defined.returns
+                  if value is not None and not (isinstance(value, ir.Const) and value.value is None)]
+        if len(values) != 1 or call.has_splat:
+            return None
+        arguments = _bind_parameters(defined, call, module, function.module)
+        if arguments is None:
+            return None
+        value = ir.transform(values[0], lambda node: arguments.get(node.text)
+                             if isinstance(node, ir.Opaque) and node.kind == "local" else None)
+        self._helpers.add(function)
+        try:
+            node = self.build(value, function.module)
+        finally:
+            self._helpers.discard(function)
+        if not isinstance(node, (SignatureNode, ChainNode, GroupNode, ChordNode)):
+            return UnknownNode(call.span) if isinstance(node, UnknownNode) else None
+        for signature in signatures(node):
+            # No fix inside a helper: its other callers may rely on the signature as written.
+            object.__setattr__(signature, "method_span", None)  # just built, shared by none
+        return node
+
+    def reduce(self, call: ir.Call, module: str) -> Optional[Node]:
+        """``functools.reduce(operator.or_, sigs[, first])``: ``first | sigs[0] | ...``, each
+        ``|`` as Celery rewrites it. A comprehension's shape stands for its members, taken
+        to be at least two (a chain is built from a list to have several links)."""
+        positional = call.positional
+        if call.has_splat or any(a.keyword for a in call.args) or len(positional) not in (2, 3):
+            return None
+        operator = self.resolver.resolve(positional[0], module)
+        if not (isinstance(operator, External) and operator.qualname in OR_OPERATORS):
+            return None
+        sequence, sequence_module = self.literal_sequence(positional[1], module)
+        if sequence is None:
+            return UnknownNode(call.span)
+        members, shapes, every = self.sequence_elements(sequence, sequence_module)
+        if members is None:
+            if not every or len(shapes) != 1:
+                return UnknownNode(call.span)
+            members = [shapes[0], shapes[0]]
+        if len(positional) == 3:
+            members = [self.element(positional[2], module)] + list(members)
+        if not any(isinstance(m, (SignatureNode, ChainNode, GroupNode, ChordNode))
+                   for m in members):
+            return None  # ``reduce(or_, [1, 2, 4])``, ``Q`` objects, task return values
+        node = members[0]
+        for member in members[1:]:
+            node = combine(node, member, call.span)
+        return node
+
+    def literal_sequence(self, expr: ir.Expr, module: str):
+        """(the list, tuple or comprehension ``expr`` is, directly or in a module-level
+        variable; its module), or (None, module)."""
+        if isinstance(expr, (ir.Name, ir.Attribute)):
+            symbol = self.resolver.resolve(expr, module)
+            if isinstance(symbol, ValueSym):
+                expr, module = symbol.expr, symbol.module
+        if isinstance(expr, ir.Scoped):
+            return self.literal_sequence(expr.value, expr.module)
+        if isinstance(expr, (ir.Sequence, ir.Comprehension)):
+            return expr, module
+        return None, module
 
     def task_signature(self, task, call: ir.Call, method: str) -> SignatureNode:
         method_span = call.func.attr_span if isinstance(call.func, ir.Attribute) else None
@@ -306,17 +503,48 @@ class WorkflowBuilder:
 
     def items(self, call: ir.Call, module: str) -> Optional[List[Node]]:
         """The elements of ``chain(a, b)`` / ``chain([a, b])``; None when not all known."""
+        members, _, _ = self.elements(call, module)
+        return members
+
+    def elements(self, call: ir.Call, module: str) -> "Elements":
+        """The elements of ``group(a, b)`` / ``group([a, b])`` / ``group(t.s(x) for x in xs)``:
+        (the members, None when their list is not known; the shapes of the members when
+        not known, and whether every member has one of them)."""
+        if any(a.star == "**" for a in call.args):
+            return None, (), False
         arguments = [a for a in call.args if not a.keyword]
-        if any(a.star for a in arguments):
-            return None
-        values = [a.value for a in arguments]
-        if len(values) == 1 and isinstance(values[0], (ir.Sequence, ir.Comprehension)):
-            if isinstance(values[0], ir.Comprehension) or values[0].has_splat:
-                return None
-            values = list(values[0].items)
-        elif len(values) == 1 and not self._is_canvas_like(values[0], module):
-            return None  # a variable holding a list we cannot see
-        return [self.element(value, module) for value in values]
+        if len(arguments) == 1 and not arguments[0].star:
+            value = arguments[0].value
+            if isinstance(value, (ir.Sequence, ir.Comprehension)):
+                return self.sequence_elements(value, module)
+            if not self._is_canvas_like(value, module):
+                return None, (), False  # a variable holding a list we cannot see
+        items: List[ir.Expr] = [ir.Starred(a.value, span=a.value.span) if a.star else a.value
+                                for a in arguments]
+        return self.sequence_elements(ir.Sequence("tuple", tuple(items)), module)
+
+    def sequence_elements(self, expr: ir.Expr, module: str) -> "Elements":
+        """``[a, b]``: known members; a comprehension (``[t.s(x) for x in xs]``) or a list
+        with starred comprehensions (``[a, *(t.s(x) for x in xs)]``): members of these
+        shapes, their count unknown; a starred name (``*sigs``): shapes of the rest only."""
+        if isinstance(expr, ir.Comprehension):
+            if expr.kind == "dict":
+                return None, (), False
+            return None, (self.element(expr.element, module),), True
+        if not isinstance(expr, ir.Sequence):
+            return None, (), False
+        if not expr.has_splat:
+            return [self.element(item, module) for item in expr.items], (), False
+        shapes: List[Node] = []
+        every = True
+        for item in expr.items:
+            if not isinstance(item, ir.Starred):
+                shapes.append(self.element(item, module))
+                continue
+            _, inner, inner_every = self.sequence_elements(item.value, module)
+            shapes.extend(inner)
+            every = every and inner_every
+        return None, tuple(shapes), every
 
     def _is_canvas_like(self, expr: ir.Expr, module: str) -> bool:
         node = self.build(expr, module)
@@ -335,7 +563,7 @@ class WorkflowBuilder:
         return UnknownNode(expr.span)
 
     def chain(self, call: ir.Call, module: str) -> Node:
-        steps = self.items(call, module)
+        steps = self.chain_steps(call, module)
         if steps is None:
             return UnknownNode(call.span)
         node: Optional[Node] = None
@@ -362,9 +590,49 @@ class WorkflowBuilder:
                          celery_kind=kind if piped and kind != "chain" else None,
                          per_member=per_member)
 
+    def chain_steps(self, call: ir.Call, module: str) -> Optional[List[Node]]:
+        """The links of ``chain(a, b)``, ``chain([a, b])``, ``chain(*steps)`` with ``steps``
+        a list seen, ``chain(*[t.s(x) for x in xs])``: a comprehension gives links of its
+        shape, at least two of them (a chain is built from a list to have several links:
+        from the second on, each receives the previous one's result). None when not known."""
+        if any(a.star == "**" for a in call.args):
+            return None
+        arguments = [a for a in call.args if not a.keyword]
+        if len(arguments) == 1 and not arguments[0].star:
+            value = arguments[0].value
+            if isinstance(value, ir.Sequence):
+                return self._links(value.items, module)
+            if isinstance(value, ir.Comprehension):
+                return self._links((ir.Starred(value, span=value.span),), module) \
+                    if value.kind == "list" else None  # a generator is not a list to Celery
+            if not self._is_canvas_like(value, module):
+                return None  # a variable holding a list we cannot see
+        return self._links([ir.Starred(a.value, span=a.value.span) if a.star else a.value
+                            for a in arguments], module)
+
+    def _links(self, items, module: str) -> Optional[List[Node]]:
+        links: List[Node] = []
+        for item in items:
+            if not isinstance(item, ir.Starred):
+                links.append(self.element(item, module))
+                continue
+            sequence, sequence_module = self.literal_sequence(item.value, module)
+            if isinstance(sequence, ir.Sequence):
+                inner = self._links(sequence.items, sequence_module)
+                if inner is None:
+                    return None
+                links.extend(inner)
+            elif isinstance(sequence, ir.Comprehension) and sequence.kind != "dict":
+                shape = self.element(sequence.element, sequence_module)
+                links.extend((shape, shape))
+            else:
+                return None  # ``*steps`` built by a loop: not known
+        return links
+
     def group(self, call: ir.Call, module: str) -> GroupNode:
-        members = self.items(call, module)
-        return GroupNode(tuple(members) if members is not None else None, call.span)
+        members, shapes, every = self.elements(call, module)
+        return GroupNode(tuple(members) if members is not None else None, call.span,
+                         shapes=shapes, all_shapes=every)
 
     def chord(self, call: ir.Call, module: str):
         positional = call.positional
@@ -381,9 +649,9 @@ class WorkflowBuilder:
         node = self.build(expr, module)
         if isinstance(node, GroupNode):
             return node
-        if isinstance(expr, ir.Sequence) and not expr.has_splat:
-            return GroupNode(tuple(self.element(item, module) for item in expr.items), expr.span)
-        return GroupNode(None, expr.span)
+        members, shapes, every = self.sequence_elements(expr, module)
+        return GroupNode(tuple(members) if members is not None else None, expr.span,
+                         shapes=shapes, all_shapes=every)
 
 
 # ---- Celery's composition rules ----
@@ -400,12 +668,12 @@ def combine(left: Node, right: Node, span, in_chain: bool = False) -> Node:
     if isinstance(right, ChainNode):
         steps.extend(right.steps)
     elif isinstance(right, GroupNode) and right.members is not None and len(right.members) == 1:
-        steps.append(GroupNode(right.members, right.span, unrolled=True))
+        steps.append(replace(right, unrolled=True))
     else:
         steps.append(right)
     if in_chain and isinstance(left, GroupNode) and left.members is not None \
             and len(left.members) == 1:
-        steps[0] = GroupNode(left.members, left.span, unrolled=True)
+        steps[0] = replace(left, unrolled=True)
     return ChainNode(tuple(steps), span)
 
 
@@ -482,11 +750,43 @@ def with_options(node: Node, call: ir.Call) -> Node:
         if not isinstance(immutable, bool):
             return UnknownNode(call.span)
     options = node.options + tuple((a.keyword, a.value) for a in call.args if a.keyword)
-    return SignatureNode(node.task, node.span, node.args, node.kwargs, node.args_known,
-                         immutable, node.via, node.method_span, options)
+    return replace(node, immutable=immutable, options=options)
 
 
 # ---- argument lists ----
+
+
+def _bind_parameters(function, call: ir.Call, module: str, defining: str):
+    """Parameter name -> the argument a call gives it (kept in its module when the function
+    is another module's), for a call with no splat to a function without ``*args``/``**kw``
+    it would not bind to; None when the call does not bind."""
+    params = function.params.items
+    slots = [p for p in params if p.kind in (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD)]
+    positional = call.positional
+    if len(positional) > len(slots) or any(p.kind in (VAR_POSITIONAL, VAR_KEYWORD)
+                                           for p in params):
+        return None
+    bound = {}
+    for param, value in zip(slots, positional):
+        bound[param.name] = value
+    names = {p.name for p in params if p.kind != POSITIONAL_ONLY}
+    for arg in call.args:
+        if arg.keyword:
+            if arg.keyword not in names or arg.keyword in bound:
+                return None
+            bound[arg.keyword] = arg.value
+    if module != defining:
+        bound = {name: value if _literal_value(value) else
+                 ir.Scoped(module, value, span=value.span, text=value.text)
+                 for name, value in bound.items()}
+    return bound
+
+
+def _literal_value(expr: ir.Expr) -> bool:
+    return literal(expr, _NOT_LITERAL) is not _NOT_LITERAL
+
+
+_NOT_LITERAL = object()
 
 
 def _value(expr: ir.Expr) -> Value:

@@ -29,6 +29,12 @@ class Value:
     expr: Optional[ir.Expr] = None
 
 
+# The file a node's span is in, when it is not the workflow's (a canvas kept in a variable of
+# another module, a helper function of another module): ``where(workflow, node)``.
+def _path():
+    return field(default=None, kw_only=True)
+
+
 @dataclass(frozen=True, eq=False)
 class SignatureNode:
     """One task invocation: ``task.s(...)``, ``task.si(...)``, ``signature("name", ...)``..."""
@@ -43,6 +49,7 @@ class SignatureNode:
     via: str = "s"
     method_span: Optional[ir.Span] = None  # the ``s`` of ``.s(``, for fixes
     options: Tuple[Tuple[str, ir.Expr], ...] = ()
+    path: Optional[str] = _path()
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +64,7 @@ class ChainNode:
     # with that one member's result: ``g1 | g2 | g3`` is ``_chain(chord(g1, g2), g3)``, whose
     # chord body (a group) carries the rest of the chain to each of its members (CCL022).
     per_member: Optional[int] = None
+    path: Optional[str] = _path()
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,6 +73,20 @@ class GroupNode:
     span: Optional[ir.Span]
     # A one-member group inside a chain runs as its member alone: the next step gets a scalar.
     unrolled: bool = False
+    # When ``members`` is None: what members are built as, their count unknown. A
+    # comprehension's element (``group(fetch.s(u) for u in urls)``: ``fetch.s(<u>)``, its
+    # arguments from the comprehension's variables known in number, not in value), and the
+    # plain items beside starred comprehensions (``[a.s(), *(b.s(x) for x in xs)]``).
+    shapes: Tuple["Node", ...] = ()
+    # Whether every member is one of ``shapes`` (False after ``*sigs``, a list not seen).
+    all_shapes: bool = False
+    path: Optional[str] = _path()
+
+    @property
+    def parts(self) -> Tuple["Node", ...]:
+        """The members, or when their list is not known the shapes they are built as: what
+        every rule that does not need the count reads (arguments, results, options)."""
+        return self.members if self.members is not None else self.shapes
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,6 +94,7 @@ class ChordNode:
     header: GroupNode
     body: Optional["Node"]  # None: ``chord(header)`` waiting for its body
     span: Optional[ir.Span]
+    path: Optional[str] = _path()
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,6 +105,7 @@ class CalledNode:
     span: Optional[ir.Span]
     how: str  # "delay", "apply_async" or "call"
     call: ir.Call = None
+    path: Optional[str] = _path()
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +113,7 @@ class UnknownNode:
     """A canvas element the analyser cannot follow; nothing is reported about it."""
 
     span: Optional[ir.Span]
+    path: Optional[str] = _path()
 
 
 Node = Union[SignatureNode, ChainNode, GroupNode, ChordNode, CalledNode, UnknownNode]
@@ -164,6 +189,11 @@ class Invocation:
         return replace(self, prepended=(), from_parent=False)
 
 
+def where(workflow: "Workflow", node) -> str:
+    """The path of the file ``node``'s span is in: a finding at that span is reported there."""
+    return getattr(node, "path", None) or workflow.module.path
+
+
 # ---- argument flow ----
 
 
@@ -194,6 +224,8 @@ def invocations(workflow: Workflow) -> Iterator[Invocation]:
     else:
         start = ((), (), False)
     yield from _flow(workflow, workflow.canvas, *start, from_parent=False)
+    if raises_at_once(workflow):
+        return  # ``group.apply_async(link=cb)``: no callback is ever called (CCL010)
     for callback in workflow.callbacks:
         if callback.kind == "link" and isinstance(callback.parent, GroupNode):
             # ``group.link(cb)`` links an immutable clone of cb to the first member only.
@@ -205,6 +237,17 @@ def invocations(workflow: Workflow) -> Iterator[Invocation]:
                              True, from_parent=True)
         elif isinstance(callback.callback, SignatureNode):
             yield errback_invocation(workflow, callback.callback)
+
+
+def raises_at_once(workflow: Workflow) -> bool:
+    """``group(...).apply_async(link=cb)`` (or ``link_error=``): Celery 5.7's
+    ``group.apply_async`` raises ``TypeError: Cannot add link to group`` before anything is
+    sent, so its callbacks are never called (CCL010 reports it)."""
+    application = workflow.application
+    canvas = workflow.canvas
+    return (application is not None and application.how == "apply_async"
+            and isinstance(canvas, GroupNode) and not canvas.unrolled
+            and any(callback.parent is canvas for callback in workflow.callbacks))
 
 
 def errback_invocation(workflow: Workflow, errback: SignatureNode) -> Invocation:
@@ -275,7 +318,7 @@ def _flow(workflow: Workflow, node: Node, prepended, extra_kwargs, complete: boo
             prepended, extra_kwargs, complete, from_parent = (
                 (describe_result(step),), (), True, True)
     elif isinstance(node, GroupNode):
-        for member in node.members or ():
+        for member in node.parts:
             yield from _flow(workflow, member, prepended, extra_kwargs, complete, from_parent)
     elif isinstance(node, ChordNode):
         yield from _flow(workflow, node.header, prepended, extra_kwargs, complete, from_parent)
@@ -289,6 +332,7 @@ def argument_receivers(node: Node) -> Optional[List[SignatureNode]]:
     first task, every member of a group, every member of a chord's header. Each keeps them
     or, immutable, drops them (``Signature._merge``).
 
+    For a group built by a comprehension, the shapes of its members when every member has one.
     None when that is not known: an element the analyser cannot follow, a group built
     dynamically, or a chain led by a chord (Celery 5.7 merges the keywords into the chord's
     own, observed: none reaches its header).
@@ -301,9 +345,9 @@ def argument_receivers(node: Node) -> Optional[List[SignatureNode]]:
         return argument_receivers(node.steps[0])
     if isinstance(node, ChordNode):
         return argument_receivers(node.header)
-    if isinstance(node, GroupNode) and node.members:
+    if isinstance(node, GroupNode) and (node.members or node.all_shapes and node.shapes):
         found: List[SignatureNode] = []
-        for member in node.members:
+        for member in node.parts:
             receivers = argument_receivers(member)
             if receivers is None:
                 return None
@@ -321,7 +365,7 @@ def nodes(node: Node) -> Iterator[Node]:
         if isinstance(current, ChainNode):
             stack.extend(reversed(current.steps))
         elif isinstance(current, GroupNode):
-            stack.extend(reversed(current.members or ()))
+            stack.extend(reversed(current.parts))
         elif isinstance(current, ChordNode):
             if current.body is not None:
                 stack.append(current.body)

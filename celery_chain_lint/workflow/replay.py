@@ -39,10 +39,18 @@ def _is_json(constant: Any) -> bool:
 GroupLinks = Dict[int, List[Tuple[str, Node]]]
 
 
+def replay_name(task) -> Optional[str]:
+    """The name a task is replayed under: its registered name, or when that is not a literal
+    (``name=f"send_{channel}"`` in a factory) Celery's default one, for the shadow only."""
+    if task is None:
+        return None
+    return task.name if task.name is not None else f"{task.module}.{task.display}"
+
+
 def node_data(node: Optional[Node], flagged: Optional[SignatureNode] = None,
               group_links: Optional[GroupLinks] = None) -> Any:
     if isinstance(node, SignatureNode):
-        return {"type": "signature", "task": getattr(node.task, "name", None),
+        return {"type": "signature", "task": replay_name(node.task),
                 "args": [value_data(v) for v in node.args] if node.args_known else None,
                 "kwargs": {k: value_data(v) for k, v in node.kwargs} if node.args_known else None,
                 "immutable": node.immutable, "via": node.via, "flagged": node is flagged,
@@ -56,6 +64,9 @@ def node_data(node: Optional[Node], flagged: Optional[SignatureNode] = None,
         members = None if node.members is None else [node_data(m, flagged, group_links)
                                                  for m in node.members]
         data = {"type": "group", "members": members, "unrolled": node.unrolled}
+        if node.members is None and node.all_shapes and node.shapes:
+            # Built by a comprehension: the harness replays two members of each shape.
+            data["shapes"] = [node_data(m, flagged, group_links) for m in node.shapes]
         links = (group_links or {}).get(id(node))
         if links:
             data["links"] = [{"how": how, "callback": node_data(callback, flagged)}
@@ -78,8 +89,8 @@ def workflow_data(workflow: Workflow, flagged: Optional[SignatureNode] = None,
     for node in nodes:
         for signature in signatures(node):
             task = signature.task
-            if task is not None and task.name is not None:
-                tasks[task.name] = task.describe()
+            if task is not None:
+                tasks[replay_name(task)] = dict(task.describe(), name=replay_name(task))
     return {
         "canvas": node_data(workflow.canvas, flagged, group_links),
         "application": None if application is None else {
@@ -97,5 +108,5 @@ def workflow_data(workflow: Workflow, flagged: Optional[SignatureNode] = None,
 
 def replay_data(invocation: Invocation) -> Dict[str, Any]:
     data = workflow_data(invocation.workflow, invocation.signature)
-    data["flagged_task"] = getattr(invocation.signature.task, "name", None)
+    data["flagged_task"] = replay_name(invocation.signature.task)
     return data

@@ -55,7 +55,7 @@ def receives_result(node: Optional[Node]) -> bool:
     if isinstance(node, ChainNode):
         return bool(node.steps) and receives_result(node.steps[0])
     if isinstance(node, GroupNode):
-        return any(receives_result(member) for member in node.members or ())
+        return any(receives_result(member) for member in node.parts)
     if isinstance(node, ChordNode):
         return receives_result(node.header)
     return False  # called, unknown: nothing is claimed
@@ -89,13 +89,13 @@ def _walk(workflow: Workflow, node: Node, then: Optional[Node], role: str) -> It
             member_role = "header" if after is not None and not current.unrolled else current_role
             if current.unrolled and after is not None:
                 member_role = "link"
-            for member in reversed(current.members or ()):
+            for member in reversed(current.parts):
                 stack.append((member, after, member_role))
         elif isinstance(current, ChordNode):
             if current.body is not None:
                 stack.append((current.body, after, current_role))
             body = current.body if current.body is not None else UnknownNode(current.span)
-            for member in reversed(current.header.members or ()):
+            for member in reversed(current.header.parts):
                 stack.append((member, body, "header"))
         elif isinstance(current, (CalledNode, UnknownNode)):
             continue

@@ -60,6 +60,11 @@ def confirm_errback_task_id(finding: Dict[str, Any], context) -> Any:
                 return confirmed(f"{name.rsplit('.', 1)[-1]} ran as a task and its parameter "
                                  f"{parameter!r} received the failed task's id {shown}, not "
                                  "the exception", **evidence)
+            # ``*args`` (shown as the tuple it received) led by the id.
+            if any(shown.startswith(f"({task_id!r},") for task_id in failed_ids):
+                return confirmed(f"{name.rsplit('.', 1)[-1]} ran as a task and its *{parameter} "
+                                 f"received {shown}: the failed task's id, not (request, exc, "
+                                 "traceback)", **evidence)
     if not executions:
         return not_reproduced("the errback did not run as a task (Celery called it inline or "
                               "not at all)", **evidence)

@@ -20,6 +20,8 @@ def confirm_not_a_task(finding: Dict[str, Any], context) -> Any:
     from celery_chain_lint.harness.shadow import parameter_source
 
     replay = finding.get("replay")
+    if replay and isinstance(replay.get("missing"), dict):
+        return _confirm_missing(finding, replay["missing"], replay.get("method") or "delay")
     if not replay or not isinstance(replay.get("function"), dict):
         return skipped("the finding carries no replay data")
     function = replay["function"]
@@ -50,3 +52,26 @@ def confirm_not_a_task(finding: Dict[str, Any], context) -> Any:
                                           "is involved)"}
         return confirmed(f"AttributeError: {error}", **evidence)
     return not_reproduced(f"{name}.{method} exists on the rebuilt function", **evidence)
+
+
+def _confirm_missing(finding: Dict[str, Any], missing: Dict[str, Any], method: str) -> Any:
+    """``tasks.missing_task.delay()``: a module object with the flagged name and without the
+    attribute (the analyser found no definition, import or assignment of it), in the harness
+    process; looking the attribute up is Python's own AttributeError."""
+    import types
+
+    module, name = missing.get("module") or "", missing.get("name") or ""
+    if not name.isidentifier():
+        return skipped("the replay data names no attribute")
+    stand_in = types.ModuleType(module)
+    evidence: Dict[str, Any] = {"predicted": finding.get("message"),
+                                "notes": [f"a module named {module} without {name!r}, as the "
+                                          "analysed source defines it"]}
+    try:
+        getattr(getattr(stand_in, name), method)
+    except AttributeError as error:
+        evidence["exception"] = {"type": "AttributeError", "message": str(error),
+                                 "where": f"looking up {module}.{name} (Python, before Celery "
+                                          "is involved)"}
+        return confirmed(f"AttributeError: {error}", **evidence)
+    return not_reproduced(f"{module}.{name} exists", **evidence)
