@@ -384,3 +384,67 @@ def test_the_warning_names_the_decorators_it_could_not_follow(tmp_path):
     os.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["check", ".", "--no-cache"])
     assert "`@ext_celery.celery.task` (1)" in result.stderr
+
+
+# ---- apps whose class is loaded at run time, or a subclass of Celery's ----
+
+LOADED_APP = {
+    "proj/__init__.py": "",
+    "proj/celery.py": """
+        from django.utils.module_loading import import_string
+
+        celery_class = import_string("proj.apps.CeleryApp")
+        app = celery_class(main="proj")
+        app.config_from_object("django.conf:settings", namespace="CELERY")
+        app.autodiscover_tasks()
+    """,
+    "proj/tasks.py": "from celery import chord\nfrom proj.celery import app\n"
+                     + TASKS.format(app="app") + "\ndef view():\n    " + CALL,
+}
+
+
+def test_an_app_whose_class_is_loaded_at_run_time_is_known_by_its_calls(tmp_path):
+    """Mayan EDMS's layout: ``import_string(setting)(main=...)``; only an app is asked
+    ``config_from_object``. Its configuration is not known: a chord there is no CCL008."""
+    write(tmp_path, LOADED_APP)
+    assert found(tmp_path) == {(os.path.join("proj", "tasks.py"), 9, "CCL002")}
+    files = dict(LOADED_APP)
+    files["proj/tasks.py"] = files["proj/tasks.py"].replace(
+        CALL, "chord([add.s(1, 2)], add.s(3)).delay()\n")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+
+
+def test_an_object_made_at_run_time_and_asked_nothing_of_an_app_is_no_app(tmp_path):
+    files = dict(LOADED_APP)
+    files["proj/celery.py"] = files["proj/celery.py"].replace(
+        'app.config_from_object("django.conf:settings", namespace="CELERY")\n', "").replace(
+        "app.autodiscover_tasks()\n", "app.start()\n")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+
+
+SUBCLASS = {
+    "proj/__init__.py": "",
+    "proj/core.py": "from celery import Celery\n\nclass ProjCelery(Celery):\n"
+                    "    def on_init(self):\n        pass\n",
+    "proj/app.py": "from proj.core import ProjCelery\n\ncelery = ProjCelery('proj')\n",
+    "proj/tasks.py": "from proj.app import celery\n" + TASKS.format(app="celery")
+                     + "\ndef view():\n    " + CALL,
+}
+
+
+def test_an_app_of_a_subclass_of_celery(tmp_path):
+    """Indico's layout: ``class IndicoCelery(Celery)``, ``celery = IndicoCelery('indico')``."""
+    write(tmp_path, SUBCLASS)
+    assert found(tmp_path) == {(os.path.join("proj", "tasks.py"), 8, "CCL002")}
+
+
+def test_a_subclass_with_its_own_task_decorator_leaves_the_arguments_unknown(tmp_path):
+    """Its ``task`` may change what a task takes: indexed, but its arguments are not checked."""
+    files = dict(SUBCLASS)
+    files["proj/core.py"] += ("\n    def task(self, *args, **kwargs):\n"
+                              "        return super().task(*args, **kwargs)\n")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+    assert coverage(tmp_path).tasks == 1

@@ -45,7 +45,7 @@ ROOT_METHODS = frozenset(
     {"s", "si", "signature", "subtask", "delay", "apply_async", "apply", "link", "link_error",
      "on_error", "set", "map", "starmap", "chunks", "replace", "add_to_chord",
      "register_task", "register", "config_from_object", "update", "setdefault",
-     "send_task"}
+     "send_task", "autodiscover_tasks"}
 )
 CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "subtask", "chunks",
                           # ``functools.reduce(operator.or_, sigs)`` composes a chain.

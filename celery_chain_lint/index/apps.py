@@ -204,6 +204,8 @@ class AppIndex:
                 writes.extend(read)
 
         # 2. Celery(...) keywords.
+        if app.loaded is not None:
+            config.opaque_source = f"an app class loaded at run time ({app.loaded})"
         if app.call.has_splat:
             config.opaque_source = f"Celery(**...) at {self._where(app.module, app.call)}"
         for arg in app.call.args:

@@ -8,6 +8,7 @@ it cannot follow is ``UNKNOWN``, and rules say nothing about it.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 from typing import TYPE_CHECKING, Dict, Optional, Set, Tuple
 
@@ -46,6 +47,9 @@ MAX_RESOLUTION_DEPTH = 60
 # The methods through which a call gives a task (``app.register_task(Charge())``,
 # ``app.tasks.register(...)``: ``Resolver.call``); no other call resolves to one.
 REGISTERING_METHODS = frozenset({"register_task", "register"})
+# Methods only a Celery app has: an object they are called on is one (``Resolver.
+# app_by_its_calls``).
+APP_ONLY_METHODS = frozenset({"config_from_object", "autodiscover_tasks"})
 
 
 def is_celery(module: str) -> bool:
@@ -151,9 +155,10 @@ class Resolver:
         if isinstance(binding, ValueBinding):
             value = self.resolve(binding.expr, module)
             if value is UNKNOWN:
-                return ValueSym(module, binding.expr)
+                return self.app_by_its_calls(module, name, binding.expr) \
+                    or ValueSym(module, binding.expr)
             if isinstance(value, AppSym) and value.variable is None:
-                return AppSym(value.module, value.call, variable=name)
+                return dataclasses.replace(value, variable=name)
             return value
         if isinstance(binding, UnknownBinding):
             return UNKNOWN
@@ -219,13 +224,16 @@ class Resolver:
             return self.decorator_call(DecoratorSym(), call)
         if isinstance(func, MemberSym) and isinstance(func.owner, AppSym):
             if func.name == "task":
-                return self.decorator_call(DecoratorSym(app=func.owner), call)
+                return self.decorator_call(DecoratorSym(
+                    app=func.owner, open_options=func.owner.own_task_method), call)
             if func.name == "register_task" and self.tasks is not None:
                 return self.tasks.registered(call, module, func.owner)
         if isinstance(func, MemberSym) and isinstance(func.owner, MemberSym) \
                 and func.owner.name == "tasks" and func.name == "register" and self.tasks:
             return self.tasks.registered(call, module, func.owner.owner)
         if isinstance(func, ClassSym):
+            if self.is_app_class(func):
+                return self.app_of_subclass(module, call, func)
             return InstanceSym(func)
         if isinstance(func, FunctionSym) and self.tasks is not None:
             factory = self.tasks.decorator_factory(func)
@@ -280,6 +288,28 @@ class Resolver:
                 options[arg.keyword] = arg.value
         return DecoratorSym(options=options, app=base.app, open_options=open_options)
 
+    def app_by_its_calls(self, module: str, name: str, expr: ir.Expr) -> Optional[AppSym]:
+        """An app whose class is loaded at run time (``celery_class = import_string(setting)``,
+        ``app = celery_class(main="mayan")``), known by the Celery app methods its module calls
+        on it at module level (``app.config_from_object(...)``, ``app.autodiscover_tasks()``):
+        no other object has them. Its configuration is unknown (``AppSym.loaded``)."""
+        if not isinstance(expr, ir.Call):
+            return None
+        facts = self.modules.get(module)
+        for root in facts.roots if facts is not None else ():
+            if root.scope:
+                continue
+            for node in ir.walk(root.expr):
+                if isinstance(node, ir.Call) and isinstance(node.func, ir.Attribute) \
+                        and node.func.attr in APP_ONLY_METHODS \
+                        and isinstance(node.func.value, ir.Name) and node.func.value.id == name:
+                    key = id(expr)
+                    if key not in self._apps:
+                        self._apps[key] = AppSym(module, expr, variable=name,
+                                                 loaded=f"{name} = {expr.text or '...'}")
+                    return self._apps[key]
+        return None
+
     def app_for(self, module: str, call: ir.Call) -> AppSym:
         key = id(call)
         if key not in self._apps:
@@ -296,10 +326,45 @@ class Resolver:
             return DecoratorSym()
         if isinstance(symbol, MemberSym) and isinstance(symbol.owner, AppSym) \
                 and symbol.name == "task":
-            return DecoratorSym(app=symbol.owner)
+            return DecoratorSym(app=symbol.owner, open_options=symbol.owner.own_task_method)
         if isinstance(symbol, FunctionSym) and self.tasks is not None:
             return self.tasks.bare_decorator(symbol)
         return None
+
+    def app_of_subclass(self, module: str, call: ir.Call, cls: ClassSym) -> AppSym:
+        """``IndicoCelery("indico")``: an app, configured by its class too (so not known), whose
+        ``task`` decorator is Celery's unless the class defines its own."""
+        key = id(call)
+        if key not in self._apps:
+            self._apps[key] = AppSym(module, call, loaded=f"{cls.qualname}, a subclass of Celery",
+                                     own_task_method=self.defines_method(cls, "task"))
+        return self._apps[key]
+
+    @guarded(False)
+    def is_app_class(self, symbol: object, seen: Optional[Set] = None) -> bool:
+        """Whether a class of the project derives from ``celery.Celery``."""
+        if not isinstance(symbol, ClassSym):
+            return False
+        seen = seen or set()
+        if symbol in seen:
+            return False
+        seen.add(symbol)
+        facts = self.modules[symbol.module].classes.get(symbol.qualname)
+        return facts is not None and any(
+            celery_name(base) == "Celery" or self.is_app_class(base, seen)
+            for base in (self.resolve(expr, symbol.module) for expr in facts.bases))
+
+    @guarded(False)
+    def defines_method(self, symbol: ClassSym, name: str) -> bool:
+        """Whether the class, or a project class between it and Celery's, defines ``name``."""
+        facts = self.modules[symbol.module].classes.get(symbol.qualname)
+        if facts is None:
+            return True  # not known: as if it did
+        if name in facts.methods:
+            return True
+        return any(self.defines_method(base, name) for base in
+                   (self.resolve(expr, symbol.module) for expr in facts.bases)
+                   if isinstance(base, ClassSym))
 
     @guarded(False)
     def is_task_base(self, symbol: object, seen: Optional[Set] = None) -> bool:

@@ -45,6 +45,13 @@ class AppSym:
     module: str
     call: ir.Call
     variable: Optional[str] = None
+    # Set when the app's class is not Celery's as written but loaded at run time
+    # (``import_string(setting)(main=...)``), known for an app by what the code calls on it: its
+    # configuration may come from that class, so none of it is known.
+    loaded: Optional[str] = None
+    # The app's class is a subclass of Celery's that defines its own ``task``: what its
+    # decorator does with options and arguments is not known.
+    own_task_method: bool = False
 
 
 @dataclass(frozen=True, eq=False)

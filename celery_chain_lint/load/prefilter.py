@@ -55,6 +55,10 @@ from celery_chain_lint.load.source import undecodable
 # (Django settings with ``CELERY_*`` names, a ``celeryconfig``) are named by the app, and read
 # lazily by name like any module (index/apps.py).
 _CANVAS_CALLS = (b".s(", b".si(", b".delay(", b".apply_async(")
+# What only a Celery app is asked: the module holding an app whose class it loads at run time
+# (``import_string(...)(main=...)``) names no Celery object, yet it is the app's
+# (index/resolver.py, ``Resolver.app_by_its_calls``).
+_APP_CALLS = (b".config_from_object(", b".autodiscover_tasks(")
 # A function decorated like a task (``@app.task``, ``@shared_task``, ``@ext.celery.task(...)``):
 # read in full even when the file names no Celery object, so that the coverage counts it and
 # says when its app cannot be followed.
@@ -138,6 +142,7 @@ def scan(data: bytes) -> Scan:
     # bytes) goes to the full pass, which reports it (CCL999): cheap to find, and worth saying.
     calls_canvas = any(marker in data for marker in _CANVAS_CALLS)
     seed = "celery" in names or calls_canvas or undecodable(data) \
+        or any(marker in data for marker in _APP_CALLS) \
         or _TASK_DECORATOR.search(data) is not None
     return Scan(seed, tuple(imports), names, calls_canvas)
 
