@@ -340,19 +340,10 @@ class Resolver:
                                      own_task_method=self.defines_method(cls, "task"))
         return self._apps[key]
 
-    @guarded(False)
-    def is_app_class(self, symbol: object, seen: Optional[Set] = None) -> bool:
+    def is_app_class(self, symbol: object) -> bool:
         """Whether a class of the project derives from ``celery.Celery``."""
-        if not isinstance(symbol, ClassSym):
-            return False
-        seen = seen or set()
-        if symbol in seen:
-            return False
-        seen.add(symbol)
-        facts = self.modules[symbol.module].classes.get(symbol.qualname)
-        return facts is not None and any(
-            celery_name(base) == "Celery" or self.is_app_class(base, seen)
-            for base in (self.resolve(expr, symbol.module) for expr in facts.bases))
+        return isinstance(symbol, ClassSym) and self._derives_from(
+            symbol, lambda base: celery_name(base) == "Celery")
 
     @guarded(False)
     def defines_method(self, symbol: ClassSym, name: str) -> bool:
@@ -366,14 +357,18 @@ class Resolver:
                    (self.resolve(expr, symbol.module) for expr in facts.bases)
                    if isinstance(base, ClassSym))
 
+    def is_task_base(self, symbol: object) -> bool:
+        """Whether a class derives from ``celery.Task`` (or ``app.Task``)."""
+        return self._derives_from(symbol, lambda base: celery_name(base) == "Task" or (
+            isinstance(base, MemberSym) and base.name == "Task"
+            and isinstance(base.owner, AppSym)))
+
     @guarded(False)
-    def is_task_base(self, symbol: object, seen: Optional[Set] = None) -> bool:
-        """Whether a class derives from ``celery.Task``."""
-        if celery_name(symbol) == "Task":
+    def _derives_from(self, symbol: object, is_root, seen: Optional[Set] = None) -> bool:
+        """Whether ``symbol`` is a root class (``is_root``) or a project class deriving from
+        one, through any of its bases."""
+        if is_root(symbol):
             return True
-        if isinstance(symbol, MemberSym) and symbol.name == "Task" \
-                and isinstance(symbol.owner, AppSym):
-            return True  # ``app.Task``
         if not isinstance(symbol, ClassSym):
             return False
         seen = seen or set()
@@ -382,4 +377,5 @@ class Resolver:
         seen.add(symbol)
         facts = self.modules[symbol.module].classes.get(symbol.qualname)
         return facts is not None and any(
-            self.is_task_base(self.resolve(base, symbol.module), seen) for base in facts.bases)
+            self._derives_from(self.resolve(base, symbol.module), is_root, seen)
+            for base in facts.bases)
