@@ -16,7 +16,7 @@ import os
 import tokenize
 from dataclasses import dataclass, field
 from io import BytesIO
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 from celery_chain_lint import __version__
 from celery_chain_lint.findings import Edit, Finding
@@ -151,8 +151,6 @@ def diagnostic(finding: Finding, lines: Sequence[str], codec):
 
 def code_actions(uri: str, finding: Finding, found, text: str, lines: Sequence[str], codec):
     """The finding's fix (when it has one), then ``# noqa: CODE`` for its line."""
-    from lsprotocol import types
-
     from celery_chain_lint.fixes.noqa import add_noqa_edits
 
     actions = []

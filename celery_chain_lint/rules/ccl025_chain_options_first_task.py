@@ -39,7 +39,7 @@ app.conf.task_routes = {"media.tasks.*": {"queue": "video"}}
 """
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List
 
 from celery_chain_lint.index.apps import UNKNOWN
 from celery_chain_lint.index.options import effective_options
