@@ -426,3 +426,44 @@ def test_roots_and_decorators_naming_nothing_celery_related_are_not_followed(tmp
             assert stats["definitions"] == 0, stats  # shop/util.py: never read
     assert found[True] == found[False]
     assert [f["code"] for f in found[True]] == ["CCL001"]
+
+
+# A Django settings module binding a beat schedule (osf.io's ``website/settings``): every view,
+# model and migration imports the settings, and none reaches a canvas through ``crontab``.
+SETTINGS_WITH_A_SCHEDULE = {
+    "site/__init__.py": "",
+    "site/settings.py": """
+        from celery.schedules import crontab
+        from celery.utils.log import get_task_logger
+
+        BEAT = {"nightly": {"task": "site.jobs.charge", "schedule": crontab(hour=3)}}
+        LOG = get_task_logger(__name__)
+    """,
+    "site/jobs.py": textwrap.dedent(JOBS),
+    # Reaches the settings only: nothing Celery-related, never read in full.
+    "site/views.py": """
+        from site import settings
+
+        def show():
+            return settings.BEAT
+    """,
+    "site/migration.py": "from site.settings import crontab\n\nEVERY = crontab(minute=5)\n",
+    # Reaches a task through its module: read in full.
+    "site/flow.py": """
+        from site import settings, jobs
+
+        def flow():
+            return jobs.charge.signature((1, "usd", settings.BEAT))  # CCL002
+    """,
+}
+
+
+def test_a_module_binding_only_inert_celery_objects_promotes_nothing(tmp_path):
+    write(tmp_path, SETTINGS_WITH_A_SCHEDULE)
+    with_filter, stats = findings(["site"], True, tmp_path)
+    without, _ = findings(["site"], False, tmp_path)
+    assert with_filter == without
+    assert [(Path(f["path"]).name, f["code"]) for f in with_filter] == [("flow.py", "CCL002")]
+    # settings.py and jobs.py (import celery) and flow.py (imports a task): not views.py nor
+    # migration.py, which reach a schedule and a logger only.
+    assert stats["full"] == 3

@@ -246,6 +246,12 @@ class Relevance(NamedTuple):
         return self.names.get(package, frozenset()) | self.inside.get(package, frozenset())
 
 
+# Celery's modules whose objects no rule and no index reads (beat schedules, loggers, signals):
+# a module binding one (a settings module's ``crontab``) gives its importers no way to a canvas
+# or a task, and would otherwise make every module importing the settings read in full.
+INERT_CELERY_MODULES = ("celery.schedules.", "celery.utils.log.", "celery.signals.")
+
+
 def relevance(project) -> Relevance:
     """What an importing file must import to reach something Celery-related in ``project``:
     module-level names bound to such objects (a task, a task decorator or base class, an app,
@@ -270,7 +276,9 @@ def relevance(project) -> Relevance:
         if isinstance(symbol, (TaskSym, DecoratorSym, AppSym, MemberSym)):
             return True
         if isinstance(symbol, External):
-            return symbol.qualname == "celery" or symbol.qualname.startswith("celery.")
+            name = symbol.qualname
+            return (name == "celery" or name.startswith("celery.")) \
+                and not name.startswith(INERT_CELERY_MODULES)
         if isinstance(symbol, ModuleSym):  # ``from pkg import jobs as j``: ``j`` names it
             return bool(relevant_names.get(symbol.name))
         if isinstance(symbol, InstanceSym):
