@@ -467,3 +467,44 @@ def test_a_module_binding_only_inert_celery_objects_promotes_nothing(tmp_path):
     # settings.py and jobs.py (import celery) and flow.py (imports a task): not views.py nor
     # migration.py, which reach a schedule and a logger only.
     assert stats["full"] == 3
+
+
+# ``import site.util.text`` binds ``site``: the file reaches ``site.jobs`` by writing it, not by
+# spelling ``jobs`` elsewhere (a Django migration's ``models`` of ``django.db``).
+SPELLED_AFTER_THE_PACKAGE = {
+    "site/__init__.py": "",
+    "site/util/__init__.py": "",
+    "site/util/text.py": "def shout(x):\n    return x.upper()\n",
+    "site/jobs.py": textwrap.dedent(JOBS),
+    "site/models.py": "from site.jobs import charge\n\nCHARGE = charge\n",
+    "site/migration.py": """
+        import site.util.text
+        from django.db import models
+
+        FIELD = models.CharField(default=site.util.text.shout("jobs"))
+    """,
+    "site/flow.py": """
+        import site.util.text
+
+        def flow():
+            return site . models.CHARGE.signature((1, "usd", 3))  # CCL002
+    """,
+    "site/last.py": """
+        import site.models
+
+        def flow():
+            return site.models.CHARGE.signature((1, "usd", 3))  # CCL002
+    """,
+}
+
+
+def test_a_package_reached_through_an_import_promotes_files_that_write_the_path(tmp_path):
+    write(tmp_path, SPELLED_AFTER_THE_PACKAGE)
+    with_filter, stats = findings(["site"], True, tmp_path)
+    without, _ = findings(["site"], False, tmp_path)
+    assert with_filter == without
+    assert sorted((Path(f["path"]).name, f["code"]) for f in with_filter) == [
+        ("flow.py", "CCL002"), ("last.py", "CCL002")]
+    # jobs.py (imports celery), models.py (imports a task), flow.py and last.py: not
+    # migration.py, which spells ``models`` and ``jobs`` but writes neither after ``site``.
+    assert stats["full"] == 4

@@ -14,8 +14,10 @@
 """
 from __future__ import annotations
 
+import functools
 import os
 import pickle
+import re
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -133,6 +135,12 @@ class _File:
     @property
     def module(self) -> str:
         return self.source.module
+
+
+@functools.lru_cache(maxsize=4096)
+def _dotted(words: str) -> "re.Pattern[bytes]":
+    """``a.b`` as written in code: ``a . b`` too, over a line break inside parentheses."""
+    return re.compile(rb"\s*\.\s*".join(re.escape(w.encode()) for w in words.split(".")))
 
 
 class Analysis:
@@ -431,7 +439,9 @@ class Analysis:
             f.data = None
         if data is None:
             return True  # unreadable: let the full pass report it
-        return any(word.encode() in data for word in words)  # in a longer word too: erring safe
+        # In a longer word too, and ``a.b`` with spaces around the dot: erring safe.
+        return any(word.encode() in data if "." not in word else _dotted(word).search(data)
+                   for word in words)
 
     def _data(self, f: _File) -> Optional[bytes]:
         if f.data is None and not f.unreadable:

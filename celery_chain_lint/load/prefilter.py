@@ -221,11 +221,11 @@ class Relevance(NamedTuple):
         for index, part in enumerate(parts):
             module = f"{module}.{part}" if module else part
             if index + 1 == len(parts):
-                return module in self.modules
+                return module in self.modules or spells(_after(part, self._reachable(module)))
             if parts[index + 1] in self.names.get(module, ()):
                 return True
             # The imported path's own next module is the next step (spelled by the import).
-            if module in self.modules and spells(self._reachable(module) - {parts[index + 1]}):
+            if spells(_after(part, self._reachable(module) - {parts[index + 1]})):
                 return True
         return False
 
@@ -250,6 +250,14 @@ class Relevance(NamedTuple):
 # a module binding one (a settings module's ``crontab``) gives its importers no way to a canvas
 # or a task, and would otherwise make every module importing the settings read in full.
 INERT_CELERY_MODULES = ("celery.schedules.", "celery.utils.log.", "celery.signals.")
+
+
+def _after(part: str, words: FrozenSet[str]) -> FrozenSet[str]:
+    """What a file reaching ``words`` as attributes of the module ``...part`` spells: the
+    import binds the path's first name only, so the code writes ``part.word`` (``import
+    osf.utils.fields`` reaches ``osf.models`` only by writing it; a Django migration's
+    ``models`` of ``django.db`` is not it)."""
+    return frozenset(f"{part}.{word}" for word in words)
 
 
 def relevance(project) -> Relevance:
