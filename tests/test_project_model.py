@@ -274,6 +274,30 @@ def test_a_run_that_saw_everything_warns_of_nothing(tmp_path):
            "1 modelled, 0 unknown; 6 files" in result.stdout
 
 
+# osf.io's ``tasks/__init__.py``: its own ``task`` decorator around invoke's, beside a Celery app.
+OWN_INVOKE_TASK = {
+    "site/__init__.py": "",
+    "site/celery.py": "from celery import Celery\n\napp = Celery('site')\n\n"
+                      "@app.task\ndef add(x, y):\n    return x + y\n",
+    "tasks/__init__.py": "import invoke\n\n"
+                         "def task(*args, **kwargs):\n    return invoke.task(*args, **kwargs)\n\n"
+                         "@task\ndef shell(ctx):\n    ctx.run('python')\n",
+    # Near miss: a project decorator around Celery's is task-like, and not recognised.
+    "jobs/__init__.py": "import invoke\nfrom celery import shared_task\n\n"
+                        "def task(*args, **kwargs):\n    return shared_task(*args, **kwargs)\n\n"
+                        "@task\ndef ping():\n    return 1\n",
+}
+
+
+def test_a_project_decorator_around_invoke_is_not_counted_as_a_task(tmp_path):
+    write(tmp_path, OWN_INVOKE_TASK)
+    os.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["check", ".", "--no-cache", "--show-coverage"])
+    coverage = result.stdout.splitlines()[-1]
+    # add (indexed) and jobs' ping (task-like, its decorator not followed): not invoke's shell.
+    assert "1 of 2 task-decorated functions indexed as tasks" in coverage, result.stdout
+
+
 def test_the_warning_names_the_module_that_was_not_found(tmp_path):
     """Configured source roots that name the modules otherwise than the code imports them:
     the warning names the import and the file, and the setting that fixes it."""

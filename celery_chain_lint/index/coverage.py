@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.roots import TASK_METHODS
 from celery_chain_lint.index.resolver import is_celery
-from celery_chain_lint.index.symbols import UNKNOWN, External, TaskSym
+from celery_chain_lint.index.symbols import UNKNOWN, External, FunctionSym, TaskSym
 
 if TYPE_CHECKING:
     from celery_chain_lint.index.project import Project
@@ -122,8 +122,33 @@ def _looks_like_task(project: "Project", module: str, decorator: ir.Expr) -> boo
     if not spelled:
         return False
     symbol = project.resolver.resolve(decorator, module)
+    if isinstance(symbol, FunctionSym) and _wraps_another_task_runner(project, symbol):
+        return False
     return not isinstance(symbol, External) or is_celery(symbol.qualname) \
         or _in_tree(project, symbol.qualname) is not None
+
+
+# Libraries whose ``task`` decorator makes command-line tasks, not Celery's.
+OTHER_TASK_RUNNERS = ("invoke", "fabric", "fabric2")
+
+
+def _wraps_another_task_runner(project: "Project", function: FunctionSym) -> bool:
+    """A project's own ``task`` decorator around invoke's (osf.io's ``tasks/__init__.py``):
+    its module imports such a library and nothing from Celery, and its body uses the library."""
+    facts = project.modules.get(function.module)
+    defined = facts.functions.get(function.qualname) if facts is not None else None
+    if defined is None:
+        return False
+    runners, celery = set(), False
+    for name, binding in facts.bindings.items():
+        source = getattr(binding, "module", None)
+        if not isinstance(source, str):
+            continue
+        top = source.split(".")[0]
+        celery = celery or top == "celery" or "celery" in source.split(".")
+        if top in OTHER_TASK_RUNNERS:
+            runners.add(name)
+    return bool(runners) and not celery and defined.may_mention(runners)
 
 
 def _count_site(project: "Project", module: str, call: ir.Call, found: Coverage,
