@@ -205,6 +205,48 @@ def test_a_shared_module_is_seen_by_every_service(tmp_path):
     assert found(tmp_path) == {(os.path.join("a", "main.py"), 4, "CCL002")}
 
 
+# ---- a directory without __init__.py inside a package ----
+
+# saleor's ``saleor/order/migrations/tasks/``: a namespace portion of the package, whose modules
+# import the app relatively.
+NAMESPACE_PORTION = {
+    ".git/HEAD": "",
+    "shop/__init__.py": "",
+    "shop/celeryconf.py": 'from celery import Celery\napp = Celery("shop")\n',
+    "shop/order/__init__.py": "",
+    "shop/order/migrations/__init__.py": "",
+    "shop/order/migrations/tasks/backfill.py": "from ....celeryconf import app\n"
+                                               + TASKS.format(app="app"),
+    "shop/order/migrations/0002_backfill.py":
+        "from .tasks.backfill import add\n\ndef run():\n    " + CALL,
+    # Near miss: pytest imports a directory of test modules by their own names.
+    "shop/order/tests/test_backfill.py":
+        "from shop.order.migrations.tasks.backfill import add\n\n"
+        "def test_it():\n    add.delay(1, 2)\n",
+    "shop/other/tests/test_backfill.py": "def test_nothing():\n    pass\n",
+}
+
+
+def test_a_directory_without_init_inside_a_package_is_part_of_it(tmp_path):
+    write(tmp_path, NAMESPACE_PORTION)
+    migrations = os.path.join("shop", "order", "migrations")
+    assert found(tmp_path) == {(os.path.join(migrations, "0002_backfill.py"), 4, "CCL002")}
+    seen = coverage(tmp_path)
+    assert (seen.task_like, seen.tasks) == (1, 1)
+
+
+def test_test_modules_without_init_keep_their_own_names(tmp_path):
+    from celery_chain_lint.load.discovery import discover
+
+    write(tmp_path, NAMESPACE_PORTION)
+    names = {s.path.replace(os.sep, "/"): s.module for s in discover([str(tmp_path)])}
+    by_end = {path.split(str(tmp_path).replace(os.sep, "/") + "/")[-1]: module
+              for path, module in names.items()}
+    assert by_end["shop/order/migrations/tasks/backfill.py"] == \
+        "shop.order.migrations.tasks.backfill"
+    assert by_end["shop/order/tests/test_backfill.py"] == "test_backfill"
+
+
 # ---- Celery's own repository ----
 
 def test_celery_itself_analysed_indexes_the_tasks_of_its_examples(tmp_path):

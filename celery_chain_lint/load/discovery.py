@@ -120,12 +120,7 @@ def module_name(path: str, source_roots: Sequence[str] = (),
         except ValueError:
             continue
         return ".".join(list(relative.parts) + stem_parts) or absolute.stem, is_package
-    parts: List[str] = []
-    while (directory / "__init__.py").is_file():
-        parts.insert(0, directory.name)
-        if directory.parent == directory:
-            break
-        directory = directory.parent
+    parts = list(_package_parts(str(directory), {}))
     return ".".join(parts + stem_parts) or absolute.stem, is_package
 
 
@@ -140,18 +135,35 @@ def _real(path: str, directories: dict) -> str:
 
 
 def _package_parts(directory: str, packages: dict) -> Tuple[str, ...]:
-    """The dotted path of ``directory`` while it and its parents are packages (memoised)."""
+    """The dotted path of ``directory`` as Python imports it (memoised): a package, or a
+    directory without ``__init__.py`` inside one (a namespace portion: ``saleor/order/
+    migrations/tasks/`` is ``saleor.order.migrations.tasks``), its parent's path and its name;
+    else nothing, its modules are top-level. Except a directory of test modules only: pytest
+    imports those by their own names (its default ``prepend`` mode puts the directory on
+    ``sys.path``)."""
     known = packages.get(directory)
     if known is not None:
         return known
-    if not os.path.isfile(os.path.join(directory, "__init__.py")):
-        parts: Tuple[str, ...] = ()
+    parent = os.path.dirname(directory)
+    above = () if parent == directory else _package_parts(parent, packages)
+    if os.path.isfile(os.path.join(directory, "__init__.py")) or (
+            above and not _holds_tests_only(directory)):
+        parts: Tuple[str, ...] = above + (os.path.basename(directory),)
     else:
-        parent = os.path.dirname(directory)
-        parts = (() if parent == directory else _package_parts(parent, packages)) + (
-            os.path.basename(directory),)
+        parts = ()
     packages[directory] = parts
     return parts
+
+
+def _holds_tests_only(directory: str) -> bool:
+    """Whether the directory's Python files are all pytest's (``test_*.py``, ``*_test.py``,
+    ``conftest.py``)."""
+    try:
+        names = [n for n in os.listdir(directory) if n.endswith(".py")]
+    except OSError:
+        return False
+    return bool(names) and all(n.startswith("test_") or n.endswith("_test.py")
+                               or n == "conftest.py" for n in names)
 
 
 def with_overrides(sources: List[SourceFile], overrides: dict,
