@@ -731,10 +731,6 @@ def _names(data: Optional[List[Any]]) -> Optional[Tuple[Any, ...]]:
     return None if data is None else tuple(data)
 
 
-def _list(values: Optional[Tuple[Any, ...]]) -> Optional[List[Any]]:
-    return None if values is None else list(values)
-
-
 # ---- a finding's replay data ----
 
 
@@ -759,7 +755,7 @@ class Replay:
     mapped: Optional[MappedCall] = None
     workflows: Optional[Tuple["Replay", ...]] = None
     tasks: Optional[Mapping[str, ReplayTask]] = None
-    flagged_task: Optional[str] = None
+    flagged_task: Optional[str] = None  # CCL001/CCL002/CCL009: always a known task's
     chain: Optional[ChainSpot] = None
     called: Optional[CalledSpot] = None
     app: Optional[ChordApp] = None

@@ -226,8 +226,3 @@ def alone(task: str, flagged: bool = False) -> ReplayWorkflow:
     """One immutable signature of ``task`` with no arguments, applied with ``apply_async()``:
     with ``repair``, the replay gives it a placeholder for every required parameter."""
     return ReplayWorkflow(ReplaySignature(task, immutable=True, via="si", flagged=flagged))
-
-
-def nodes_of(run) -> List[Any]:
-    """The nodes a run rebuilt (none when it could not be built)."""
-    return run.built.nodes if run.built else []
