@@ -3,9 +3,12 @@ engine itself reports. Rules, reporters, the fixer and the harness all speak the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 from celery_chain_lint.facts.ir import Span
+
+if TYPE_CHECKING:  # the workflow layer builds it; this module only writes it
+    from celery_chain_lint.workflow.replay import Replay
 
 # The codes outside the rule classes (rules/catalogue.py documents them).
 UNUSED_NOQA_CODE, UNUSED_NOQA_NAME = "CCL998", "unused-noqa"
@@ -43,8 +46,8 @@ class Finding:
     span: Span
     message: str
     fix: Optional[Fix] = None
-    # Data for the runtime harness: the workflow and the tasks involved, as plain JSON.
-    replay: Optional[dict] = field(default=None, compare=False, hash=False)
+    # Data for the runtime harness: the workflow and the tasks involved (workflow/replay.py).
+    replay: Optional["Replay"] = field(default=None, compare=False, hash=False)
 
     def sort_key(self):
         return (self.path, self.span.line, self.span.column, self.code)
@@ -56,5 +59,5 @@ class Finding:
                 "message": self.message,
                 "fix": self.fix.to_json() if self.fix is not None else None}
         if self.replay is not None:
-            data["replay"] = self.replay
+            data["replay"] = self.replay.to_json()
         return data

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("celery")
 
 from celery_chain_lint.harness import confirmers  # noqa: E402
-from celery_chain_lint.harness.confirmers import replay_tasks  # noqa: E402
+from celery_chain_lint.harness.confirmers import Claim, replay_tasks  # noqa: E402
 from celery_chain_lint.harness.environment import Environment, is_connection_error  # noqa: E402
 from celery_chain_lint.harness.replayer import (  # noqa: E402
     CompositionError,
@@ -25,6 +25,12 @@ from celery_chain_lint.harness.replayer import (  # noqa: E402
 )
 from celery_chain_lint.harness.shadow import build_app, parameter_source, task_source  # noqa: E402
 from celery_chain_lint.harness.verify import plan_batches  # noqa: E402
+from celery_chain_lint.workflow.replay import (  # noqa: E402
+    Replay,
+    ReplayParam,
+    ReplayTask,
+    ReplayWorkflow,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "celery_chain_lint"]
@@ -37,6 +43,11 @@ def param(name, kind="positional-or-keyword", default=False):
 def spec(name, params, bind=False, options=None, class_based=False):
     return {"name": name, "display": name.rsplit(".", 1)[-1], "params": params, "bind": bind,
             "options": options or {}, "class_based": class_based}
+
+
+def workflow(data):
+    """A workflow as the harness reads it, from the replay JSON the analyser writes."""
+    return ReplayWorkflow.from_json(data)
 
 
 def sig(task, *args, immutable=False, flagged=False, via="s", **kwargs):
@@ -57,7 +68,7 @@ def app(tmp_path):
                                              "ignore_result": False}),
         "t.Export": spec("t.Export", [param("period"), param("fmt", default=True)],
                          class_based=True),
-    }
+    }  # as JSON: the worker process reads its shadows from its config file
     env = Environment(workdir=str(tmp_path))
     application = build_app({"conf": env.conf(), "tasks": tasks,
                              "control": str(tmp_path / "control.json"),
@@ -73,9 +84,11 @@ def test_parameter_source_covers_every_kind():
     params = [param("a", "positional-only"), param("b"), param("c", default=True),
               param("args", "var-positional"), param("d", "keyword-only"),
               param("e", "keyword-only", True), param("kw", "var-keyword")]
-    assert parameter_source(params, []) == \
+    typed = [ReplayParam.from_json(p) for p in params]
+    assert parameter_source(typed, []) == \
         "a, /, b, c=_ccl_default, *args, d, e=_ccl_default, **kw"
-    assert parameter_source([param("x"), param("k", "keyword-only")], ["self"]) == "self, x, *, k"
+    assert parameter_source([ReplayParam("x"), ReplayParam("k", "keyword-only")], ["self"]) == \
+        "self, x, *, k"
     assert parameter_source(None, []) == "*args, **kwargs"
 
 
@@ -93,8 +106,8 @@ def test_shadow_has_the_real_signature_name_and_options(app):
     assert list(inspect.signature(charge.run).parameters) == ["amount", "currency"]  # bound
     export = app.tasks["t.Export"]
     assert not hasattr(type(export), "__header__")  # class-based: not type-checked
-    assert "def run(self, period, fmt=_ccl_default)" in task_source(
-        spec("t.Export", [param("period"), param("fmt", default=True)], class_based=True))
+    assert "def run(self, period, fmt=_ccl_default)" in task_source(ReplayTask.from_json(
+        spec("t.Export", [param("period"), param("fmt", default=True)], class_based=True)))
 
 
 def test_typing_check_raises_celerys_type_error(app):
@@ -117,7 +130,7 @@ def test_build_assigns_ids_roles_and_keeps_celerys_rewriting(app):
     replay = {"canvas": {"type": "chain", "steps": [
         sig("t.add", 1, 2), {"type": "group", "members": [sig("t.log")], "unrolled": True},
         sig("t.log", "done", flagged=True)]}, "application": None, "callbacks": []}
-    built = build(app, replay)
+    built = build(app, workflow(replay))
     roles = [n.role for n in built.nodes]
     assert roles == ["canvas.chain[0]", "canvas.chain[1].group[0]", "canvas.chain[2]"]
     assert [n.flagged for n in built.nodes] == [False, False, True]
@@ -131,21 +144,21 @@ def test_group_or_task_is_a_chord_and_dynamic_groups_are_unreplayable(app):
     chord = {"canvas": {"type": "chord", "header": {"type": "group", "members": [
         sig("t.add", 1, 1), sig("t.add", 2, 2)]}, "body": sig("t.log")},
         "application": None, "callbacks": []}
-    assert build(app, chord).text.startswith("%t.log(")
+    assert build(app, workflow(chord)).text.startswith("%t.log(")
     dynamic = {"canvas": {"type": "group", "members": None}, "application": None,
                "callbacks": []}
     with pytest.raises(Unreplayable, match="built dynamically"):
-        build(app, dynamic)
+        build(app, workflow(dynamic))
     unknown = {"canvas": sig("t.nowhere"), "application": None, "callbacks": []}
     with pytest.raises(Unreplayable, match="not in the task index"):
-        build(app, unknown)
+        build(app, workflow(unknown))
 
 
 def test_repair_gives_other_signatures_complete_arguments(app):
     replay = {"canvas": {"type": "chain", "steps": [sig("t.add", 1), sig("t.log", "x",
                                                                           flagged=True)]},
               "application": None, "callbacks": []}
-    built = build(app, replay, repair=True)
+    built = build(app, workflow(replay), repair=True)
     assert built.repaired == ["add"]
     assert "t.add('<x>', '<y>')" in built.text
 
@@ -155,7 +168,7 @@ def test_called_task_where_a_signature_belongs_fails_to_compose(app):
         {"type": "called", "task": "t.log", "how": "call"}, sig("t.log", "x")]},
         "application": None, "callbacks": []}
     with pytest.raises(CompositionError) as failure:
-        build(app, replay)
+        build(app, workflow(replay))
     assert "unsupported operand" in str(failure.value.error)
 
 
@@ -167,11 +180,12 @@ def test_replay_tasks_merges_workflows_task_and_lenient_called_tasks():
               "workflows": [{"canvas": {"type": "chain", "steps": [
                   {"type": "called", "task": "a.elsewhere", "how": "delay"}]},
                   "tasks": {"a.save": spec("a.save", [param("status")])}}]}
-    found = replay_tasks(replay)
+    found = replay_tasks(Replay.from_json(replay))
     assert set(found) == {"a.fetch", "a.save", "a.elsewhere"}
-    assert found["a.elsewhere"]["lenient"] and found["a.elsewhere"]["params"] is None
-    ignoring = replay_tasks({"tasks": {"a.h": spec("a.h", [])}, "ignoring": ["a.h"]})
-    assert ignoring["a.h"]["options"]["ignore_result"] is True
+    assert found["a.elsewhere"].lenient and found["a.elsewhere"].params is None
+    ignoring = replay_tasks(Replay.from_json({"tasks": {"a.h": spec("a.h", [])},
+                                              "ignoring": ["a.h"]}))
+    assert ignoring["a.h"].options["ignore_result"] is True
 
 
 def test_conflicting_task_specs_go_to_separate_batches():
@@ -179,9 +193,10 @@ def test_conflicting_task_specs_go_to_separate_batches():
     same = {"replay": {"tasks": {"x.t": spec("x.t", [param("a")]), "x.u": spec("x.u", [])}}}
     other = {"replay": {"tasks": {"x.t": spec("x.t", [param("a"), param("b")])}}}
     lenient = {"replay": {"tasks": {"x.t": {"name": "x.t", "params": None, "lenient": True}}}}
-    batches = plan_batches([one, same, other, lenient, {"code": "CCL999"}])
+    findings = [one, same, other, lenient, {"code": "CCL999"}]
+    batches = plan_batches([Claim.from_json(finding).replay for finding in findings])
     assert [b.members for b in batches] == [[0, 1, 3, 4], [2]]
-    assert batches[0].tasks["x.t"]["params"] == [param("a")]
+    assert batches[0].tasks["x.t"].params == (ReplayParam("a"),)
 
 
 def test_rules_have_confirmers_or_a_stated_reason():
@@ -197,7 +212,7 @@ def test_a_code_without_confirmer_is_skipped_with_the_reason():
 
     verifier = Verifier(Options())
     try:
-        verdict = verifier.confirm({"code": "CCL999", "path": "x.py", "line": 1}, Batch(0))
+        verdict = verifier.confirm(Claim("CCL999", "x.py", 1), Batch(0))
     finally:
         verifier.env.cleanup()
     assert verdict.status == "skipped" and "no runtime confirmation exists for CCL999" \

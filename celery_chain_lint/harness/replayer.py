@@ -16,6 +16,19 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from celery_chain_lint.workflow.replay import (
+    STAND_IN,
+    ReplayCalled,
+    ReplayChain,
+    ReplayChord,
+    ReplayGroup,
+    ReplayMap,
+    ReplayNode,
+    ReplaySignature,
+    ReplayValue,
+    ReplayWorkflow,
+)
+
 STAND_IN_MEMBER = "ccl_verify.member"
 TIMING_OPTIONS = {"countdown", "eta", "expires"}
 ROUTING_OPTIONS = {"queue", "exchange", "routing_key", "task_id", "link", "link_error",
@@ -50,20 +63,12 @@ class Built:
     untimed: List[str] = field(default_factory=list)  # countdown/eta options not replayed
 
 
-def value(data: Any) -> Any:
-    if isinstance(data, dict) and "literal" in data:
-        return data["literal"]
-    if isinstance(data, dict) and "placeholder" in data:
-        return f"<{data['placeholder']}>"
-    return data
-
-
 def _short(name: Optional[str]) -> str:
     return (name or "?").rsplit(".", 1)[-1]
 
 
 class Builder:
-    def __init__(self, app, replay: Dict[str, Any], repair: bool = False,
+    def __init__(self, app, repair: bool = False,
                  stand_ins: Optional[Dict[str, Any]] = None, fill_dynamic: bool = False):
         self.app = app
         # ``fill_dynamic``: a group built from a generator gets two stand-in members (when
@@ -72,16 +77,14 @@ class Builder:
         self.filled: List[str] = []
         self.shaped: List[str] = []
         self.untimed: List[str] = []
-        # ``{"stand_in": key}`` in the replay data: a value the harness supplies (CCL018).
+        # A stand-in value in the replay data: one the harness supplies, by key (CCL018).
         self.stand_ins = stand_ins or {}
-        self.replay = replay
         # ``repair``: every signature but the flagged one gets complete arguments and ignores
         # what it receives, so that another bad link (another finding) does not fail first.
         self.repair = repair
         self.repaired: List[str] = []
         self.nodes: List[NodeRef] = []
         self.outside: List[NodeRef] = []
-        self.tasks = replay.get("tasks") or {}
 
     # ---- nodes ----
 
@@ -93,27 +96,26 @@ class Builder:
                                "analysed code), so no shadow can be built for it")
         return self.app.tasks[name]
 
-    def signature(self, node: Dict[str, Any], role: str):
+    def signature(self, node: ReplaySignature, role: str):
         from celery import signature as make_signature
 
-        name = node.get("task")
+        name = node.task
         task = self.task(name)
-        if node.get("args") is None or node.get("kwargs") is None:
+        if node.args is None or node.kwargs is None:
             raise Unreplayable(f"the arguments of {_short(name)} are not known statically "
                                "(*args, **kwargs or a non-literal args=)")
-        args = tuple(self.value(v) for v in node["args"])
-        kwargs = {k: self.value(v) for k, v in node["kwargs"].items()}
-        immutable = bool(node.get("immutable"))
-        if self.repair and not node.get("flagged"):
+        args = tuple(self.value(v) for v in node.args)
+        kwargs = {k: self.value(v) for k, v in node.kwargs.items()}
+        immutable = node.immutable
+        if self.repair and not node.flagged:
             args, kwargs = self.complete_arguments(name)
             args, immutable = tuple(args), True
             self.repaired.append(_short(name))
-        via = node.get("via", "s")
-        if via == "by-name":
+        if node.via == "by-name":
             sig = make_signature(name, args=args, kwargs=kwargs, immutable=immutable, app=self.app)
         else:
             sig = task.signature(args, kwargs, immutable=immutable)
-        options = {k: v for k, v in (node.get("options") or {}).items() if k not in ROUTING_OPTIONS}
+        options = {k: v for k, v in node.options.items() if k not in ROUTING_OPTIONS}
         options.pop("immutable", None)
         for timing in TIMING_OPTIONS & set(options):  # a replay does not wait for the clock
             self.untimed.append(f"{_short(name)}: {timing}={options.pop(timing)!r}")
@@ -122,32 +124,28 @@ class Builder:
         task_id = str(uuid.uuid4())
         sig.set(task_id=task_id)
         ignores = options.get("ignore_result", getattr(task, "ignore_result", False))
-        self.nodes.append(NodeRef(task_id, name, role, bool(node.get("flagged")), immutable,
-                                  bool(ignores)))
+        self.nodes.append(NodeRef(task_id, name, role, node.flagged, immutable, bool(ignores)))
         return sig
 
-    def called(self, node: Dict[str, Any], role: str):
-        """``task.delay(...)``/``task(...)`` where a signature belongs: run it, as the source does."""
-        name = node.get("task")
+    def called(self, node: ReplayCalled, role: str):
+        """``task.delay(...)``/``task(...)`` where a signature belongs: run it, as the source
+        does, with complete arguments (the replay data does not carry the call's own)."""
+        name = node.task
         task = self.task(name)
-        if node.get("args") is not None:
-            args = [self.value(v) for v in node["args"]]
-            kwargs = {k: self.value(v) for k, v in (node.get("kwargs") or {}).items()}
-        else:
-            args, kwargs = self.complete_arguments(name)
-        how = node.get("how", "delay")
+        args, kwargs = self.complete_arguments(name)
+        how = node.how
         if how == "call":
             return task(*args, **kwargs)
         task_id = str(uuid.uuid4())
         sent = task.apply_async(args, kwargs, task_id=task_id)
         self.outside.append(NodeRef(task_id, name, f"{role} ({_short(name)}.{how}() ran "
-                                    "outside the workflow)", bool(node.get("flagged"))))
+                                    "outside the workflow)"))
         return sent
 
-    def value(self, data: Any) -> Any:
-        if isinstance(data, dict) and "stand_in" in data:
-            return self.stand_ins[data["stand_in"]]
-        return value(data)
+    def value(self, data: ReplayValue) -> Any:
+        if data.kind == STAND_IN:
+            return self.stand_ins[data.content]
+        return data.shown()
 
     def complete_arguments(self, name: str) -> Tuple[list, dict]:
         """Placeholders for every required parameter of the registered shadow."""
@@ -167,80 +165,83 @@ class Builder:
                 kwargs[param.name] = f"<{param.name}>"
         return args, kwargs
 
-    def build(self, node: Optional[Dict[str, Any]], role: str = "canvas"):
-        from celery import chain, chord, group
-
+    def build(self, node: Optional[ReplayNode], role: str = "canvas"):
         if node is None:
             raise Unreplayable("part of the workflow is not known statically")
-        kind = node.get("type")
-        if kind == "signature":
+        if isinstance(node, ReplaySignature):
             return self.signature(node, role)
-        if kind == "called":
+        if isinstance(node, ReplayCalled):
             return self.called(node, role)
-        if kind == "chain":
-            steps = [self.build(step, f"{role}.chain[{index}]")
-                     for index, step in enumerate(node.get("steps") or ())]
-            # As the source writes it: ``chain(a, b)`` without keywords folds like ``a | b``
-            # (Celery's own rewriting); the signatures carry the app.
-            if node.get("compose") == "pipe" and len(steps) >= 2:
-                # Composed with ``|`` (CCL022): ``g1 | g2 | g3``, or ``g1 | g2 | chain(m, n)``
-                # where the source's inner chain was flattened into the steps.
-                import functools
-                import operator
-
-                split = node.get("pipe_split") or len(steps)
-                piped = functools.reduce(operator.or_, steps[:split])
-                return piped | chain(*steps[split:]) if split < len(steps) else piped
-            return chain(*steps) if steps else chain()
-        if kind == "group":
-            if node.get("members") is None and self.fill_dynamic and STAND_IN_MEMBER in \
-                    self.app.tasks:
-                self.filled.append(role)
-                node = dict(node, members=[
-                    {"type": "signature", "task": STAND_IN_MEMBER, "args": [{"literal": i}],
-                     "kwargs": {}, "immutable": True, "via": "si", "options": {}}
-                    for i in (1, 2)])
-            if node.get("members") is None and node.get("shapes"):
-                # Built by a comprehension: two members of each of its shapes.
-                self.shaped.append(role)
-                node = dict(node, members=[shape for shape in node["shapes"]
-                                           for _ in range(2)])
-            if node.get("members") is None:
-                raise Unreplayable("the group's members are built dynamically (a generator, a "
-                                   "loop or a splat)")
-            members = [self.build(member, f"{role}.group[{index}]")
-                       for index, member in enumerate(node["members"])]
-            # Callbacks given to the group itself, as the source gives them (CCL010):
-            # ``group(..., link=cb)`` or ``group(...).set(link=cb)``.
-            links = [(link.get("how"), self.build(link.get("callback"), f"{role}.link[{index}]"))
-                     for index, link in enumerate(node.get("links") or ())]
-            keyword = [sig for how, sig in links if how == "keyword"]
-            built = group(members, link=keyword[0] if len(keyword) == 1 else keyword) \
-                if keyword else group(members)
-            for how, sig in links:
-                if how == "set":
-                    built = built.set(link=sig)
-            return built
-        if kind == "map":
+        if isinstance(node, ReplayChain):
+            return self.chain(node, role)
+        if isinstance(node, ReplayGroup):
+            return self.group(node, role)
+        if isinstance(node, ReplayMap):
             return self.mapped(node, role)
-        if kind == "chord":
-            header = self.build(node.get("header"), f"{role}.chord.header")
-            if node.get("body") is None:
-                raise Unreplayable("the chord's body is not known statically")
-            body = self.build(node["body"], f"{role}.chord.body")
+        if isinstance(node, ReplayChord):
+            from celery import chord
+
+            header = self.build(node.header, f"{role}.chord.header")
+            body = self.build(node.body, f"{role}.chord.body")
             header_tasks = header.tasks if hasattr(header, "tasks") else [header]
             return chord(header_tasks, body)
-        raise Unreplayable(f"a part of the workflow ({kind or 'unknown'}) cannot be rebuilt")
+        raise Unreplayable("a part of the workflow (unknown) cannot be rebuilt")
 
+    def chain(self, node: ReplayChain, role: str):
+        from celery import chain
 
-    def mapped(self, node: Dict[str, Any], role: str):
+        steps = [self.build(step, f"{role}.chain[{index}]")
+                 for index, step in enumerate(node.steps)]
+        # As the source writes it: ``chain(a, b)`` without keywords folds like ``a | b``
+        # (Celery's own rewriting); the signatures carry the app.
+        if node.compose == "pipe" and len(steps) >= 2:
+            # Composed with ``|`` (CCL022): ``g1 | g2 | g3``, or ``g1 | g2 | chain(m, n)``
+            # where the source's inner chain was flattened into the steps.
+            import functools
+            import operator
+
+            split = node.pipe_split or len(steps)
+            piped = functools.reduce(operator.or_, steps[:split])
+            return piped | chain(*steps[split:]) if split < len(steps) else piped
+        return chain(*steps) if steps else chain()
+
+    def group(self, node: ReplayGroup, role: str):
+        from celery import group
+
+        members = node.members
+        if members is None and self.fill_dynamic and STAND_IN_MEMBER in self.app.tasks:
+            self.filled.append(role)
+            members = tuple(ReplaySignature(STAND_IN_MEMBER, (ReplayValue.literal(i),),
+                                            immutable=True, via="si") for i in (1, 2))
+        if members is None and node.shapes:
+            # Built by a comprehension: two members of each of its shapes.
+            self.shaped.append(role)
+            members = tuple(shape for shape in node.shapes for _ in range(2))
+        if members is None:
+            raise Unreplayable("the group's members are built dynamically (a generator, a "
+                               "loop or a splat)")
+        built_members = [self.build(member, f"{role}.group[{index}]")
+                         for index, member in enumerate(members)]
+        # Callbacks given to the group itself, as the source gives them (CCL010):
+        # ``group(..., link=cb)`` or ``group(...).set(link=cb)``.
+        links = [(link.how, self.build(link.callback, f"{role}.link[{index}]"))
+                 for index, link in enumerate(node.links)]
+        keyword = [sig for how, sig in links if how == "keyword"]
+        built = group(built_members, link=keyword[0] if len(keyword) == 1 else keyword) \
+            if keyword else group(built_members)
+        for how, sig in links:
+            if how == "set":
+                built = built.set(link=sig)
+        return built
+
+    def mapped(self, node: ReplayMap, role: str):
         """``task.map(items)``, ``task.starmap(items)``, or ``task.chunks(items, n)`` as the
         group of ``celery.starmap`` tasks its ``apply_async`` sends (CCL024). Items not known
         statically are three stand-ins (complete arguments for ``starmap``/``chunks``)."""
-        name = node.get("task")
+        name = node.task
         task = self.task(name)
-        how = node.get("how") or "map"
-        items = node.get("items")
+        how = node.how
+        items = node.items
         if items is None:
             if how == "map":
                 items = [f"<item {index}>" for index in (1, 2, 3)]
@@ -249,7 +250,7 @@ class Builder:
         else:
             items = [self.value(item) for item in items]
         if how == "chunks":
-            built = task.chunks(items, int(node.get("size") or 1)).group()
+            built = task.chunks(items, int(node.size or 1)).group()
             for index, member in enumerate(built.tasks):
                 task_id = str(uuid.uuid4())
                 member.set(task_id=task_id)
@@ -272,29 +273,29 @@ class CompositionError(Exception):
         self.outside = outside
 
 
-def build(app, replay: Dict[str, Any], repair: bool = False,
+def build(app, workflow: ReplayWorkflow, repair: bool = False,
           stand_ins: Optional[Dict[str, Any]] = None, fill_dynamic: bool = False) -> Built:
     """Rebuild the workflow; composition errors (CCL007) raise CompositionError."""
-    builder = Builder(app, replay, repair, stand_ins, fill_dynamic)
-    application = replay.get("application")
+    builder = Builder(app, repair, stand_ins, fill_dynamic)
+    application = workflow.application
     how, args, kwargs = "apply_async", (), {}
     if application is not None:
-        how = application.get("how") or "apply_async"
-        if application.get("args") is None or application.get("kwargs") is None:
+        how = application.how or "apply_async"
+        if application.args is None or application.kwargs is None:
             raise Unreplayable("the arguments the workflow is applied with are not known "
                                "statically")
-        args = tuple(builder.value(v) for v in application["args"])
-        kwargs = {k: builder.value(v) for k, v in application["kwargs"].items()}
+        args = tuple(builder.value(v) for v in application.args)
+        kwargs = {k: builder.value(v) for k, v in application.kwargs.items()}
     # Callbacks given to ``apply_async(link=..., link_error=...)`` are passed the same way
     # (a group refuses them there); the others were attached with ``.link()``/``.on_error()``.
     as_options = application is not None and how == "apply_async"
     links: Dict[str, List[Any]] = {"link": [], "link_error": []}
     try:
-        canvas = builder.build(replay.get("canvas"), "canvas")
-        for index, callback in enumerate(replay.get("callbacks") or ()):
-            kind = callback.get("kind")
+        canvas = builder.build(workflow.canvas, "canvas")
+        for index, callback in enumerate(workflow.callbacks):
+            kind = callback.kind
             role = f"link[{index}]" if kind == "link" else f"errback[{index}]"
-            signature = builder.build(callback.get("callback"), role)
+            signature = builder.build(callback.callback, role)
             if as_options:
                 links["link" if kind == "link" else "link_error"].append(signature)
                 continue
@@ -311,7 +312,7 @@ def build(app, replay: Dict[str, Any], repair: bool = False,
     options = {key: value for key, value in links.items() if value}
     if as_options:
         # Execution options to apply the canvas with, when a confirmer asks (CCL025).
-        options.update((application or {}).get("options") or {})
+        options.update(application.options or {} if application is not None else {})
 
     def apply():
         if how == "none":  # built and thrown away, as the source does (CCL014)

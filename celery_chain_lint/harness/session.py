@@ -22,6 +22,7 @@ from celery_chain_lint.harness.replayer import (
     snapshot,
 )
 from celery_chain_lint.harness.worker import DEFAULT_CONCURRENCY, DEFAULT_POOL, WorkerProcess
+from celery_chain_lint.workflow.replay import ReplayTask, ReplayWorkflow
 
 
 @dataclass
@@ -107,7 +108,7 @@ def _short(value: Any, limit: int = 200) -> Any:
 class Session:
     """A shadow app (client side) and its worker subprocess, for one set of task specs."""
 
-    def __init__(self, env: Environment, tasks: Dict[str, Dict[str, Any]], *,
+    def __init__(self, env: Environment, tasks: Dict[str, ReplayTask], *,
                  pool: str = DEFAULT_POOL, concurrency: int = DEFAULT_CONCURRENCY,
                  startup_timeout: float = 30.0, index: int = 0,
                  conf_overrides: Optional[Dict[str, Any]] = None):
@@ -133,7 +134,8 @@ class Session:
         self.config = {
             "main": env.queue,
             "conf": conf,
-            "tasks": tasks,
+            # The worker process reads its shadows from this, as JSON.
+            "tasks": {name: spec.to_json() for name, spec in tasks.items()},
             "control": os.path.join(self.directory, "control.json"),
             "journal": os.path.join(self.directory, "journal.jsonl"),
             "pool": pool,
@@ -197,7 +199,7 @@ class Session:
         app = build_app(config)
         return app
 
-    def run_many(self, replays: List[Dict[str, Any]], *, timeout: float = 10.0,
+    def run_many(self, replays: List[ReplayWorkflow], *, timeout: float = 10.0,
                  settle: float = 0.4, behaviours: Optional[Dict[str, Any]] = None,
                  recover: bool = True) -> List[Any]:
         """Replay several workflows at once, with no behaviours (plain shadows) unless given
@@ -255,7 +257,7 @@ class Session:
             self.recover(f"workflows did not finish within {timeout:g}s")
         return runs
 
-    def run(self, replay: Dict[str, Any], behaviours: Optional[Dict[str, Any]] = None, *,
+    def run(self, replay: ReplayWorkflow, behaviours: Optional[Dict[str, Any]] = None, *,
             timeout: float = 10.0, settle: float = 0.4,
             stop_when: Optional[Callable[[Dict[str, Dict[str, Any]]], bool]] = None,
             until: str = "settled", app=None, prepare: Optional[Callable[[Built], None]] = None,

@@ -21,9 +21,10 @@ import os
 import threading
 import time
 from functools import partial
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from celery_chain_lint.load import write_atomically
+from celery_chain_lint.workflow.replay import ReplayParam, ReplayTask
 
 PLACEHOLDER_DEFAULT = "<default>"
 SHADOW_MODULE = "ccl_shadow"
@@ -272,18 +273,18 @@ def python_name(display: Optional[str], fallback: str = "task") -> str:
     return fallback
 
 
-def parameter_source(params: Optional[List[Dict[str, Any]]], leading: List[str]) -> str:
+def parameter_source(params: Optional[Sequence[ReplayParam]], leading: List[str]) -> str:
     """``self, x, y=_ccl_default, /, *args, label, **kwargs`` from replay parameters."""
     if params is None:
         return ", ".join(leading + ["*args", "**kwargs"])
     out = list(leading)
-    kinds = [p.get("kind") for p in params]
+    kinds = [p.kind for p in params]
     star_done = "var-positional" in kinds
     for index, param in enumerate(params):
-        name, kind = param["name"], param.get("kind", "positional-or-keyword")
+        name, kind = param.name, param.kind
         if not (name.isidentifier() and not keyword.iskeyword(name)):
             raise ValueError(f"parameter name {name!r} is not an identifier")
-        default = "=_ccl_default" if param.get("has_default") else ""
+        default = "=_ccl_default" if param.has_default else ""
         if kind == "var-positional":
             out.append("*" + name)
         elif kind == "var-keyword":
@@ -301,45 +302,45 @@ def parameter_source(params: Optional[List[Dict[str, Any]]], leading: List[str])
     return ", ".join(out)
 
 
-def _positional_defaults_ok(params: Optional[List[Dict[str, Any]]]) -> bool:
+def _positional_defaults_ok(params: Optional[Sequence[ReplayParam]]) -> bool:
     """Python refuses ``def f(a=1, b)``: the index never produces it, but stay safe."""
     seen_default = False
     for param in params or ():
-        if param.get("kind") in ("positional-only", "positional-or-keyword"):
-            if param.get("has_default"):
+        if param.kind in ("positional-only", "positional-or-keyword"):
+            if param.has_default:
                 seen_default = True
             elif seen_default:
                 return False
     return True
 
 
-def task_source(spec: Dict[str, Any]) -> str:
-    params = spec.get("params")
+def task_source(spec: ReplayTask) -> str:
+    params = spec.params
     if not _positional_defaults_ok(params):
         params = None
-    fname = python_name(spec.get("display"))
-    if spec.get("class_based"):
+    fname = python_name(spec.display)
+    if spec.class_based:
         return (f"class {fname}(_ccl_base):\n"
-                f"    name = {spec['name']!r}\n"
+                f"    name = {spec.name!r}\n"
                 f"    def run({parameter_source(params, ['self'])}):\n"
-                f"        return _ccl_behave({spec['name']!r}, locals())\n")
-    leading = ["self"] if spec.get("bind") else []
+                f"        return _ccl_behave({spec.name!r}, locals())\n")
+    leading = ["self"] if spec.bind else []
     return (f"def {fname}({parameter_source(params, leading)}):\n"
-            f"    return _ccl_behave({spec['name']!r}, locals())\n")
+            f"    return _ccl_behave({spec.name!r}, locals())\n")
 
 
-def task_options(spec: Dict[str, Any]) -> Dict[str, Any]:
+def task_options(spec: ReplayTask) -> Dict[str, Any]:
     options = {}
     for key in COPIED_OPTIONS:
-        if key in (spec.get("options") or {}):
-            value = spec["options"][key]
+        if key in spec.options:
+            value = spec.options[key]
             if key == "serializer" and value not in SERIALIZERS:
                 continue
             options[key] = value
     return options
 
 
-def register_shadow(app, spec: Dict[str, Any]):
+def register_shadow(app, spec: ReplayTask):
     """Generate, exec and register one shadow task; returns the task."""
     source = task_source(spec)
     namespace: Dict[str, Any] = {
@@ -348,23 +349,24 @@ def register_shadow(app, spec: Dict[str, Any]):
         "_ccl_default": PLACEHOLDER_DEFAULT,
         "_ccl_base": app.Task,
     }
-    exec(compile(source, f"<shadow {spec['name']}>", "exec"), namespace)  # noqa: S102 - ours
-    fname = python_name(spec.get("display"))
+    exec(compile(source, f"<shadow {spec.name}>", "exec"), namespace)  # noqa: S102 - ours
+    fname = python_name(spec.display)
     options = task_options(spec)
-    if spec.get("class_based"):
+    if spec.class_based:
         cls = namespace[fname]
         for key, value in options.items():
             setattr(cls, key, value)
         task = app.register_task(cls())
     else:
-        task = app.task(name=spec["name"], bind=bool(spec.get("bind")), shared=False,
+        task = app.task(name=spec.name, bind=spec.bind, shared=False,
                         **options)(namespace[fname])
     task.ccl_source = source
-    return app.tasks[spec["name"]]
+    return app.tasks[spec.name]
 
 
 def build_app(config: Dict[str, Any]):
-    """The isolated Celery app of a run, with every shadow task of its batch."""
+    """The isolated Celery app of a run, with every shadow task of its batch (``config`` is
+    JSON: the worker process reads it from a file)."""
     from celery import Celery
 
     app = Celery(config.get("main", "ccl-verify"), set_as_current=False)
@@ -372,5 +374,5 @@ def build_app(config: Dict[str, Any]):
     app.ccl_control = Control(config.get("control"))
     app.ccl_journal = Journal(config.get("journal"))
     for spec in config.get("tasks", {}).values():
-        register_shadow(app, spec)
+        register_shadow(app, ReplayTask.from_json(spec))
     return app

@@ -1,10 +1,11 @@
 """``celery-chain-lint verify``: replay every finding on a real worker and report the verdicts.
 
 ``verify_findings`` takes findings as JSON (``Finding.to_json()``), so it does not care where
-they came from; the CLI feeds it ``engine.check``'s. Findings are grouped into batches whose
-shadow tasks agree (two tasks registered under one name with different signatures go to
-different batches); each batch gets one shadow app and one worker process, started only when
-a confirmer needs it. Everything the run created is removed at the end, whatever happened.
+they came from; the CLI feeds it ``engine.check``'s. Each is read once into a ``Claim`` (its
+replay data typed, ``workflow/replay.py``): the rest of the harness reads only those.
+Findings are grouped into batches whose shadow tasks agree (two tasks registered under one
+name with different signatures go to different batches); each batch gets one shadow app and
+one worker process, started only when a confirmer needs it. Everything the run created is removed at the end, whatever happened.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from celery_chain_lint.harness.confirmers import (
     CONFIRMED,
     NOT_REPRODUCED,
     SKIPPED,
+    Claim,
     Verdict,
     confirmer_for,
     replay_tasks,
@@ -31,6 +33,7 @@ from celery_chain_lint.harness.environment import (
     is_connection_error,
 )
 from celery_chain_lint.harness.replayer import Unreplayable
+from celery_chain_lint.workflow.replay import Replay, ReplayTask, ReplayWorkflow
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -68,7 +71,8 @@ class Context:
     def session(self):
         return self.batch.session_for(self.verifier)
 
-    def run(self, replay: Dict[str, Any], behaviours: Optional[Dict[str, Any]] = None, **kwargs):
+    def run(self, replay: ReplayWorkflow, behaviours: Optional[Dict[str, Any]] = None,
+            **kwargs):
         """One replay on the worker. Raises BrokerTrouble when the broker or the backend did
         not answer during it: the confirmer must not judge a run that did not happen."""
         kwargs.setdefault("timeout", self.timeout)
@@ -108,31 +112,28 @@ class Batch:
 
     def __init__(self, index: int):
         self.index = index
-        self.tasks: Dict[str, Dict[str, Any]] = {}
+        self.tasks: Dict[str, ReplayTask] = {}
         self.members: List[int] = []
         self.session = None
 
     @staticmethod
-    def _key(spec: Dict[str, Any]) -> Any:
-        return (tuple((p.get("name"), p.get("kind"), p.get("has_default"))
-                      for p in spec.get("params") or ()) if spec.get("params") is not None
-                else None, bool(spec.get("bind")), bool(spec.get("class_based")),
-                repr(sorted((spec.get("options") or {}).items())))
+    def _key(spec: ReplayTask) -> Any:
+        """What two shadows registered under one name must agree on."""
+        return (spec.params, spec.bind, spec.class_based,
+                repr(sorted(spec.options.items())))
 
-    def accepts(self, tasks: Dict[str, Dict[str, Any]]) -> bool:
+    def accepts(self, tasks: Dict[str, ReplayTask]) -> bool:
         # A lenient spec (a task known only by name) agrees with any other.
-        return all(name not in self.tasks or spec.get("lenient")
-                   or self.tasks[name].get("lenient")
+        return all(name not in self.tasks or spec.lenient or self.tasks[name].lenient
                    or self._key(self.tasks[name]) == self._key(spec)
                    for name, spec in tasks.items())
 
-    def add(self, index: int, tasks: Dict[str, Dict[str, Any]]) -> None:
+    def add(self, index: int, tasks: Dict[str, ReplayTask]) -> None:
         self.members.append(index)
         for name, spec in tasks.items():
-            if name is None or not spec.get("name"):
+            if name is None or not spec.name:
                 continue
-            if name not in self.tasks or (self.tasks[name].get("lenient")
-                                          and not spec.get("lenient")):
+            if name not in self.tasks or (self.tasks[name].lenient and not spec.lenient):
                 self.tasks[name] = spec
 
     def session_with(self, verifier: "Verifier", key: str, conf: Dict[str, Any]):
@@ -186,10 +187,11 @@ class Batch:
             gc.collect()
 
 
-def plan_batches(findings: List[Dict[str, Any]]) -> List[Batch]:
+def plan_batches(replays: List[Optional[Replay]]) -> List[Batch]:
+    """Batches of the findings (by index) whose replays' shadow tasks agree."""
     batches: List[Batch] = []
-    for index, finding in enumerate(findings):
-        tasks = replay_tasks(finding.get("replay"))
+    for index, replay in enumerate(replays):
+        tasks = replay_tasks(replay)
         for batch in batches:
             if batch.accepts(tasks):
                 batch.add(index, tasks)
@@ -213,8 +215,8 @@ class Verifier:
         self.worker_started_in: List[float] = []
         self.cleanup_problems: List[str] = []
 
-    def confirm(self, finding: Dict[str, Any], batch: Batch) -> Verdict:
-        code = finding.get("code", "")
+    def confirm(self, claim: Claim, batch: Batch) -> Verdict:
+        code = claim.code
         confirmer = confirmer_for(code)
         if confirmer is None:
             return skipped(f"no runtime confirmation exists for {code} yet: the harness cannot "
@@ -223,7 +225,7 @@ class Verifier:
         for attempt in (1, 2):
             try:
                 context = Context(self, batch)
-                verdict = confirmer(finding, context)
+                verdict = confirmer(claim, context)
                 if outage is not None:
                     verdict.evidence.setdefault("notes", []).append(
                         f"the broker or the backend went away during the first replay "
@@ -283,15 +285,16 @@ class Verifier:
         backend["worker"] = (f"celery worker in its own process, {self.options.pool} pool, "
                              f"concurrency {self.options.concurrency}")
         done = 0
+        claims = [Claim.from_json(finding) for finding in findings]
         try:
-            for batch in plan_batches(findings):
+            for batch in plan_batches([claim.replay for claim in claims]):
                 try:
                     for index in batch.members:
                         finding = findings[index]
                         if progress is not None:
                             progress(done, len(findings), finding, None)
                         started = time.monotonic()
-                        verdict = self.confirm(finding, batch)
+                        verdict = self.confirm(claims[index], batch)
                         result = dict(finding)
                         result["status"] = verdict.status
                         result["reason"] = verdict.reason

@@ -12,6 +12,15 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from celery_chain_lint.harness.confirmers.arguments import failure_behaviours
 from celery_chain_lint.harness.replayer import Unreplayable
+from celery_chain_lint.workflow.replay import (
+    Replay,
+    ReplayCalled,
+    ReplayChain,
+    ReplayChord,
+    ReplayGroup,
+    ReplayWorkflow,
+    walk,
+)
 
 
 @dataclass
@@ -19,12 +28,16 @@ class WorkflowReplay:
     path: str
     scope: str  # qualname of the enclosing function ("" at module level)
     line: Optional[int]
-    replay: Dict[str, Any]
+    replay: Replay  # its workflow, and the shadow specs of its tasks
+
+    @property
+    def workflow(self) -> ReplayWorkflow:
+        return self.replay.workflow
 
 
 def project_workflows(paths: Sequence[str]) -> List[WorkflowReplay]:
     """Every workflow the analyser models under ``paths`` (no rule involved)."""
-    from celery_chain_lint.workflow.replay import workflow_data
+    from celery_chain_lint.workflow.replay import workflow_replay
 
     project = _project(list(paths))
     found = []
@@ -32,7 +45,7 @@ def project_workflows(paths: Sequence[str]) -> List[WorkflowReplay]:
         span = getattr(workflow.canvas, "span", None)
         found.append(WorkflowReplay(workflow.module.path, workflow.scope,
                                     span.line if span is not None else None,
-                                    workflow_data(workflow)))
+                                    workflow_replay(workflow)))
     return found
 
 
@@ -57,37 +70,36 @@ def replay_clean(workflows: List[WorkflowReplay], options=None,
     except BaseException:
         verifier.env.cleanup()
         raise
-    pseudo = [{"replay": w.replay} for w in workflows]
     outcomes: List[Optional[Dict[str, Any]]] = [None] * len(workflows)
     timeout = verifier.options.timeout
     try:
-        for batch in plan_batches(pseudo):
+        for batch in plan_batches([w.replay for w in workflows]):
             try:
                 session = None
                 plain = []
                 for index in batch.members:
                     workflow = workflows[index]
-                    if (workflow.replay.get("canvas") or {}).get("type") == "called":
+                    if isinstance(workflow.workflow.canvas, ReplayCalled):
                         outcomes[index] = _outcome(workflow, "skipped",
                                                    "not a canvas: a task called directly")
                         continue
                     session = session or batch.session_for(verifier)
-                    behaviours = failure_behaviours(workflow.replay)
+                    behaviours = failure_behaviours(workflow.workflow)
                     # Chords run one at a time: two chord bodies joining their headers at
                     # once race on Celery's process-wide allow_join_result() under the
                     # threads pool ("Never call result.get() within a task!").
-                    if not behaviours and not _has_chord(workflow.replay):
+                    if not behaviours and not _has_chord(workflow.workflow):
                         plain.append(index)
                         continue
                     try:
-                        run = session.run(workflow.replay, behaviours, timeout=timeout)
+                        run = session.run(workflow.workflow, behaviours, timeout=timeout)
                     except Unreplayable as error:
                         outcomes[index] = _outcome(workflow, "skipped", str(error))
                         continue
                     outcomes[index] = judge(workflow, run, behaviours)
                 for first in range(0, len(plain), chunk):
                     members = plain[first:first + chunk]
-                    runs = session.run_many([workflows[i].replay for i in members],
+                    runs = session.run_many([workflows[i].workflow for i in members],
                                             timeout=timeout)
                     for index, run in zip(members, runs):
                         if isinstance(run, Unreplayable):
@@ -101,16 +113,14 @@ def replay_clean(workflows: List[WorkflowReplay], options=None,
     return [o for o in outcomes if o is not None]
 
 
-def _has_chord(replay: Dict[str, Any]) -> bool:
-    from celery_chain_lint.harness.confirmers import walk
-
-    for found in walk(replay.get("canvas")):
-        if found.get("type") == "chord":
+def _has_chord(workflow: ReplayWorkflow) -> bool:
+    """A chord, written as one or as ``group | task`` in a chain (Celery makes it one)."""
+    for found in walk(workflow.canvas):
+        if isinstance(found, ReplayChord):
             return True
-        if found.get("type") == "chain":
-            steps = found.get("steps") or []
-            if any(s.get("type") == "group" and not s.get("unrolled") for s in steps[:-1]):
-                return True
+        if isinstance(found, ReplayChain) and any(
+                isinstance(s, ReplayGroup) and not s.unrolled for s in found.steps[:-1]):
+            return True
     return False
 
 
@@ -121,7 +131,7 @@ def _outcome(workflow: WorkflowReplay, status: str, detail: str, **extra) -> Dic
 
 def judge(workflow: WorkflowReplay, run, behaviours: Dict[str, Any]) -> Dict[str, Any]:
     text = run.built.text if run.built else None
-    if run.raised is not None and workflow.replay.get("application") is None \
+    if run.raised is not None and workflow.workflow.application is None \
             and isinstance(run.raised, TypeError) and run.raised_at == "apply":
         return _outcome(workflow, "skipped", "not applied where it is built: its arguments may "
                         f"come later ({type(run.raised).__name__}: {run.raised})", canvas=text)

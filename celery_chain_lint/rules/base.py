@@ -14,6 +14,7 @@ from celery_chain_lint.facts.ir import Span
 from celery_chain_lint.findings import Finding, Fix
 
 if TYPE_CHECKING:
+    from celery_chain_lint.workflow.replay import Replay
     from celery_chain_lint.index.project import Project
     from celery_chain_lint.config.settings import Settings
 
@@ -70,5 +71,5 @@ class Rule:
         return (sys.modules[cls.__module__].__doc__ or "").strip()
 
     def finding(self, path: str, span: Span, message: str, fix: Optional[Fix] = None,
-                replay: Optional[dict] = None) -> Finding:
+                replay: Optional["Replay"] = None) -> Finding:
         return Finding(self.code, self.name, path, span, message, fix, replay)

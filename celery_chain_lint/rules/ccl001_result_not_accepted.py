@@ -31,7 +31,7 @@ from celery_chain_lint.findings import Edit, Fix
 
 from celery_chain_lint.rules.base import Invalid, Rule
 from celery_chain_lint.workflow.model import where
-from celery_chain_lint.workflow.replay import replay_data
+from celery_chain_lint.workflow.replay import invocation_replay
 
 _APP = """\
 from celery import Celery, chain, chord, group
@@ -79,4 +79,4 @@ class ResultNotAccepted(Rule):
             if signature.via == "s" and signature.method_span is not None:
                 fix = Fix(f"Use {task.display}.si(...)", (Edit(signature.method_span, "si"),))
             yield self.finding(where(problem.invocation.workflow, signature), signature.span, message,
-                               fix, replay_data(problem.invocation))
+                               fix, invocation_replay(problem.invocation))

@@ -35,7 +35,7 @@ from __future__ import annotations
 from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.options import explained_by_options
 from celery_chain_lint.workflow.model import where
-from celery_chain_lint.workflow.replay import replay_data
+from celery_chain_lint.workflow.replay import invocation_replay
 
 _APP = """\
 from celery import Celery, chain, group, signature
@@ -83,4 +83,4 @@ class BadArguments(Rule):
                        f"{problem.error.reason}")
             yield self.finding(where(invocation.workflow, invocation.signature),
                                invocation.signature.span,
-                               message, replay=replay_data(invocation))
+                               message, replay=invocation_replay(invocation))

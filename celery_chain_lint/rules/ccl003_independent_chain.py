@@ -42,6 +42,7 @@ chord([export.si("orders"), export.si("invoices")], notify.si("exports done")).d
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator
 
 from celery_chain_lint.facts.model import VAR_POSITIONAL
@@ -55,7 +56,7 @@ from celery_chain_lint.workflow.model import (
     task_display,
     where,
 )
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import ChainSpot, workflow_replay
 
 _APP = """\
 from celery import Celery, chain, chord, group
@@ -144,7 +145,7 @@ class IndependentChain(Rule):
                    f"{len(names)} tasks run one after another for nothing, and one failure "
                    f"drops the rest; run them in parallel with group(...) (or chord(...) "
                    f"if something must run after all of them)")
-        replay = workflow_data(workflow)
-        replay["chain"] = {"line": chain.span.line, "column": chain.span.column,
-                           "tasks": [getattr(step.task, "name", None) for step in chain.steps]}
+        replay = replace(workflow_replay(workflow), chain=ChainSpot(
+            chain.span.line, chain.span.column,
+            tuple(getattr(step.task, "name", None) for step in chain.steps)))
         return self.finding(where(workflow, chain), chain.span, message, replay=replay)

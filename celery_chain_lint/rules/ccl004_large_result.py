@@ -59,7 +59,7 @@ from celery_chain_lint.facts import ir
 from celery_chain_lint.index.origins import in_modules, matches, origin
 from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.model import SignatureNode, task_display, where
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import LargeReturn, Replay, task_replay, workflow_replay
 
 # Calls returning a whole file, a data frame or array, an ORM object, or bytes: dotted names with
 # shell wildcards, as the resolver sees them (``pd.read_csv`` is ``pandas.read_csv``).
@@ -189,8 +189,8 @@ class LargeResult(Rule):
                    f"{used} passes its result on ({how}): it is serialized into the result "
                    f"backend and the next message; store it and return an identifier "
                    f"(a path, a key, a primary key)")
-        replay = {"task": task.describe(), "payload": kind, "return_line": span.line,
-                  "workflows": [workflow_data(u.workflow) for u in uses[:3]]}
+        replay = Replay(task=task_replay(task), large_return=LargeReturn(kind, span.line),
+                        workflows=tuple(workflow_replay(u.workflow) for u in uses[:3]))
         return self.finding(task.path, span, message, replay=replay)
 
 

@@ -57,7 +57,7 @@ from celery_chain_lint.index.symbols import FunctionSym, TaskSym, celery_name
 from celery_chain_lint.index.tasks import MISSING, literal
 from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.model import where
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import NetworkCall, Replay, task_replay, workflow_replay
 
 # Modules whose calls do network I/O (dotted prefixes).
 NETWORK_MODULES = (
@@ -177,9 +177,9 @@ class MissingRetry(Rule):
                    f"{call.span.line if call.span else '?'}) and {policy} (used in the workflow "
                    f"at {used}); add autoretry_for=(...), retry_backoff=True and a finite "
                    f"max_retries, or raise self.retry(exc=exc)")
-        replay = {"task": task.describe(), "network_call": name,
-                  "network_line": call.span.line if call.span else None,
-                  "problem": problem, "workflows": [workflow_data(u.workflow) for u in uses[:3]]}
+        replay = Replay(task=task_replay(task),
+                        network=NetworkCall(name, call.span.line if call.span else None, problem),
+                        workflows=tuple(workflow_replay(u.workflow) for u in uses[:3]))
         return self.finding(task.path, task.span, message, replay=replay)
 
 

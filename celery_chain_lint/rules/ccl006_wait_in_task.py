@@ -49,6 +49,7 @@ from celery_chain_lint.index.origins import origin
 from celery_chain_lint.index.symbols import AppSym, MemberSym, TaskSym, celery_name
 from celery_chain_lint.index.tasks import MISSING, literal
 from celery_chain_lint.rules.base import Rule
+from celery_chain_lint.workflow.replay import Replay, WaitCall, task_replay
 
 WAIT_METHODS = ("get", "wait", "join", "join_native", "collect")
 RESULT_CLASSES = ("AsyncResult", "GroupResult", "ResultSet")
@@ -117,9 +118,9 @@ class WaitInTask(Rule):
                    f"RuntimeError('Never call result.get() within a task!') on the worker "
                    f"(and waiting in a worker can deadlock the pool); chain the work instead "
                    f"(... | next_step.s()) or use self.replace(canvas)")
-        replay = {"task": task.describe(), "wait_method": method, "source": kind,
-                  "awaited_task": getattr(awaited, "describe", lambda: None)(),
-                  "line": call.span.line if call.span else None}
+        awaited_task = task_replay(awaited) if hasattr(awaited, "describe") else None
+        replay = Replay(task=task_replay(task), wait=WaitCall(
+            method, kind, awaited_task, call.span.line if call.span else None))
         return self.finding(task.path, call.span, message, replay=replay)
 
 

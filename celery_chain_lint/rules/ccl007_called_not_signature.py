@@ -40,6 +40,7 @@ what was meant.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator, Optional, Tuple
 
 from celery_chain_lint.facts import ir
@@ -52,7 +53,7 @@ from celery_chain_lint.workflow.model import (
     GroupNode,
     where,
 )
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import CalledSpot, workflow_replay
 
 # What Celery 5.7 does with a called task in each position (observed).
 OUTCOMES = {
@@ -145,9 +146,8 @@ class CalledNotSignature(Rule):
         message = (f"{text} {did} where {context} expects a signature: "
                    f"{OUTCOMES.get(context, 'the workflow cannot be built')}; "
                    f"use {task.display}.s(...)")
-        replay = workflow_data(workflow)
-        replay["called"] = {"task": task.name, "how": node.how, "position": context,
-                            "line": node.span.line}
+        replay = replace(workflow_replay(workflow), called=CalledSpot(
+            task.name, node.how, context, node.span.line))
         return self.finding(where(workflow, node), node.span, message, fix, replay)
 
 

@@ -62,6 +62,7 @@ and let header tasks store their results, if needed per signature:
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator, List, Tuple
 
 from celery_chain_lint.index.apps import UNKNOWN, AppConfig
@@ -78,7 +79,7 @@ from celery_chain_lint.workflow.model import (
     task_display,
     where,
 )
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import ChordApp, workflow_replay
 
 _TASKS = """
 @app.task
@@ -185,10 +186,8 @@ class ChordWithoutResults(Rule):
             return None
         config = project.apps.config(app)
         kind = config.backend_kind()
-        replay = workflow_data(workflow)
-        replay["app"] = {"module": app.module, "variable": app.variable,
-                         "backend": config.backend.value, "backend_kind": kind,
-                         "task_ignore_result": config.ignore_result.value}
+        replay = replace(workflow_replay(workflow), app=ChordApp(
+            app.module, app.variable, config.backend.value, kind, config.ignore_result.value))
         path = where(workflow, chord)
         app_name = self._app_name(app, project)
         if kind == "none":
@@ -220,7 +219,7 @@ class ChordWithoutResults(Rule):
         else:
             outcome = ("the body never runs: celery.chord_unlock waits for results that are "
                        "never stored and retries forever")
-        replay["ignoring"] = [sig.task.name for sig in ignoring]
+        replay = replace(replay, ignoring=tuple(sig.task.name for sig in ignoring))
         message = (f"chord header task{'s' if len(names) > 1 else ''} {', '.join(names)} "
                    f"ignore{'' if len(names) > 1 else 's'} results: {outcome}; set "
                    f"ignore_result=False on the task or .set(ignore_result=False) on the "

@@ -51,7 +51,7 @@ from celery_chain_lint.facts.model import POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD
 from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.model import (SignatureNode, errback_invocation,
                                               raises_at_once, where)
-from celery_chain_lint.workflow.replay import replay_data
+from celery_chain_lint.workflow.replay import invocation_replay
 
 # Parameter names that say "I expect the exception (or the request/traceback)".
 EXCEPTION_NAMES = re.compile(
@@ -167,7 +167,7 @@ class ErrbackReceivesTaskId(Rule):
                    f"failed task's id ({why}): {receiver!r} will receive a task id string, "
                    f"not {expected}; {how}, or name the parameter task_id")
         return self.finding(where(workflow, errback), errback.span, message,
-                            replay=replay_data(invocation))
+                            replay=invocation_replay(invocation))
 
     def _varargs(self, workflow, errback: SignatureNode, invocation, name: str):
         task = errback.task
@@ -184,4 +184,4 @@ class ErrbackReceivesTaskId(Rule):
                    f"declare {task.display}(self, task_id) and look the failure up with "
                    f"AsyncResult(task_id)")
         return self.finding(where(workflow, errback), errback.span, message,
-                            replay=replay_data(invocation))
+                            replay=invocation_replay(invocation))

@@ -46,7 +46,7 @@ from celery_chain_lint.workflow.model import (
     Workflow,
     nodes,
 )
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import workflow_replay
 
 _APP = """\
 from celery import Celery, chord, group
@@ -104,7 +104,7 @@ class GroupCallback(Rule):
                     continue
                 seen.add(key)
                 yield self.finding(workflow.module.path, span, message,
-                                   replay=workflow_data(workflow, group_links=links))
+                                   replay=workflow_replay(workflow, group_links=links))
 
     def _problems(self, project, workflow: Workflow):
         applied_with_options = workflow.application is not None \

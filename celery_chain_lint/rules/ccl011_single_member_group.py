@@ -47,7 +47,7 @@ from celery_chain_lint.workflow.model import (
     describe_result,
     where,
 )
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import workflow_replay
 
 # Builtins whose first argument must be an iterable.
 ITERABLE_CONSUMERS = frozenset({
@@ -114,7 +114,7 @@ class SingleMemberGroup(Rule):
                                f"{parameter!r} as a list (TypeError on a number, characters "
                                f"of a string); use the member directly, or a real group")
                     yield self.finding(where(workflow, step), step.span, message,
-                                       replay=workflow_data(workflow))
+                                       replay=workflow_replay(workflow))
 
 
 def _chains(nodes) -> Iterator[ChainNode]:

@@ -48,6 +48,7 @@ from celery_chain_lint.facts import ir
 from celery_chain_lint.index.symbols import ClassSym, External, TaskSym
 from celery_chain_lint.index.tasks import literal
 from celery_chain_lint.rules.base import Rule
+from celery_chain_lint.workflow.replay import Replay, SwallowingHandler, task_replay
 
 # Exception classes an ``except`` clause can name that catch ``celery.exceptions.Retry``.
 CATCHES_RETRY = frozenset({
@@ -144,9 +145,9 @@ def notify(self, order_id):
                 # For the runtime harness: the task (its shadow swallows its own Retry) and
                 # what the handler catches; a retry of another task is not replayed.
                 retried = project.resolver.resolve(call.func.value, task.module)
-                replay = {"task": task.describe(), "handler": swallowed, "catches": catches,
-                          "retries_itself": not isinstance(retried, TaskSym)
-                          or retried.task.name == task.name}
+                itself = not isinstance(retried, TaskSym) or retried.task.name == task.name
+                replay = Replay(task=task_replay(task), handler=SwallowingHandler(
+                    swallowed, catches, itself, "retry"))
                 yield self.finding(task.path, call.span, message, replay=replay)
 
     @staticmethod

@@ -46,7 +46,7 @@ from celery_chain_lint.workflow.options import (
     misplaced_options,
 )
 from celery_chain_lint.workflow.model import where
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import workflow_replay
 
 _APP = """\
 from celery import Celery, chain
@@ -111,7 +111,7 @@ class OptionsAsArguments(Rule):
                 seen.add(key)
                 yield self.finding(where(workflow, node), node.span,
                                    self._message(task, node, misplaced), self._fix(node, misplaced),
-                                   replay=workflow_data(workflow))
+                                   replay=workflow_replay(workflow))
 
     @staticmethod
     def _message(task, call: ir.Call, misplaced) -> str:

@@ -44,7 +44,7 @@ from celery_chain_lint.workflow.model import (
     Workflow,
     kind_of,
 )
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import workflow_replay
 
 CONSTRUCTORS = frozenset({"chain", "group", "chord", "signature", "Signature"})
 SIGNATURE_METHODS = frozenset({"s", "si", "signature", "subtask"})
@@ -101,7 +101,7 @@ class CanvasNeverApplied(Rule):
                        f"applied, so nothing is sent and no task runs; apply it with .delay() "
                        f"or .apply_async(), or remove the statement")
             yield self.finding(workflow.module.path, expr.span, message, self._fix(expr),
-                               replay=workflow_data(workflow))
+                               replay=workflow_replay(workflow))
 
     @staticmethod
     def _is_statement(workflow: Workflow) -> bool:

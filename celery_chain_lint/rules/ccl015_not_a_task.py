@@ -51,6 +51,12 @@ from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.roots import TASK_METHODS
 from celery_chain_lint.index.symbols import ModuleSym
 from celery_chain_lint.rules.base import Rule
+from celery_chain_lint.workflow.replay import (
+    MissingAttribute,
+    NotATaskFunction,
+    Replay,
+    ReplayParam,
+)
 
 
 _APP = """\
@@ -129,12 +135,10 @@ class NotATask(Rule):
         method = call.func.attr
         # For the runtime harness: the function as defined (name, parameters, async or not)
         # and the attribute the call looks up.
-        replay = {"function": {"name": function.name, "module": symbol.module,
-                               "is_async": function.is_async,
-                               "params": [{"name": p.name, "kind": p.kind,
-                                           "has_default": p.has_default}
-                                          for p in function.params.items]},
-                  "method": method}
+        replay = Replay(function=NotATaskFunction(
+            function.name, symbol.module, function.is_async,
+            tuple(ReplayParam(p.name, p.kind, p.has_default) for p in function.params.items)),
+            method=method)
         return (f"{function.name} is {kind}, not a Celery task{where}: "
                 f"{function.name}.{method}(...) raises AttributeError: 'function' object has "
                 f"no attribute {method!r}; decorate it with @app.task / @shared_task, call it "
@@ -186,7 +190,7 @@ def _missing(project, module: str, call: ir.Call):
         return None  # the caller adds or checks attributes itself
     method = call.func.attr
     shown = ir.dotted_name(receiver) or f"{owner.name}.{name}"
-    replay = {"missing": {"module": owner.name, "name": name}, "method": method}
+    replay = Replay(missing=MissingAttribute(owner.name, name), method=method)
     return (f"{shown} does not exist: the module {owner.name} ({facts.path}) defines, imports "
             f"or assigns no {name!r}, so {shown}.{method}(...) raises AttributeError: module "
             f"{owner.name!r} has no attribute {name!r} when this line runs; was the task "

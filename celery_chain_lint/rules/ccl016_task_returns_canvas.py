@@ -36,7 +36,7 @@ from typing import Dict, Iterator, Tuple
 
 from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.model import ChainNode, ChordNode, GroupNode, SignatureNode, kind_of
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import workflow_replay
 
 _APP = """\
 from celery import Celery, chain, group
@@ -98,4 +98,4 @@ class TaskReturnsCanvas(Rule):
                        f"replace the task with it ({how}) or apply it with .delay() and "
                        f"return its id")
             yield self.finding(workflow.module.path, returned[0], message,
-                               replay=workflow_data(workflow))
+                               replay=workflow_replay(workflow))

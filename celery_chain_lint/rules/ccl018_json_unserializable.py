@@ -50,7 +50,7 @@ from celery_chain_lint.index.apps import LITERAL, UNKNOWN
 from celery_chain_lint.index.symbols import External, TaskSym
 from celery_chain_lint.index.tasks import MISSING, literal
 from celery_chain_lint.rules.base import Rule
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import Replay, ReturnedSet, task_replay, workflow_replay
 
 PASSED = "a workflow sends its result to the next task"
 ARGUMENT_METHODS = frozenset({"delay", "s", "si"})
@@ -134,7 +134,7 @@ class JsonUnserializable(Rule):
                                f"EncodeError when the message is sent; pass "
                                f"{_instead(what)}")
                     yield self.finding(workflow.module.path, span, message,
-                                       replay=workflow_data(workflow))
+                                       replay=workflow_replay(workflow))
 
     def _unserializable(self, project, module: str, value: ir.Expr, params) -> Optional[str]:
         if _is_set(project, module, value):
@@ -169,10 +169,10 @@ class JsonUnserializable(Rule):
                     if why.startswith(PASSED) else []
                 # For the runtime harness: the task (its shadow returns a set) and, when the
                 # result is sent on, the workflows that send it (the task flagged in each).
-                replay = {"task": task.describe(), "returns": "set", "return_line": span.line,
-                          "result_passed": bool(passed),
-                          "workflows": [workflow_data(u.workflow, u.signature)
-                                        for u in passed[:3]]}
+                replay = Replay(task=task_replay(task),
+                                returned_set=ReturnedSet(span.line, bool(passed)),
+                                workflows=tuple(workflow_replay(u.workflow, u.signature)
+                                                for u in passed[:3]))
                 yield self.finding(task.path, span, message, replay=replay)
 
     def _result_serialized(self, project, task) -> Optional[str]:

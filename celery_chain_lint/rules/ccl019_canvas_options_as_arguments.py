@@ -54,7 +54,7 @@ from celery_chain_lint.workflow.options import (
     mentioned_strings,
     misplaced_options,
 )
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import Receiver, Replay, workflow_replay
 
 _APP = """\
 from celery import Celery, chain, chord, group
@@ -217,10 +217,8 @@ def _describe(signature: SignatureNode, effect: str, options: List[str]) -> str:
             f"{options[0]!r}) when the canvas is published")
 
 
-def _replay(workflow: Workflow, flagged: List[str], effects) -> dict:
-    data = workflow_data(workflow)
-    data["options"] = flagged
-    data["receivers"] = [{"task": getattr(signature.task, "name", None), "effect": effect,
-                          "line": signature.span.line if signature.span else None}
-                         for signature, effect, _ in effects]
-    return data
+def _replay(workflow: Workflow, flagged: List[str], effects) -> Replay:
+    return replace(workflow_replay(workflow), options=tuple(flagged), receivers=tuple(
+        Receiver(getattr(signature.task, "name", None),
+                 signature.span.line if signature.span else None, effect)
+        for signature, effect, _ in effects))

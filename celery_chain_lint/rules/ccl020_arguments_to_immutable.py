@@ -28,6 +28,7 @@ chain(load.si(dataset_id), transform.s()).delay()
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator, List, Tuple
 
 from celery_chain_lint.rules.base import Rule
@@ -42,7 +43,7 @@ from celery_chain_lint.workflow.model import (
     task_display,
 )
 from celery_chain_lint.workflow.options import EXECUTION_OPTIONS
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import Receiver, Replay, workflow_replay
 
 _APP = """\
 from celery import Celery, chain, chord, group
@@ -134,8 +135,7 @@ def _arguments_given(workflow: Workflow) -> List[str]:
     return [v.text for v in application.args] + [f"{k}={v.text}" for k, v in keywords]
 
 
-def _replay(workflow: Workflow, receivers: List[SignatureNode]) -> dict:
-    data = workflow_data(workflow)
-    data["receivers"] = [{"task": getattr(r.task, "name", None),
-                          "line": r.span.line if r.span else None} for r in receivers]
-    return data
+def _replay(workflow: Workflow, receivers: List[SignatureNode]) -> Replay:
+    return replace(workflow_replay(workflow), receivers=tuple(
+        Receiver(getattr(r.task, "name", None), r.span.line if r.span else None)
+        for r in receivers))

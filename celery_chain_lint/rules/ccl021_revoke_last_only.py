@@ -46,7 +46,7 @@ from celery_chain_lint.workflow.model import (
     signatures,
     task_display,
 )
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import workflow_replay
 
 _APP = """\
 from celery import Celery, chain, chord, group
@@ -107,7 +107,7 @@ class RevokeLastOnly(Rule):
                                         callbacks, call.func.value)
                     yield self.finding(facts.path, call.span,
                                        self._message(canvas, left_running),
-                                       replay=workflow_data(workflow))
+                                       replay=workflow_replay(workflow))
 
     @staticmethod
     def _message(canvas: Node, left_running: List[SignatureNode]) -> str:

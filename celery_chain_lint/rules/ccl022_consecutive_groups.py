@@ -45,6 +45,7 @@ group(fetch.s(a), fetch.s(b)) | group(parse.s(), index.s()) | merge.s() | group(
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator, List, Optional
 
 from celery_chain_lint.rules.base import Rule
@@ -59,7 +60,15 @@ from celery_chain_lint.workflow.model import (
     signatures,
     task_display,
 )
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import (
+    PerMember,
+    Replay,
+    ReplayChain,
+    ReplayChord,
+    ReplayGroup,
+    rewrite,
+    workflow_replay,
+)
 
 _APP = """\
 from celery import Celery, chain, chord, group
@@ -161,43 +170,46 @@ def _names(found: List[SignatureNode]) -> str:
     return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
 
 
-def _replay(workflow: Workflow, chain: ChainNode, body: GroupNode, after: Node) -> dict:
+def _replay(workflow: Workflow, chain: ChainNode, body: GroupNode, after: Node) -> Replay:
     """The workflow, with the flagged chain marked to be rebuilt with ``|`` as Celery composed
     it (``chain(*steps)`` of the flattened steps would fold it right)."""
     first = next(iter(signatures(after)), None)
-    data = workflow_data(workflow, flagged=first)  # the confirmer follows it
-    roots = [(workflow.canvas, data["canvas"])] + [
-        (c.callback, d["callback"]) for c, d in zip(workflow.callbacks, data["callbacks"])]
-    for node, node_data in roots:
-        found = _data_of(node, node_data, chain)
-        if found is not None:
-            found["compose"] = "pipe"
-            if isinstance(after, SignatureNode):  # a chain after the groups, flattened here
-                found["pipe_split"] = chain.per_member
-            break
-    data["per_member"] = {
-        "line": chain.span.line, "column": chain.span.column,
-        "members": len(body.members or ()),
-        "body": [getattr(s.task, "name", None) for s in signatures(body)],
-        "after": [getattr(s.task, "name", None) for s in signatures(after)][:1],
-    }
-    return data
-
-
-def _data_of(node: Node, data, target: ChainNode):
-    """The replay dict ``node_data`` made for ``target`` inside ``node`` (same shapes)."""
-    stack = [(node, data)]
-    while stack:
-        current, current_data = stack.pop()
-        if not isinstance(current_data, dict):
+    replay = workflow_replay(workflow, flagged=first)  # the confirmer follows it
+    flow = replay.workflow
+    roots = [workflow.canvas] + [c.callback for c in workflow.callbacks]
+    for index, (node, replayed) in enumerate(zip(roots, flow.roots())):
+        found = _replayed_as(node, replayed, chain)
+        if found is None:
             continue
+        # A chain after the groups is flattened into the steps: pipe the first ones only.
+        split = chain.per_member if isinstance(after, SignatureNode) else None
+        piped = rewrite(replayed, lambda n: replace(n, compose="pipe", pipe_split=split)
+                        if n is found else n)
+        if index == 0:
+            flow = replace(flow, canvas=piped)
+        else:
+            callbacks = list(flow.callbacks)
+            callbacks[index - 1] = replace(callbacks[index - 1], callback=piped)
+            flow = replace(flow, callbacks=tuple(callbacks))
+        break
+    return replace(replay, workflow=flow, per_member=PerMember(
+        chain.span.line, chain.span.column, len(body.members or ()),
+        tuple(getattr(s.task, "name", None) for s in signatures(body)),
+        tuple(getattr(s.task, "name", None) for s in signatures(after))[:1]))
+
+
+def _replayed_as(node: Node, replayed, target: ChainNode):
+    """The replay node ``replay_node`` made for ``target`` inside ``node`` (same shapes)."""
+    stack = [(node, replayed)]
+    while stack:
+        current, current_replayed = stack.pop()
         if current is target:
-            return current_data
-        if isinstance(current, ChainNode):
-            stack.extend(zip(current.steps, current_data.get("steps") or ()))
-        elif isinstance(current, GroupNode):
-            stack.extend(zip(current.members or (), current_data.get("members") or ()))
-        elif isinstance(current, ChordNode):
-            stack.append((current.header, current_data.get("header")))
-            stack.append((current.body, current_data.get("body")))
+            return current_replayed
+        if isinstance(current, ChainNode) and isinstance(current_replayed, ReplayChain):
+            stack.extend(zip(current.steps, current_replayed.steps))
+        elif isinstance(current, GroupNode) and isinstance(current_replayed, ReplayGroup):
+            stack.extend(zip(current.members or (), current_replayed.members or ()))
+        elif isinstance(current, ChordNode) and isinstance(current_replayed, ReplayChord):
+            stack.append((current.header, current_replayed.header))
+            stack.append((current.body, current_replayed.body))
     return None

@@ -55,6 +55,7 @@ from celery_chain_lint.facts import ir
 from celery_chain_lint.index.symbols import TaskSym
 from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.rules.ccl012_swallowed_retry import swallowed_by
+from celery_chain_lint.workflow.replay import Replay, SwallowingHandler, task_replay
 
 # Exception classes an ``except`` clause can name that catch ``celery.exceptions.Ignore``.
 CATCHES_IGNORE = frozenset({
@@ -171,9 +172,9 @@ def resize(task, image_id):
                            "rest of a chain it is in runs twice); re-raise Ignore (`except "
                            "Ignore: raise`) or call it outside the handler")
                 replaced = project.resolver.resolve(call.func.value, task.module)
-                replay = {"task": task.describe(), "handler": handler, "catches": catches,
-                          "replaces_itself": not isinstance(replaced, TaskSym)
-                          or replaced.task.name == task.name}
+                itself = not isinstance(replaced, TaskSym) or replaced.task.name == task.name
+                replay = Replay(task=task_replay(task), handler=SwallowingHandler(
+                    handler, catches, itself, "replace"))
                 yield self.finding(task.path, call.span, message, replay=replay)
 
     @staticmethod

@@ -44,7 +44,7 @@ from celery_chain_lint.index.symbols import External, TaskSym, celery_name
 from celery_chain_lint.index.tasks import literal
 from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.model import Value
-from celery_chain_lint.workflow.replay import value_data
+from celery_chain_lint.workflow.replay import MappedCall, Replay, replay_value, task_replay
 
 _APP = """\
 from celery import Celery, chain, chord, chunks, group
@@ -212,8 +212,8 @@ def _literal_items(expr: Optional[ir.Expr]) -> Optional[List[ir.Expr]]:
 
 
 def _replay(task, how: str, items: Optional[List[ir.Expr]], size: Optional[int],
-            container: str) -> dict:
-    return {"task": task.describe(), "how": how, "container": container, "size": size,
-            "items": None if items is None else
-            [value_data(Value(item.text or "...", item)) for item in items],
-            "tasks": {task.name: task.describe()} if task.name else {}}
+            container: str) -> Replay:
+    values = None if items is None else tuple(replay_value(Value(item.text or "...", item))
+                                              for item in items)
+    return Replay(task=task_replay(task), mapped=MappedCall(how, container, size, values),
+                  tasks={task.name: task_replay(task)} if task.name else {})

@@ -39,6 +39,7 @@ app.conf.task_routes = {"media.tasks.*": {"queue": "video"}}
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Dict, Iterator, List
 
 from celery_chain_lint.index.apps import UNKNOWN
@@ -52,7 +53,7 @@ from celery_chain_lint.workflow.model import (
     signatures,
     task_display,
 )
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import Replay, workflow_replay
 
 # The options observed to reach the first task only (Celery 5.7.0); time_limit and
 # soft_time_limit are reported together as "time limits".
@@ -186,8 +187,8 @@ def _lacks(project, sig: SignatureNode, key: str) -> bool:
     return True
 
 
-def _replay(workflow: Workflow, given, losing: Dict[str, List[SignatureNode]]) -> dict:
-    data = workflow_data(workflow)
+def _replay(workflow: Workflow, given, losing: Dict[str, List[SignatureNode]]) -> Replay:
+    replay = workflow_replay(workflow)
     applied = {}
     for key, expr in given:
         if key not in losing:
@@ -195,8 +196,8 @@ def _replay(workflow: Workflow, given, losing: Dict[str, List[SignatureNode]]) -
         value = literal(expr, MISSING)
         applied[key] = value if value is not MISSING and isinstance(value, (str, int, float)) \
             and not isinstance(value, bool) else STAND_INS.get(key, "<value>")
-    if data.get("application") is not None:
-        data["application"]["options"] = applied
-    data["losing"] = {key: [getattr(s.task, "name", None) for s in sigs]
-                      for key, sigs in losing.items()}
-    return data
+    flow = replay.workflow
+    if flow.application is not None:
+        flow = replace(flow, application=replace(flow.application, options=applied))
+    return replace(replay, workflow=flow, losing={
+        key: tuple(getattr(s.task, "name", None) for s in sigs) for key, sigs in losing.items()})

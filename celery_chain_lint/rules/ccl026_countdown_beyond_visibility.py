@@ -49,6 +49,7 @@ from celery_chain_lint.index.symbols import TaskSym
 from celery_chain_lint.index.tasks import MISSING, literal
 from celery_chain_lint.rules.base import Rule
 from celery_chain_lint.workflow.model import SignatureNode, nodes
+from celery_chain_lint.workflow.replay import LongDelay, Replay, task_replay
 
 REDIS_DEFAULT_VISIBILITY = 3600
 REDIS_SCHEMES = ("redis", "rediss")
@@ -184,9 +185,9 @@ class CountdownBeyondVisibility(Rule):
                    f"{'about ' + str(copies) + ' times' if copies < 50 else 'many times'} "
                    f"instead of once; raise broker_transport_options['visibility_timeout'] "
                    f"above the longest delay, or schedule it another way")
-        replay = {"task": task.describe(), "how": how, "kind": kind, "seconds": seconds,
-                  "visibility_timeout": visibility, "broker": url,
-                  "tasks": {t.name: t.describe() for t in tasks if t.name}}
+        replay = Replay(task=task_replay(task),
+                        long_delay=LongDelay(how, kind, seconds, visibility, url),
+                        tasks={t.name: task_replay(t) for t in tasks if t.name})
         return self.finding(path, span, message, replay=replay)
 
 

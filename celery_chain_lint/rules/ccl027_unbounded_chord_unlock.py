@@ -40,6 +40,7 @@ or use a backend that counts header results (Redis).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterator, Optional
 
 from celery_chain_lint.facts import ir
@@ -52,7 +53,7 @@ from celery_chain_lint.workflow.model import (
     Node,
     signatures,
 )
-from celery_chain_lint.workflow.replay import workflow_data
+from celery_chain_lint.workflow.replay import PollingBackend, workflow_replay
 
 # Result backends (URL scheme, or the part before ``+``) that wait with celery.chord_unlock:
 # BaseBackend.apply_chord -> fallback_chord_unlock (celery/backends/base.py, Celery 5.7).
@@ -117,13 +118,12 @@ class UnboundedChordUnlock(Rule):
             if backend is None:
                 continue
             url, scheme = backend
-            replay = workflow_data(workflow)
-            replay["backend"] = {"url": url, "scheme": scheme}
             header = chord.header if isinstance(chord, ChordNode) else chord.steps[0]
             first = next(iter(signatures(header)), None)
             # The confirmer keeps this header task running past its observation window.
-            replay["pending"] = [first.task.name] if first is not None and first.task.name \
-                else []
+            pending = (first.task.name,) if first is not None and first.task.name else ()
+            replay = replace(workflow_replay(workflow), backend=PollingBackend(url, scheme),
+                             pending=pending)
             message = (f"this chord's app uses the {scheme} result backend ({_short(url)}), "
                        f"which has no native chord support: Celery waits for the header with "
                        f"the celery.chord_unlock task, which retries every second "

@@ -19,14 +19,17 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     first_task,
-    flagged_signature,
+    flagged_in,
     function_name,
     not_reproduced,
+    required,
     skipped,
 )
+from celery_chain_lint.workflow.replay import ReplayWorkflow
 
 
 def is_type_error(failure: Dict[str, Any]) -> bool:
@@ -51,11 +54,11 @@ def type_error_seen(fname: Optional[str]):
     return stop
 
 
-def failure_behaviours(replay: Dict[str, Any]) -> Dict[str, Any]:
+def failure_behaviours(workflow: ReplayWorkflow) -> Dict[str, Any]:
     """An errback runs only when its parent fails: make the parent's first task raise."""
-    if not any(c.get("kind") == "error" for c in replay.get("callbacks") or ()):
+    if not any(c.kind == "error" for c in workflow.callbacks):
         return {}
-    parent = first_task(replay.get("canvas"))
+    parent = first_task(workflow.canvas)
     if parent is None:
         return {}
     return {parent: {"raise": {"type": "InjectedFailure",
@@ -72,24 +75,21 @@ def describe_where(failure: Dict[str, Any], flagged_role: Optional[str]) -> str:
 
 
 @confirms("CCL001", "CCL002")
-def confirm_arguments(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay:
-        return skipped("the finding carries no replay data")
-    flagged = flagged_signature(replay.get("canvas")) or next(
-        (flagged_signature(c.get("callback")) for c in replay.get("callbacks") or ()
-         if flagged_signature(c.get("callback"))), None)
-    task = (flagged or {}).get("task") or replay.get("flagged_task")
+def confirm_arguments(claim: Claim, context) -> Any:
+    replay = claim.replay
+    workflow = required(replay.workflow, "the replay data holds no workflow")
+    flagged = flagged_in(workflow)
+    task = (flagged.task if flagged else None) or replay.flagged_task
     fname = function_name(replay, task)
-    behaviours = failure_behaviours(replay)
-    run = context.run(replay, behaviours, stop_when=type_error_seen(fname))
+    behaviours = failure_behaviours(workflow)
+    run = context.run(workflow, behaviours, stop_when=type_error_seen(fname))
     failures = run.exceptions()
     if (not any(is_type_error(f) and names_task(f, fname) for f in failures)
             and any(is_type_error(f) for f in failures) and not run.worker_died):
         # Another signature of the workflow (another finding) failed first: replay again with
         # every other signature given complete arguments, to reach the flagged one.
-        run = context.run(replay, behaviours, stop_when=type_error_seen(fname), repair=True)
-    evidence = context.evidence(run, predicted=finding.get("message"))
+        run = context.run(workflow, behaviours, stop_when=type_error_seen(fname), repair=True)
+    evidence = context.evidence(run, predicted=claim.message)
     if behaviours:
         evidence["injected"] = {name: "raises InjectedFailure so that the errback runs"
                                 for name in behaviours}

@@ -8,38 +8,39 @@ task ran outside it; the evidence shows that the called task already ran.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     journal_runs,
     not_reproduced,
+    required,
+    short,
     skipped,
 )
 
 
 @confirms("CCL007")
-def confirm_called_not_signature(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay:
-        return skipped("the finding carries no replay data")
-    called = replay.get("called") or {}
-    name = called.get("task")
-    run = context.run(replay, repair=True)
-    evidence = context.evidence(run, predicted=finding.get("message"))
+def confirm_called_not_signature(claim: Claim, context) -> Any:
+    workflow = required(claim.replay.workflow, "the replay data holds no workflow")
+    called = claim.replay.called
+    name = called.task if called else None
+    run = context.run(workflow, repair=True)
+    evidence = context.evidence(run, predicted=claim.message)
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
-    short = (name or "the task").rsplit(".", 1)[-1]
+    task = short(name, "the task")
     outside = journal_runs(run, name) if name else []
     where = {e.get("pid") for e in outside}
     ran = ""
     if outside:
-        how = called.get("how") or "delay"
-        ran = (f"; {short} had already run ({len(outside)} time(s)) "
+        how = called.how
+        ran = (f"; {task} had already run ({len(outside)} time(s)) "
                + ("in the calling process" if how == "call" else "on the worker, outside the "
                   "workflow"))
-    evidence["measured"] = {f"{short} runs": len(outside), "processes": sorted(where)}
+    evidence["measured"] = {f"{task} runs": len(outside), "processes": sorted(where)}
     if run.raised is not None:
         evidence["exception"] = {"type": type(run.raised).__name__, "message": str(run.raised),
                                  "where": f"raised in the caller while {run.raised_at_text()}"}
@@ -51,5 +52,5 @@ def confirm_called_not_signature(finding: Dict[str, Any], context) -> Any:
                                  "where": first["where"]}
         return confirmed(f"{first['type']}: {first['message']}{ran}", **evidence)
     if outside:
-        return confirmed(f"the workflow ran, but {short} ran outside it{ran}", **evidence)
+        return confirmed(f"the workflow ran, but {task} ran outside it{ran}", **evidence)
     return not_reproduced("the workflow was built and ran normally", **evidence)

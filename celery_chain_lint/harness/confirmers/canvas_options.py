@@ -8,34 +8,38 @@ arguments (``**kwargs``) or without it (immutable), i.e. the option had no effec
 """
 from __future__ import annotations
 
-import copy
-from typing import Any, Dict
+from dataclasses import replace
+from typing import Any
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     journal_runs,
     not_reproduced,
+    required,
+    short,
     skipped,
-    walk,
 )
 from celery_chain_lint.harness.confirmers.arguments import confirm_arguments, is_type_error
+from celery_chain_lint.workflow.replay import Receiver, Replay, ReplaySignature, rewrite, walk
 
 # A countdown or eta that had any effect would hold the task back at least this long.
 AT_ONCE = 1.0
 
 
 @confirms("CCL019")
-def confirm_canvas_options(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay or not replay.get("receivers"):
-        return skipped("the finding carries no replay data naming the receiving tasks")
-    options = replay.get("options") or []
-    refused = [r for r in replay["receivers"] if r.get("effect") == "refused"]
+def confirm_canvas_options(claim: Claim, context) -> Any:
+    replay = claim.replay
+    receivers = required(replay.receivers, "the finding carries no replay data naming the "
+                                           "receiving tasks")
+    workflow = required(replay.workflow, "the replay data holds no workflow")
+    options = replay.options or ()
+    refused = [r for r in receivers if r.effect == "refused"]
     if refused:
-        return confirm_arguments(dict(finding, replay=_flag(replay, refused[0])), context)
-    run = context.run(replay)
-    evidence = context.evidence(run, predicted=finding.get("message"))
+        return confirm_arguments(replace(claim, replay=_flag(replay, refused[0])), context)
+    run = context.run(workflow)
+    evidence = context.evidence(run, predicted=claim.message)
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
     failures = run.exceptions()
@@ -44,36 +48,36 @@ def confirm_canvas_options(finding: Dict[str, Any], context) -> Any:
         kind = "a TypeError" if is_type_error(first) else "a failure"
         return not_reproduced(f"{kind} instead of an ignored option: {first['type']}: "
                               f"{first['message']}", **evidence)
-    receiver = replay["receivers"][0]
-    task = receiver.get("task") or "?"
-    short = task.rsplit(".", 1)[-1]
+    receiver = receivers[0]
+    task = receiver.task or "?"
+    name = short(task)
     executions = journal_runs(run, task)
     if not executions:
-        return not_reproduced(f"{short} did not run within {context.timeout:g}s: the option "
+        return not_reproduced(f"{name} did not run within {context.timeout:g}s: the option "
                               "may have taken effect", **evidence)
     first = executions[0]
     received = first.get("args") or {}
     delay = first.get("start", 0) - (run.start_wall or first.get("start", 0))
-    evidence["measured"] = {f"{short} received": received,
-                            f"{short} started after": f"{delay:.2f}s"}
+    evidence["measured"] = {f"{name} received": received,
+                            f"{name} started after": f"{delay:.2f}s"}
     if delay > AT_ONCE and {"countdown", "eta"} & set(options):
-        return not_reproduced(f"{short} started {delay:.2f}s after the canvas was applied: "
+        return not_reproduced(f"{name} started {delay:.2f}s after the canvas was applied: "
                               "the delay took effect", **evidence)
     shown = ", ".join(options)
-    if receiver.get("effect") == "dropped":
+    if receiver.effect == "dropped":
         how = f"ran without {shown} (immutable: the keywords were dropped)"
     else:
         how = f"ran with {shown} among its keyword arguments ({received})"
-    return confirmed(f"{short} {how} and started {delay:.2f}s after the canvas was applied: "
+    return confirmed(f"{name} {how} and started {delay:.2f}s after the canvas was applied: "
                      "the option had no effect", **evidence)
 
 
-def _flag(replay: Dict[str, Any], receiver: Dict[str, Any]) -> Dict[str, Any]:
-    """The replay with the refusing task flagged, for the TypeError confirmer."""
-    marked = copy.deepcopy(replay)
-    for node in walk(marked.get("canvas")):
-        if node.get("type") == "signature" and node.get("task") == receiver.get("task") \
-                and node.get("line") == receiver.get("line"):
-            node["flagged"] = True
-            break
-    return marked
+def _flag(replay: Replay, receiver: Receiver) -> Replay:
+    """The replay with the refusing task flagged (its first signature on the receiver's line),
+    for the TypeError confirmer."""
+    target = next((node for node in walk(replay.workflow.canvas)
+                   if isinstance(node, ReplaySignature) and node.task == receiver.task
+                   and node.line == receiver.line), None)
+    canvas = rewrite(replay.workflow.canvas,
+                     lambda node: replace(node, flagged=True) if node is target else node)
+    return replace(replay, workflow=replace(replay.workflow, canvas=canvas))

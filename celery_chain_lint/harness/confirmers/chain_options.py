@@ -7,14 +7,16 @@ first task received the option and every later task the finding names did not.
 """
 from __future__ import annotations
 
-import copy
+from dataclasses import replace
 from typing import Any, Dict, Optional
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     first_task,
     not_reproduced,
+    required,
     skipped,
 )
 
@@ -40,19 +42,18 @@ def _shown(entry: Dict[str, Any], key: str, received: Any) -> Any:
 
 
 @confirms("CCL025")
-def confirm_chain_options(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    applied = ((replay or {}).get("application") or {}).get("options") or {}
-    losing = (replay or {}).get("losing") or {}
-    if not applied or not losing:
-        return skipped("the finding carries no replay data naming the options")
-    replay = copy.deepcopy(replay)
+def confirm_chain_options(claim: Claim, context) -> Any:
+    why = "the finding carries no replay data naming the options"
+    workflow = required(claim.replay.workflow, why)
+    application = required(workflow.application, why)
+    applied = required(application.options, why)
+    losing = required(claim.replay.losing, why)
     options = dict(applied)
     if "queue" in options:
         options["queue"] = context.session.env.alt_queue
-    replay["application"]["options"] = options
-    run = context.run(replay, settle=0.3)
-    evidence = context.evidence(run, predicted=finding.get("message"))
+    workflow = replace(workflow, application=replace(application, options=options))
+    run = context.run(workflow, settle=0.3)
+    evidence = context.evidence(run, predicted=claim.message)
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
     failures = run.exceptions()
@@ -62,7 +63,7 @@ def confirm_chain_options(finding: Dict[str, Any], context) -> Any:
                               **evidence)
     nodes = run.built.nodes if run.built else []
     by_id = {e.get("id"): e for e in run.journal}
-    first_name = first_task(replay.get("canvas"))
+    first_name = first_task(workflow.canvas)
     first_node = next((n for n in nodes if n.task == first_name), None)
     if first_node is None or first_node.id not in by_id:
         return not_reproduced("the first task did not run", **evidence)

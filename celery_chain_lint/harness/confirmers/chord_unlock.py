@@ -12,15 +12,19 @@ same moment with ``max_retries=3`` gave up with its body FAILURE while the heade
 """
 from __future__ import annotations
 
-import copy
-from typing import Any, Dict
+from dataclasses import replace
+from typing import Any
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     not_reproduced,
+    required,
+    short,
     skipped,
 )
+from celery_chain_lint.workflow.replay import ReplayApplication
 
 HANG = 3.0
 BOUNDED = 3
@@ -32,10 +36,10 @@ def _body(run):
 
 
 @confirms("CCL027")
-def confirm_unbounded_chord_unlock(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay or not replay.get("pending"):
-        return skipped("the finding carries no replay data naming a header task")
+def confirm_unbounded_chord_unlock(claim: Claim, context) -> Any:
+    pending = required(claim.replay.pending, "the finding carries no replay data naming a "
+                                             "header task")[0]
+    workflow = required(claim.replay.workflow, "the replay data holds no workflow")
     import os
 
     env = context.env
@@ -47,19 +51,18 @@ def confirm_unbounded_chord_unlock(finding: Dict[str, Any], context) -> Any:
         "task_default_exchange": queue, "task_default_routing_key": queue,
         "result_chord_retry_interval": 0.2,
     })
-    behaviours = {replay["pending"][0]: {"hang": HANG}}
+    behaviours = {pending: {"hang": HANG}}
     # The same chord bounded, applied at the same moment: it gives up while the one as written
     # keeps polling.
-    bounded = copy.deepcopy(replay)
-    bounded["application"] = {"how": "apply_async", "args": [], "kwargs": {},
-                              "options": {"max_retries": BOUNDED}}
-    runs = session.run_many([replay, bounded], timeout=HANG, settle=0.5,
+    bounded = replace(workflow, application=ReplayApplication(
+        "apply_async", options={"max_retries": BOUNDED}))
+    runs = session.run_many([workflow, bounded], timeout=HANG, settle=0.5,
                             behaviours=behaviours, recover=False)
     failed = [run for run in runs if not hasattr(run, "observation")]
     if failed:
         return skipped(f"the chord could not be rebuilt: {failed[0]}")
     as_written, second = runs
-    evidence = context.evidence(as_written, predicted=finding.get("message"))
+    evidence = context.evidence(as_written, predicted=claim.message)
     if as_written.worker_died:
         return skipped(f"the worker {as_written.worker_died} during the run", **evidence)
     if as_written.raised is not None:
@@ -80,7 +83,7 @@ def confirm_unbounded_chord_unlock(finding: Dict[str, Any], context) -> Any:
             "body": state.get("state"), "exception": (state.get("exception") or "")[:200] or None},
     }
     evidence.setdefault("notes", []).append(
-        f"header task {replay['pending'][0].rsplit('.', 1)[-1]} replayed running for "
+        f"header task {short(pending)} replayed running for "
         f"{HANG:g}s, past the observation; Celery's file:// backend (chord_unlock polls "
         f"every 0.2 s here: result_chord_retry_interval) on the queue {queue}")
     if pending == "PENDING" and len(retries) > BOUNDED and state.get("state") == "FAILURE":

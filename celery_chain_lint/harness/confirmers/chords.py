@@ -11,54 +11,60 @@
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Optional
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     journal_runs,
     not_reproduced,
+    required,
     skipped,
+)
+from celery_chain_lint.workflow.replay import (
+    ReplayChain,
+    ReplayChord,
+    ReplayGroup,
+    ReplaySignature,
+    ReplayWorkflow,
     walk,
 )
 
 WINDOW = 1.0
 
 
-def _body_task(replay: Dict[str, Any]):
-    for found in walk(replay.get("canvas")):
-        if found.get("type") == "chord":
-            body = found.get("body") or {}
-            for inner in walk(body):
-                if inner.get("type") == "signature":
-                    return inner.get("task")
-        if found.get("type") == "chain":
-            steps = found.get("steps") or []
-            for index, step in enumerate(steps[:-1]):
-                if step.get("type") == "group":
-                    following = steps[index + 1]
-                    for inner in walk(following):
-                        if inner.get("type") == "signature":
-                            return inner.get("task")
+def _body_task(workflow: ReplayWorkflow) -> Optional[str]:
+    """The first task of the chord's body: a chord's, or what follows a group in a chain."""
+    def first_signature(node) -> Optional[str]:
+        return next((inner.task for inner in walk(node) if isinstance(inner, ReplaySignature)),
+                    None)
+
+    for found in walk(workflow.canvas):
+        bodies = [found.body] if isinstance(found, ReplayChord) else [
+            found.steps[index + 1] for index, step in enumerate(found.steps[:-1])
+            if isinstance(step, ReplayGroup)] if isinstance(found, ReplayChain) else []
+        for body in bodies:
+            task = first_signature(body)
+            if task is not None:
+                return task
     return None
 
 
 @confirms("CCL008")
-def confirm_chord_without_results(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay:
-        return skipped("the finding carries no replay data")
-    app_info = replay.get("app") or {}
-    kind = app_info.get("backend_kind")
+def confirm_chord_without_results(claim: Claim, context) -> Any:
+    replay = claim.replay
+    workflow = required(replay.workflow, "the replay data holds no workflow")
+    kind = replay.app.backend_kind if replay.app is not None else None
     if kind in ("none", "rpc"):
         override = {"result_backend": None if kind == "none" else "rpc://"}
         client = context.session.client_app(**override)
         try:
-            run = context.run(replay, app=client, repair=True, timeout=min(context.timeout, 3.0),
-                              fill_dynamic=True)
+            run = context.run(workflow, app=client, repair=True,
+                              timeout=min(context.timeout, 3.0), fill_dynamic=True)
         finally:
             client.close()
-        evidence = context.evidence(run, predicted=finding.get("message"))
+        evidence = context.evidence(run, predicted=claim.message)
         evidence["client_backend"] = "none" if kind == "none" else "rpc://"
         if isinstance(run.raised, NotImplementedError):
             message = str(run.raised).splitlines()[0]
@@ -67,11 +73,9 @@ def confirm_chord_without_results(finding: Dict[str, Any], context) -> Any:
             return not_reproduced(f"applying the chord raised {type(run.raised).__name__}: "
                                   f"{run.raised}", **evidence)
         return not_reproduced("the chord was applied without an error", **evidence)
-    ignoring = replay.get("ignoring") or []
-    if not ignoring:
-        return skipped("the replay data says neither the backend problem nor which header "
-                       "tasks ignore results")
-    body = _body_task(replay)
+    ignoring = list(required(replay.ignoring, "the replay data says neither the backend "
+                                              "problem nor which header tasks ignore results"))
+    body = _body_task(workflow)
     body_ids = set()
 
     def prepare(built):
@@ -81,9 +85,9 @@ def confirm_chord_without_results(finding: Dict[str, Any], context) -> Any:
         return any(states.get(i, {}).get("state") in ("SUCCESS", "FAILURE") for i in body_ids)
 
     window = min(context.timeout, WINDOW)
-    run = context.run(replay, repair=True, timeout=window, until="timeout", stop_when=body_done,
-                      prepare=prepare, recover=False)
-    evidence = context.evidence(run, predicted=finding.get("message"))
+    run = context.run(workflow, repair=True, timeout=window, until="timeout",
+                      stop_when=body_done, prepare=prepare, recover=False)
+    evidence = context.evidence(run, predicted=claim.message)
     backend = context.env.describe()
     evidence["backend_kind"] = backend.get("backend_kind")
     evidence["ignoring"] = ignoring

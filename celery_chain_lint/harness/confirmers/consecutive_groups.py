@@ -10,26 +10,28 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     journal_runs,
     not_reproduced,
+    required,
+    short,
     skipped,
 )
 
 
 @confirms("CCL022")
-def confirm_consecutive_groups(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    info = (replay or {}).get("per_member") or {}
-    if not info.get("after") or not info.get("members"):
-        return skipped("the finding carries no replay data naming the step after the groups")
-    task = info["after"][0] or "?"
-    short = task.rsplit(".", 1)[-1]
-    members = int(info["members"])
+def confirm_consecutive_groups(claim: Claim, context) -> Any:
+    why = "the finding carries no replay data naming the step after the groups"
+    info = required(claim.replay.per_member, why)
+    task = required(info.after, why)[0] or "?"
+    members = int(required(info.members, why))
+    workflow = required(claim.replay.workflow, "the replay data holds no workflow")
+    name = short(task)
     # The per-member runs come after the node first reads SUCCESS: wait for the journal.
-    run = context.run(replay, settle=0.3, quiet=0.6)
-    evidence = context.evidence(run, predicted=finding.get("message"))
+    run = context.run(workflow, settle=0.3, quiet=0.6)
+    evidence = context.evidence(run, predicted=claim.message)
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
     failures = run.exceptions()
@@ -43,17 +45,17 @@ def confirm_consecutive_groups(finding: Dict[str, Any], context) -> Any:
     for entry in executions:
         by_id.setdefault(entry.get("id"), []).append(entry)
     received = [next(iter((e.get("args") or {}).values()), None) for e in executions]
-    evidence["measured"] = {f"{short} runs": len(executions),
-                            f"{short} task ids": len(by_id),
-                            f"{short} received": received,
+    evidence["measured"] = {f"{name} runs": len(executions),
+                            f"{name} task ids": len(by_id),
+                            f"{name} received": received,
                             "members of the second group": members}
     if not executions:
-        return not_reproduced(f"{short} did not run within {context.timeout:g}s", **evidence)
+        return not_reproduced(f"{name} did not run within {context.timeout:g}s", **evidence)
     repeated = max(len(entries) for entries in by_id.values())
     lists = [value for value in received if str(value).startswith("[")]
     if repeated >= members and not lists:
-        return confirmed(f"{short} ran {repeated} times under one task id, once per member of "
+        return confirmed(f"{name} ran {repeated} times under one task id, once per member of "
                          f"the group before it, receiving {received[0]} (one member's result) "
                          "each time, never the list", **evidence)
-    return not_reproduced(f"{short} ran {repeated} time(s) per task id and received "
+    return not_reproduced(f"{name} ran {repeated} time(s) per task id and received "
                           f"{received}", **evidence)

@@ -5,28 +5,31 @@ arguments only: none of the values the canvas was applied with reached it (shado
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     journal_runs,
     not_reproduced,
+    required,
+    short,
     skipped,
 )
-from celery_chain_lint.harness.replayer import value
 
 
 @confirms("CCL020")
-def confirm_dropped_arguments(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay or not replay.get("receivers"):
-        return skipped("the finding carries no replay data naming the receiving tasks")
-    application = replay.get("application") or {}
-    applied = [value(v) for v in application.get("args") or ()] + \
-        [value(v) for v in (application.get("kwargs") or {}).values()]
-    run = context.run(replay)
-    evidence = context.evidence(run, predicted=finding.get("message"))
+def confirm_dropped_arguments(claim: Claim, context) -> Any:
+    receivers = required(claim.replay.receivers, "the finding carries no replay data naming "
+                                                 "the receiving tasks")
+    workflow = required(claim.replay.workflow, "the replay data holds no workflow")
+    application = workflow.application
+    applied = [] if application is None else \
+        [v.shown() for v in application.args or ()] + \
+        [v.shown() for v in (application.kwargs or {}).values()]
+    run = context.run(workflow)
+    evidence = context.evidence(run, predicted=claim.message)
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
     failures = run.exceptions()
@@ -34,17 +37,17 @@ def confirm_dropped_arguments(finding: Dict[str, Any], context) -> Any:
         first = failures[0]
         return not_reproduced(f"the workflow failed: {first['type']}: {first['message']}",
                               **evidence)
-    task = replay["receivers"][0].get("task") or "?"
-    short = task.rsplit(".", 1)[-1]
+    task = receivers[0].task or "?"
+    name = short(task)
     executions = journal_runs(run, task)
     if not executions:
-        return not_reproduced(f"{short} did not run within {context.timeout:g}s", **evidence)
+        return not_reproduced(f"{name} did not run within {context.timeout:g}s", **evidence)
     received = executions[0].get("args") or {}
-    evidence["measured"] = {"applied with": applied, f"{short} received": received}
+    evidence["measured"] = {"applied with": applied, f"{name} received": received}
     shown = {repr(item) for item in applied} | {str(item) for item in applied}
     reached = [name for name, text in received.items() if text in shown]
     if reached:
-        return not_reproduced(f"{short} received an applied value in {reached}: {received}",
+        return not_reproduced(f"{name} received an applied value in {reached}: {received}",
                               **evidence)
-    return confirmed(f"the workflow ran clean; {short} ran with {received}: the arguments "
+    return confirmed(f"the workflow ran clean; {name} ran with {received}: the arguments "
                      f"{applied} were dropped", **evidence)

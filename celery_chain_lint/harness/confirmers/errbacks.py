@@ -2,37 +2,36 @@
 errback runs as a task and the parameter named for the exception holds the failed task's id."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     flagged_signature,
     journal_runs,
     not_reproduced,
+    required,
+    short,
     skipped,
 )
 from celery_chain_lint.harness.confirmers.arguments import failure_behaviours
+from celery_chain_lint.workflow.replay import ReplaySignature, ReplayWorkflow
 
 
-def _flagged_callback(replay: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    for callback in replay.get("callbacks") or ():
-        found = flagged_signature(callback.get("callback"))
-        if found is not None:
-            return found
-    return None
+def _flagged_callback(workflow: ReplayWorkflow) -> Optional[ReplaySignature]:
+    return next((found for callback in workflow.callbacks
+                 for found in [flagged_signature(callback.callback)] if found is not None),
+                None)
 
 
 @confirms("CCL009")
-def confirm_errback_task_id(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay:
-        return skipped("the finding carries no replay data")
-    errback = _flagged_callback(replay)
-    if errback is None:
-        return skipped("the replay data does not say which errback is flagged")
-    name = errback.get("task")
-    behaviours = failure_behaviours(replay)
+def confirm_errback_task_id(claim: Claim, context) -> Any:
+    workflow = required(claim.replay.workflow, "the replay data holds no workflow")
+    errback = required(_flagged_callback(workflow),
+                       "the replay data does not say which errback is flagged")
+    name = errback.task
+    behaviours = failure_behaviours(workflow)
     errback_ids = set()
 
     def prepare(built):
@@ -42,8 +41,9 @@ def confirm_errback_task_id(finding: Dict[str, Any], context) -> Any:
         return any(states.get(i, {}).get("state") in ("SUCCESS", "FAILURE")
                    for i in errback_ids)
 
-    run = context.run(replay, behaviours, settle=0.3, stop_when=errback_done, prepare=prepare)
-    evidence = context.evidence(run, predicted=finding.get("message"))
+    run = context.run(workflow, behaviours, settle=0.3, stop_when=errback_done,
+                      prepare=prepare)
+    evidence = context.evidence(run, predicted=claim.message)
     evidence["injected"] = {task: "raises InjectedFailure so that the errback runs"
                             for task in behaviours}
     if run.worker_died:
@@ -57,12 +57,12 @@ def confirm_errback_task_id(finding: Dict[str, Any], context) -> Any:
     for arguments in received:
         for parameter, shown in arguments.items():
             if any(shown == repr(task_id) for task_id in failed_ids):
-                return confirmed(f"{name.rsplit('.', 1)[-1]} ran as a task and its parameter "
+                return confirmed(f"{short(name)} ran as a task and its parameter "
                                  f"{parameter!r} received the failed task's id {shown}, not "
                                  "the exception", **evidence)
             # ``*args`` (shown as the tuple it received) led by the id.
             if any(shown.startswith(f"({task_id!r},") for task_id in failed_ids):
-                return confirmed(f"{name.rsplit('.', 1)[-1]} ran as a task and its *{parameter} "
+                return confirmed(f"{short(name)} ran as a task and its *{parameter} "
                                  f"received {shown}: the failed task's id, not (request, exc, "
                                  "traceback)", **evidence)
     if not executions:

@@ -2,50 +2,50 @@
 group), or the callback does not run exactly once with the list of the members' results."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     first_task,
     journal_runs,
     not_reproduced,
+    required,
+    short,
     skipped,
-    walk,
 )
 from celery_chain_lint.harness.confirmers.arguments import failure_behaviours
+from celery_chain_lint.workflow.replay import ReplayGroup, ReplayWorkflow, walk
 
 
-def _callback_task(replay: Dict[str, Any]) -> Optional[str]:
-    for callback in replay.get("callbacks") or ():
-        if callback.get("kind") in ("link", "error"):
-            return first_task(callback.get("callback"))
-    return _group_link_task(replay)
+def _callback_task(workflow: ReplayWorkflow) -> Optional[str]:
+    for callback in workflow.callbacks:
+        if callback.kind in ("link", "error"):
+            return first_task(callback.callback)
+    return _group_link_task(workflow)
 
 
-def _group_link_task(replay: Dict[str, Any]) -> Optional[str]:
+def _group_link_task(workflow: ReplayWorkflow) -> Optional[str]:
     """The callback given to a group itself: ``group(..., link=cb)``, ``g.set(link=cb)``."""
-    for node in walk(replay.get("canvas")):
-        for link in node.get("links") or () if node.get("type") == "group" else ():
-            return first_task(link.get("callback"))
+    for node in walk(workflow.canvas):
+        for link in node.links if isinstance(node, ReplayGroup) else ():
+            return first_task(link.callback)
     return None
 
 
 @confirms("CCL010")
-def confirm_group_callback(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay:
-        return skipped("the finding carries no replay data")
-    name = _callback_task(replay)
-    if name is None:
-        return skipped("the replay data names no callback task for the group")
-    kind = next((c.get("kind") for c in replay.get("callbacks") or ()), "link")
-    behaviours = failure_behaviours(replay) if kind == "error" else {}
-    run = context.run(replay, behaviours, settle=0.3, quiet=0.4)
-    evidence = context.evidence(run, predicted=finding.get("message"))
+def confirm_group_callback(claim: Claim, context) -> Any:
+    workflow = required(claim.replay.workflow, "the replay data holds no workflow")
+    name = required(_callback_task(workflow),
+                    "the replay data names no callback task for the group")
+    kind = next((c.kind for c in workflow.callbacks), "link")
+    behaviours = failure_behaviours(workflow) if kind == "error" else {}
+    run = context.run(workflow, behaviours, settle=0.3, quiet=0.4)
+    evidence = context.evidence(run, predicted=claim.message)
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
-    short = name.rsplit(".", 1)[-1]
+    callback = short(name)
     if run.raised is not None:
         message = f"{type(run.raised).__name__}: {run.raised}"
         if isinstance(run.raised, TypeError) and "group" in str(run.raised):
@@ -59,13 +59,13 @@ def confirm_group_callback(finding: Dict[str, Any], context) -> Any:
                             "callback received": received}
     if kind == "error":
         if len(executions) != 1:
-            return confirmed(f"the errback {short} ran {len(executions)} times for one failed "
+            return confirmed(f"the errback {callback} ran {len(executions)} times for one failed "
                              "group", **evidence)
-        return not_reproduced(f"the errback {short} ran once", **evidence)
+        return not_reproduced(f"the errback {callback} ran once", **evidence)
     if len(executions) == 0:
-        return confirmed(f"{short} never ran although the group ran", **evidence)
+        return confirmed(f"{callback} never ran although the group ran", **evidence)
     if len(executions) > 1:
-        return confirmed(f"{short} ran {len(executions)} times, once per member with that "
+        return confirmed(f"{callback} ran {len(executions)} times, once per member with that "
                          f"member's result ({received}), never once with the list", **evidence)
     only = received[0] or {}
     shows_list = any(str(v).startswith("[") for v in only.values())
@@ -75,6 +75,6 @@ def confirm_group_callback(finding: Dict[str, Any], context) -> Any:
         when = ""
         if first_end is not None and executions[0].get("start", 0) >= first_end:
             when = " as soon as the first member finished"
-        return confirmed(f"{short} ran once{when}, with {only or 'no arguments'}: not with "
+        return confirmed(f"{callback} ran once{when}, with {only or 'no arguments'}: not with "
                          "the list of the group's results", **evidence)
-    return not_reproduced(f"{short} ran once with {only}", **evidence)
+    return not_reproduced(f"{callback} ran once with {only}", **evidence)

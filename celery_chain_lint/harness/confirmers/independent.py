@@ -7,35 +7,40 @@ evidence reports both and their ratio.
 """
 from __future__ import annotations
 
-import copy
 import math
-from typing import Any, Dict, List, Optional
+from dataclasses import replace
+from typing import Any, Optional
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     not_reproduced,
+    required,
     skipped,
-    walk,
+)
+from celery_chain_lint.workflow.replay import (
+    ReplayChain,
+    ReplayGroup,
+    ReplaySignature,
+    ReplayWorkflow,
 )
 
 STEP_SECONDS = 0.2
 
 
-def _independent(chain: Dict[str, Any]) -> bool:
+def _independent(chain: ReplayChain) -> bool:
     """A chain of two or more plain signatures (the rule decided that no link needs a result)."""
-    steps = chain.get("steps") or []
-    return len(steps) >= 2 and all(s.get("type") == "signature" for s in steps)
+    return len(chain.steps) >= 2 and all(isinstance(s, ReplaySignature) for s in chain.steps)
 
 
-def flagged_chain(replay: Dict[str, Any], line: Optional[int]) -> Optional[Dict[str, Any]]:
+def flagged_chain(workflow: ReplayWorkflow, line: Optional[int]) -> Optional[ReplayChain]:
     """The chain the finding is about: the one whose links are on its line, else the first."""
-    nodes = [replay.get("canvas")] + [c.get("callback") for c in replay.get("callbacks") or ()]
-    chains = [found for node in nodes for found in walk(node)
-              if found.get("type") == "chain" and _independent(found)]
+    chains = [found for found in workflow.nodes()
+              if isinstance(found, ReplayChain) and _independent(found)]
     if line is not None:
         for chain in chains:
-            lines = [s.get("line") for s in chain.get("steps") or () if s.get("line")]
+            lines = [s.line for s in chain.steps if s.line]
             if lines and min(lines) <= line <= max(lines) + 10:
                 return chain
     return chains[0] if chains else None
@@ -51,28 +56,21 @@ def _wall(run) -> Optional[float]:
 
 
 @confirms("CCL003")
-def confirm_independent_chain(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay:
-        return skipped("the finding carries no replay data")
-    chain = flagged_chain(replay, finding.get("line"))
-    if chain is None:
-        return skipped("the replay data holds no chain of signatures to time")
-    steps: List[Dict[str, Any]] = copy.deepcopy(chain["steps"])
-    for step in steps:
-        step["flagged"] = False
-    names = {s.get("task") for s in steps}
+def confirm_independent_chain(claim: Claim, context) -> Any:
+    workflow = required(claim.replay.workflow, "the replay data holds no workflow")
+    chain = required(flagged_chain(workflow, claim.line),
+                     "the replay data holds no chain of signatures to time")
+    steps = tuple(replace(step, flagged=False) for step in chain.steps)
+    names = {s.task for s in steps}
     behaviours = {name: {"sleep": STEP_SECONDS} for name in names if name}
-    as_chain = {"canvas": {"type": "chain", "steps": steps}, "application": None,
-                "callbacks": [], "tasks": replay.get("tasks") or {}}
-    as_group = {"canvas": {"type": "group", "members": copy.deepcopy(steps)},
-                "application": None, "callbacks": [], "tasks": replay.get("tasks") or {}}
+    as_chain = ReplayWorkflow(ReplayChain(steps))
+    as_group = ReplayWorkflow(ReplayGroup(steps))
     timeout = max(context.timeout, STEP_SECONDS * len(steps) * 3 + 2)
     # The finding is about ordering, not arguments (CCL001/CCL002 report those): every link
     # gets complete arguments and ignores the previous result, so the timing always runs.
     chain_run = context.run(as_chain, behaviours, timeout=timeout, repair=True)
     group_run = context.run(as_group, behaviours, timeout=timeout, repair=True)
-    evidence = context.evidence(chain_run, predicted=finding.get("message"))
+    evidence = context.evidence(chain_run, predicted=claim.message)
     evidence["group_workflow"] = group_run.built.text if group_run.built else None
     for run, label in ((chain_run, "chain"), (group_run, "group")):
         if run.worker_died:

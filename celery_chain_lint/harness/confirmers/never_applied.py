@@ -3,30 +3,36 @@ confirmed when none of its tasks ran within the window and nothing reached the q
 canvas and shows its tasks running."""
 from __future__ import annotations
 
-from typing import Any, Dict
+from dataclasses import replace
+from typing import Any
 
-from celery_chain_lint.harness.confirmers import confirmed, confirms, not_reproduced, skipped, walk
+from celery_chain_lint.harness.confirmers import (
+    Claim,
+    confirmed,
+    confirms,
+    not_reproduced,
+    required,
+    skipped,
+)
+from celery_chain_lint.workflow.replay import ReplayApplication, ReplaySignature, walk
 
 # How long nothing must run for a canvas never applied to count as never run (seconds).
 NEVER_APPLIED_WINDOW = 0.4
 
 
 @confirms("CCL014")
-def confirm_canvas_never_applied(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay:
-        return skipped("the finding carries no replay data")
-    names = {n.get("task") for n in walk(replay.get("canvas")) if n.get("type") == "signature"}
+def confirm_canvas_never_applied(claim: Claim, context) -> Any:
+    workflow = required(claim.replay.workflow, "the replay data holds no workflow")
+    names = {n.task for n in walk(workflow.canvas) if isinstance(n, ReplaySignature)}
     names.discard(None)
-    if not names:
-        return skipped("the replay data holds no task of the canvas")
-    built_only = dict(replay, application={"how": "none", "args": [], "kwargs": {}})
+    required(names, "the replay data holds no task of the canvas")
+    built_only = replace(workflow, application=ReplayApplication("none"))
     run = context.run(built_only, repair=True, timeout=NEVER_APPLIED_WINDOW, until="timeout")
-    evidence = context.evidence(run, predicted=finding.get("message"))
+    evidence = context.evidence(run, predicted=claim.message)
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
     ran = [e for e in run.journal if e.get("task") in names]
-    applied = context.run(dict(replay, application=None), repair=True)
+    applied = context.run(replace(workflow, application=None), repair=True)
     ran_applied = [e for e in applied.journal if e.get("task") in names]
     evidence["measured"] = {
         f"tasks run in {NEVER_APPLIED_WINDOW:g}s after building it": len(ran),

@@ -5,34 +5,36 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     not_reproduced,
+    required,
     skipped,
 )
+from celery_chain_lint.workflow.replay import MissingAttribute
 
 
 NOT_A_TASK_SOURCE = "{kind}def {name}({params}):\n    return None\n"
 
 
 @confirms("CCL015", needs="none")
-def confirm_not_a_task(finding: Dict[str, Any], context) -> Any:
+def confirm_not_a_task(claim: Claim, context) -> Any:
     from celery_chain_lint.harness.shadow import parameter_source
 
-    replay = finding.get("replay")
-    if replay and isinstance(replay.get("missing"), dict):
-        return _confirm_missing(finding, replay["missing"], replay.get("method") or "delay")
-    if not replay or not isinstance(replay.get("function"), dict):
-        return skipped("the finding carries no replay data")
-    function = replay["function"]
-    name, method = function.get("name") or "", replay.get("method") or "delay"
+    replay = claim.replay
+    method = replay.method or "delay"
+    if replay.missing is not None:
+        return _confirm_missing(claim, replay.missing, method)
+    function = required(replay.function, "the finding carries no replay data")
+    name = function.name or ""
     if not name.isidentifier() or not method.isidentifier():
         return skipped("the replay data names no function")
     try:
-        params = parameter_source(function.get("params"), [])
+        params = parameter_source(function.params, [])
     except ValueError as error:
         return skipped(f"cannot rebuild the function: {error}")
-    source = NOT_A_TASK_SOURCE.format(kind="async " if function.get("is_async") else "",
+    source = NOT_A_TASK_SOURCE.format(kind="async " if function.is_async else "",
                                       name=name, params=params)
     # A function with the flagged name and parameters, defined as the source defines it
     # (no decorator), in the harness process: the harness's own code, not the project's.
@@ -40,10 +42,10 @@ def confirm_not_a_task(finding: Dict[str, Any], context) -> Any:
     exec(compile(source, f"<ccl015 {name}>",
                  "exec"), namespace)  # noqa: S102 - ours
     target = namespace[name]
-    evidence: Dict[str, Any] = {"predicted": finding.get("message"),
+    evidence: Dict[str, Any] = {"predicted": claim.message,
                                 "notes": [f"rebuilt in the harness process as: "
                                           f"{source.splitlines()[0]} (no decorator, as in "
-                                          f"{function.get('module')})"]}
+                                          f"{function.module})"]}
     try:
         getattr(target, method)
     except AttributeError as error:
@@ -54,17 +56,17 @@ def confirm_not_a_task(finding: Dict[str, Any], context) -> Any:
     return not_reproduced(f"{name}.{method} exists on the rebuilt function", **evidence)
 
 
-def _confirm_missing(finding: Dict[str, Any], missing: Dict[str, Any], method: str) -> Any:
+def _confirm_missing(claim: Claim, missing: MissingAttribute, method: str) -> Any:
     """``tasks.missing_task.delay()``: a module object with the flagged name and without the
     attribute (the analyser found no definition, import or assignment of it), in the harness
     process; looking the attribute up is Python's own AttributeError."""
     import types
 
-    module, name = missing.get("module") or "", missing.get("name") or ""
+    module, name = missing.module or "", missing.name or ""
     if not name.isidentifier():
         return skipped("the replay data names no attribute")
     stand_in = types.ModuleType(module)
-    evidence: Dict[str, Any] = {"predicted": finding.get("message"),
+    evidence: Dict[str, Any] = {"predicted": claim.message,
                                 "notes": [f"a module named {module} without {name!r}, as the "
                                           "analysed source defines it"]}
     try:

@@ -8,38 +8,41 @@
 """
 from __future__ import annotations
 
-import copy
-from typing import Any, Dict, List, Optional, Tuple
+from dataclasses import replace
+from typing import Any, List, Optional, Tuple
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     journal_runs,
     not_reproduced,
+    required,
+    short,
     skipped,
-    walk,
 )
-from celery_chain_lint.workflow.options import EXECUTION_OPTIONS
 from celery_chain_lint.harness.confirmers.arguments import (
     confirm_arguments,
     is_type_error,
 )
+from celery_chain_lint.workflow.options import EXECUTION_OPTIONS
+from celery_chain_lint.workflow.replay import ReplaySignature, ReplayWorkflow, rewrite, walk
 
 
-def _misplaced(replay: Dict[str, Any], line: Optional[int]) -> Tuple[Optional[str], List[str]]:
+def _misplaced(workflow: ReplayWorkflow,
+               line: Optional[int]) -> Tuple[Optional[str], List[str]]:
     """(task, option keywords) of the call the finding is about."""
     candidates = []
-    application = replay.get("application") or {}
-    canvas = replay.get("canvas") or {}
-    if canvas.get("type") == "signature" and application.get("kwargs"):
-        keys = [k for k in application["kwargs"] if k in EXECUTION_OPTIONS]
+    application, canvas = workflow.application, workflow.canvas
+    if isinstance(canvas, ReplaySignature) and application is not None and application.kwargs:
+        keys = [k for k in application.kwargs if k in EXECUTION_OPTIONS]
         if keys:
-            candidates.append((canvas.get("line"), canvas.get("task"), keys))
+            candidates.append((canvas.line, canvas.task, keys))
     for node in walk(canvas):
-        if node.get("type") == "signature" and node.get("kwargs"):
-            keys = [k for k in node["kwargs"] if k in EXECUTION_OPTIONS]
+        if isinstance(node, ReplaySignature) and node.kwargs:
+            keys = [k for k in node.kwargs if k in EXECUTION_OPTIONS]
             if keys:
-                candidates.append((node.get("line"), node.get("task"), keys))
+                candidates.append((node.line, node.task, keys))
     if not candidates:
         return None, []
     for found_line, task, keys in candidates:
@@ -48,41 +51,34 @@ def _misplaced(replay: Dict[str, Any], line: Optional[int]) -> Tuple[Optional[st
     return candidates[0][1], candidates[0][2]
 
 
-def _accepts_any_keyword(spec: Dict[str, Any]) -> bool:
-    return any(p.get("kind") == "var-keyword" for p in spec.get("params") or ())
-
-
 @confirms("CCL013")
-def confirm_options_as_arguments(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay:
-        return skipped("the finding carries no replay data")
-    task, options = _misplaced(replay, finding.get("line"))
-    if task is None:
-        return skipped("the replay data holds no execution option passed as an argument")
-    spec = (replay.get("tasks") or {}).get(task) or {}
-    if not _accepts_any_keyword(spec):
-        marked = copy.deepcopy(replay)
-        for node in walk(marked.get("canvas")):
-            if node.get("type") == "signature" and node.get("task") == task:
-                node["flagged"] = True
-        return confirm_arguments(dict(finding, replay=marked), context)
-    run = context.run(replay)
-    evidence = context.evidence(run, predicted=finding.get("message"))
+def confirm_options_as_arguments(claim: Claim, context) -> Any:
+    replay = claim.replay
+    workflow = required(replay.workflow, "the replay data holds no workflow")
+    task, options = _misplaced(workflow, claim.line)
+    required(task, "the replay data holds no execution option passed as an argument")
+    spec = (replay.tasks or {}).get(task)
+    if spec is None or not spec.accepts_any_keyword:
+        canvas = rewrite(workflow.canvas, lambda node: replace(node, flagged=True)
+                         if isinstance(node, ReplaySignature) and node.task == task else node)
+        marked = replace(replay, workflow=replace(workflow, canvas=canvas))
+        return confirm_arguments(replace(claim, replay=marked), context)
+    run = context.run(workflow)
+    evidence = context.evidence(run, predicted=claim.message)
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
-    short = task.rsplit(".", 1)[-1]
+    name = short(task)
     failures = [f for f in run.exceptions() if is_type_error(f)]
     if failures:
         return confirmed(f"{failures[0]['type']}: {failures[0]['message']}", **evidence)
     executions = journal_runs(run, task)
     if not executions:
-        return not_reproduced(f"{short} did not run within {context.timeout:g}s", **evidence)
+        return not_reproduced(f"{name} did not run within {context.timeout:g}s", **evidence)
     first = executions[0]
     received = first.get("args") or {}
     delay = first.get("start", 0) - (run.start_wall or first.get("start", 0))
-    evidence["measured"] = {f"{short} received": received,
-                            f"{short} started after": f"{delay:.2f}s"}
+    evidence["measured"] = {f"{name} received": received,
+                            f"{name} started after": f"{delay:.2f}s"}
     shown = ", ".join(options)
     effects = []
     if {"countdown", "eta"} & set(options):
@@ -92,5 +88,5 @@ def confirm_options_as_arguments(finding: Dict[str, Any], context) -> Any:
     if "expires" in options:
         effects.append("it ran whatever the expiry")
     detail = "; ".join(effects) or "the options had no effect"
-    return confirmed(f"{short} ran with {shown} among its keyword arguments ({received}): "
+    return confirmed(f"{name} ran with {shown} among its keyword arguments ({received}): "
                      f"{detail}", **evidence)

@@ -12,14 +12,16 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from celery_chain_lint.harness.confirmers import (
+    NO_REPLAY_DATA,
+    Claim,
     confirmed,
     confirms,
+    named_task,
     not_reproduced,
+    required,
     skipped,
-    walk,
-    workflow_replays,
 )
-from celery_chain_lint.harness.replayer import value
+from celery_chain_lint.workflow.replay import Replay, ReplaySignature, walk
 
 LARGE_BYTES = 16 * 1024
 
@@ -38,61 +40,59 @@ def project_root(path: str, module: str) -> Optional[str]:
     return stem
 
 
-def literal_call(replay: Dict[str, Any], task: str) -> Tuple[Optional[List[Any]],
-                                                             Optional[Dict[str, Any]], str]:
+def literal_call(replay: Replay, task: str) -> Tuple[Optional[List[Any]],
+                                                     Optional[Dict[str, Any]], str]:
     """The literal arguments a workflow gives the task when nothing is prepended to them."""
     why = "no workflow calls it with arguments known statically"
-    for workflow in workflow_replays(replay):
-        canvas = workflow.get("canvas") or {}
-        first = None
-        for node in walk(canvas):
-            if node.get("type") == "signature":
-                first = node
-                break
-        for node in walk(canvas):
-            if node.get("type") != "signature" or node.get("task") != task:
+    for workflow in replay.replayed_workflows():
+        signatures = [node for node in walk(workflow.canvas)
+                      if isinstance(node, ReplaySignature)]
+        first = signatures[0] if signatures else None
+        for node in signatures:
+            if node.task != task:
                 continue
-            if node is not first and not node.get("immutable"):
+            if node is not first and not node.immutable:
                 why = "it receives the previous step's result, which only a full run can give"
                 continue
-            values = list(node.get("args") or []) + list(
-                (workflow.get("application") or {}).get("args") or [] if node is first else [])
-            if any(isinstance(v, dict) and "placeholder" in v for v in values):
+            applied = workflow.application.args if node is first and \
+                workflow.application is not None else None
+            values = list(node.args or ()) + list(applied or ())
+            if any(v.is_placeholder for v in values):
                 why = "its arguments in the source are not literals"
                 continue
-            kwargs = {k: value(v) for k, v in (node.get("kwargs") or {}).items()}
+            kwargs = {k: v.shown() for k, v in (node.kwargs or {}).items()}
             if any(isinstance(v, str) and v.startswith("<") for v in kwargs.values()):
                 why = "its keyword arguments in the source are not literals"
                 continue
-            return [value(v) for v in values], kwargs, ""
+            return [v.shown() for v in values], kwargs, ""
     return None, None, why
 
 
-@confirms("CCL004", needs="none")
-def confirm_large_result(finding: Dict[str, Any], context) -> Any:
+@confirms("CCL004", needs="none", needs_replay=False)
+def confirm_large_result(claim: Claim, context) -> Any:
+    # Said first: without --execute, nothing about the finding matters.
     if not context.options.execute:
         return skipped("the size of a result can only be measured by running the real task: "
                        "rerun with --execute (imports and runs your project's code)")
-    replay = finding.get("replay") or {}
-    spec = replay.get("task") or {}
-    name, module = spec.get("name"), spec.get("module")
-    if not name or not module:
-        return skipped("the replay data does not name the task and its module")
-    root = project_root(spec.get("path") or finding.get("path", ""), module)
+    replay = required(claim.replay, NO_REPLAY_DATA)
+    why = "the replay data does not name the task and its module"
+    spec = named_task(replay, why)
+    name, module = spec.name, required(spec.module, why)
+    root = project_root(spec.path or claim.path, module)
     if root is None:
-        return skipped(f"cannot find the import root of {module} from {spec.get('path')}")
+        return skipped(f"cannot find the import root of {module} from {spec.path}")
     args, kwargs, why = literal_call(replay, name)
     if args is None:
-        return skipped(f"cannot run {spec.get('display')} alone: {why}")
+        return skipped(f"cannot run {spec.display} alone: {why}")
     from celery_chain_lint.harness.execute import run_task
 
-    measured = run_task(root, module, name, spec.get("display") or "", args, kwargs,
+    measured = run_task(root, module, name, spec.display or "", args, kwargs,
                         context.timeout, context.env.workdir)
-    call = (f"{spec.get('display')}("
+    call = (f"{spec.display}("
             + ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
             + ")")
     evidence = {"workflow": f"{call} run eagerly in a child process (imported from {root})",
-                "predicted": finding.get("message"), "measured": measured,
+                "predicted": claim.message, "measured": measured,
                 "notes": ["--execute: the project's code was imported and run"]}
     if "error" in measured:
         return skipped(measured["error"], **evidence)

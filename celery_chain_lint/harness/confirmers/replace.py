@@ -12,31 +12,31 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
+    CannotConfirm,
     confirmed,
     confirms,
+    named_task,
     not_reproduced,
+    short,
     skipped,
 )
+from celery_chain_lint.workflow.replay import ReplayChain, ReplaySignature, ReplayWorkflow
 
 MEMBER = "ccl_verify.member"
 
 
-def _chain(name: str, task: Dict[str, Any]) -> Dict[str, Any]:
-    def signature(task_name: str, flagged: bool) -> Dict[str, Any]:
-        return {"type": "signature", "task": task_name, "args": [], "kwargs": {},
-                "immutable": not flagged, "via": "s", "flagged": flagged, "options": {}}
-
+def _chain(name: str) -> ReplayWorkflow:
     # ``repair`` gives the (unflagged) replaced task complete arguments; the next link, flagged,
     # keeps receiving what comes before it.
-    return {"canvas": {"type": "chain", "steps": [signature(name, False),
-                                                  signature(MEMBER, True)]},
-            "application": None, "callbacks": [], "tasks": {name: task}}
+    return ReplayWorkflow(ReplayChain((ReplaySignature(name, immutable=True),
+                                       ReplaySignature(MEMBER, flagged=True))))
 
 
-def _run(context, name: str, task: Dict[str, Any], catches: str, reraise: bool):
+def _run(context, name: str, catches: str, reraise: bool):
     behaviour = {name: {"swallow_replace": {"catches": catches, "reraise": reraise,
                                             "with": MEMBER}}}
-    return context.run(_chain(name, task), behaviour, repair=True, settle=0.3, quiet=0.6)
+    return context.run(_chain(name), behaviour, repair=True, settle=0.3, quiet=0.6)
 
 
 def _summary(run, name: str) -> Dict[str, Any]:
@@ -56,29 +56,25 @@ def _summary(run, name: str) -> Dict[str, Any]:
 
 
 @confirms("CCL023")
-def confirm_swallowed_replace(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay:
-        return skipped("the finding carries no replay data")
-    task = replay.get("task") or {}
-    name = task.get("name")
-    if not name:
-        return skipped("the replay data does not name the task")
-    if not replay.get("replaces_itself", True):
-        return skipped("the replace() called is another task's: the harness replays a task "
-                       "replacing itself only")
-    catches = replay.get("catches") or "builtins.Exception"
-    run = _run(context, name, task, catches, reraise=False)
-    evidence = context.evidence(run, predicted=finding.get("message"))
-    short = name.rsplit(".", 1)[-1]
+def confirm_swallowed_replace(claim: Claim, context) -> Any:
+    handler = claim.replay.handler
+    name = named_task(claim.replay).name
+    if handler is not None and not handler.itself:
+        raise CannotConfirm("the replace() called is another task's: the harness replays a "
+                            "task replacing itself only")
+    catches = (handler.catches if handler else None) or "builtins.Exception"
+    run = _run(context, name, catches, reraise=False)
+    evidence = context.evidence(run, predicted=claim.message)
+    task = short(name)
     evidence["injected"] = {name: f"the shadow's body does `try: self.replace({MEMBER}.si("
                                   f"'<replacement>'))` and catches {catches.rsplit('.', 1)[-1]} "
-                                  f"without re-raising, as {replay.get('handler')} does"}
+                                  f"without re-raising, as "
+                                  f"{handler.handler if handler else None} does"}
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
     seen = _summary(run, name)
     context.session.calm(run)
-    contrast = _run(context, name, task, catches, reraise=True)
+    contrast = _run(context, name, catches, reraise=True)
     other = _summary(contrast, name)
     received = [next(iter((e.get("args") or {}).values()), None) for e in seen["next link runs"]]
     evidence["measured"] = {
@@ -95,13 +91,13 @@ def confirm_swallowed_replace(finding: Dict[str, Any], context) -> Any:
     }
     swallowed = str(seen["host"].get("outcome", "")).startswith("swallowed")
     if swallowed and seen["replacement runs"] and len(seen["next link runs"]) >= 2:
-        return confirmed(f"{short} caught {seen['host'].get('caught')} and went on (stored "
-                         f"{seen['host state']}); the replacement ran under {short}'s id and "
+        return confirmed(f"{task} caught {seen['host'].get('caught')} and went on (stored "
+                         f"{seen['host state']}); the replacement ran under {task}'s id and "
                          f"the next link ran {len(seen['next link runs'])} times ({received}); "
                          f"with a handler that re-raises it ran "
                          f"{len(other['next link runs'])} time(s)", **evidence)
     if not seen["host"]:
-        return not_reproduced(f"{short} did not run", **evidence)
-    return not_reproduced(f"{short}: {seen['host'].get('outcome')}; the replacement ran "
+        return not_reproduced(f"{task} did not run", **evidence)
+    return not_reproduced(f"{task}: {seen['host'].get('outcome')}; the replacement ran "
                           f"{len(seen['replacement runs'])} time(s) under its id and the next "
                           f"link {len(seen['next link runs'])} time(s)", **evidence)

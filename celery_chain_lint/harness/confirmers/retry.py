@@ -10,15 +10,18 @@
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     journal_runs,
+    named_task,
     not_reproduced,
+    required,
+    short,
     skipped,
-    workflow_replays,
 )
 
 FAULT = {"type": "ConnectionError",
@@ -37,14 +40,11 @@ def _node_summary(run, name):
 
 
 @confirms("CCL005")
-def confirm_missing_retry(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay") or {}
-    task = (replay.get("task") or {}).get("name")
-    workflows = workflow_replays(replay)
-    if not task or not workflows:
-        return skipped("the finding carries no workflow to replay")
-    workflow = workflows[0]
-    forever = replay.get("problem") == "forever"
+def confirm_missing_retry(claim: Claim, context) -> Any:
+    why = "the finding carries no workflow to replay"
+    task = named_task(claim.replay, why).name
+    workflow = required(claim.replay.replayed_workflows(), why)[0]
+    forever = claim.replay.network is not None and claim.replay.network.problem == "forever"
     if forever:
         behaviour = {"raise": dict(FAULT, times=None),
                      "retry": {"countdown": 0.02, "max_retries": None}}
@@ -53,7 +53,7 @@ def confirm_missing_retry(finding: Dict[str, Any], context) -> Any:
     else:
         behaviour = {"raise": dict(FAULT, times=1)}
         run = context.run(workflow, {task: behaviour}, repair=True, settle=0.2)
-    evidence = context.evidence(run, predicted=finding.get("message"))
+    evidence = context.evidence(run, predicted=claim.message)
     evidence["injected"] = {task: ("ConnectionError on every attempt, retried with Task.retry "
                                    "and max_retries=None (the task's policy)") if forever
                             else "one ConnectionError, on the first attempt only"}
@@ -61,7 +61,7 @@ def confirm_missing_retry(finding: Dict[str, Any], context) -> Any:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
     attempts = journal_runs(run, task)
     later = _node_summary(run, task)
-    short = task.rsplit(".", 1)[-1]
+    name = short(task)
     later_ran = [e for e in run.journal if e.get("task") != task
                  and e.get("start", 0) > (attempts[0].get("start", 0) if attempts else 0)]
     if forever:
@@ -80,11 +80,11 @@ def confirm_missing_retry(finding: Dict[str, Any], context) -> Any:
             if run.built else set()
         if len(attempts) > SUGGESTED["max_retries"] + 1 and not later_ran and \
                 states & {"RETRY", "STARTED", "PENDING"}:
-            return confirmed(f"{short} was attempted {len(attempts)} times in "
+            return confirmed(f"{name} was attempted {len(attempts)} times in "
                              f"{FOREVER_WINDOW:g}s and was still retrying; the later steps "
                              f"never ran (with max_retries=3 it stopped after "
                              f"{len(bounded_attempts)} attempts)", **evidence)
-        return not_reproduced(f"{short} was attempted {len(attempts)} times and did not keep "
+        return not_reproduced(f"{name} was attempted {len(attempts)} times and did not keep "
                               "retrying", **evidence)
     state = _flagged_state(run, task)
     fixed = context.run(workflow, {task: {"raise": dict(FAULT, times=1),
@@ -93,20 +93,20 @@ def confirm_missing_retry(finding: Dict[str, Any], context) -> Any:
     fixed_ok = fixed.observation is not None and fixed.observation.states and all(
         s.get("state") == "SUCCESS" for s in fixed.observation.states.values())
     evidence["measured"] = {
-        "without retry": f"{short} {state} after {len(attempts)} attempt(s); later steps: "
+        "without retry": f"{name} {state} after {len(attempts)} attempt(s); later steps: "
                          f"{later or 'none'}",
         "with autoretry (ConnectionError, max_retries=3)":
             f"{len(fixed_attempts)} attempts, workflow "
             f"{'completed' if fixed_ok else 'did not complete'} in {fixed.elapsed:.2f}s",
     }
     if state == "FAILURE" and not later_ran:
-        reason = (f"one ConnectionError failed {short} and the workflow stopped: the later "
+        reason = (f"one ConnectionError failed {name} and the workflow stopped: the later "
                   f"steps never ran ({', '.join(f'{k} {v}' for k, v in later.items()) or 'none'})")
         if fixed_ok:
             reason += (f"; with a bounded retry policy the same workflow completed after "
                        f"{len(fixed_attempts)} attempts")
         return confirmed(reason, **evidence)
-    return not_reproduced(f"{short} ended {state} after a transient ConnectionError and the "
+    return not_reproduced(f"{name} ended {state} after a transient ConnectionError and the "
                           "workflow went on", **evidence)
 
 

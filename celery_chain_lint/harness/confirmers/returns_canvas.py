@@ -2,44 +2,42 @@
 when the worker stores it as a plain value (a dict) and none of the canvas's tasks ran."""
 from __future__ import annotations
 
-from typing import Any, Dict
+from dataclasses import replace
+from typing import Any
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
+    alone,
     confirmed,
     confirms,
     not_reproduced,
+    required,
     skipped,
 )
-
+from celery_chain_lint.workflow.replay import ReplayApplication, ReplayTask
 
 RETURNS_CANVAS = "ccl_verify.returns_canvas"
+# The harness's own tasks, in every session (the stand-in member of dynamic groups, CCL008...).
 HELPERS = {
-    RETURNS_CANVAS: {"name": RETURNS_CANVAS, "display": "returns_canvas", "params": [],
-                     "bind": False, "options": {}},
-    "ccl_verify.member": {"name": "ccl_verify.member", "display": "member", "params": None,
-                          "bind": False, "options": {}},
+    RETURNS_CANVAS: ReplayTask(RETURNS_CANVAS, "returns_canvas", params=()),
+    "ccl_verify.member": ReplayTask("ccl_verify.member", "member"),
 }
 
 
 @confirms("CCL016")
-def confirm_task_returns_canvas(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay:
-        return skipped("the finding carries no replay data")
+def confirm_task_returns_canvas(claim: Claim, context) -> Any:
     from celery_chain_lint.harness.replayer import build
 
+    workflow = required(claim.replay.workflow, "the replay data holds no workflow")
     # The canvas the task returns, built (not applied) as the task body builds it...
-    built = build(context.session.app, dict(replay, application={"how": "none", "args": [],
-                                                                    "kwargs": {}}),
+    built = build(context.session.app, replace(workflow, application=ReplayApplication("none")),
                   repair=True, fill_dynamic=True)
     returned = dict(built.canvas)
     names = {n.task for n in built.nodes}
     # ...and returned by a task on the worker, as the flagged ``return`` does.
-    helper = {"canvas": {"type": "signature", "task": RETURNS_CANVAS, "args": [], "kwargs": {},
-                         "immutable": True, "via": "si", "flagged": True, "options": {}},
-              "application": None, "callbacks": [], "tasks": HELPERS}
-    run = context.run(helper, {RETURNS_CANVAS: {"return": returned}}, quiet=0.3)
-    evidence = context.evidence(run, predicted=finding.get("message"))
+    run = context.run(alone(RETURNS_CANVAS, flagged=True), {RETURNS_CANVAS: {"return": returned}},
+                      quiet=0.3)
+    evidence = context.evidence(run, predicted=claim.message)
     evidence["notes"] = evidence.get("notes", []) + [
         f"the returned canvas is {built.text}; it is returned by the harness's own task "
         f"{RETURNS_CANVAS}, as the flagged return statement returns it"]

@@ -12,17 +12,18 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     not_reproduced,
+    required,
     skipped,
 )
 
+
 @confirms("CCL021")
-def confirm_revoke_last_only(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay:
-        return skipped("the finding carries no replay data")
+def confirm_revoke_last_only(claim: Claim, context) -> Any:
+    workflow = required(claim.replay.workflow, "the replay data holds no workflow")
     revoked: Dict[str, Any] = {"ids": []}
 
     def prepare(built):
@@ -41,8 +42,8 @@ def confirm_revoke_last_only(finding: Dict[str, Any], context) -> Any:
 
         built.apply = apply_then_revoke
 
-    run = context.run(replay, prepare=prepare)
-    evidence = context.evidence(run, predicted=finding.get("message"))
+    run = context.run(workflow, prepare=prepare)
+    evidence = context.evidence(run, predicted=claim.message)
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
     if run.raised is not None:

@@ -9,13 +9,22 @@ sleeps, while the group took about one sleep. Items not known statically are thr
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
+    named_task,
     not_reproduced,
     skipped,
+)
+from celery_chain_lint.workflow.replay import (
+    ReplayGroup,
+    ReplayMap,
+    ReplaySignature,
+    ReplayValue,
+    ReplayWorkflow,
 )
 
 STEP_SECONDS = 0.2
@@ -28,24 +37,18 @@ def _serial(entries: List[Dict[str, Any]]) -> bool:
 
 
 @confirms("CCL024")
-def confirm_serial_map(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    task = (replay or {}).get("task") or {}
-    name = task.get("name")
-    if not name:
-        return skipped("the finding carries no replay data naming the task")
-    how = replay.get("how") or "map"
-    items = replay.get("items")
-    mapped = {"type": "map", "task": name, "how": how, "items": items,
-              "size": replay.get("size")}
-    canvas = mapped if how == "chunks" else {"type": "group", "members": [mapped]}
-    tasks = replay.get("tasks") or {name: task}
+def confirm_serial_map(claim: Claim, context) -> Any:
+    name = named_task(claim.replay, "the finding carries no replay data naming the task").name
+    serial = claim.replay.mapped
+    how = (serial.how if serial else None) or "map"
+    items = serial.items if serial else None
+    mapped = ReplayMap(name, how, items, serial.size if serial else None)
+    canvas = mapped if how == "chunks" else ReplayGroup((mapped,))
     behaviours = {name: {"sleep": STEP_SECONDS}}
     count = len(items) if items is not None else 3
     timeout = max(context.timeout, STEP_SECONDS * count * 3 + 2)
-    flagged = context.run({"canvas": canvas, "application": None, "callbacks": [],
-                           "tasks": tasks}, behaviours, timeout=timeout)
-    evidence = context.evidence(flagged, predicted=finding.get("message"))
+    flagged = context.run(ReplayWorkflow(canvas), behaviours, timeout=timeout)
+    evidence = context.evidence(flagged, predicted=claim.message)
     if flagged.worker_died:
         return skipped(f"the worker {flagged.worker_died} during the run", **evidence)
     failures = flagged.exceptions()
@@ -54,22 +57,10 @@ def confirm_serial_map(finding: Dict[str, Any], context) -> Any:
         return not_reproduced(f"the {how} failed: {first['type']}: {first['message']}",
                               **evidence)
     # The same items, one signature each: the fan-out that was meant.
-    members = []
-    for item in (items if items is not None else [None] * count):
-        if item is None:
-            args = None
-        elif how == "map":
-            args = [item]
-        else:
-            literal = item.get("literal") if isinstance(item, dict) else None
-            args = [{"literal": v} for v in literal] if isinstance(literal, list) else None
-        members.append({"type": "signature", "task": name, "args": args or [], "kwargs": {},
-                        "immutable": args is None, "via": "s", "flagged": args is not None,
-                        "options": {}})
-    fanned = context.run({"canvas": {"type": "group", "members": members},
-                          "application": None, "callbacks": [], "tasks": tasks},
-                         behaviours, timeout=timeout, repair=any(not m["flagged"]
-                                                                 for m in members))
+    members = tuple(_member(name, how, item)
+                    for item in (items if items is not None else [None] * count))
+    fanned = context.run(ReplayWorkflow(ReplayGroup(members)), behaviours, timeout=timeout,
+                         repair=any(not m.flagged for m in members))
     executions = [e for e in flagged.journal if e.get("task") == name]
     celery_tasks = len(flagged.built.nodes) if flagged.built else 0
     evidence["group_workflow"] = fanned.built.text if fanned.built else None
@@ -92,3 +83,14 @@ def confirm_serial_map(finding: Dict[str, Any], context) -> Any:
     return not_reproduced(f"the {how} took {flagged.elapsed:.2f}s ({len(executions)} items in "
                           f"{celery_tasks} task(s)), the group {fanned.elapsed:.2f}s",
                           **evidence)
+
+
+def _member(name: str, how: str, item: Optional[ReplayValue]) -> ReplaySignature:
+    """``task.s(item)`` (``task.s(*item)`` for starmap and chunks); an item not known, or not a
+    literal list to star, is replayed with complete arguments (immutable, unflagged)."""
+    args = None
+    if item is not None and how == "map":
+        args = (item,)
+    elif item is not None and item.is_literal and isinstance(item.content, list):
+        args = tuple(ReplayValue.literal(v) for v in item.content)
+    return ReplaySignature(name, args or (), immutable=args is None, flagged=args is not None)

@@ -3,67 +3,76 @@ member's result itself (a scalar), not a list; a contrast run with the member tw
 list a real group would pass."""
 from __future__ import annotations
 
-import copy
-from typing import Any, Dict, Optional
+from dataclasses import replace
+from typing import Any, Iterator, Optional, Tuple
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
     confirmed,
     confirms,
     first_task,
     journal_runs,
     not_reproduced,
+    required,
+    short,
     skipped,
+)
+from celery_chain_lint.workflow.replay import (
+    ReplayChain,
+    ReplayGroup,
+    ReplayNode,
+    ReplayWorkflow,
+    rewrite,
     walk,
 )
 
 
-def _unrolled_steps(node: Optional[Dict[str, Any]]):
+def _unrolled_steps(node: Optional[ReplayNode]) -> Iterator[Tuple[ReplayChain, int]]:
     """(chain node, index of the one-member group) for every unrolled group in a chain."""
     for found in walk(node):
-        if found.get("type") != "chain":
+        if not isinstance(found, ReplayChain):
             continue
-        steps = found.get("steps") or []
-        for index, step in enumerate(steps):
-            if (step.get("type") == "group" and len(step.get("members") or ()) == 1
-                    and index + 1 < len(steps)):
+        for index, step in enumerate(found.steps):
+            if (isinstance(step, ReplayGroup) and len(step.members or ()) == 1
+                    and index + 1 < len(found.steps)):
                 yield found, index
 
 
+def _twice(workflow: ReplayWorkflow, chain: ReplayChain, index: int) -> ReplayWorkflow:
+    """The same workflow with the one-member group's member twice: a real group."""
+    group = chain.steps[index]
+    real = replace(group, members=group.members * 2, unrolled=False)
+    steps = chain.steps[:index] + (real,) + chain.steps[index + 1:]
+    canvas = rewrite(workflow.canvas,
+                     lambda node: replace(node, steps=steps) if node is chain else node)
+    return replace(workflow, canvas=canvas)
+
+
 @confirms("CCL011")
-def confirm_single_member_group(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay:
-        return skipped("the finding carries no replay data")
-    located = list(_unrolled_steps(replay.get("canvas")))
-    if not located:
-        return skipped("the replay data holds no one-member group followed by a link")
-    chain, index = located[0]
-    following = chain["steps"][index + 1]
-    name = first_task(following)
-    if name is None:
-        return skipped("the link after the group is not a known task")
-    run = context.run(replay)
-    evidence = context.evidence(run, predicted=finding.get("message"))
+def confirm_single_member_group(claim: Claim, context) -> Any:
+    workflow = required(claim.replay.workflow, "the replay data holds no workflow")
+    located = list(_unrolled_steps(workflow.canvas))
+    chain, index = required(located, "the replay data holds no one-member group followed by "
+                                     "a link")[0]
+    name = required(first_task(chain.steps[index + 1]),
+                    "the link after the group is not a known task")
+    run = context.run(workflow)
+    evidence = context.evidence(run, predicted=claim.message)
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
     executions = journal_runs(run, name)
     got = next(iter((executions[0].get("args") or {}).values()), None) if executions else None
     # Contrast: the same chain with the member twice, as a real group.
-    contrast = copy.deepcopy(replay)
-    twin_chain, twin_index = list(_unrolled_steps(contrast.get("canvas")))[0]
-    members = twin_chain["steps"][twin_index]["members"]
-    members.append(copy.deepcopy(members[0]))
-    twin_chain["steps"][twin_index]["unrolled"] = False
-    other = context.run(contrast)
+    other = context.run(_twice(workflow, chain, index))
     other_runs = journal_runs(other, name)
     got_twice = next(iter((other_runs[0].get("args") or {}).values()), None) \
         if other_runs else None
-    short = name.rsplit(".", 1)[-1]
-    evidence["measured"] = {f"{short} received (one member)": got,
-                            f"{short} received (two members)": got_twice}
+    task = short(name)
+    evidence["measured"] = {f"{task} received (one member)": got,
+                            f"{task} received (two members)": got_twice}
     if got is None:
-        return not_reproduced(f"{short} did not run", **evidence)
+        return not_reproduced(f"{task} did not run", **evidence)
     if not str(got).startswith("["):
-        return confirmed(f"{short} received {got}, the member's own result, not a list; with "
+        return confirmed(f"{task} received {got}, the member's own result, not a list; with "
                          f"two members it receives {got_twice}", **evidence)
-    return not_reproduced(f"{short} received a list: {got}", **evidence)
+    return not_reproduced(f"{task} received a list: {got}", **evidence)

@@ -5,13 +5,18 @@ runs the body again (journal); a contrast run with a re-raising handler shows RE
 FAILURE (MaxRetriesExceededError). A retry of another task is skipped."""
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 from celery_chain_lint.harness.confirmers import (
+    CannotConfirm,
+    Claim,
+    alone,
     confirmed,
     confirms,
     journal_runs,
+    named_task,
     not_reproduced,
+    short,
     skipped,
 )
 
@@ -20,15 +25,12 @@ SWALLOW_MAX_RETRIES = 1
 CAUGHT_TEXT = {"builtins.BaseException": "BaseException (a bare except: catches the same)"}
 
 
-def _run_swallowing(context, name: str, task: Dict[str, Any], catches: str, reraise: bool):
-    alone = {"canvas": {"type": "signature", "task": name, "args": [], "kwargs": {},
-                        "immutable": True, "via": "si", "flagged": False, "options": {}},
-             "application": None, "callbacks": [], "tasks": {name: task}}
+def _run_swallowing(context, name: str, catches: str, reraise: bool):
     behaviour = {name: {"swallow_retry": {"catches": catches, "reraise": reraise,
                                           "max_retries": SWALLOW_MAX_RETRIES}}}
     # The first run's end (SUCCESS, or FAILURE after the re-raised retries) ends the
     # observation; ``quiet`` then waits for the run the retry message causes.
-    run = context.run(alone, behaviour, repair=True, settle=0.3, quiet=1.0)
+    run = context.run(alone(name), behaviour, repair=True, settle=0.3, quiet=1.0)
     final = None
     if run.built is not None and run.built.nodes:
         from celery_chain_lint.harness.replayer import snapshot
@@ -39,25 +41,21 @@ def _run_swallowing(context, name: str, task: Dict[str, Any], catches: str, rera
 
 
 @confirms("CCL012")
-def confirm_swallowed_retry(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    if not replay:
-        return skipped("the finding carries no replay data")
-    task = replay.get("task") or {}
-    name = task.get("name")
-    if not name:
-        return skipped("the replay data does not name the task")
-    if not replay.get("retries_itself", True):
-        return skipped("the retry() called is another task's: the harness replays a task "
-                       "retrying itself only")
-    catches = replay.get("catches") or "builtins.Exception"
-    run, final = _run_swallowing(context, name, task, catches, reraise=False)
-    evidence = context.evidence(run, predicted=finding.get("message"))
-    short = name.rsplit(".", 1)[-1]
+def confirm_swallowed_retry(claim: Claim, context) -> Any:
+    handler = claim.replay.handler
+    name = named_task(claim.replay).name
+    if handler is not None and not handler.itself:
+        raise CannotConfirm("the retry() called is another task's: the harness replays a task "
+                            "retrying itself only")
+    catches = (handler.catches if handler else None) or "builtins.Exception"
+    run, final = _run_swallowing(context, name, catches, reraise=False)
+    evidence = context.evidence(run, predicted=claim.message)
+    task = short(name)
     caught = CAUGHT_TEXT.get(catches, catches.rsplit(".", 1)[-1])
     evidence["injected"] = {name: f"the shadow's body does `try: raise self.retry(countdown=0, "
                                   f"max_retries={SWALLOW_MAX_RETRIES})` and catches "
-                                  f"{caught} without re-raising, as {replay.get('handler')} "
+                                  f"{caught} without re-raising, as "
+                                  f"{handler.handler if handler else None} "
                                   "does"}
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
@@ -66,7 +64,7 @@ def confirm_swallowed_retry(finding: Dict[str, Any], context) -> Any:
         if run.built and run.built.nodes and run.observation else None
     # Contrast: the same body with a handler that re-raises.
     context.session.calm(run)
-    other, other_final = _run_swallowing(context, name, task, catches, reraise=True)
+    other, other_final = _run_swallowing(context, name, catches, reraise=True)
     other_runs = journal_runs(other, name)
     evidence["measured"] = {
         "swallowing handler": {"state after the first run": first,
@@ -87,10 +85,10 @@ def confirm_swallowed_retry(finding: Dict[str, Any], context) -> Any:
         contrast = (f"; with a handler that re-raises, the first run is recorded as a retry "
                     f"({other_runs[0].get('outcome')}) and the task ends "
                     f"{(other_final or {}).get('state')}") if other_runs else ""
-        return confirmed(f"{short} caught its own Retry ({swallowed[0].get('caught')}), ended "
+        return confirmed(f"{task} caught its own Retry ({swallowed[0].get('caught')}), ended "
                          f"SUCCESS, and the retry message already sent ran its body again: "
                          f"{len(executions)} runs, final state {end}{contrast}", **evidence)
     if not executions:
-        return not_reproduced(f"{short} did not run", **evidence)
-    return not_reproduced(f"{short} ended {first} after its first run and its body ran "
+        return not_reproduced(f"{task} did not run", **evidence)
+    return not_reproduced(f"{task} ended {first} after its first run and its body ran "
                           f"{len(executions)} time(s)", **evidence)

@@ -11,36 +11,39 @@ shorter than the timeout (0.3 s) ran once.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 from celery_chain_lint.harness.confirmers import (
+    Claim,
+    alone,
     confirmed,
     confirms,
+    named_task,
     not_reproduced,
+    required,
+    short,
     skipped,
 )
+from celery_chain_lint.workflow.replay import ReplayApplication, ReplayWorkflow
 
 VISIBILITY = 1
 DELAY = 2.5
 SHORT_DELAY = 0.3
 
 
-def _replay(name: str, task: Dict[str, Any], how: str, delay: float):
-    signature = {"type": "signature", "task": name, "args": [], "kwargs": {}, "immutable": True,
-                 "via": "si", "flagged": False, "options": {}}
+def _replay(name: str, how: str, delay: float):
+    """The task alone, delayed by ``delay`` as the source delays it: (workflow, behaviours)."""
     if how == "retry":
-        return ({"canvas": signature, "application": None, "callbacks": [],
-                 "tasks": {name: task}},
+        return (alone(name),
                 {name: {"raise": {"type": "InjectedFailure", "times": 1,
                                   "message": "injected by celery-chain-lint verify: retry"},
                         "retry": {"countdown": delay, "max_retries": 1}}})
-    return ({"canvas": signature, "callbacks": [], "tasks": {name: task},
-             "application": {"how": "apply_async", "args": [], "kwargs": {},
-                             "options": {"countdown": delay}}}, {})
+    application = ReplayApplication("apply_async", options={"countdown": delay})
+    return ReplayWorkflow(alone(name).canvas, application), {}
 
 
-def _runs(session, name, task, how, delay):
-    replay, behaviours = _replay(name, task, how, delay)
+def _runs(session, name, how, delay):
+    replay, behaviours = _replay(name, how, delay)
     run = session.run(replay, behaviours, timeout=delay + 8, settle=0.3, quiet=1.0,
                       repair=True)
     node = run.built.nodes[0].id if run.built and run.built.nodes else None
@@ -51,12 +54,9 @@ def _runs(session, name, task, how, delay):
 
 
 @confirms("CCL026")
-def confirm_visibility_timeout(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay")
-    task = (replay or {}).get("task") or {}
-    name = task.get("name")
-    if not name:
-        return skipped("the finding carries no replay data naming the task")
+def confirm_visibility_timeout(claim: Claim, context) -> Any:
+    name = named_task(claim.replay, "the finding carries no replay data naming the task").name
+    delay = required(claim.replay.long_delay, "the replay data does not say which delay")
     env = context.env
     scheme = (env.broker or "").split("://", 1)[0].lower()
     if scheme not in ("redis", "rediss"):
@@ -70,25 +70,25 @@ def confirm_visibility_timeout(finding: Dict[str, Any], context) -> Any:
         "task_default_queue": queue, "task_default_exchange": queue,
         "task_default_routing_key": queue,
     })
-    how = replay.get("how") or "apply_async"
-    run, executions = _runs(session, name, task, how, DELAY)
-    evidence = context.evidence(run, predicted=finding.get("message"))
-    short = name.rsplit(".", 1)[-1]
+    how = delay.how or "apply_async"
+    run, executions = _runs(session, name, how, DELAY)
+    evidence = context.evidence(run, predicted=claim.message)
+    task = short(name)
     written = "countdown" if how != "retry" else "retry countdown"
     evidence.setdefault("notes", []).append(
-        f"{replay.get('kind')}={replay.get('seconds')} s against a visibility_timeout of "
-        f"{replay.get('visibility_timeout')} s, replayed as {written}={DELAY:g} s against "
+        f"{delay.kind}={delay.seconds} s against a visibility_timeout of "
+        f"{delay.visibility_timeout} s, replayed as {written}={DELAY:g} s against "
         f"visibility_timeout={VISIBILITY} s (restore sweeps every 1 s) on the queue {queue}")
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
-    _, contrast = _runs(session, name, task, how, SHORT_DELAY)
-    evidence["measured"] = {f"{short} runs ({written} {DELAY:g} s)": len(executions),
-                            f"{short} runs ({written} {SHORT_DELAY:g} s)": len(contrast),
+    _, contrast = _runs(session, name, how, SHORT_DELAY)
+    evidence["measured"] = {f"{task} runs ({written} {DELAY:g} s)": len(executions),
+                            f"{task} runs ({written} {SHORT_DELAY:g} s)": len(contrast),
                             "started at": [round(e.get("start", 0) - (run.start_wall or 0), 2)
                                            for e in executions]}
     if len(executions) >= 2 and len(contrast) == 1:
-        return confirmed(f"{short} ran {len(executions)} times under one task id at its ETA "
+        return confirmed(f"{task} ran {len(executions)} times under one task id at its ETA "
                          f"({written} {DELAY:g} s > visibility_timeout {VISIBILITY} s); with "
                          f"{SHORT_DELAY:g} s it ran once", **evidence)
-    return not_reproduced(f"{short} ran {len(executions)} time(s) with {written} {DELAY:g} s "
+    return not_reproduced(f"{task} ran {len(executions)} time(s) with {written} {DELAY:g} s "
                           f"and {len(contrast)} with {SHORT_DELAY:g} s", **evidence)

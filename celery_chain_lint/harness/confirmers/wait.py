@@ -8,32 +8,34 @@ worker is a subprocess (``celery worker``), where the guard is on, unlike under
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
-from celery_chain_lint.harness.confirmers import confirmed, confirms, not_reproduced, skipped
+from celery_chain_lint.harness.confirmers import (
+    Claim,
+    alone,
+    confirmed,
+    confirms,
+    named_task,
+    not_reproduced,
+    skipped,
+)
 
 WAIT_SECONDS = 2.0
 
 
 @confirms("CCL006")
-def confirm_wait_in_task(finding: Dict[str, Any], context) -> Any:
-    replay = finding.get("replay") or {}
-    task = replay.get("task") or {}
-    name = task.get("name")
-    if not name:
-        return skipped("the replay data does not name the waiting task")
-    method = replay.get("wait_method") or "get"
-    alone = {"canvas": {"type": "signature", "task": name, "args": [], "kwargs": {},
-                        "immutable": True, "via": "si", "flagged": False, "options": {}},
-             "application": None, "callbacks": [], "tasks": {name: task}}
+def confirm_wait_in_task(claim: Claim, context) -> Any:
+    name = named_task(claim.replay, "the replay data does not name the waiting task").name
+    wait = claim.replay.wait
+    method = (wait.method if wait else None) or "get"
     behaviour = {name: {"wait": WAIT_SECONDS, "wait_method": method}}
     # repair: the lone signature gets a placeholder for every required parameter.
-    run = context.run(alone, behaviour, repair=True,
+    run = context.run(alone(name), behaviour, repair=True,
                       stop_when=lambda states: any(s.get("state") == "FAILURE"
                                                    for s in states.values()))
-    evidence = context.evidence(run, predicted=finding.get("message"))
+    evidence = context.evidence(run, predicted=claim.message)
     evidence["injected"] = {name: f"calls .{method}() on a result inside the task, as line "
-                                  f"{replay.get('line')} does"}
+                                  f"{wait.line if wait else None} does"}
     if run.worker_died:
         return skipped(f"the worker {run.worker_died} during the run", **evidence)
     failures = run.exceptions()
