@@ -165,6 +165,97 @@ def test_a_function_returning_something_else_is_no_app(tmp_path):
     assert found(tmp_path) == set()
 
 
+# ---- tasks made on the app a factory is given ----
+
+GIVEN = {
+    "proj/__init__.py": "",
+    "proj/celery.py": """
+        from celery import Celery
+        from proj.tasks import register
+
+        app = Celery("proj", broker="redis://127.0.0.1:6379/0")
+        register(app)
+    """,
+    "proj/tasks.py": """
+        def register(app):
+            @app.task
+            def add(x, y):
+                return x + y
+
+            @app.task(bind=True, name="proj.renamed")
+            def scale(self, value, factor):
+                return value * factor
+    """,
+    "proj/views.py": """
+        from proj.celery import app
+
+        def view():
+            app.send_task("proj.tasks.add", args=(1,))
+            app.signature("proj.renamed", args=(2,)).delay()
+    """,
+}
+GIVEN_FINDINGS = {(os.path.join("proj", "views.py"), 5, "CCL002"),
+                  (os.path.join("proj", "views.py"), 6, "CCL002")}
+
+
+def _given(**changes) -> Dict[str, str]:
+    files = dict(GIVEN)
+    for name, (old, new) in changes.items():
+        files[name] = files[name].replace(old, new)
+    return files
+
+
+def test_tasks_made_on_the_app_a_factory_is_given_are_indexed(tmp_path):
+    """Celery names them after their module and function (observed on 5.7.0)."""
+    write(tmp_path, GIVEN)
+    assert found(tmp_path) == GIVEN_FINDINGS
+    covered = coverage(tmp_path)
+    assert (covered.task_like, covered.tasks) == (2, 2)
+    from projects import findings
+    with_filter, _ = findings(["."], True, tmp_path)
+    without, _ = findings(["."], False, tmp_path)
+    assert with_filter == without
+
+
+def test_the_app_is_followed_through_another_factory_and_keywords(tmp_path):
+    write(tmp_path, _given(**{
+        "proj/celery.py": ("register(app)", "import proj.tasks\n"
+                           "        proj.tasks.register_all(celery_app=app)"),
+        "proj/tasks.py": ("def register(app):", "def register_all(celery_app):\n"
+                          "            register(app=celery_app)\n\n\n"
+                          "        def register(app):"),
+    }))
+    assert found(tmp_path) == GIVEN_FINDINGS
+
+
+@pytest.mark.parametrize("call", [
+    "",  # never called: whatever it is given elsewhere may not be Celery
+    "register(Scheduler())",  # an object with a ``task`` method of another library
+    "other = Celery('other')\nregister(app)\nregister(other)",  # two apps: which one?
+    "register(make())",
+])
+def test_a_factory_not_given_one_known_app_makes_no_task(tmp_path, call):
+    files = dict(GIVEN)
+    files["proj/celery.py"] = (
+        "from celery import Celery\nfrom proj.tasks import register\n\n"
+        "app = Celery('proj', broker='redis://127.0.0.1:6379/0')\n\n"
+        "class Scheduler:\n    def task(self, f):\n        return f\n\n"
+        "def make():\n    return Scheduler()\n\n" + call + "\n")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+    assert coverage(tmp_path).tasks == 0
+
+
+def test_an_app_that_is_a_local_of_the_calling_function_is_not_followed(tmp_path):
+    files = dict(GIVEN)
+    files["proj/celery.py"] = (
+        "from celery import Celery\nfrom proj.tasks import register\n\n"
+        "app = Celery('proj', broker='redis://127.0.0.1:6379/0')\n\n"
+        "def setup():\n    app = Celery('local')\n    register(app)\n")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+
+
 # ---- services that share module names ----
 
 def _service(app: str) -> str:

@@ -255,6 +255,8 @@ def body_reading(function: ast.AST, body: Optional[Body] = None) -> int:
         return NOW  # read by the app index (index/apps.py), whatever its receiver resolves to
     if any(not _on_a_parameter(owner, function, body.rebound) for owner in body.conf_owners):
         return NOW  # ``app.conf.result_backend = ...``, ``app.conf["..."] = ...``
+    if body.defines and _defines_task_on_parameter(function):
+        return NOW  # ``def register(app): @app.task def add(...)``: tasks (index/factories.py)
     if attributes.isdisjoint(_ANY_RECEIVER) and names.isdisjoint(CANVAS_NAMES) \
             and not body.pipes and not body.defines:  # ``.s``, ``group``, ``|``, a class...
         return LATER
@@ -323,6 +325,23 @@ def _on_a_parameter(owner: ast.expr, function: ast.AST, rebound: FrozenSet[str])
     parameters = {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}
     parameters |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None}
     return owner.id in parameters and owner.id not in rebound
+
+
+def _defines_task_on_parameter(function: ast.AST) -> bool:
+    """Whether ``function`` defines a function decorated with ``P.task`` (or ``P.task(...)``),
+    ``P`` one of its parameters: the tasks of a factory given the app (index/factories.py),
+    which no Celery-related name of the module makes relevant."""
+    arguments = function.args
+    params = {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}
+    for node in walk(function):
+        if node is function or not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for decorator in node.decorator_list:
+            func = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if isinstance(func, ast.Attribute) and func.attr == "task" \
+                    and isinstance(func.value, ast.Name) and func.value.id in params:
+                return True
+    return False
 
 
 def _decorator_name(node: ast.expr) -> Optional[str]:

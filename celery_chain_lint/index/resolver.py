@@ -22,6 +22,7 @@ from celery_chain_lint.facts.model import (
     UnknownBinding,
     ValueBinding,
 )
+from celery_chain_lint.index import factories
 from celery_chain_lint.index.symbols import (
     UNKNOWN,
     AppSym,
@@ -263,6 +264,13 @@ class Resolver:
             if isinstance(symbol, AppSym):
                 return symbol
         return None
+
+    @guarded(None, memoise=True)
+    def app_of_parameter(self, function: FunctionSym, parameter: str) -> Optional[AppSym]:
+        """The one Celery app every call of ``function`` that passes a known one passes as
+        ``parameter`` (``def register(app): @app.task ...`` called as ``register(celery_app)``):
+        index/factories.py."""
+        return factories.app_of_parameter(self, function, parameter)
 
     def plain_function(self, symbol: object) -> Optional["FunctionFacts"]:
         """The facts of ``symbol`` when it is a module-level function with no decorator (not a

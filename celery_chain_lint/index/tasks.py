@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import ClassFacts, FunctionFacts, Params
+from celery_chain_lint.index.factories import factory_parameter
 from celery_chain_lint.index.resolver import REGISTERING_METHODS, guarded
 from celery_chain_lint.index.symbols import (
     UNKNOWN,
@@ -118,6 +119,8 @@ class TaskIndex:
         # Celery must see the function itself: its decorator is the outermost one.
         decorator = self.resolver.as_decorator(self.resolver.resolve(function.decorators[0], module))
         if decorator is None:
+            decorator = self.factory_decorator(module, function)
+        if decorator is None:
             return None
         bind = literal(decorator.options.get("bind"), False)
         params: Optional[Params] = function.params
@@ -128,6 +131,23 @@ class TaskIndex:
             params = params.without_first()
         return self._task(module, function.qualname, function.span, function.name, decorator,
                           params=params, bind=bind is True, function=function)
+
+    def factory_decorator(self, module: str, function: FunctionFacts) -> Optional[DecoratorSym]:
+        """``def register(app): @app.task def add(x, y): ...``: the decorator of the app the
+        calls of ``register`` pass (index/factories.py), when they pass one."""
+        found = factory_parameter(function.qualname, function.decorators[0])
+        if found is None:
+            return None
+        enclosing, parameter = found
+        app = self.resolver.app_of_parameter(FunctionSym(module, enclosing), parameter)
+        if app is None:
+            return None
+        base = DecoratorSym(app=app, open_options=app.own_task_method)
+        decorator = function.decorators[0]
+        if isinstance(decorator, ir.Call):
+            made = self.resolver.decorator_call(base, decorator)
+            return made if isinstance(made, DecoratorSym) else None
+        return base
 
     def _task(self, module: str, qualname: str, span: ir.Span, display: str,
               decorator: DecoratorSym, **fields) -> Task:
@@ -271,7 +291,8 @@ class TaskIndex:
         tasks = []
         for module, facts in self.modules.items():
             for qualname, function in facts.functions.items():
-                if function.decorators and not self.may_reach(module, function.decorators[0]):
+                if function.decorators and not self.may_reach(module, function.decorators[0]) \
+                        and factory_parameter(qualname, function.decorators[0]) is None:
                     continue  # not a task decorator: nothing to resolve
                 task = self.for_function(module, qualname)
                 if task is not None:
