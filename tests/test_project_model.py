@@ -256,6 +256,74 @@ def test_an_app_that_is_a_local_of_the_calling_function_is_not_followed(tmp_path
     assert found(tmp_path) == set()
 
 
+# ---- the Celery app a Flask application factory keeps on the Flask app ----
+
+FLASK_FACTORY = """
+from celery import Celery
+from flask import Flask
+
+
+def celery_init_app(app):
+    celery_app = Celery(app.name)
+    celery_app.config_from_object(app.config["CELERY"])
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app
+
+
+def make_celery(app):
+    celery = Celery(app.import_name)
+    celery.conf.update(app.config)
+    return celery
+
+
+def create_app():
+    app = Flask(__name__)
+    app.config.from_mapping(CELERY={"result_backend": "redis://"})
+    celery_init_app(app)
+    app.celery = make_celery(app)
+    app.extensions["cache"] = dict(app.config)
+    return app
+"""
+
+
+def _flask_tasks(owner: str) -> Dict[str, str]:
+    return {
+        "web/__init__.py": FLASK_FACTORY,
+        "web/tasks.py": "from celery import chord\nfrom web import create_app\n\n"
+                        "flask_app = create_app()\ncelery = " + owner + "\n"
+                        + TASKS.format(app="celery") + "\ndef view():\n    " + CALL
+                        + "\ndef fan_out():\n    chord([add.s(1, 2)], add.s(3)).delay()\n",
+    }
+
+
+@pytest.mark.parametrize("owner", ['flask_app.extensions["celery"]', "flask_app.celery"])
+def test_the_celery_app_a_flask_factory_keeps_on_the_flask_app(tmp_path, owner):
+    """Its settings come from the Flask config object: unknown, so no CCL008."""
+    write(tmp_path, _flask_tasks(owner))
+    assert found(tmp_path) == {(os.path.join("web", "tasks.py"), 12, "CCL002")}
+    assert coverage(tmp_path).tasks == 1
+
+
+@pytest.mark.parametrize("owner", [
+    'flask_app.extensions["cache"]',  # not an app
+    'flask_app.extensions["other"]',  # nothing stored under that key
+    "flask_app.config",
+])
+def test_what_else_a_flask_factory_keeps_is_no_app(tmp_path, owner):
+    write(tmp_path, _flask_tasks(owner))
+    assert found(tmp_path) == set()
+    assert coverage(tmp_path).tasks == 0
+
+
+def test_a_flask_factory_returning_different_things_is_not_followed(tmp_path):
+    files = _flask_tasks('flask_app.extensions["celery"]')
+    files["web/__init__.py"] = FLASK_FACTORY.replace(
+        "    return app\n", "    if app.debug:\n        return None\n    return app\n")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+
+
 # ---- services that share module names ----
 
 def _service(app: str) -> str:

@@ -22,7 +22,7 @@ from celery_chain_lint.facts.model import (
     UnknownBinding,
     ValueBinding,
 )
-from celery_chain_lint.index import factories
+from celery_chain_lint.index import factories, flask_apps
 from celery_chain_lint.index.symbols import (
     UNKNOWN,
     AppSym,
@@ -156,8 +156,10 @@ class Resolver:
         if isinstance(binding, ValueBinding):
             value = self.resolve(binding.expr, module)
             if value is UNKNOWN:
-                return self.app_by_its_calls(module, name, binding.expr) \
-                    or ValueSym(module, binding.expr)
+                value = self.app_by_its_calls(module, name, binding.expr) \
+                    or flask_apps.stored_app(self, module, binding.expr)
+                if value is None:
+                    return ValueSym(module, binding.expr)
             if isinstance(value, AppSym) and value.variable is None:
                 return dataclasses.replace(value, variable=name)
             return value
@@ -271,6 +273,12 @@ class Resolver:
         ``parameter`` (``def register(app): @app.task ...`` called as ``register(celery_app)``):
         index/factories.py."""
         return factories.app_of_parameter(self, function, parameter)
+
+    @guarded(None, memoise=True)
+    def app_stored_by(self, factory: FunctionSym, key: Tuple[str, str]) -> Optional[AppSym]:
+        """The app a Flask application factory stores on the Flask app it returns
+        (``app.extensions["celery"] = ...``, ``app.celery = ...``): index/flask_apps.py."""
+        return flask_apps.app_stored_by(self, factory, key)
 
     def plain_function(self, symbol: object) -> Optional["FunctionFacts"]:
         """The facts of ``symbol`` when it is a module-level function with no decorator (not a
