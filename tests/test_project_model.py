@@ -256,6 +256,56 @@ def test_an_app_that_is_a_local_of_the_calling_function_is_not_followed(tmp_path
     assert found(tmp_path) == set()
 
 
+APPLIED = {
+    "proj/__init__.py": "",
+    "proj/impl.py": """
+        def add_impl(x, y):
+            return x + y
+
+
+        def make_mul(app):
+            def mul(x, y):
+                return x * y
+            return app.task(mul)
+    """,
+    "proj/celery.py": """
+        from celery import Celery
+        from proj.impl import add_impl, make_mul
+
+        app = Celery("proj", broker="redis://127.0.0.1:6379/0")
+        add = app.task(add_impl)
+        renamed = app.task(name="proj.renamed", bind=True)(add_impl)
+        mul = make_mul(app)
+
+
+        def go():
+            add.delay(1)
+            renamed.delay(1, 2, 3)
+            mul.delay(1)
+            add_impl(1, 2)
+    """,
+}
+
+
+def test_a_task_made_by_calling_the_decorator_on_a_function(tmp_path):
+    """``app.task(fn)``: the task Celery makes of ``fn``; ``fn`` stays a plain function."""
+    write(tmp_path, APPLIED)
+    path = os.path.join("proj", "celery.py")
+    assert found(tmp_path) == {(path, 12, "CCL002"), (path, 13, "CCL002"), (path, 14, "CCL002")}
+    from projects import findings
+    assert findings(["."], True, tmp_path)[0] == findings(["."], False, tmp_path)[0]
+
+
+def test_the_decorator_of_something_else_applied_to_a_function_makes_no_task(tmp_path):
+    files = dict(APPLIED)
+    files["proj/celery.py"] = APPLIED["proj/celery.py"].replace(
+        'app = Celery("proj", broker="redis://127.0.0.1:6379/0")',
+        "class Queue:\n            def task(self, fn=None, **kw):\n"
+        "                return fn\n\n        app = Queue()")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+
+
 # ---- the Celery app a Flask application factory keeps on the Flask app ----
 
 FLASK_FACTORY = """

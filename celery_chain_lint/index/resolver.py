@@ -224,16 +224,19 @@ class Resolver:
         if canonical == "Celery":
             return self.app_for(module, call)
         if canonical in ("shared_task", "app.task"):
-            return self.decorator_call(DecoratorSym(), call)
+            return self.decorator_call(DecoratorSym(), call, module)
         if isinstance(func, MemberSym) and isinstance(func.owner, AppSym):
             if func.name == "task":
                 return self.decorator_call(DecoratorSym(
-                    app=func.owner, open_options=func.owner.own_task_method), call)
+                    app=func.owner, open_options=func.owner.own_task_method), call, module)
             if func.name == "register_task" and self.tasks is not None:
                 return self.tasks.registered(call, module, func.owner)
         if isinstance(func, MemberSym) and isinstance(func.owner, MemberSym) \
                 and func.owner.name == "tasks" and func.name == "register" and self.tasks:
             return self.tasks.registered(call, module, func.owner.owner)
+        if isinstance(func, DecoratorSym) and self.tasks is not None:
+            # ``app.task(name="x")(fetch)``: the decorator applied to a function.
+            return self.tasks.applied(func, call, module)
         if isinstance(func, ClassSym):
             if self.is_app_class(func):
                 return self.app_of_subclass(module, call, func)
@@ -241,7 +244,7 @@ class Resolver:
         if isinstance(func, FunctionSym) and self.tasks is not None:
             factory = self.tasks.decorator_factory(func)
             if factory is not None:
-                return self.decorator_call(factory, call)
+                return self.decorator_call(factory, call, module)
         if isinstance(func, FunctionSym):
             app = self.app_factory(func)
             if app is not None:
@@ -291,10 +294,18 @@ class Resolver:
             return None
         return function
 
-    def decorator_call(self, base: DecoratorSym, call: ir.Call) -> object:
-        """``shared_task(bind=True)`` and friends: a decorator with options."""
+    def decorator_call(self, base: DecoratorSym, call: ir.Call,
+                       module: Optional[str] = None) -> object:
+        """``shared_task(bind=True)`` and friends: a decorator with options; ``app.task(func,
+        ...)`` applies it to ``func`` at once (the task Celery makes of it)."""
         if call.positional:
-            return UNKNOWN  # ``app.task(func)`` registers directly; rare, not followed
+            if module is None or self.tasks is None:
+                return UNKNOWN
+            options = {a.keyword: a.value for a in call.args if a.keyword}
+            decorator = DecoratorSym(options={**base.options, **options}, app=base.app,
+                                     open_options=base.open_options
+                                     or any(a.star == "**" for a in call.args))
+            return self.tasks.applied(decorator, call, module)
         options = dict(base.options)
         open_options = base.open_options
         for arg in call.args:
