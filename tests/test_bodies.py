@@ -116,11 +116,17 @@ ODD_PLACES = """\
     def environment():
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
-    def factory(app):
-        @app.task
+    def factory(channel):
+        @app.task(name=channel)
         def inner(x):
             return x
         return inner
+
+    def given(app):
+        @app.task
+        def made(x):
+            return x
+        return made
 
     def quiet(x):
         total = 0
@@ -161,8 +167,9 @@ def test_bodies_in_odd_places_are_read_back_exactly():
     assert qualnames == ["substituted", "factory", "quiet", "Outer.Inner.method", "guarded",
                          "in_case", "Tabbed.tab"]
     facts = quiet_bodies_elided(data, "m.py", "m", False)
-    for name in ("aliased", "configured", "environment"):
-        # importing a canvas itself, configuring an app or Django
+    for name in ("aliased", "configured", "environment", "given"):
+        # importing a canvas itself, configuring an app or Django, making tasks on the app
+        # it is given (index/factories.py)
         assert facts.functions[name].elided is None, name
     # A task defined in a factory: read with its roots, if relevant.
     assert facts.functions["factory"].elided.may_hold_roots

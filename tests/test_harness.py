@@ -154,6 +154,24 @@ def test_group_or_task_is_a_chord_and_dynamic_groups_are_unreplayable(app):
         build(app, workflow(unknown))
 
 
+def test_map_starmap_and_chunks_rebuild_their_items_or_are_unreplayable(app):
+    def mapped(how, items, size=None):
+        return {"canvas": {"type": "map", "task": "t.add", "how": how, "items": items,
+                           "size": size}, "application": None, "callbacks": []}
+
+    built = build(app, mapped("starmap", [{"literal": [1, 2]}, {"literal": [3, "<y>"]}]))
+    assert [n.task for n in built.nodes] == ["celery.starmap"]
+    assert "(1, 2)" in built.text or "[1, 2]" in built.text
+    built = build(app, mapped("chunks", [{"literal": [1]}, {"literal": [2]}], size=1))
+    assert [n.task for n in built.nodes] == ["celery.starmap", "celery.starmap"]
+    assert build(app, mapped("map", [{"placeholder": "page"}])).nodes[0].task == "celery.map"
+    # ``task(*item)`` with an item known only by its text: how many arguments is not known.
+    with pytest.raises(Unreplayable, match="not a literal list or tuple"):
+        build(app, mapped("starmap", [{"placeholder": "pair"}]))
+    with pytest.raises(Unreplayable, match="not a literal list or tuple"):
+        build(app, mapped("chunks", [{"literal": 1}], size=1))
+
+
 def test_repair_gives_other_signatures_complete_arguments(app):
     replay = {"canvas": {"type": "chain", "steps": [sig("t.add", 1), sig("t.log", "x",
                                                                           flagged=True)]},

@@ -165,6 +165,215 @@ def test_a_function_returning_something_else_is_no_app(tmp_path):
     assert found(tmp_path) == set()
 
 
+# ---- tasks made on the app a factory is given ----
+
+GIVEN = {
+    "proj/__init__.py": "",
+    "proj/celery.py": """
+        from celery import Celery
+        from proj.tasks import register
+
+        app = Celery("proj", broker="redis://127.0.0.1:6379/0")
+        register(app)
+    """,
+    "proj/tasks.py": """
+        def register(app):
+            @app.task
+            def add(x, y):
+                return x + y
+
+            @app.task(bind=True, name="proj.renamed")
+            def scale(self, value, factor):
+                return value * factor
+    """,
+    "proj/views.py": """
+        from proj.celery import app
+
+        def view():
+            app.send_task("proj.tasks.add", args=(1,))
+            app.signature("proj.renamed", args=(2,)).delay()
+    """,
+}
+GIVEN_FINDINGS = {(os.path.join("proj", "views.py"), 5, "CCL002"),
+                  (os.path.join("proj", "views.py"), 6, "CCL002")}
+
+
+def _given(**changes) -> Dict[str, str]:
+    files = dict(GIVEN)
+    for name, (old, new) in changes.items():
+        files[name] = files[name].replace(old, new)
+    return files
+
+
+def test_tasks_made_on_the_app_a_factory_is_given_are_indexed(tmp_path):
+    """Celery names them after their module and function (observed on 5.7.0)."""
+    write(tmp_path, GIVEN)
+    assert found(tmp_path) == GIVEN_FINDINGS
+    covered = coverage(tmp_path)
+    assert (covered.task_like, covered.tasks) == (2, 2)
+    from projects import findings
+    with_filter, _ = findings(["."], True, tmp_path)
+    without, _ = findings(["."], False, tmp_path)
+    assert with_filter == without
+
+
+def test_the_app_is_followed_through_another_factory_and_keywords(tmp_path):
+    write(tmp_path, _given(**{
+        "proj/celery.py": ("register(app)", "import proj.tasks\n"
+                           "        proj.tasks.register_all(celery_app=app)"),
+        "proj/tasks.py": ("def register(app):", "def register_all(celery_app):\n"
+                          "            register(app=celery_app)\n\n\n"
+                          "        def register(app):"),
+    }))
+    assert found(tmp_path) == GIVEN_FINDINGS
+
+
+@pytest.mark.parametrize("call", [
+    "",  # never called: whatever it is given elsewhere may not be Celery
+    "register(Scheduler())",  # an object with a ``task`` method of another library
+    "other = Celery('other')\nregister(app)\nregister(other)",  # two apps: which one?
+    "register(make())",
+])
+def test_a_factory_not_given_one_known_app_makes_no_task(tmp_path, call):
+    files = dict(GIVEN)
+    files["proj/celery.py"] = (
+        "from celery import Celery\nfrom proj.tasks import register\n\n"
+        "app = Celery('proj', broker='redis://127.0.0.1:6379/0')\n\n"
+        "class Scheduler:\n    def task(self, f):\n        return f\n\n"
+        "def make():\n    return Scheduler()\n\n" + call + "\n")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+    assert coverage(tmp_path).tasks == 0
+
+
+def test_an_app_that_is_a_local_of_the_calling_function_is_not_followed(tmp_path):
+    files = dict(GIVEN)
+    files["proj/celery.py"] = (
+        "from celery import Celery\nfrom proj.tasks import register\n\n"
+        "app = Celery('proj', broker='redis://127.0.0.1:6379/0')\n\n"
+        "def setup():\n    app = Celery('local')\n    register(app)\n")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+
+
+APPLIED = {
+    "proj/__init__.py": "",
+    "proj/impl.py": """
+        def add_impl(x, y):
+            return x + y
+
+
+        def make_mul(app):
+            def mul(x, y):
+                return x * y
+            return app.task(mul)
+    """,
+    "proj/celery.py": """
+        from celery import Celery
+        from proj.impl import add_impl, make_mul
+
+        app = Celery("proj", broker="redis://127.0.0.1:6379/0")
+        add = app.task(add_impl)
+        renamed = app.task(name="proj.renamed", bind=True)(add_impl)
+        mul = make_mul(app)
+
+
+        def go():
+            add.delay(1)
+            renamed.delay(1, 2, 3)
+            mul.delay(1)
+            add_impl(1, 2)
+    """,
+}
+
+
+def test_a_task_made_by_calling_the_decorator_on_a_function(tmp_path):
+    """``app.task(fn)``: the task Celery makes of ``fn``; ``fn`` stays a plain function."""
+    write(tmp_path, APPLIED)
+    path = os.path.join("proj", "celery.py")
+    assert found(tmp_path) == {(path, 12, "CCL002"), (path, 13, "CCL002"), (path, 14, "CCL002")}
+    from projects import findings
+    assert findings(["."], True, tmp_path)[0] == findings(["."], False, tmp_path)[0]
+
+
+def test_the_decorator_of_something_else_applied_to_a_function_makes_no_task(tmp_path):
+    files = dict(APPLIED)
+    files["proj/celery.py"] = APPLIED["proj/celery.py"].replace(
+        'app = Celery("proj", broker="redis://127.0.0.1:6379/0")',
+        "class Queue:\n            def task(self, fn=None, **kw):\n"
+        "                return fn\n\n        app = Queue()")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+
+
+# ---- the Celery app a Flask application factory keeps on the Flask app ----
+
+FLASK_FACTORY = """
+from celery import Celery
+from flask import Flask
+
+
+def celery_init_app(app):
+    celery_app = Celery(app.name)
+    celery_app.config_from_object(app.config["CELERY"])
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app
+
+
+def make_celery(app):
+    celery = Celery(app.import_name)
+    celery.conf.update(app.config)
+    return celery
+
+
+def create_app():
+    app = Flask(__name__)
+    app.config.from_mapping(CELERY={"result_backend": "redis://"})
+    celery_init_app(app)
+    app.celery = make_celery(app)
+    app.extensions["cache"] = dict(app.config)
+    return app
+"""
+
+
+def _flask_tasks(owner: str) -> Dict[str, str]:
+    return {
+        "web/__init__.py": FLASK_FACTORY,
+        "web/tasks.py": "from celery import chord\nfrom web import create_app\n\n"
+                        "flask_app = create_app()\ncelery = " + owner + "\n"
+                        + TASKS.format(app="celery") + "\ndef view():\n    " + CALL
+                        + "\ndef fan_out():\n    chord([add.s(1, 2)], add.s(3)).delay()\n",
+    }
+
+
+@pytest.mark.parametrize("owner", ['flask_app.extensions["celery"]', "flask_app.celery"])
+def test_the_celery_app_a_flask_factory_keeps_on_the_flask_app(tmp_path, owner):
+    """Its settings come from the Flask config object: unknown, so no CCL008."""
+    write(tmp_path, _flask_tasks(owner))
+    assert found(tmp_path) == {(os.path.join("web", "tasks.py"), 12, "CCL002")}
+    assert coverage(tmp_path).tasks == 1
+
+
+@pytest.mark.parametrize("owner", [
+    'flask_app.extensions["cache"]',  # not an app
+    'flask_app.extensions["other"]',  # nothing stored under that key
+    "flask_app.config",
+])
+def test_what_else_a_flask_factory_keeps_is_no_app(tmp_path, owner):
+    write(tmp_path, _flask_tasks(owner))
+    assert found(tmp_path) == set()
+    assert coverage(tmp_path).tasks == 0
+
+
+def test_a_flask_factory_returning_different_things_is_not_followed(tmp_path):
+    files = _flask_tasks('flask_app.extensions["celery"]')
+    files["web/__init__.py"] = FLASK_FACTORY.replace(
+        "    return app\n", "    if app.debug:\n        return None\n    return app\n")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+
+
 # ---- services that share module names ----
 
 def _service(app: str) -> str:

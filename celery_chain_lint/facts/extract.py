@@ -58,7 +58,11 @@ NON_MUTATING_METHODS = frozenset(
     {"delay", "apply_async", "apply", "link", "link_error", "on_error", "freeze", "get", "join",
      "wait", "ready", "successful", "failed", "forget", "revoke", "then", "id",
      # ``resp.raise_for_status()`` between ``resp = requests.get(...)`` and ``return resp.content``
-     "raise_for_status"}
+     "raise_for_status",
+     # An app configured in the function that makes it (Flask's ``celery_init_app``:
+     # ``celery_app.config_from_object(...)``, ``celery_app.set_default()``, then ``return
+     # celery_app``) is still that app; the app index reads these calls for its settings.
+     "config_from_object", "set_default", "set_current", "autodiscover_tasks"}
 )
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 

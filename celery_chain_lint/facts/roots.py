@@ -255,6 +255,10 @@ def body_reading(function: ast.AST, body: Optional[Body] = None) -> int:
         return NOW  # read by the app index (index/apps.py), whatever its receiver resolves to
     if any(not _on_a_parameter(owner, function, body.rebound) for owner in body.conf_owners):
         return NOW  # ``app.conf.result_backend = ...``, ``app.conf["..."] = ...``
+    if "task" in attributes and _defines_task_on_parameter(function):
+        # ``def register(app): @app.task def add(...)`` or ``return app.task(add)``: tasks
+        # made on the app it is given (index/factories.py).
+        return NOW
     if attributes.isdisjoint(_ANY_RECEIVER) and names.isdisjoint(CANVAS_NAMES) \
             and not body.pipes and not body.defines:  # ``.s``, ``group``, ``|``, a class...
         return LATER
@@ -323,6 +327,29 @@ def _on_a_parameter(owner: ast.expr, function: ast.AST, rebound: FrozenSet[str])
     parameters = {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}
     parameters |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None}
     return owner.id in parameters and owner.id not in rebound
+
+
+def _defines_task_on_parameter(function: ast.AST) -> bool:
+    """Whether ``function`` defines a function decorated with ``P.task`` (or ``P.task(...)``),
+    or calls ``P.task(...)``, ``P`` one of its parameters: the tasks of a factory given the
+    app (index/factories.py), which no Celery-related name of the module makes relevant."""
+    arguments = function.args
+    params = {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}
+
+    def on_parameter(expr: ast.expr) -> bool:
+        func = expr.func if isinstance(expr, ast.Call) else expr
+        return isinstance(func, ast.Attribute) and func.attr == "task" \
+            and isinstance(func.value, ast.Name) and func.value.id in params
+
+    for node in walk(function):
+        if isinstance(node, ast.Call) and on_parameter(node.func if isinstance(node.func,
+                                                                              ast.Call)
+                                                       else node):
+            return True
+        if node is not function and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and any(on_parameter(d) for d in node.decorator_list):
+            return True
+    return False
 
 
 def _decorator_name(node: ast.expr) -> Optional[str]:

@@ -249,6 +249,10 @@ class Builder:
                 items = [tuple(self.complete_arguments(name)[0])] * 3
         else:
             items = [self.value(item) for item in items]
+            if how != "map" and any(not isinstance(item, (list, tuple)) for item in items):
+                # ``task(*item)``: an item known only by its source text has no length here.
+                raise Unreplayable(f"an item of {how}() is not a literal list or tuple: the "
+                                   "arguments it unpacks into are not known statically")
         if how == "chunks":
             built = task.chunks(items, int(node.size or 1)).group()
             for index, member in enumerate(built.tasks):

@@ -14,6 +14,7 @@ from celery_chain_lint.index.resolver import Resolver
 from celery_chain_lint.index.tasks import Task, TaskIndex
 from celery_chain_lint.workflow.arguments import ArgumentProblem, argument_problems
 from celery_chain_lint.workflow.builder import WorkflowBuilder
+from celery_chain_lint.workflow.mapped import MappedProblem, mapped_problems
 from celery_chain_lint.workflow.model import Invocation, Workflow, invocations
 from celery_chain_lint.workflow.usage import TaskUse, uses_by_task
 
@@ -94,6 +95,12 @@ class Project:
     @cached_property
     def argument_problems(self) -> List["ArgumentProblem"]:
         return argument_problems(self.invocations)
+
+    @cached_property
+    def mapped_problems(self) -> List[MappedProblem]:
+        """``task.map(items)``, ``task.starmap(items)``, ``task.chunks(items, n)`` (and
+        ``xmap``/``xstarmap``/``chunks`` of a signature) whose literal items do not bind."""
+        return list(mapped_problems(self))
 
     @cached_property
     def apps(self) -> AppIndex:

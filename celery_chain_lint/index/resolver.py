@@ -22,6 +22,7 @@ from celery_chain_lint.facts.model import (
     UnknownBinding,
     ValueBinding,
 )
+from celery_chain_lint.index import factories, flask_apps
 from celery_chain_lint.index.symbols import (
     UNKNOWN,
     AppSym,
@@ -155,8 +156,10 @@ class Resolver:
         if isinstance(binding, ValueBinding):
             value = self.resolve(binding.expr, module)
             if value is UNKNOWN:
-                return self.app_by_its_calls(module, name, binding.expr) \
-                    or ValueSym(module, binding.expr)
+                value = self.app_by_its_calls(module, name, binding.expr) \
+                    or flask_apps.stored_app(self, module, binding.expr)
+                if value is None:
+                    return ValueSym(module, binding.expr)
             if isinstance(value, AppSym) and value.variable is None:
                 return dataclasses.replace(value, variable=name)
             return value
@@ -221,16 +224,19 @@ class Resolver:
         if canonical == "Celery":
             return self.app_for(module, call)
         if canonical in ("shared_task", "app.task"):
-            return self.decorator_call(DecoratorSym(), call)
+            return self.decorator_call(DecoratorSym(), call, module)
         if isinstance(func, MemberSym) and isinstance(func.owner, AppSym):
             if func.name == "task":
                 return self.decorator_call(DecoratorSym(
-                    app=func.owner, open_options=func.owner.own_task_method), call)
+                    app=func.owner, open_options=func.owner.own_task_method), call, module)
             if func.name == "register_task" and self.tasks is not None:
                 return self.tasks.registered(call, module, func.owner)
         if isinstance(func, MemberSym) and isinstance(func.owner, MemberSym) \
                 and func.owner.name == "tasks" and func.name == "register" and self.tasks:
             return self.tasks.registered(call, module, func.owner.owner)
+        if isinstance(func, DecoratorSym) and self.tasks is not None:
+            # ``app.task(name="x")(fetch)``: the decorator applied to a function.
+            return self.tasks.applied(func, call, module)
         if isinstance(func, ClassSym):
             if self.is_app_class(func):
                 return self.app_of_subclass(module, call, func)
@@ -238,7 +244,7 @@ class Resolver:
         if isinstance(func, FunctionSym) and self.tasks is not None:
             factory = self.tasks.decorator_factory(func)
             if factory is not None:
-                return self.decorator_call(factory, call)
+                return self.decorator_call(factory, call, module)
         if isinstance(func, FunctionSym):
             app = self.app_factory(func)
             if app is not None:
@@ -264,6 +270,19 @@ class Resolver:
                 return symbol
         return None
 
+    @guarded(None, memoise=True)
+    def app_of_parameter(self, function: FunctionSym, parameter: str) -> Optional[AppSym]:
+        """The one Celery app every call of ``function`` that passes a known one passes as
+        ``parameter`` (``def register(app): @app.task ...`` called as ``register(celery_app)``):
+        index/factories.py."""
+        return factories.app_of_parameter(self, function, parameter)
+
+    @guarded(None, memoise=True)
+    def app_stored_by(self, factory: FunctionSym, key: Tuple[str, str]) -> Optional[AppSym]:
+        """The app a Flask application factory stores on the Flask app it returns
+        (``app.extensions["celery"] = ...``, ``app.celery = ...``): index/flask_apps.py."""
+        return flask_apps.app_stored_by(self, factory, key)
+
     def plain_function(self, symbol: object) -> Optional["FunctionFacts"]:
         """The facts of ``symbol`` when it is a module-level function with no decorator (not a
         task, nor anything a decorator the analyser does not know could have made)."""
@@ -275,10 +294,18 @@ class Resolver:
             return None
         return function
 
-    def decorator_call(self, base: DecoratorSym, call: ir.Call) -> object:
-        """``shared_task(bind=True)`` and friends: a decorator with options."""
+    def decorator_call(self, base: DecoratorSym, call: ir.Call,
+                       module: Optional[str] = None) -> object:
+        """``shared_task(bind=True)`` and friends: a decorator with options; ``app.task(func,
+        ...)`` applies it to ``func`` at once (the task Celery makes of it)."""
         if call.positional:
-            return UNKNOWN  # ``app.task(func)`` registers directly; rare, not followed
+            if module is None or self.tasks is None:
+                return UNKNOWN
+            options = {a.keyword: a.value for a in call.args if a.keyword}
+            decorator = DecoratorSym(options={**base.options, **options}, app=base.app,
+                                     open_options=base.open_options
+                                     or any(a.star == "**" for a in call.args))
+            return self.tasks.applied(decorator, call, module)
         options = dict(base.options)
         open_options = base.open_options
         for arg in call.args:

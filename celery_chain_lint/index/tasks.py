@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import ClassFacts, FunctionFacts, Params
+from celery_chain_lint.index.factories import factory_parameter
 from celery_chain_lint.index.resolver import REGISTERING_METHODS, guarded
 from celery_chain_lint.index.symbols import (
     UNKNOWN,
@@ -118,6 +119,8 @@ class TaskIndex:
         # Celery must see the function itself: its decorator is the outermost one.
         decorator = self.resolver.as_decorator(self.resolver.resolve(function.decorators[0], module))
         if decorator is None:
+            decorator = self.factory_decorator(module, function)
+        if decorator is None:
             return None
         bind = literal(decorator.options.get("bind"), False)
         params: Optional[Params] = function.params
@@ -128,6 +131,53 @@ class TaskIndex:
             params = params.without_first()
         return self._task(module, function.qualname, function.span, function.name, decorator,
                           params=params, bind=bind is True, function=function)
+
+    def factory_decorator(self, module: str, function: FunctionFacts) -> Optional[DecoratorSym]:
+        """``def register(app): @app.task def add(x, y): ...``: the decorator of the app the
+        calls of ``register`` pass (index/factories.py), when they pass one."""
+        found = factory_parameter(function.qualname, function.decorators[0])
+        if found is None:
+            return None
+        enclosing, parameter = found
+        app = self.resolver.app_of_parameter(FunctionSym(module, enclosing), parameter)
+        if app is None:
+            return None
+        base = DecoratorSym(app=app, open_options=app.own_task_method)
+        decorator = function.decorators[0]
+        if isinstance(decorator, ir.Call):
+            made = self.resolver.decorator_call(base, decorator)
+            return made if isinstance(made, DecoratorSym) else None
+        return base
+
+    def applied(self, decorator: DecoratorSym, call: ir.Call, module: str) -> object:
+        """``app.task(fetch)`` (or ``app.task(name=...)(fetch)``): the task Celery makes of a
+        function of the analysed code with no decorator of its own, named after the function's
+        module and name (``gen_task_name``); the function itself stays a plain function."""
+        if len(call.positional) != 1 or call.has_splat:
+            return UNKNOWN
+        symbol = self.resolver.resolve(call.positional[0], module)
+        function = self.resolver.plain_function(symbol)
+        if function is None:
+            return UNKNOWN
+        task = self.applied_to(decorator, symbol.module, function)
+        return TaskSym(task) if task is not None else UNKNOWN
+
+    def applied_to(self, decorator: DecoratorSym, module: str,
+                   function: FunctionFacts) -> Optional[Task]:
+        key = (module, function.qualname, id(decorator.app.call) if decorator.app else None,
+               tuple(sorted((k, getattr(v, "text", "")) for k, v in decorator.options.items())))
+        cache = self.__dict__.setdefault("_applied", {})
+        if key not in cache:
+            bind = literal(decorator.options.get("bind"), False)
+            params: Optional[Params] = function.params
+            if not isinstance(bind, bool) or decorator.open_options:
+                params = None
+            elif bind:
+                params = params.without_first()
+            cache[key] = self._task(module, function.qualname, function.span, function.name,
+                                    decorator, params=params, bind=bind is True,
+                                    function=function)
+        return cache[key]
 
     def _task(self, module: str, qualname: str, span: ir.Span, display: str,
               decorator: DecoratorSym, **fields) -> Task:
@@ -173,6 +223,8 @@ class TaskIndex:
         if facts is None or facts.is_async or not facts.may_return_value():
             return None
         values = [value for _, value in facts.returns if value is not None]
+        if len(values) == 1 and isinstance(values[0], ir.Call):
+            return self._applied_in(function, values[0])
         if len(values) != 1 or not (isinstance(values[0], ir.Opaque)
                                     and values[0].kind == "local function"):
             return None
@@ -180,6 +232,31 @@ class TaskIndex:
         if nested not in self.modules[function.module].functions:
             return None
         return self.for_function(function.module, nested)
+
+    def _applied_in(self, function: FunctionSym, call: ir.Call) -> Optional[Task]:
+        """``def register(app): def fetch(...): ...; return app.task(fetch)`` (or
+        ``app.task(name=...)(fetch)``), ``app`` given by the calls of ``register``."""
+        if len(call.positional) != 1 or call.has_splat:
+            return None
+        argument = call.positional[0]
+        if not (isinstance(argument, ir.Opaque) and argument.kind == "local function"):
+            return None
+        nested = f"{function.qualname}.<locals>.{argument.text}"
+        facts = self.modules[function.module].functions.get(nested)
+        found = factory_parameter(nested, call.func)
+        if facts is None or facts.decorators or facts.is_async or found is None:
+            return None
+        app = self.resolver.app_of_parameter(FunctionSym(function.module, found[0]), found[1])
+        if app is None:
+            return None
+        options = {a.keyword: a.value for a in call.args if a.keyword}
+        base = DecoratorSym(options=options, app=app, open_options=app.own_task_method
+                            or any(a.star == "**" for a in call.args))
+        decorator = self.resolver.decorator_call(base, call.func) \
+            if isinstance(call.func, ir.Call) else base
+        if not isinstance(decorator, DecoratorSym):
+            return None
+        return self.applied_to(decorator, function.module, facts)
 
     # ---- project decorators that wrap Celery's ----
 
@@ -271,7 +348,8 @@ class TaskIndex:
         tasks = []
         for module, facts in self.modules.items():
             for qualname, function in facts.functions.items():
-                if function.decorators and not self.may_reach(module, function.decorators[0]):
+                if function.decorators and not self.may_reach(module, function.decorators[0]) \
+                        and factory_parameter(qualname, function.decorators[0]) is None:
                     continue  # not a task decorator: nothing to resolve
                 task = self.for_function(module, qualname)
                 if task is not None:

@@ -5,7 +5,8 @@ pass cost about 0.1 ms a line. Most files of a large codebase never touch Celery
 
 - **full** (the libcst pass of ``facts.extract``, quiet function bodies left for later:
   ``bodies.py``): files that import Celery, that make a canvas call (``.s(``, ``.si(``,
-  ``.delay(``, ``.apply_async(``), that Python cannot decode (the full pass reports them),
+  ``.delay(``, ``.apply_async(``), that decorate a function like a task or call ``.task(``
+  (``app.task(fetch)`` in a factory given the app), that Python cannot decode (the full pass reports them),
   and, found by a fixpoint over the project, files that import something the project binds
   to a Celery-related object (a task, a task decorator or base class, an app, a canvas, a
   re-export of Celery's API) or a module that binds one;
@@ -65,6 +66,9 @@ _APP_CALLS = (b".config_from_object(", b".autodiscover_tasks(")
 # (Not anchored at the line's start: a pattern starting with "@" is found fast; a matrix
 # product ``a @ b.task`` only costs a parse.)
 _TASK_DECORATOR = re.compile(rb"@[ \t]*(?:\w+[ \t]*\.[ \t]*)*(?:shared_)?task\b")
+# A task decorator applied by a call (``app.task(fetch)``, ``app.task(name=...)(fetch)``), in a
+# factory given the app (index/factories.py): read in full for the same reason.
+_TASK_APPLIED = b".task("
 _NAME = rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*"
 _WORD = re.compile(_NAME)
 _DOTTED = _NAME + rb"(?:\s*\.\s*" + _NAME + rb")*"
@@ -143,7 +147,7 @@ def scan(data: bytes) -> Scan:
     calls_canvas = any(marker in data for marker in _CANVAS_CALLS)
     seed = "celery" in names or calls_canvas or undecodable(data) \
         or any(marker in data for marker in _APP_CALLS) \
-        or _TASK_DECORATOR.search(data) is not None
+        or _TASK_APPLIED in data or _TASK_DECORATOR.search(data) is not None
     return Scan(seed, tuple(imports), names, calls_canvas)
 
 

@@ -233,16 +233,19 @@ class ReplayMap:
     how: str = "map"
     items: Optional[Tuple[ReplayValue, ...]] = None
     size: Optional[int] = None
-    flagged = False
+    flagged: bool = False  # CCL002: its items do not bind to the task's parameters
 
     def to_json(self) -> Json:
-        return {"type": "map", "task": self.task, "how": self.how,
+        data = {"type": "map", "task": self.task, "how": self.how,
                 "items": _values_json(self.items), "size": self.size}
+        if self.flagged:
+            data["flagged"] = True
+        return data
 
     @classmethod
     def from_json(cls, data: Json) -> "ReplayMap":
         return cls(data.get("task"), data.get("how") or "map", _values(data.get("items")),
-                   data.get("size"))
+                   data.get("size"), bool(data.get("flagged")))
 
 
 @dataclass(frozen=True)
