@@ -156,8 +156,9 @@ def test_group_or_task_is_a_chord_and_dynamic_groups_are_unreplayable(app):
 
 def test_map_starmap_and_chunks_rebuild_their_items_or_are_unreplayable(app):
     def mapped(how, items, size=None):
-        return {"canvas": {"type": "map", "task": "t.add", "how": how, "items": items,
-                           "size": size}, "application": None, "callbacks": []}
+        return workflow({"canvas": {"type": "map", "task": "t.add", "how": how,
+                                    "items": items, "size": size},
+                         "application": None, "callbacks": []})
 
     built = build(app, mapped("starmap", [{"literal": [1, 2]}, {"literal": [3, "<y>"]}]))
     assert [n.task for n in built.nodes] == ["celery.starmap"]
