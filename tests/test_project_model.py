@@ -444,6 +444,35 @@ def test_a_directory_without_init_inside_a_package_is_part_of_it(tmp_path):
     assert (seen.task_like, seen.tasks) == (1, 1)
 
 
+# A Flask grocery app: ``backend/main.py`` runs from ``backend/`` and imports
+# ``application.tasks``; ``application/`` has no ``__init__.py`` (an implicit namespace package).
+IMPLICIT_NAMESPACE = {
+    ".git/HEAD": "",
+    "backend/main.py": "from application.worker import celery\nfrom application import tasks\n"
+                       "\ndef view():\n    tasks." + CALL,
+    "backend/application/worker.py": 'from celery import Celery\ncelery = Celery("grocery")\n',
+    "backend/application/tasks.py": "from application.worker import celery\n"
+                                    + TASKS.format(app="celery"),
+    # Near miss: nobody imports ``scripts.x``; its modules stay top-level.
+    "backend/scripts/seed.py": "from application.tasks import add\n\ndef seed():\n    "
+                               "add.delay(1, 2)\n",
+}
+
+
+def test_a_directory_the_code_imports_as_a_package_is_one(tmp_path):
+    write(tmp_path, IMPLICIT_NAMESPACE)
+    assert found(tmp_path) == {(os.path.join("backend", "main.py"), 5, "CCL002")}
+    seen = coverage(tmp_path)
+    assert (seen.apps, seen.task_like, seen.tasks) == (1, 1, 1)
+
+
+def test_a_directory_named_like_a_module_elsewhere_is_not_adopted(tmp_path):
+    """``application.py`` exists beside: ``from application import tasks`` is ambiguous, and
+    the directory's modules keep their names."""
+    write(tmp_path, dict(IMPLICIT_NAMESPACE, **{"backend/application.py": "tasks = None\n"}))
+    assert found(tmp_path) == set()
+
+
 def test_test_modules_without_init_keep_their_own_names(tmp_path):
     from celery_chain_lint.load.discovery import discover
 

@@ -20,7 +20,8 @@ from celery_chain_lint.findings import Finding
 from celery_chain_lint.load.atomic import write_atomically
 from celery_chain_lint.load.cache import Cache, content_hash
 from celery_chain_lint.load.discovery import PathError, SourceFile, discover, with_overrides
-from celery_chain_lint.load.namespaces import drop_accidental_top_packages, split_namespaces
+from celery_chain_lint.load.namespaces import (adopt_namespace_packages,
+                                               drop_accidental_top_packages, split_namespaces)
 from celery_chain_lint.load.pathfilter import PerFileIgnores
 from celery_chain_lint.load.pathfilter import build as path_filter
 from celery_chain_lint.load.source import (MAX_FILE_BYTES, SourceError, decode, parse_text,
@@ -134,6 +135,7 @@ def load_projects(paths: Sequence[str], settings: Settings, *, prefilter: bool =
         first.prepare(sources, project_sources(paths, sources, options))
         if not settings.src:  # configured source roots name the modules as the user says
             drop_accidental_top_packages(first.files)
+            adopt_namespace_packages(first.files)
         units = [(configured, files) for configured, group in by_configuration(first.files, settings)
                  for files in split_namespaces(group)]
         scratch = None

@@ -58,6 +58,52 @@ def drop_accidental_top_packages(files: List["_File"]) -> None:
                 f.source = replace(f.source, module=f.source.module[len(top) + 1:])
 
 
+def adopt_namespace_packages(files: List["_File"]) -> None:
+    """Rename in place the files of an import root that the code imports as a package: a
+    directory without ``__init__.py`` (an implicit namespace package) whose modules other
+    files import as ``dir.module`` (``backend/application/tasks.py`` imported as
+    ``application.tasks`` by ``backend/main.py``): their names gain the directory's."""
+    for _ in range(8):  # a namespace package inside another: one level a round
+        if not _adopt_one_level(files):
+            return
+
+
+def _adopt_one_level(files: List["_File"]) -> bool:
+    roots = _by_import_root(files)
+    modules = {f.source.module for f in files}
+    imported = _absolute_imports_with_names(files)
+    renamed = False
+    for root, members in roots.items():
+        package = os.path.basename(root)
+        if not package.isidentifier() or package in modules or package == "celery" \
+                or package in _STANDARD_LIBRARY or os.path.isfile(os.path.join(root, "__init__.py")):
+            continue
+        own = {f.source.module for f in members}
+        if not any(_names_a_module_of(package, source, names, own) for source, names in imported):
+            continue
+        longer = {f"{package}.{f.source.module}" for f in members}
+        if longer & modules:
+            continue  # taken: renaming would merge two modules
+        for f in members:
+            f.source = replace(f.source, module=f"{package}.{f.source.module}")
+        modules = {f.source.module for f in files}
+        renamed = True
+    return renamed
+
+
+def _names_a_module_of(package: str, source: str, names, own: Set[str]) -> bool:
+    """Whether ``import source`` / ``from source import names`` names ``package.<one of own>``."""
+    if source.startswith(package + "."):
+        rest = source[len(package) + 1:]
+        return rest in own or rest.split(".")[0] in own
+    return source == package and any(name in own for name in names or ())
+
+
+def _absolute_imports_with_names(files: Iterable["_File"]):
+    return {(source, tuple(names or ())) for f in files for level, source, names in f.imports
+            if level == 0 and source}
+
+
 def _by_import_root(files: Iterable["_File"]) -> Dict[str, List["_File"]]:
     roots: Dict[str, List["_File"]] = {}
     for f in files:
