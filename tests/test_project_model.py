@@ -471,6 +471,10 @@ def test_a_directory_named_like_a_module_elsewhere_is_not_adopted(tmp_path):
     the directory's modules keep their names."""
     write(tmp_path, dict(IMPLICIT_NAMESPACE, **{"backend/application.py": "tasks = None\n"}))
     assert found(tmp_path) == set()
+    # Not followed, and said so: the decorator is counted, the run warns.
+    result = CliRunner().invoke(cli, ["check", ".", "--no-cache"])
+    assert "1 function(s) are decorated like Celery tasks but none was recognised" \
+        in result.stderr, result.stderr
 
 
 def test_test_modules_without_init_keep_their_own_names(tmp_path):
@@ -576,6 +580,20 @@ def test_a_project_decorator_around_invoke_is_not_counted_as_a_task(tmp_path):
     coverage = result.stdout.splitlines()[-1]
     # add (indexed) and jobs' ping (task-like, its decorator not followed): not invoke's shell.
     assert "1 of 2 task-decorated functions indexed as tasks" in coverage, result.stdout
+
+
+def test_another_librarys_task_decorator_is_not_counted_but_one_naming_celery_is(tmp_path):
+    write(tmp_path, {
+        "jobs/__init__.py": "",
+        "jobs/queue.py": "from huey import RedisHuey\nhuey = RedisHuey('jobs')\n\n"
+                         "@huey.task()\ndef ping():\n    return 1\n",
+        # Near miss: an app of a library wrapping Celery, which the analyser cannot follow.
+        "jobs/web.py": "from flask_celery import Celery\ncelery = Celery()\n\n"
+                       "@celery.task\ndef pong():\n    return 2\n",
+    })
+    seen = coverage(tmp_path)
+    assert (seen.task_like, seen.tasks) == (1, 0)
+    assert seen.unrecognised == {"@celery.task": 1}
 
 
 def test_the_warning_names_the_module_that_was_not_found(tmp_path):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.roots import TASK_METHODS
 from celery_chain_lint.index.resolver import is_celery
-from celery_chain_lint.index.symbols import UNKNOWN, External, FunctionSym, TaskSym
+from celery_chain_lint.index.symbols import UNKNOWN, External, FunctionSym, TaskSym, ValueSym
 
 if TYPE_CHECKING:
     from celery_chain_lint.index.project import Project
@@ -122,10 +122,28 @@ def _looks_like_task(project: "Project", module: str, decorator: ir.Expr) -> boo
     if not spelled:
         return False
     symbol = project.resolver.resolve(decorator, module)
+    if symbol is UNKNOWN and isinstance(decorator, ir.Attribute):
+        return not _another_librarys_object(project, decorator.value, module)
     if isinstance(symbol, FunctionSym) and _wraps_another_task_runner(project, symbol):
         return False
-    return not isinstance(symbol, External) or is_celery(symbol.qualname) \
+    if not isinstance(symbol, External) or is_celery(symbol.qualname):
+        return True
+    # Under a module of the tree (a name it was expected to hold, not found there), or under
+    # one the tree holds by another name (``main.celery`` for ``repo.main.celery``).
+    return symbol.qualname.split(".")[0] in project.modules \
         or _in_tree(project, symbol.qualname) is not None
+
+
+def _another_librarys_object(project: "Project", owner: ir.Expr, module: str) -> bool:
+    """Whether ``owner`` (of ``@owner.task``) is made by calling another library's class or
+    function (``huey = RedisHuey("shop")``), which no Celery app is. Not a library naming
+    Celery (``flask_celery.Celery``): that may be an app the analyser cannot follow."""
+    found = project.resolver.resolve(owner, module)
+    if not (isinstance(found, ValueSym) and isinstance(found.expr, ir.Call)):
+        return False
+    made_by = project.resolver.resolve(found.expr.func, found.module)
+    return isinstance(made_by, External) and "celery" not in made_by.qualname.lower() \
+        and made_by.qualname.split(".")[0] not in project.modules
 
 
 # Libraries whose ``task`` decorator makes command-line tasks, not Celery's.
