@@ -101,14 +101,10 @@ TYPE_ERROR_CODES = frozenset({"CCL001", "CCL002", "CCL019"})
 
 # Codes no workflow here replays, and why. Every other code has at least one positive workflow.
 NOT_REPLAYED = {
-    "CCL012": "a swallowed self.retry(countdown=5) needs a run of 5 s or more per fixture; "
-              "observed by verify's swallowed_retry confirmer (tests/test_harness_runtime.py)",
     "CCL017": "not a claim about a run of the workflow: the race is with the caller's database "
               "transaction (Django is not installed here)",
     "CCL021": "revoke() is a broadcast control command the in-memory transport of this worker "
               "does not deliver; observed by verify's revoke confirmer on Redis",
-    "CCL024": "celery.map/chunks: fixtures are being reworked in parallel (fixtures/canvases/"
-              "fan_out.py); observed by verify's serial_map confirmer",
     "CCL026": "needs kombu's Redis transport and its visibility timeout (redelivery after "
               "visibility_timeout); observed by verify on Redis (tests/test_harness_runtime.py)",
     "CCL027": "needs a backend that waits with celery.chord_unlock (database, file://); the "
@@ -200,6 +196,19 @@ def test_fixture_conventions():
                     assert any(f == rel and c == code for (f, _, c) in expected), (
                         f"{path}:{node.lineno} replays {code}, which {rel} does not expect"
                     )
+
+
+def test_every_code_is_replayed_or_says_why():
+    replayed = {code for w in WORKFLOWS for code in w.codes}
+    codes = _all_codes()
+    assert codes, RULES
+    assert set(NOT_REPLAYED) <= codes
+    for code in sorted(codes):
+        if code in NOT_REPLAYED:
+            assert code not in replayed, f"{code} is replayed: remove it from NOT_REPLAYED"
+        else:
+            assert code in replayed, f"{code}: no positive workflow replays it"
+            assert code in OBSERVERS, code
 
 
 # --- what the worker did -----------------------------------------------------------------------
@@ -771,6 +780,25 @@ def observe_id_ran_twice(replay: Replay) -> str:
     return f"task id {repeated[0]} ran {len(runs)} times: {[f'{r.task}{r.args}' for r in runs]}"
 
 
+def observe_retry_swallowed(replay: Replay) -> str:
+    evidence = observe_id_ran_twice(replay)
+    replay.settle(until=lambda r: all(run.end is not None for run in r.runs))
+    ids = [run.id for run in replay.runs]
+    runs = [run for run in replay.runs if ids.count(run.id) > 1]
+    assert all(run.state == "SUCCESS" for run in runs), [run.state for run in runs]
+    return f"{evidence}, each run ended SUCCESS"
+
+
+def observe_serial_map(replay: Replay) -> str:
+    replay.completed()
+    serial = [run for run in replay.runs if run.task in {"celery.map", "celery.starmap"}
+              and len(run.kwargs.get("it") or (run.args[1:2] or [()])[0]) >= 2]
+    assert serial, f"no map/starmap task ran several items: {[r.task for r in replay.runs]}"
+    items = serial[0].kwargs.get("it") or serial[0].args[1]
+    return (f"{len(replay.runs)} task(s) ran; {serial[0].task} called the task on "
+            f"{len(items)} items one after another")
+
+
 def observe_options_first_task(replay: Replay) -> str:
     replay.completed()
     published = replay.published
@@ -800,6 +828,7 @@ OBSERVERS = {
     "CCL009": observe_errback_gets_id,
     "CCL010": observe_group_callback,
     "CCL011": observe_single_member_group,
+    "CCL012": observe_retry_swallowed,
     "CCL013": observe_options_as_arguments,
     "CCL014": observe_never_applied,
     "CCL015": observe_not_a_task,
@@ -809,6 +838,7 @@ OBSERVERS = {
     "CCL020": observe_arguments_dropped,
     "CCL022": observe_id_ran_twice,
     "CCL023": observe_id_ran_twice,
+    "CCL024": observe_serial_map,
     "CCL025": observe_options_first_task,
 }
 
