@@ -70,11 +70,14 @@ from __future__ import annotations
 
 import ast
 import importlib
-import json
 import re
+import shutil
+import socket
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,10 +108,6 @@ NOT_REPLAYED = {
               "transaction (Django is not installed here)",
     "CCL021": "revoke() is a broadcast control command the in-memory transport of this worker "
               "does not deliver; observed by verify's revoke confirmer on Redis",
-    "CCL026": "needs kombu's Redis transport and its visibility timeout (redelivery after "
-              "visibility_timeout); observed by verify on Redis (tests/test_harness_runtime.py)",
-    "CCL027": "needs a backend that waits with celery.chord_unlock (database, file://); the "
-              "cache backend joins natively; observed by verify on file:// (ledger fixtures)",
 }
 
 
@@ -347,12 +346,63 @@ def _own_app_is_current_step():
     from celery import bootsteps
 
     class OwnAppIsCurrent(bootsteps.StartStopStep):
-        """Started in the worker's thread: that thread's current app is the worker's."""
+        """The worker's threads (its own, and its timer's, which runs ETA tasks under the solo
+        pool) take the worker's app as their current app, which traces the task by name:
+        ``celery.chord_unlock``, in every app's registry, must be this app's."""
+
+        requires = ("celery.worker.components:Timer",)
 
         def start(self, worker):
             worker.app.set_current()
+            worker.timer.call_after(0, worker.app.set_current)
 
     return OwnAppIsCurrent
+
+
+# Apps whose claim is the real transport's: CCL026's redelivery is kombu's Redis transport's.
+ON_REDIS = {"redelivery"}
+REDIS_URL = "redis://127.0.0.1:6379/12"
+# Result backends that wait for a chord's header with celery.chord_unlock (no native join), as
+# the CCL027 rule lists them: replayed on Celery's file-system backend, which waits the same way
+# (SQLAlchemy, for db+..., is not installed here).
+CHORD_UNLOCK_SCHEMES = {"db", "database", "file"}
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _transport(app, redis_up: bool, results_dir: Path) -> dict:
+    """The broker and backend a fixture app runs on here.
+
+    In memory (one queue an app: the memory transport is shared by the whole process; polled
+    every 10 ms rather than once a second) with the cache backend, except where the claim is
+    the broker's (``ON_REDIS``) or the backend's (``CHORD_UNLOCK_SCHEMES``).
+    """
+    backend = str(app.conf.result_backend or "")
+    scheme = backend.split("://")[0].split("+")[0]
+    settings = {
+        "broker_url": "memory://",
+        "result_backend": "cache+memory://",
+        "task_default_queue": f"fixtures.{app.main}",
+        "broker_transport_options": {"polling_interval": 0.01},
+    }
+    if app.main in ON_REDIS and redis_up:
+        settings.update(
+            broker_url=REDIS_URL,
+            task_default_queue=f"fixtures.{app.main}.{uuid.uuid4().hex[:8]}",
+            # The app's own visibility timeout is the point.
+            broker_transport_options=dict(app.conf.broker_transport_options or {}),
+        )
+    if scheme in CHORD_UNLOCK_SCHEMES:
+        directory = results_dir / app.main
+        directory.mkdir()
+        settings["result_backend"] = f"file://{directory}"
+    return settings
 
 
 @pytest.fixture(scope="module")
@@ -372,22 +422,21 @@ def fixture_apps():
             importlib.import_module(name)
         apps = _fixture_apps()
         assert apps, "no Celery app found in the fixture modules"
+        redis_up = _port_open(6379)
+        results_dir = Path(tempfile.mkdtemp(prefix="ccl-fixture-results-"))
         for app in apps:
-            # A worker process has one app, its current app: make each worker thread's current
-            # app its own (a class-based task sent by a worker is routed and traced by the
-            # current app; the main thread's stays the last started).
+            app.conf.update(_transport(app, redis_up, results_dir))
+        for app in apps:
+            # A worker process has one app, its current app; here, several run in one process
+            # (Celery's trace.setup_worker_optimizations: "only a single app can be used for
+            # workers running in the same process"): make each worker's threads' current app
+            # its own (a task is traced, and a class-based one routed, by the current app; the
+            # main thread's stays the last started).
             app.steps["worker"].add(own_app_is_current)
             app.conf.update(
-                broker_url="memory://",
-                result_backend="cache+memory://",
                 task_always_eager=False,
-                # One queue per app: the memory transport is shared by the whole process.
-                task_default_queue=f"fixtures.{app.main}",
                 broker_connection_retry_on_startup=False,
-                # The memory transport polls once a second by default.
-                broker_transport_options={"polling_interval": 0.01},
             )
-            assert type(app.backend).__name__ == "CacheBackend", app.backend
         with ExitStack() as stack:
             for app in apps:
                 stack.enter_context(
@@ -402,7 +451,12 @@ def fixture_apps():
                 )
             # The last started app is the current one: shared_task proxies resolve to it.
             yield apps
+            for app in apps:
+                if app.main in ON_REDIS and redis_up:
+                    with app.connection_for_write() as connection:
+                        connection.default_channel.queue_purge(app.conf.task_default_queue)
     finally:
+        shutil.rmtree(results_dir, ignore_errors=True)
         for cls, original in originals.items():
             cls.apply_async = original
         signals.before_task_publish.disconnect(RECORDER.on_publish)
@@ -799,6 +853,23 @@ def observe_serial_map(replay: Replay) -> str:
             f"{len(items)} items one after another")
 
 
+def observe_unbounded_chord_unlock(replay: Replay) -> str:
+    assert replay.raised is None, f"raised {_describe(replay.raised)}"
+    body = replay.result.id
+
+    def unlocks(r: Replay) -> list[Ran]:
+        return [run for run in r.runs if run.task == "celery.chord_unlock"]
+
+    replay.settle(timeout=CHORD_WAIT + 2, until=lambda r: len(unlocks(r)) >= 3)
+    runs = unlocks(replay)
+    assert len(runs) >= 3, f"celery.chord_unlock ran {len(runs)} times"
+    assert all(run.kwargs.get("max_retries") is None for run in runs), runs[0].kwargs
+    meta = replay.result.backend.get_task_meta(body, cache=False)
+    assert meta["status"] == "PENDING" and all(run.id != body for run in replay.runs), meta
+    return (f"celery.chord_unlock ran {len(runs)} times in {runs[-1].start - runs[0].start:.1f}s "
+            "with no max_retries; the body is still PENDING")
+
+
 def observe_options_first_task(replay: Replay) -> str:
     replay.completed()
     published = replay.published
@@ -840,6 +911,8 @@ OBSERVERS = {
     "CCL023": observe_id_ran_twice,
     "CCL024": observe_serial_map,
     "CCL025": observe_options_first_task,
+    "CCL026": observe_id_ran_twice,
+    "CCL027": observe_unbounded_chord_unlock,
 }
 
 
@@ -862,6 +935,8 @@ def _worker_refuses_to_wait(on: bool):
 @pytest.mark.filterwarnings("ignore:Exception raised outside body:RuntimeWarning")
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda w: f"{w.module}.{w.function}")
 def test_workflow_behaves_as_annotated(workflow: Workflow, fixture_apps):
+    if workflow.module.split(".")[0] in ON_REDIS and not _port_open(6379):
+        pytest.skip("Redis is not answering on 127.0.0.1:6379 (scripts/ensure-services)")
     # Messages of earlier workflows may still be in flight: the recorder keeps only what
     # belongs to the workflows this one starts (by root id).
     RECORDER.reset()
@@ -871,7 +946,10 @@ def test_workflow_behaves_as_annotated(workflow: Workflow, fixture_apps):
             try:
                 replay.completed()
             except AssertionError as exc:
-                raise AssertionError(f"{workflow} (negative): {exc}") from None
+                sent = [(p.task, p.routing_key) for p in replay.published]
+                ran = [r.task for r in replay.runs]
+                raise AssertionError(f"{workflow} (negative): {exc}; sent: {sent}; ran: {ran}"
+                                     ) from None
             return
         for code in workflow.codes:
             try:
