@@ -106,8 +106,6 @@ TYPE_ERROR_CODES = frozenset({"CCL001", "CCL002", "CCL019"})
 NOT_REPLAYED = {
     "CCL017": "not a claim about a run of the workflow: the race is with the caller's database "
               "transaction (Django is not installed here)",
-    "CCL021": "revoke() is a broadcast control command the in-memory transport of this worker "
-              "does not deliver; observed by verify's revoke confirmer on Redis",
 }
 
 
@@ -870,6 +868,24 @@ def observe_unbounded_chord_unlock(replay: Replay) -> str:
             "with no max_retries; the body is still PENDING")
 
 
+def observe_revoke_last_only(replay: Replay) -> str:
+    assert replay.raised is None, f"raised {_describe(replay.raised)}"
+    last = replay.result.id
+    backend = replay.result.backend
+
+    def revoked(r: Replay) -> bool:
+        return backend.get_task_meta(last, cache=False)["status"] == "REVOKED"
+
+    replay.settle(until=revoked)
+    replay.quiet(QUIET / 2)
+    states = _states(replay.snapshot())
+    others = {i: state for i, state in states.items() if i != last}
+    assert states.get(last) == "REVOKED", f"the last task was not revoked: {states}"
+    assert others and all(state == "SUCCESS" for state in others.values()), states
+    ran = [r.task for r in replay.runs]
+    return f"the last task REVOKED; the {len(others)} earlier ones ran SUCCESS: {ran}"
+
+
 def observe_options_first_task(replay: Replay) -> str:
     replay.completed()
     published = replay.published
@@ -907,6 +923,7 @@ OBSERVERS = {
     "CCL018": observe_unserializable,
     "CCL019": observe_type_error,
     "CCL020": observe_arguments_dropped,
+    "CCL021": observe_revoke_last_only,
     "CCL022": observe_id_ran_twice,
     "CCL023": observe_id_ran_twice,
     "CCL024": observe_serial_map,
