@@ -379,7 +379,8 @@ def _transport(app, redis_up: bool, results_dir: Path) -> dict:
 
     In memory (one queue an app: the memory transport is shared by the whole process; polled
     every 10 ms rather than once a second) with the cache backend, except where the claim is
-    the broker's (``ON_REDIS``) or the backend's (``CHORD_UNLOCK_SCHEMES``).
+    the broker's (``ON_REDIS``) or the backend's (``CHORD_UNLOCK_SCHEMES``; an app configured
+    with no result backend keeps none).
     """
     backend = str(app.conf.result_backend or "")
     scheme = backend.split("://")[0].split("+")[0]
@@ -396,6 +397,9 @@ def _transport(app, redis_up: bool, results_dir: Path) -> dict:
             # The app's own visibility timeout is the point.
             broker_transport_options=dict(app.conf.broker_transport_options or {}),
         )
+    if not backend:
+        # No result backend in the app's own configuration: that is the claim (CCL008).
+        settings["result_backend"] = None
     if scheme in CHORD_UNLOCK_SCHEMES:
         directory = results_dir / app.main
         directory.mkdir()
