@@ -434,6 +434,14 @@ def fixture_apps():
     from celery import signals
     from celery.contrib.testing.worker import start_worker
 
+    from celery import _state
+
+    # Importing the fixtures registers their shared tasks with every app created later (Celery's
+    # app finalizers): later tests' apps (verify's sessions) must not get them, nor this
+    # module's current and default app.
+    finalizers = set(_state._on_app_finalizers)
+    default_app, current_app = _state.default_app, getattr(_state._tls, "current_app", None)
+    modules = set(sys.modules)
     sys.path.insert(0, str(FIXTURES))
     signals.before_task_publish.connect(RECORDER.on_publish, weak=False)
     signals.task_prerun.connect(RECORDER.on_prerun, weak=False)
@@ -486,6 +494,13 @@ def fixture_apps():
         signals.task_prerun.disconnect(RECORDER.on_prerun)
         signals.task_postrun.disconnect(RECORDER.on_postrun)
         sys.path.remove(str(FIXTURES))
+        _state._on_app_finalizers.intersection_update(finalizers)
+        _state.set_default_app(default_app)
+        _state._tls.current_app = current_app
+        tops = {p.name for p in FIXTURES.iterdir() if (p / "__init__.py").exists()}
+        for name in set(sys.modules) - modules:
+            if name.split(".")[0] in tops:
+                del sys.modules[name]
 
 
 # --- observing a workflow ----------------------------------------------------------------------
