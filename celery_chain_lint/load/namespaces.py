@@ -18,6 +18,7 @@ Both read only what the pre-filter already has for every file: its name and its 
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import replace
@@ -31,8 +32,12 @@ _STANDARD_LIBRARY = frozenset(getattr(sys, "stdlib_module_names", ()))
 
 def import_root(f: "_File") -> str:
     """The directory ``f``'s dotted name starts from (``/r`` for ``/r/pkg/mod.py``)."""
-    depth = f.source.module.count(".") + (1 if f.source.is_package else 0)
-    directory = os.path.dirname(f.abspath)
+    return _import_root(f.abspath, f.source.module.count(".") + (1 if f.source.is_package else 0))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # three passes over every file of a tree ask it
+def _import_root(path: str, depth: int) -> str:
+    directory = os.path.dirname(path)
     for _ in range(depth):
         directory = os.path.dirname(directory)
     return directory
