@@ -86,14 +86,15 @@ def mapped_call(call: ir.Call, module: str, resolver) -> Optional[MappedCall]:
         items_expr = rest[0] if rest else call.keyword("it")
         size_expr = rest[1] if len(rest) > 1 else call.keyword("n")
     else:
+        positional = call.positional
+        signature = positional[0] if positional else call.keyword("task")
+        # The shape first: resolving every call of a root would load the modules it names.
+        if not (isinstance(signature, ir.Call) and isinstance(signature.func, ir.Attribute)
+                and signature.func.attr in SIGNATURE_METHODS):
+            return None
         symbol = resolver.resolve(func, module)
         how = CLASSES.get(symbol.qualname) if isinstance(symbol, External) else None
         if how is None:
-            return None
-        positional = call.positional
-        signature = positional[0] if positional else call.keyword("task")
-        if not (isinstance(signature, ir.Call) and isinstance(signature.func, ir.Attribute)
-                and signature.func.attr in SIGNATURE_METHODS):
             return None
         owner = resolver.resolve(signature.func.value, module)
         if not isinstance(owner, TaskSym):
