@@ -35,9 +35,11 @@ Observed on Celery 5.7.0:
 - no backend: applying the chord raises ``NotImplementedError: Starting chords requires a result
   backend to be configured.`` (the same for ``group(...) | task.s()``);
 - ``rpc://``: ``NotImplementedError: The "rpc" result backend does not support chords!``;
-- header tasks with ``ignore_result=True`` (or ``task_ignore_result = True``): on the cache
-  (``cache+memory://``) and database (``db+sqlite://``) backends the body never ran (nothing after
-  8 s; ``celery.chord_unlock`` retries forever, ``max_retries=None``), while the same chord with
+- header tasks with ``ignore_result=True`` (or ``task_ignore_result = True``): on the database
+  (``db+sqlite://``) backend the body never ran (nothing after 8 s; ``celery.chord_unlock``
+  retries forever, ``max_retries=None``); on the cache backend (``cache+memory://``), which
+  counts the header in the backend instead, the last header task waited 3 s and the body's
+  result became ``ChordError(TimeoutError)``: it never ran either. The same chord with
   ``.set(ignore_result=False)`` on the header signatures ran its body with ``[10, 20]`` within
   about a second. On the Redis backend the body happened to run; Celery's documentation still
   requires header tasks not to ignore results, and moving to another backend silently breaks it.
