@@ -909,15 +909,23 @@ def observe_unbounded_chord_unlock(replay: Replay) -> str:
             "with no max_retries; the body is still PENDING")
 
 
+READY = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+
+
 def observe_revoke_last_only(replay: Replay) -> str:
     assert replay.raised is None, f"raised {_describe(replay.raised)}"
     last = replay.result.id
     backend = replay.result.backend
 
-    def revoked(r: Replay) -> bool:
-        return backend.get_task_meta(last, cache=False)["status"] == "REVOKED"
+    def revoked_and_the_rest_done(r: Replay) -> bool:
+        # The worker stores REVOKED as soon as the broadcast arrives, often while the earlier
+        # tasks still run: wait for those too.
+        if backend.get_task_meta(last, cache=False)["status"] != "REVOKED":
+            return False
+        states = _states(r.snapshot())
+        return all(state in READY for task_id, state in states.items() if task_id != last)
 
-    replay.settle(until=revoked)
+    replay.settle(until=revoked_and_the_rest_done)
     replay.quiet(QUIET / 2)
     states = _states(replay.snapshot())
     others = {i: state for i, state in states.items() if i != last}
