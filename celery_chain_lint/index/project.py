@@ -5,7 +5,7 @@ Rules receive a ``Project``; everything they ask for is computed once and shared
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, List, Optional
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import ModuleFacts, Root
@@ -68,6 +68,22 @@ class Project:
                 if self.may_build(facts, root):
                     found.extend(self.builder.workflows(facts, root))
         return found
+
+    def root_calls(self) -> Iterator[Tuple[ModuleFacts, Root, ir.Call]]:
+        """Every call inside the roots of the files reported on, once (a call may lie in two
+        roots), skipping the roots that name nothing Celery-related (``may_build``)."""
+        seen = set()
+        for facts in self.modules.values():
+            if not self.reports_on(facts.path):
+                continue
+            for root in facts.roots:
+                if not self.may_build(facts, root):
+                    continue
+                for node in ir.walk(root.expr):
+                    if isinstance(node, ir.Call) and node.span is not None \
+                            and (facts.path, node.span) not in seen:
+                        seen.add((facts.path, node.span))
+                        yield facts, root, node
 
     def may_build(self, facts: ModuleFacts, root: Root) -> bool:
         """False only when ``root`` names nothing through which it could reach a Celery

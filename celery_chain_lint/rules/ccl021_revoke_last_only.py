@@ -84,30 +84,20 @@ class RevokeLastOnly(Rule):
     ]
 
     def check(self, project) -> Iterator:
-        seen = set()
-        for facts in project.modules.values():
-            if not project.reports_on(facts.path):
+        for facts, root, call in project.root_calls():
+            if not _is_revoke_of_a_call(call):
                 continue
-            for root in facts.roots:
-                if not project.may_build(facts, root):
-                    continue
-                for call in _revoke_calls(root.expr):
-                    key = (facts.path, call.span)
-                    if key in seen:
-                        continue
-                    applied = project.builder.application(call.func.value, facts.module)
-                    if applied is None:
-                        continue
-                    canvas, application, callbacks = applied
-                    left_running = _left_running(canvas)
-                    if not left_running:
-                        continue
-                    seen.add(key)
-                    workflow = Workflow(facts, root.scope, root.kind, canvas, application,
-                                        callbacks, call.func.value)
-                    yield self.finding(facts.path, call.span,
-                                       self._message(canvas, left_running),
-                                       replay=workflow_replay(workflow))
+            applied = project.builder.application(call.func.value, facts.module)
+            if applied is None:
+                continue
+            canvas, application, callbacks = applied
+            left_running = _left_running(canvas)
+            if not left_running:
+                continue
+            workflow = Workflow(facts, root.scope, root.kind, canvas, application, callbacks,
+                                call.func.value)
+            yield self.finding(facts.path, call.span, self._message(canvas, left_running),
+                               replay=workflow_replay(workflow))
 
     @staticmethod
     def _message(canvas: Node, left_running: List[SignatureNode]) -> str:
@@ -121,13 +111,10 @@ class RevokeLastOnly(Rule):
                 ".parent")
 
 
-def _revoke_calls(expr: ir.Expr) -> Iterator[ir.Call]:
+def _is_revoke_of_a_call(call: ir.Call) -> bool:
     """``X.revoke(...)`` where ``X`` is a call (an application, once locals are substituted)."""
-    for node in ir.walk(expr):
-        if isinstance(node, ir.Call) and isinstance(node.func, ir.Attribute) \
-                and node.func.attr == "revoke" and isinstance(node.func.value, ir.Call) \
-                and node.span is not None:
-            yield node
+    return isinstance(call.func, ir.Attribute) and call.func.attr == "revoke" \
+        and isinstance(call.func.value, ir.Call)
 
 
 def _left_running(canvas: Node) -> Optional[List[SignatureNode]]:

@@ -86,26 +86,18 @@ class SerialMap(Rule):
     ]
 
     def check(self, project) -> Iterator:
-        seen = set()
-        for facts in project.modules.values():
-            if not project.reports_on(facts.path):
+        seen = set()  # a group's member is the finding's call: reached from both
+        for facts, _root, node in project.root_calls():
+            found = self._mapped_fan_out(project, facts.module, node) or \
+                self._one_chunk(project, facts.module, node)
+            if found is None:
                 continue
-            for root in facts.roots:
-                if not project.may_build(facts, root):
-                    continue
-                for node in ir.walk(root.expr):
-                    if not isinstance(node, ir.Call) or node.span is None:
-                        continue
-                    found = self._mapped_fan_out(project, facts.module, node) or \
-                        self._one_chunk(project, facts.module, node)
-                    if found is None:
-                        continue
-                    call, message, replay = found
-                    key = (facts.path, call.span)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    yield self.finding(facts.path, call.span, message, replay=replay)
+            call, message, replay = found
+            key = (facts.path, call.span)
+            if key in seen:
+                continue
+            seen.add(key)
+            yield self.finding(facts.path, call.span, message, replay=replay)
 
     # ---- group([task.map(items)]) / chord([task.map(items)], body) ----
 

@@ -136,26 +136,13 @@ def item_arguments(how: str, item: ir.Expr) -> Optional[Tuple[str, ...]]:
 
 def mapped_problems(project) -> Iterator[MappedProblem]:
     """Every mapped call, in the files reported on, whose items do not all bind."""
-    seen = set()
-    for facts in project.modules.values():
-        if not project.reports_on(facts.path):
+    for facts, _root, call in project.root_calls():
+        mapped = mapped_call(call, facts.module, project.resolver)
+        if mapped is None or mapped.task.params is None:
             continue
-        for root in facts.roots:
-            if not project.may_build(facts, root):
-                continue
-            for node in ir.walk(root.expr):
-                if not isinstance(node, ir.Call) or node.span is None:
-                    continue
-                key = (facts.path, node.span)
-                if key in seen:
-                    continue
-                mapped = mapped_call(node, facts.module, project.resolver)
-                if mapped is None or mapped.task.params is None:
-                    continue
-                seen.add(key)
-                problem = _problem(replace(mapped, path=facts.path))
-                if problem is not None:
-                    yield problem
+        problem = _problem(replace(mapped, path=facts.path))
+        if problem is not None:
+            yield problem
 
 
 def _problem(mapped: MappedCall) -> Optional[MappedProblem]:
