@@ -42,7 +42,7 @@ it before the broad clause:
 """
 from __future__ import annotations
 
-from typing import FrozenSet, Iterator, Optional, Tuple
+from typing import Callable, FrozenSet, Iterator, NamedTuple, Optional, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.index.symbols import ClassSym, External, TaskSym
@@ -123,44 +123,67 @@ def notify(self, order_id):
     ]
 
     def check(self, project) -> Iterator:
-        for task in project.all_tasks:
-            function = task.function
-            if function is None or not project.reports_on(task.path):
-                continue
-            params = function.params.items
-            receiver = params[0].name if params and (task.bind or task.class_facts) else None
-            for site in function.calls:
-                call = site.call
-                if not self._is_retry(project, task, call, receiver):
-                    continue
-                found = swallowed_by(project, task.module, site)
-                if found is None:
-                    continue
-                swallowed, catches = found
-                message = (f"{call.text or 'retry()'} raises celery.exceptions.Retry, an "
-                           f"Exception: {swallowed} catches it and does not re-raise, so "
-                           f"{task.display} returns normally (SUCCESS) and the retry message "
-                           "already sent runs it again; re-raise Retry (`except Retry: raise`) "
-                           "or call it outside the handler")
-                # For the runtime harness: the task (its shadow swallows its own Retry) and
-                # what the handler catches; a retry of another task is not replayed.
-                retried = project.resolver.resolve(call.func.value, task.module)
-                itself = not isinstance(retried, TaskSym) or retried.task.name == task.name
-                replay = Replay(task=task_replay(task), handler=SwallowingHandler(
-                    swallowed, catches, itself, "retry"))
-                yield self.finding(task.path, call.span, message, replay=replay)
+        for swallowed in swallowed_task_calls(project, "retry", CATCHES_RETRY, _raises):
+            task, call = swallowed.task, swallowed.call
+            message = (f"{call.text or 'retry()'} raises celery.exceptions.Retry, an "
+                       f"Exception: {swallowed.handler} catches it and does not re-raise, so "
+                       f"{task.display} returns normally (SUCCESS) and the retry message "
+                       "already sent runs it again; re-raise Retry (`except Retry: raise`) "
+                       "or call it outside the handler")
+            # For the runtime harness: the task (its shadow swallows its own Retry) and what
+            # the handler catches; a retry of another task is not replayed.
+            yield self.finding(task.path, call.span, message,
+                               replay=swallowed.replay("retry"))
 
-    @staticmethod
-    def _is_retry(project, task, call, receiver: Optional[str]) -> bool:
-        if not (isinstance(call, ir.Call) and isinstance(call.func, ir.Attribute)
-                and call.func.attr == "retry" and call.span is not None):
-            return False
-        if literal(call.keyword("throw"), True) is False:
-            return False  # ``retry(throw=False)`` does not raise
-        owner = call.func.value
-        if isinstance(owner, ir.Opaque) and owner.kind == "local":
-            return receiver is not None and owner.text == receiver
-        return isinstance(project.resolver.resolve(owner, task.module), TaskSym)
+
+def _raises(call: ir.Call) -> bool:
+    return literal(call.keyword("throw"), True) is not False  # ``retry(throw=False)`` does not
+
+
+class SwallowedCall(NamedTuple):
+    """A call in a task's body whose exception a handler around it swallows."""
+
+    task: object  # index.tasks.Task
+    call: ir.Call
+    handler: str  # the handler, as the message names it
+    catches: str  # the class it catches
+    itself: bool  # called on the task itself (not on another task)
+
+    def replay(self, method: str) -> Replay:
+        return Replay(task=task_replay(self.task), handler=SwallowingHandler(
+            self.handler, self.catches, self.itself, method))
+
+
+def swallowed_task_calls(project, method: str, catching: FrozenSet[str],
+                         accepts: Callable[[ir.Call], bool]) -> Iterator[SwallowedCall]:
+    """Every ``<task>.<method>(...)`` (``self.retry``, ``self.replace``) in the body of a task
+    reported on, that ``accepts``, whose exception the innermost handler around it catching
+    one of ``catching`` swallows (CCL012, CCL023)."""
+    for task in project.all_tasks:
+        function = task.function
+        if function is None or not project.reports_on(task.path):
+            continue
+        params = function.params.items
+        receiver = params[0].name if params and (task.bind or task.class_facts) else None
+        for site in function.calls:
+            call = site.call
+            if not (isinstance(call, ir.Call) and isinstance(call.func, ir.Attribute)
+                    and call.func.attr == method and call.span is not None and accepts(call)
+                    and _on_a_task(project, task, call.func.value, receiver)):
+                continue
+            found = swallowed_by(project, task.module, site, catching)
+            if found is None:
+                continue
+            called = project.resolver.resolve(call.func.value, task.module)
+            itself = not isinstance(called, TaskSym) or called.task.name == task.name
+            yield SwallowedCall(task, call, found[0], found[1], itself)
+
+
+def _on_a_task(project, task, owner: ir.Expr, receiver: Optional[str]) -> bool:
+    """``owner`` is the bound task's receiver (``self``) or resolves to a task."""
+    if isinstance(owner, ir.Opaque) and owner.kind == "local":
+        return receiver is not None and owner.text == receiver
+    return isinstance(project.resolver.resolve(owner, task.module), TaskSym)
 
 
 def catches(project, module: str, types: Tuple[ir.Expr, ...],

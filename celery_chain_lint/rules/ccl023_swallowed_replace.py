@@ -49,13 +49,11 @@ from celery.exceptions import Ignore
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Iterator
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.index.symbols import TaskSym
 from celery_chain_lint.rules.base import Rule
-from celery_chain_lint.rules.ccl012_swallowed_retry import swallowed_by
-from celery_chain_lint.workflow.replay import Replay, SwallowingHandler, task_replay
+from celery_chain_lint.rules.ccl012_swallowed_retry import swallowed_task_calls
 
 # Exception classes an ``except`` clause can name that catch ``celery.exceptions.Ignore``.
 CATCHES_IGNORE = frozenset({
@@ -151,39 +149,18 @@ def resize(task, image_id):
     ]
 
     def check(self, project) -> Iterator:
-        for task in project.all_tasks:
-            function = task.function
-            if function is None or not project.reports_on(task.path):
-                continue
-            params = function.params.items
-            receiver = params[0].name if params and (task.bind or task.class_facts) else None
-            for site in function.calls:
-                call = site.call
-                if not self._is_replace(project, task, call, receiver):
-                    continue
-                found = swallowed_by(project, task.module, site, CATCHES_IGNORE)
-                if found is None:
-                    continue
-                handler, catches = found
-                message = (f"{call.text or 'replace()'} sends the replacement and then raises "
-                           f"celery.exceptions.Ignore, an Exception: {handler} catches it and "
-                           f"does not re-raise, so {task.display} goes on and ends SUCCESS "
-                           "with its own result while the replacement runs under its id (the "
-                           "rest of a chain it is in runs twice); re-raise Ignore (`except "
-                           "Ignore: raise`) or call it outside the handler")
-                replaced = project.resolver.resolve(call.func.value, task.module)
-                itself = not isinstance(replaced, TaskSym) or replaced.task.name == task.name
-                replay = Replay(task=task_replay(task), handler=SwallowingHandler(
-                    handler, catches, itself, "replace"))
-                yield self.finding(task.path, call.span, message, replay=replay)
+        for swallowed in swallowed_task_calls(project, "replace", CATCHES_IGNORE,
+                                              _one_canvas):
+            task, call = swallowed.task, swallowed.call
+            message = (f"{call.text or 'replace()'} sends the replacement and then raises "
+                       f"celery.exceptions.Ignore, an Exception: {swallowed.handler} catches "
+                       f"it and does not re-raise, so {task.display} goes on and ends SUCCESS "
+                       "with its own result while the replacement runs under its id (the "
+                       "rest of a chain it is in runs twice); re-raise Ignore (`except "
+                       "Ignore: raise`) or call it outside the handler")
+            yield self.finding(task.path, call.span, message,
+                               replay=swallowed.replay("replace"))
 
-    @staticmethod
-    def _is_replace(project, task, call, receiver: Optional[str]) -> bool:
-        if not (isinstance(call, ir.Call) and isinstance(call.func, ir.Attribute)
-                and call.func.attr == "replace" and call.span is not None
-                and len(call.positional) == 1 and not call.has_splat):
-            return False
-        owner = call.func.value
-        if isinstance(owner, ir.Opaque) and owner.kind == "local":
-            return receiver is not None and owner.text == receiver
-        return isinstance(project.resolver.resolve(owner, task.module), TaskSym)
+
+def _one_canvas(call: ir.Call) -> bool:
+    return len(call.positional) == 1 and not call.has_splat
