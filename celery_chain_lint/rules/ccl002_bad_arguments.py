@@ -124,7 +124,6 @@ class BadArguments(Rule):
 
 def _mapped_message(problem) -> str:
     mapped = problem.mapped
-    name = mapped.task.display
     how = ("calls it with each item as its one argument" if mapped.how == "map"
            else "unpacks each item into its arguments")
     count = len(mapped.items)
