@@ -107,7 +107,7 @@ def _arguments(resolver: "Resolver", function: FunctionSym, position: Optional[i
     if callers is None:
         return
     for module, spellings in callers.items():
-        tree = _tree(resolver, module)
+        tree = module_tree(resolver, module)
         if tree is None:
             continue
         for call, scopes in _calls(tree):
@@ -146,7 +146,10 @@ def _callers(resolver: "Resolver", function: FunctionSym) -> Optional[Dict[str, 
     return found
 
 
-def _tree(resolver: "Resolver", module: str) -> Optional[ast.Module]:
+def module_tree(resolver: "Resolver", module: str) -> Optional[ast.Module]:
+    """The module's file read again with ``ast`` (once a run): what the facts do not keep
+    (the calls of a factory, the keys a Flask factory writes). From disk: a buffer given on
+    standard input or by the editor is not what is read here."""
     cache = resolver.memo.setdefault(("factories.trees",), {})
     if module not in cache:
         facts = resolver.modules.get(module)

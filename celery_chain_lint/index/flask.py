@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import FromImportBinding, ImportBinding, ValueBinding
+from celery_chain_lint.index.factories import module_tree
 from celery_chain_lint.index.symbols import External, FunctionSym
 
 if TYPE_CHECKING:
@@ -45,10 +46,8 @@ def flask_config(index: "AppIndex", owner: ir.Expr, module: str,
         return None
     if _imported_elsewhere(index, module, name):
         return None
-    try:
-        with open(facts.path, "rb") as handle:
-            tree = ast.parse(handle.read())
-    except (OSError, SyntaxError, ValueError):
+    tree = module_tree(index.resolver, module)
+    if tree is None:
         return None
     written = _written(index, tree, module, name, factory)
     if written is None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import ValueBinding
-from celery_chain_lint.index.factories import _tree
+from celery_chain_lint.index.factories import module_tree
 from celery_chain_lint.index.symbols import AppSym, FunctionSym
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def _calls_given(function: ast.AST, name: str) -> Iterator[Tuple[str, int]]:
 
 
 def _function(resolver: "Resolver", function: FunctionSym) -> Optional[ast.AST]:
-    tree = _tree(resolver, function.module)
+    tree = module_tree(resolver, function.module)
     if tree is None:
         return None
     found = [node for node in tree.body if isinstance(node, ast.FunctionDef)
