@@ -229,7 +229,8 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
                             color=output_file is None and output_format == "text"
                             and use_color(stream),
                             overrides={stdin_filename or "-": data} if use_stdin else {},
-                            coverage=report.coverage, show_coverage=show_coverage)
+                            coverage=report.coverage, show_coverage=show_coverage,
+                            no_celery=not report.celery_files)
     output = render(output_format, findings, files, options, show_statistics=statistics)
     output = _with_coverage(output, report, output_format, show_coverage and not statistics)
     if not quiet:

@@ -24,6 +24,7 @@ class Report:
     digests: Dict[str, str] = field(default_factory=dict)
     # What the analyser saw of each project (index/coverage.py): never a silent blind run.
     coverage: List["Coverage"] = field(default_factory=list)
+    celery_files: int = 0  # reported files related to Celery at all (LoadedProject.celery_files)
 
     def total_coverage(self) -> "Coverage":
         from celery_chain_lint.index.coverage import Coverage
@@ -76,6 +77,7 @@ def check(paths: Sequence[str], settings: Optional[Settings] = None, *,
             for name, value in unit.stats.items():
                 report.stats[name] = report.stats.get(name, 0) + value
             report.digests.update(unit.digests())
+            report.celery_files += unit.celery_files()
     report.findings = sorted(findings, key=Finding.sort_key)
     return report
 

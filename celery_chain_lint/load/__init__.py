@@ -80,6 +80,12 @@ class LoadedProject:
     def stats(self) -> Dict[str, int]:
         return self.analysis.stats
 
+    def celery_files(self) -> int:
+        """The reported files the pre-filter found related to Celery (an import of it, a
+        canvas call, a task decorator...; unreadable files count): none means a clean result
+        says nothing about Celery code."""
+        return sum(1 for f in self.analysis.files if f.reported and f.seed)
+
     def digests(self) -> Dict[str, str]:
         return {f.abspath: f.digest for f in self.analysis.files if f.digest}
 

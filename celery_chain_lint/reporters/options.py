@@ -19,3 +19,5 @@ class RenderOptions:
     # SARIF always, after the text report with --show-coverage.
     coverage: List[Any] = field(default_factory=list)
     show_coverage: bool = False
+    # None of the files checked uses Celery: a clean result says so rather than "passed".
+    no_celery: bool = False

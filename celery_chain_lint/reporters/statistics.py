@@ -7,6 +7,7 @@ from typing import List
 
 from celery_chain_lint.findings import Finding
 from celery_chain_lint.reporters import coverage
+from celery_chain_lint.reporters.text import all_passed
 
 
 def rows(findings: List[Finding], options) -> List[dict]:
@@ -25,8 +26,7 @@ def render(findings: List[Finding], files: int, options, output_format: str = "t
         return json.dumps(table, indent=2) + "\n"
     seen = coverage.render(options.coverage) if not options.quiet else ""
     if not table:
-        return "" if options.quiet else \
-            f"All checks passed ({files} file{'s' if files != 1 else ''}).\n{seen}"
+        return "" if options.quiet else f"{all_passed(files, options)}\n{seen}"
     width = max(len(str(row["count"])) for row in table)
     lines = [f"{row['count']:>{width}}\t{row['code']}\t{'[*] ' if row['fixable'] else '    '}"
              f"{row['name']}" for row in table]

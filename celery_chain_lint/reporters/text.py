@@ -34,6 +34,15 @@ def render(findings: List[Finding], files: int, options=None) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
+def all_passed(files: int, options) -> str:
+    """The clean summary; it says when none of the files uses Celery, so that "passed" never
+    stands for "saw nothing" (a wrong directory, a pre-commit run over other files)."""
+    files_text = f"{files} file{'s' if files != 1 else ''}"
+    if options.no_celery and files:
+        files_text += "; none uses Celery" if files != 1 else ", which does not use Celery"
+    return f"All checks passed ({files_text})."
+
+
 def _fixable(finding: Finding, options) -> bool:
     return finding.fix is not None and (options.unsafe_fixes or finding.fix.applicability == "safe")
 
@@ -44,7 +53,7 @@ def _summary(findings: List[Finding], files: int, options) -> List[str]:
         if options.fixed:
             return [f"Fixed {options.fixed} finding{'s' if options.fixed != 1 else ''}; "
                     f"all checks passed ({files_text})."]
-        return [f"All checks passed ({files_text})."]
+        return [all_passed(files, options)]
     noun = "finding" if len(findings) == 1 else "findings"
     summary = f"Found {len(findings)} {noun} in {files_text}."
     if options.fixed:
