@@ -770,3 +770,63 @@ def test_a_subclass_with_its_own_task_decorator_leaves_the_arguments_unknown(tmp
     write(tmp_path, files)
     assert found(tmp_path) == set()
     assert coverage(tmp_path).tasks == 1
+
+
+# ---- an app's settings written under a module-level ``if`` (taiga-back's celery.py) ----
+
+CONDITIONAL_SETTINGS = {
+    "proj/__init__.py": "",
+    "proj/celery.py": """
+        import os
+        from celery import Celery
+
+        app = Celery("proj")
+        app.config_from_object("django.conf:settings", namespace="CELERY")
+
+        if os.environ.get("TELEMETRY"):
+            app.conf.beat_schedule["telemetry"] = {"task": "proj.tasks.add", "args": ()}
+        if os.environ.get("BULK"):
+            app.conf.beat_schedule["bulk"] = {"task": "proj.tasks.add", "args": ()}
+            app.conf.task_routes += [{"proj.tasks.add": "bulk"}]
+    """,
+    "proj/tasks.py": "from proj.celery import app\n" + TASKS.format(app="app")
+                     + "\ndef view():\n    " + CALL,
+}
+
+
+def test_writing_an_apps_settings_under_an_if_keeps_the_app(tmp_path):
+    """The write changes what the app holds, not which object ``app`` is: 0 of 22 tasks were
+    indexed on taiga-back before."""
+    write(tmp_path, CONDITIONAL_SETTINGS)
+    assert found(tmp_path) == {(os.path.join("proj", "tasks.py"), 8, "CCL002")}
+    seen = coverage(tmp_path)
+    assert (seen.apps, seen.task_like, seen.tasks) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("rebinding", [
+    'app = Celery("other")',  # rebound under the if: which app is unknown
+    'app = Scheduler()',  # another library's object with a ``task`` method
+])
+def test_an_app_rebound_under_an_if_is_still_unknown(tmp_path, rebinding):
+    files = dict(CONDITIONAL_SETTINGS)
+    files["proj/celery.py"] = files["proj/celery.py"].replace(
+        'app.conf.beat_schedule["bulk"]', rebinding + '\n            app.conf.beat_schedule["bulk"]'
+    ).replace("from celery import Celery", "from celery import Celery\n        "
+              "from huey import RedisHuey as Scheduler")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+    assert coverage(tmp_path).tasks == 0
+
+
+def test_an_item_written_into_a_module_level_signature_under_an_if_makes_it_unknown(tmp_path):
+    """The near miss: a signature is a dict, ``FLOW["args"] = ...`` changes its arguments, so
+    its value is no longer known (without the ``if``, the write is not followed either)."""
+    write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/tasks.py": "import os\nfrom celery import shared_task\n\n"
+                         "@shared_task\ndef add(x, y):\n    return x + y\n\n"
+                         "FLOW = add.s(1)\nif os.environ.get('X'):\n"
+                         "    FLOW[\"args\"] = (1, 2)\n\n"
+                         "def go():\n    FLOW.delay()\n",
+    })
+    assert found(tmp_path) == set()

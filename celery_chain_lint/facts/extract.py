@@ -424,9 +424,22 @@ class ModuleExtractor:
                     self.facts.attribute_assignments.append((written, value))
                 else:
                     self.conf_write_in_function(written, scope)
-            base = _base_name(target)
-            if base is not None:
-                self.forget(scope, [base])
+            self.forget_mutated(target, scope)
+
+    def forget_mutated(self, target: cst.BaseExpression, scope: _Scope) -> None:
+        """``name[k] = v``, ``name.attr[k] = v``, ``name.attr += v``: inside a function the
+        local ``name`` no longer has the value the extractor knows. At module level the name
+        stays bound to the same object: a write to one of its attributes
+        (``app.conf.beat_schedule["x"] = ...`` under an ``if``, as taiga's ``celery.py``) does
+        not rebind it, as an unconditional one does not (``assign``); an item written into the
+        object itself (``FLOWS[0] = ...``) under an ``if`` does make its value unknown."""
+        base = _base_name(target)
+        if base is None:
+            return
+        if scope.kind == "module" and not (isinstance(target, cst.Subscript)
+                                           and isinstance(target.value, cst.Name)):
+            return
+        self.forget(scope, [base])
 
     def conf_write_in_function(self, written: ir.Attribute, scope: _Scope) -> None:
         if not _on_a_local(written.value.value):
@@ -437,9 +450,7 @@ class ModuleExtractor:
     def augmented_assign(self, node: cst.AugAssign, value: ir.Expr, scope: _Scope) -> None:
         target = node.target
         if not isinstance(target, cst.Name):
-            base = _base_name(target)
-            if base is not None:
-                self.forget(scope, [base])
+            self.forget_mutated(target, scope)
             return
         name = target.value
         if (scope.kind == "function" and isinstance(node.operator, cst.BitOrAssign)
