@@ -830,3 +830,86 @@ def test_an_item_written_into_a_module_level_signature_under_an_if_makes_it_unkn
                          "def go():\n    FLOW.delay()\n",
     })
     assert found(tmp_path) == set()
+
+
+# ---- Flask's make_celery recipe setting the app's task class (lemur, neurostore) ----
+
+CONTEXT_TASK = {
+    "web/__init__.py": "",
+    "web/celery.py": """
+        from celery import Celery
+        from django.db import transaction
+        from flask import Flask
+
+        flask_app = Flask(__name__)
+
+
+        def make_celery(app):
+            celery = Celery(app.import_name, backend=app.config.get("CELERY_RESULT_BACKEND"))
+            celery.conf.update(app.config)
+            TaskBase = celery.Task
+
+            class ContextTask(TaskBase):
+                abstract = True
+
+                def __call__(self, *args, **kwargs):
+                    with app.app_context():
+                        return TaskBase.__call__(self, *args, **kwargs)
+
+            celery.Task = ContextTask
+            return celery
+
+
+        celery_app = make_celery(flask_app)
+    """,
+    "web/tasks.py": "from django.db import transaction\nfrom web.celery import celery_app\n"
+                    + TASKS.format(app="celery_app") + "\ndef view():\n    " + CALL
+                    + "\ndef save():\n    with transaction.atomic():\n"
+                      "        add.delay(1, 2)\n",
+}
+
+
+def test_an_app_whose_factory_sets_its_task_class_is_followed(tmp_path):
+    """``celery.Task = ContextTask`` before ``return celery`` (the recipe of Flask's old
+    documentation): lemur's 24 tasks and neurostore's 3 were not indexed. The class it sets
+    may send tasks its own way (as ``task_cls=``): no CCL017 in ``save``."""
+    write(tmp_path, CONTEXT_TASK)
+    assert found(tmp_path) == {(os.path.join("web", "tasks.py"), 9, "CCL002")}
+    seen = coverage(tmp_path)
+    assert (seen.apps, seen.task_like, seen.tasks) == (1, 1, 1)
+
+
+def test_a_factory_app_without_its_task_class_set_is_still_checked_by_ccl017(tmp_path):
+    files = dict(CONTEXT_TASK)
+    files["web/celery.py"] = files["web/celery.py"].replace(
+        "celery.Task = ContextTask", "celery.name = 'web'")
+    write(tmp_path, files)
+    assert found(tmp_path) == {(os.path.join("web", "tasks.py"), 9, "CCL002"),
+                               (os.path.join("web", "tasks.py"), 13, "CCL017")}
+
+
+def test_another_librarys_object_with_attributes_written_is_no_app(tmp_path):
+    """The near miss: huey's app made and changed the same way; ``@huey.task`` is huey's."""
+    files = dict(CONTEXT_TASK)
+    files["web/celery.py"] = files["web/celery.py"].replace(
+        "from celery import Celery", "from huey import RedisHuey as Celery")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+    seen = coverage(tmp_path)
+    # Counted as decorated like a task and not followed: a project factory's object is
+    # not known not to be an app.
+    assert (seen.apps, seen.tasks) == (0, 0)
+
+
+def test_a_signature_whose_attributes_are_written_is_unknown(tmp_path):
+    """The near miss on signatures: ``sig.immutable = True`` changes what it passes on, so a
+    local signature changed that way is not modelled (no CCL001 on the immutable link)."""
+    write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/tasks.py": "from celery import shared_task, chain\n\n"
+                         "@shared_task\ndef add(x, y):\n    return x + y\n\n"
+                         "@shared_task\ndef ping():\n    return 1\n\n"
+                         "def go():\n    last = ping.s()\n    last.immutable = True\n"
+                         "    chain(add.s(1, 2), last).delay()\n",
+    })
+    assert found(tmp_path) == set()

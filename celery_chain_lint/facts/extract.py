@@ -413,7 +413,7 @@ class ModuleExtractor:
                 self.conf_write_in_function(self.expr(target, scope), scope)
             base = _base_name(target)
             if base is not None and scope.kind == "function" and base in scope.env:
-                self.forget(scope, [base])
+                self.attribute_written(scope, base, target)
         elif isinstance(target, cst.Subscript):
             setting = _conf_item(target)
             if setting is not None:  # ``app.conf["result_backend"] = url``: as app.conf.<name>
@@ -425,6 +425,28 @@ class ModuleExtractor:
                 else:
                     self.conf_write_in_function(written, scope)
             self.forget_mutated(target, scope)
+
+    def attribute_written(self, scope: _Scope, name: str, target: cst.Attribute) -> None:
+        """``name.attr = v`` (or ``name.a.b = v``) in a function: ``name`` is no longer known
+        as a value, but stays the object it was (``ir.Changed``)."""
+        path = []
+        node: cst.BaseExpression = target
+        while isinstance(node, cst.Attribute):
+            path.append(node.attr.value)
+            node = node.value
+        current = scope.env[name]
+        if not isinstance(node, cst.Name) or current is None or (
+                isinstance(current, ir.Opaque) and not isinstance(current, ir.Changed)):
+            self.forget(scope, [name])
+            return
+        written = ".".join(reversed(path))
+        if isinstance(current, ir.Changed):
+            if current.was is None:
+                return
+            was, attributes = current.was, current.attributes + (written,)
+        else:
+            was, attributes = current, (written,)
+        scope.env[name] = ir.Changed(kind=OPAQUE.kind, was=was, attributes=attributes)
 
     def forget_mutated(self, target: cst.BaseExpression, scope: _Scope) -> None:
         """``name[k] = v``, ``name.attr[k] = v``, ``name.attr += v``: inside a function the
@@ -454,7 +476,7 @@ class ModuleExtractor:
             return
         name = target.value
         if (scope.kind == "function" and isinstance(node.operator, cst.BitOrAssign)
-                and name in scope.env and scope.env[name] is not OPAQUE):
+                and name in scope.env and not _forgotten(scope.env[name])):
             left = scope.env[name]
             scope.env[name] = self.bounded(
                 ir.BinOp("|", left, value, span=left.span, text=left.text))
@@ -472,7 +494,7 @@ class ModuleExtractor:
         if name not in scope.env:
             return
         growing = next((lists[name] for lists in reversed(self._growing) if name in lists), None)
-        if growing is not None and scope.env[name] is OPAQUE:  # appended to in a loop
+        if growing is not None and _forgotten(scope.env[name]):  # appended to in a loop
             if method == "append" and isinstance(value, ir.Call) and len(value.args) == 1 \
                     and not value.args[0].keyword and not value.args[0].star \
                     and growing[1] is not None:
@@ -814,6 +836,11 @@ class ModuleExtractor:
 
 
 # ---- helpers on libcst nodes ----
+
+
+def _forgotten(value: Optional[ir.Expr]) -> bool:
+    """A local whose value is no longer known: reassigned, or its attributes written."""
+    return value is OPAQUE or isinstance(value, ir.Changed)
 
 
 _NOT_PLAIN = object()

@@ -268,6 +268,12 @@ class Resolver:
             symbol = self.resolve(value, function.module) if value is not None else None
             if isinstance(symbol, AppSym):
                 return symbol
+            if isinstance(value, ir.Changed) and value.was is not None:
+                # ``celery.Task = ContextTask`` before ``return celery``: still that app.
+                symbol = self.resolve(value.was, function.module)
+                if isinstance(symbol, AppSym):
+                    return dataclasses.replace(symbol, task_class_written=symbol.task_class_written
+                                               or "Task" in value.attributes)
         return None
 
     @guarded(None, memoise=True)
