@@ -913,3 +913,60 @@ def test_a_signature_whose_attributes_are_written_is_unknown(tmp_path):
                          "    chain(add.s(1, 2), last).delay()\n",
     })
     assert found(tmp_path) == set()
+
+
+# ---- tasks sent from a lambda (Django's transaction.on_commit; kpi, nautobot, taiga) ----
+
+ON_COMMIT = {
+    "proj/__init__.py": "",
+    "proj/tasks.py": """
+        import itertools
+
+        from celery import chain, shared_task
+        from django.db import transaction
+
+
+        @shared_task
+        def add(x, y):
+            return x + y
+
+
+        @shared_task
+        def log_done(message):
+            return message
+
+
+        class Timer:
+            def delay(self, seconds):
+                return seconds
+
+
+        def save(pk):
+            with transaction.atomic():
+                transaction.on_commit(lambda: add.delay(pk))
+                transaction.on_commit(lambda: chain(add.s(1, 2), log_done.s("done")).delay())
+                transaction.on_commit(lambda: add.delay(pk, 2))
+
+
+        def near_misses(rows, sig):
+            transaction.on_commit(lambda add: add.delay(1))  # its parameter, not the task
+            transaction.on_commit(lambda: sig.delay())  # a parameter
+            transaction.on_commit(lambda: Timer().delay(1))  # another class's delay
+            later = add.s(1)
+            transaction.on_commit(lambda: later.delay())  # read when it runs: rebound below
+            later = add.s(1, 2)
+            return sorted(rows, key=lambda row: list(itertools.chain(row, [1])))
+    """,
+}
+
+
+def test_a_task_sent_from_a_lambda_is_checked(tmp_path):
+    """The lambda's body is modelled as the enclosing function's; it is not sent inside the
+    ``with transaction.atomic()`` around it (no CCL017): it runs after the commit."""
+    write(tmp_path, ON_COMMIT)
+    path = os.path.join("proj", "tasks.py")
+    assert found(tmp_path) == {(path, 25, "CCL002"), (path, 26, "CCL001")}
+    seen = coverage(tmp_path)
+    assert (seen.sites, seen.modelled) == (11, 6)
+    from projects import findings
+    assert findings(["."], True, tmp_path)[0] == findings(["."], False, tmp_path)[0]

@@ -832,10 +832,23 @@ class ModuleExtractor:
         return self._comprehension("dict", node, scope, depth, span)
 
     def expr_Lambda(self, node, scope, depth, span):
+        """Opaque as a value; its body, a function's, is a root of the enclosing function when
+        it builds or sends a canvas (Django's ``transaction.on_commit(lambda: t.delay(x))``).
+        Its calls are not the enclosing function's (``FunctionFacts.calls``): they run later,
+        outside the ``with`` and ``try`` blocks around the lambda. As in a nested function,
+        the enclosing function's locals are read when it runs: not substituted."""
+        enclosing = scope.function_scope()
+        inner = _Scope("function", enclosing.qualname if enclosing is not None else "",
+                       parent=scope, local_names=_lambda_parameters(node.params))
+        self.add_root(inner, "lambda", self.expr(node.body, inner, depth))
         return ir.Opaque(kind="lambda", span=span, text=self.text(span))
 
 
 # ---- helpers on libcst nodes ----
+
+
+def _lambda_parameters(parameters: cst.Parameters) -> Set[str]:
+    return {item.name for item in _params(parameters).items}
 
 
 def _forgotten(value: Optional[ir.Expr]) -> bool:
