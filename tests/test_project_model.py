@@ -970,3 +970,101 @@ def test_a_task_sent_from_a_lambda_is_checked(tmp_path):
     assert (seen.sites, seen.modelled) == (11, 6)
     from projects import findings
     assert findings(["."], True, tmp_path)[0] == findings(["."], False, tmp_path)[0]
+
+
+# ---- what the coverage counts as decorated like a task (nautobot, treeherder, osf.io) ----
+
+WRAPPERS = {
+    "proj/__init__.py": "",
+    "proj/celery.py": "from celery import Celery, shared_task\n\napp = Celery('proj')\n"
+                      "nautobot_task = shared_task\n",
+    # treeherder's workers/task.py: a class whose instances wrap Celery's decorator.
+    "proj/retry.py": """
+        from functools import wraps
+
+        from celery import shared_task
+
+
+        class retryable_task:
+            def __init__(self, *args, **kwargs):
+                self.task_args = args
+                self.task_kwargs = kwargs
+
+            def __call__(self, f):
+                @wraps(f)
+                def inner(*args, **kwargs):
+                    return f(*args, **kwargs)
+
+                task_func = shared_task(*self.task_args, **self.task_kwargs)(inner)
+                return task_func
+    """,
+    "proj/queue.py": "import functools\n\ndef queued_task(task):\n"
+                     "    @functools.wraps(task)\n    def wrapped(*args, **kwargs):\n"
+                     "        task.si(*args, **kwargs).delay()\n    return wrapped\n",
+    "proj/helpers.py": "def cached_task(fn):\n    return fn\n",
+    "proj/jobs.py": "import dramatiq\n\ndef queue_task(fn):\n    return dramatiq.actor(fn)\n",
+    "proj/tasks.py": """
+        from huey.contrib.djhuey import db_task
+
+        from proj import celery
+        from proj.celery import app, nautobot_task
+        from proj.helpers import cached_task
+        from proj.jobs import queue_task
+        from proj.queue import queued_task
+        from proj.retry import retryable_task
+
+
+        @nautobot_task
+        def add(x, y):
+            return x + y
+
+
+        @celery.nautobot_task(bind=True)
+        def scale(self, value, factor):
+            return value * factor
+
+
+        @retryable_task(name="store", max_retries=10)
+        def store(pk):
+            return pk
+
+
+        @queued_task
+        @app.task
+        def subscribe(pk):
+            return pk
+
+
+        @cached_task
+        def compute():
+            return 1
+
+
+        @queue_task
+        def other_queue():
+            return 1
+
+
+        @db_task()
+        def huey_task():
+            return 1
+
+
+        def view():
+            add.delay(1)
+    """,
+}
+
+
+def test_tasks_under_any_decorator_name_and_wrappers_of_celerys_are_counted(tmp_path):
+    """Indexed under an alias (``nautobot_task = shared_task``): counted (they were not: 0 of
+    0 on nautobot); a project class wrapping ``shared_task``: counted and not indexed, named in
+    the warning. Not counted: a decorator over a task (``queued_task``, a plain function), a
+    helper that happens to end in ``_task``, another queue's decorator (a project's around
+    dramatiq's, huey's ``db_task``)."""
+    write(tmp_path, WRAPPERS)
+    assert found(tmp_path) == {(os.path.join("proj", "tasks.py"), 49, "CCL002")}
+    seen = coverage(tmp_path)
+    # add and scale (indexed), store (not followed); not subscribe, a plain function.
+    assert (seen.task_like, seen.tasks) == (3, 2)
+    assert seen.unrecognised == {"@retryable_task": 1}
