@@ -1068,3 +1068,43 @@ def test_tasks_under_any_decorator_name_and_wrappers_of_celerys_are_counted(tmp_
     # add and scale (indexed), store (not followed); not subscribe, a plain function.
     assert (seen.task_like, seen.tasks) == (3, 2)
     assert seen.unrecognised == {"@retryable_task": 1}
+
+
+# ---- app.task(fn) as a bare statement ----
+
+BARE_APPLIED = {
+    "proj/__init__.py": "",
+    "proj/impl.py": "def fetch(url, timeout):\n    return url\n",
+    "proj/celery.py": """
+        from huey import RedisHuey
+        from proj.impl import fetch
+
+        from celery import Celery
+
+        app = Celery("proj", broker="redis://127.0.0.1:6379/0")
+        huey = RedisHuey("proj")
+        app.task(fetch)
+        app.task(name="proj.renamed")(fetch)
+        huey.task(name="proj.huey")(fetch)
+
+
+        def go():
+            app.send_task("proj.impl.fetch", args=("u",))
+            app.send_task("proj.renamed", args=("u", 1, 2))
+            app.send_task("proj.impl.fetch", args=("u", 1))
+            app.send_task("proj.huey", args=("u",))
+            fetch.delay("u", 1)
+    """,
+}
+
+
+def test_a_task_made_by_a_bare_app_task_call_is_registered_by_name(tmp_path):
+    """``app.task(fetch)`` as a statement registers ``proj.impl.fetch`` (its value unused):
+    ``send_task`` by that name is checked. The near misses: huey's ``task`` registers nothing
+    Celery knows (``proj.huey``: not checked), and ``fetch`` itself stays a plain function
+    (CCL015 on ``fetch.delay``, an AttributeError)."""
+    write(tmp_path, BARE_APPLIED)
+    path = os.path.join("proj", "celery.py")
+    assert found(tmp_path) == {(path, 15, "CCL002"), (path, 16, "CCL002"), (path, 19, "CCL015")}
+    from projects import findings
+    assert findings(["."], True, tmp_path)[0] == findings(["."], False, tmp_path)[0]

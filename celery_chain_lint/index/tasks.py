@@ -365,6 +365,14 @@ class TaskIndex:
                         symbol = self.resolver.resolve(node, module)
                         if isinstance(symbol, TaskSym) and symbol.task.class_facts is not None:
                             tasks.append(symbol.task)
+                    # ``app.task(fetch)`` or ``app.task(name=...)(fetch)``, assigned or not:
+                    # Celery registers the task under its name either way.
+                    elif isinstance(node, ir.Call) and node.positional and (
+                            _method_call(node.func, "task") or isinstance(node.func, ir.Call)
+                            and _method_call(node.func.func, "task")):
+                        symbol = self.resolver.resolve(node, module)
+                        if isinstance(symbol, TaskSym) and symbol.task.class_facts is None:
+                            tasks.append(symbol.task)
         unique = {id(task): task for task in tasks}
         return list(unique.values())
 
@@ -377,3 +385,7 @@ class TaskIndex:
                     names.setdefault(task.name, []).append(task)
             self._names = {key: found[0] for key, found in names.items() if len(found) == 1}
         return self._names.get(name)
+
+
+def _method_call(func: ir.Expr, method: str) -> bool:
+    return isinstance(func, ir.Attribute) and func.attr == method
