@@ -1108,3 +1108,61 @@ def test_a_task_made_by_a_bare_app_task_call_is_registered_by_name(tmp_path):
     assert found(tmp_path) == {(path, 15, "CCL002"), (path, 16, "CCL002"), (path, 19, "CCL015")}
     from projects import findings
     assert findings(["."], True, tmp_path)[0] == findings(["."], False, tmp_path)[0]
+
+
+# ---- Celery(...) written in the Flask factory, or in a helper storing it ----
+
+MADE_IN_FACTORY = """
+from celery import Celery, Task
+from flask import Flask
+
+
+def init_app(app):
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object(app.config["CELERY"])
+    app.extensions["celery"] = celery_app
+
+
+def create_app():
+    app = Flask(__name__)
+    STORE
+    return app
+"""
+
+
+@pytest.mark.parametrize("store", [
+    'app.extensions["celery"] = Celery(app.name, backend="rpc://")',
+    "init_app(app)",  # a helper that stores the app it makes and returns nothing
+])
+def test_an_app_made_in_the_flask_factory_is_followed(tmp_path, store):
+    """Its configuration is not read (what the factory writes next would win over a keyword):
+    no CCL008 on the chord, even with ``backend="rpc://"`` written."""
+    write(tmp_path, {
+        "web/__init__.py": MADE_IN_FACTORY.replace("STORE", store),
+        "web/tasks.py": _flask_tasks('flask_app.extensions["celery"]')["web/tasks.py"],
+    })
+    assert found(tmp_path) == {(os.path.join("web", "tasks.py"), 12, "CCL002")}
+    assert coverage(tmp_path).tasks == 1
+
+
+@pytest.mark.parametrize("store", [
+    # Two different apps under one key: which one the tasks see is not known.
+    'app.extensions["celery"] = Celery(app.name)\n    init_app(app)',
+    # Another library's object stored under the key.
+    'app.extensions["celery"] = Huey(app.name)',
+    # Stored under another key.
+    'app.extensions["queue"] = Celery(app.name)',
+])
+def test_what_else_a_flask_factory_makes_is_not_taken_for_the_app(tmp_path, store):
+    write(tmp_path, {
+        "web/__init__.py": MADE_IN_FACTORY.replace("STORE", store).replace(
+            "from flask import Flask", "from flask import Flask\nfrom huey import RedisHuey as Huey"),
+        "web/tasks.py": _flask_tasks('flask_app.extensions["celery"]')["web/tasks.py"],
+    })
+    assert found(tmp_path) == set()
+    assert coverage(tmp_path).tasks == 0
