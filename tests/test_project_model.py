@@ -531,8 +531,9 @@ def test_a_file_outside_a_project_is_checked_with_its_neighbours(tmp_path):
 # ---- saying what was not seen ----
 
 BLIND = {
-    "project/__init__.py": "from flask_celeryext import FlaskCeleryExt\n"
-                           "ext_celery = FlaskCeleryExt()\n",
+    # An extension of a library the analyser does not know (flask-celeryext's is followed).
+    "project/__init__.py": "from flask_celery_helper import CeleryExt\n"
+                           "ext_celery = CeleryExt()\n",
     "project/tasks.py": "from project import ext_celery\n\n"
                         "@ext_celery.celery.task\ndef add(x, y):\n    return x + y\n\n"
                         "def view():\n    " + CALL,
@@ -1164,5 +1165,66 @@ def test_what_else_a_flask_factory_makes_is_not_taken_for_the_app(tmp_path, stor
             "from flask import Flask", "from flask import Flask\nfrom huey import RedisHuey as Huey"),
         "web/tasks.py": _flask_tasks('flask_app.extensions["celery"]')["web/tasks.py"],
     })
+    assert found(tmp_path) == set()
+    assert coverage(tmp_path).tasks == 0
+
+
+# ---- the app of flask-celeryext (ext = FlaskCeleryExt(app), then ext.celery) ----
+
+CELERYEXT = {
+    "web/__init__.py": "from flask import Flask\nfrom flask_celeryext import FlaskCeleryExt\n\n"
+                       "flask_app = Flask(__name__)\next_celery = FlaskCeleryExt(flask_app)\n"
+                       "celery_app = ext_celery.celery\n",
+    "web/tasks.py": """
+        from celery import chord
+        from django.db import transaction
+        from web import celery_app, ext_celery
+
+
+        @celery_app.task
+        def add(x, y):
+            return x + y
+
+
+        @ext_celery.celery.task(bind=True)
+        def mul(self, x, y):
+            return x * y
+
+
+        @ext_celery.task  # the extension has no task decorator: AttributeError at import
+        def other(x):
+            return x
+
+
+        def view():
+            add.delay(1)
+            mul.delay(1, 2, 3)
+            chord([add.s(1, 2)], add.s(3)).delay()
+            with transaction.atomic():
+                add.delay(1, 2)
+    """,
+}
+
+
+def test_the_app_of_flask_celeryext_is_followed(tmp_path):
+    """neurostore's former layout. Its configuration comes from the Flask config and its task
+    class is flask-celeryext's (the classic recipe): no CCL008, no CCL017."""
+    write(tmp_path, CELERYEXT)
+    path = os.path.join("web", "tasks.py")
+    assert found(tmp_path) == {(path, 23, "CCL002"), (path, 24, "CCL002")}
+    seen = coverage(tmp_path)
+    assert (seen.apps, seen.task_like, seen.tasks) == (1, 3, 2)
+    assert seen.unrecognised == {"@ext_celery.task": 1}
+    from projects import findings
+    assert findings(["."], True, tmp_path)[0] == findings(["."], False, tmp_path)[0]
+
+
+def test_another_extension_keeping_an_attribute_named_celery_is_not_followed(tmp_path):
+    """The near miss: a Flask extension of another library (or of the project) whose
+    ``celery`` attribute the analyser cannot know."""
+    files = dict(CELERYEXT)
+    files["web/__init__.py"] = files["web/__init__.py"].replace(
+        "from flask_celeryext import FlaskCeleryExt", "from flask_other import FlaskCeleryExt")
+    write(tmp_path, files)
     assert found(tmp_path) == set()
     assert coverage(tmp_path).tasks == 0

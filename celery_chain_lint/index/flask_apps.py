@@ -35,7 +35,7 @@ def stored_app(resolver: "Resolver", module: str, expr: ir.Expr) -> Optional[App
     """The app ``expr`` (``flask_app.celery``, ``flask_app.extensions["celery"]``) is, when
     ``flask_app`` holds what a factory of the analysed code returns and that factory stores
     one known app there; None otherwise."""
-    found = _owner_and_key(expr)
+    found = owner_and_key(expr)
     if found is None:
         return None
     owner, key = found
@@ -49,7 +49,7 @@ def stored_app(resolver: "Resolver", module: str, expr: ir.Expr) -> Optional[App
     return resolver.app_stored_by(factory, key)
 
 
-def _owner_and_key(expr: ir.Expr) -> Optional[Tuple[str, Key]]:
+def owner_and_key(expr: ir.Expr) -> Optional[Tuple[str, Key]]:
     if isinstance(expr, ir.Attribute) and isinstance(expr.value, ir.Name):
         return expr.value.id, ("attribute", expr.attr)
     if isinstance(expr, ir.Opaque) and expr.kind == "Subscript" and len(expr.parts) == 2:

@@ -59,6 +59,24 @@ class AppSym:
 
 
 @dataclass(frozen=True, eq=False)
+class ExtensionSym:
+    """A Flask extension keeping a Celery app on an attribute (``ext = FlaskCeleryExt(app)``,
+    then ``ext.celery``): ``call`` made it, ``attribute`` holds the app."""
+
+    module: str
+    call: ir.Call
+    qualname: str
+    attribute: str
+
+
+# Flask extensions that make a Celery app and keep it on an attribute of theirs.
+CELERY_EXTENSIONS = {
+    "flask_celeryext.FlaskCeleryExt": "celery",
+    "flask_celeryext.ext.FlaskCeleryExt": "celery",
+}
+
+
+@dataclass(frozen=True, eq=False)
 class DecoratorSym:
     """A task decorator ready to be applied: ``app.task(bind=True)``, ``shared_task``, a wrapper."""
 
