@@ -999,6 +999,19 @@ WRAPPERS = {
                 task_func = shared_task(*self.task_args, **self.task_kwargs)(inner)
                 return task_func
     """,
+    # A class whose instances make a plain function that sends a task: not followed.
+    "proj/lazy.py": "from celery import shared_task\n\nclass lazy_task:\n"
+                    "    def __call__(self, f):\n        def run(*args, **kwargs):\n"
+                    "            return shared_task(f).delay(*args, **kwargs)\n"
+                    "        return run\n",
+    # Near misses for treeherder's shape: a class timing a function, a class wrapping huey's.
+    "proj/timing.py": "import time\nfrom functools import wraps\n\nclass timed_task:\n"
+                      "    def __call__(self, f):\n        @wraps(f)\n"
+                      "        def inner(*args, **kwargs):\n            start = time.time()\n"
+                      "            return f(*args, **kwargs)\n        return inner\n",
+    "proj/hueyed.py": "from huey import RedisHuey\n\nhuey = RedisHuey('proj')\n\n"
+                      "class huey_task:\n    def __call__(self, f):\n"
+                      "        return huey.task()(f)\n",
     "proj/queue.py": "import functools\n\ndef queued_task(task):\n"
                      "    @functools.wraps(task)\n    def wrapped(*args, **kwargs):\n"
                      "        task.si(*args, **kwargs).delay()\n    return wrapped\n",
@@ -1012,7 +1025,10 @@ WRAPPERS = {
         from proj.helpers import cached_task
         from proj.jobs import queue_task
         from proj.queue import queued_task
+        from proj.hueyed import huey_task
+        from proj.lazy import lazy_task
         from proj.retry import retryable_task
+        from proj.timing import timed_task
 
 
         @nautobot_task
@@ -1027,6 +1043,21 @@ WRAPPERS = {
 
         @retryable_task(name="store", max_retries=10)
         def store(pk):
+            return add.delay(pk, 1).get()
+
+
+        @lazy_task()
+        def lazy(pk):
+            return pk
+
+
+        @timed_task()
+        def timed(pk):
+            return pk
+
+
+        @huey_task()
+        def hueyed(pk):
             return pk
 
 
@@ -1059,16 +1090,22 @@ WRAPPERS = {
 
 def test_tasks_under_any_decorator_name_and_wrappers_of_celerys_are_counted(tmp_path):
     """Indexed under an alias (``nautobot_task = shared_task``): counted (they were not: 0 of
-    0 on nautobot); a project class wrapping ``shared_task``: counted and not indexed, named in
-    the warning. Not counted: a decorator over a task (``queued_task``, a plain function), a
-    helper that happens to end in ``_task``, another queue's decorator (a project's around
-    dramatiq's, huey's ``db_task``)."""
+    0 on nautobot); an instance of a project class whose ``__call__`` returns ``shared_task``
+    applied to a wrapper of the function (treeherder's ``retryable_task``): a task, its options
+    and so its arguments unknown (CCL006 on its ``.get()``); a project class wrapping it
+    otherwise: counted, not indexed, named in the warning. Not counted: a decorator over a task
+    (``queued_task``, a plain function), a helper that happens to end in ``_task``, another
+    queue's decorator (a project's around dramatiq's or huey's, huey's ``db_task``), a class
+    timing a function."""
     write(tmp_path, WRAPPERS)
-    assert found(tmp_path) == {(os.path.join("proj", "tasks.py"), 49, "CCL002")}
+    path = os.path.join("proj", "tasks.py")
+    assert found(tmp_path) == {(path, 27, "CCL006"), (path, 67, "CCL002")}
     seen = coverage(tmp_path)
-    # add and scale (indexed), store (not followed); not subscribe, a plain function.
-    assert (seen.task_like, seen.tasks) == (3, 2)
-    assert seen.unrecognised == {"@retryable_task": 1}
+    # add, scale and store (indexed), lazy (not followed); not subscribe, a plain function.
+    assert (seen.task_like, seen.tasks) == (4, 3)
+    assert seen.unrecognised == {"@lazy_task": 1}
+    from projects import findings
+    assert findings(["."], True, tmp_path)[0] == findings(["."], False, tmp_path)[0]
 
 
 # ---- app.task(fn) as a bare statement ----

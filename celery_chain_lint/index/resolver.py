@@ -381,6 +381,8 @@ class Resolver:
             return DecoratorSym(app=symbol.owner, open_options=symbol.owner.own_task_method)
         if isinstance(symbol, FunctionSym) and self.tasks is not None:
             return self.tasks.bare_decorator(symbol)
+        if isinstance(symbol, InstanceSym) and self.tasks is not None:
+            return self.tasks.instance_decorator(symbol.cls)
         return None
 
     def app_of_subclass(self, module: str, call: ir.Call, cls: ClassSym) -> AppSym:

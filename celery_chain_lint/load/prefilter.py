@@ -341,6 +341,13 @@ def relevance(project) -> Relevance:
         for qualname, cls in facts.classes.items():
             if "." not in qualname:
                 parts.setdefault(qualname, []).extend(cls.bases)
+                # An instance used as a task decorator (``TaskIndex.instance_decorator``):
+                # what its ``__call__`` returns.
+                call = facts.functions.get(cls.methods.get("__call__", ""))
+                if call is not None and call.elided is not None:
+                    elided.setdefault(module, {})[qualname] = call
+                elif call is not None:
+                    parts[qualname].extend(value for _, value in call.returns)
         built[module] = {name: exprs for name, exprs in parts.items() if name in facts.bindings}
 
     def returns_mention(module: str, name: str, names: Set[str]) -> bool:
