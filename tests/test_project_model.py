@@ -1265,3 +1265,21 @@ def test_another_extension_keeping_an_attribute_named_celery_is_not_followed(tmp
     write(tmp_path, files)
     assert found(tmp_path) == set()
     assert coverage(tmp_path).tasks == 0
+
+
+def test_a_task_kept_as_a_static_method_is_counted_as_not_followed(tmp_path):
+    """pretix's ``@staticmethod`` over ``@app.task`` in a class body: Celery registers it, the
+    index does not follow tasks in classes; the coverage now says so. Near misses: a static
+    method alone, or over another decorator."""
+    write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/steps.py": "import functools\nfrom celery import shared_task\n\n"
+                         "class Step:\n    @staticmethod\n    @shared_task\n"
+                         "    def refresh(pk):\n        return pk\n\n"
+                         "    @staticmethod\n    def plain(pk):\n        return pk\n\n"
+                         "    @staticmethod\n    @functools.cache\n"
+                         "    def cached(pk):\n        return pk\n",
+    })
+    seen = coverage(tmp_path)
+    assert (seen.task_like, seen.tasks) == (1, 0)
+    assert seen.unrecognised == {"@shared_task": 1}

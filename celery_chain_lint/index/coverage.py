@@ -80,15 +80,21 @@ def coverage(project: "Project") -> Coverage:
             # task decorator: Celery's, or a project's ``*_task`` wrapping one (treeherder's
             # ``@retryable_task(...)``) unless it wraps a task (osf.io's ``@queued_task`` over
             # ``@app.task`` makes a plain function).
+            # A task kept as a static or class method (pretix's ``@staticmethod`` over
+            # ``@app.task``) is one Celery registers, and the index does not follow.
+            decorators = function.decorators
+            if function.is_method and len(decorators) > 1 \
+                    and _spelling(decorators[0]) in ("staticmethod", "classmethod"):
+                decorators = decorators[1:]
             if (facts.module, qualname) in indexed:
                 found.task_like += 1
                 found.tasks += 1
-            elif _looks_like_task(project, facts.module, function.decorators[0],
+            elif _looks_like_task(project, facts.module, decorators[0],
                                   wrapper=not any(_spelled_as_task(d, wrapper=False)
-                                                  for d in function.decorators[1:])):
+                                                  for d in decorators[1:])):
                 found.task_like += 1
-                _note_missing(project, facts.module, function.decorators[0], missing)
-                spelled = "@" + _spelling(function.decorators[0])
+                _note_missing(project, facts.module, decorators[0], missing)
+                spelled = "@" + _spelling(decorators[0])
                 found.unrecognised[spelled] = found.unrecognised.get(spelled, 0) + 1
         for root in facts.roots:
             for node in ir.walk(root.expr):
