@@ -1,8 +1,9 @@
 """What the analyser saw of a project, so that a clean result never silently means "saw nothing".
 
 ``coverage(project)`` counts, over the files the project reports on: the Celery apps found,
-the functions decorated like tasks (``@<anything>.task``, ``@shared_task``) against the tasks
-the index holds, and the canvas sites (``x.s()``, ``x.si()``, ``x.delay()``...): modelled when
+the functions decorated like tasks (``@<anything>.task``, ``@shared_task``, a project's
+``@<name>_task`` around Celery's, and every task the index holds whatever its decorator is
+called) against the tasks the index holds, and the canvas sites (``x.s()``, ``x.si()``, ``x.delay()``...): modelled when
 the receiver is a known task, else left unknown with the reason. ``warnings(coverage)`` says
 when the numbers mean the run was blind, with the likely cause and the setting that fixes it.
 """
