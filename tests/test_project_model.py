@@ -531,8 +531,9 @@ def test_a_file_outside_a_project_is_checked_with_its_neighbours(tmp_path):
 # ---- saying what was not seen ----
 
 BLIND = {
-    "project/__init__.py": "from flask_celeryext import FlaskCeleryExt\n"
-                           "ext_celery = FlaskCeleryExt()\n",
+    # An extension of a library the analyser does not know (flask-celeryext's is followed).
+    "project/__init__.py": "from flask_celery_helper import CeleryExt\n"
+                           "ext_celery = CeleryExt()\n",
     "project/tasks.py": "from project import ext_celery\n\n"
                         "@ext_celery.celery.task\ndef add(x, y):\n    return x + y\n\n"
                         "def view():\n    " + CALL,
@@ -770,3 +771,515 @@ def test_a_subclass_with_its_own_task_decorator_leaves_the_arguments_unknown(tmp
     write(tmp_path, files)
     assert found(tmp_path) == set()
     assert coverage(tmp_path).tasks == 1
+
+
+# ---- an app's settings written under a module-level ``if`` (taiga-back's celery.py) ----
+
+CONDITIONAL_SETTINGS = {
+    "proj/__init__.py": "",
+    "proj/celery.py": """
+        import os
+        from celery import Celery
+
+        app = Celery("proj")
+        app.config_from_object("django.conf:settings", namespace="CELERY")
+
+        if os.environ.get("TELEMETRY"):
+            app.conf.beat_schedule["telemetry"] = {"task": "proj.tasks.add", "args": ()}
+        if os.environ.get("BULK"):
+            app.conf.beat_schedule["bulk"] = {"task": "proj.tasks.add", "args": ()}
+            app.conf.task_routes += [{"proj.tasks.add": "bulk"}]
+    """,
+    "proj/tasks.py": "from proj.celery import app\n" + TASKS.format(app="app")
+                     + "\ndef view():\n    " + CALL,
+}
+
+
+def test_writing_an_apps_settings_under_an_if_keeps_the_app(tmp_path):
+    """The write changes what the app holds, not which object ``app`` is: 0 of 22 tasks were
+    indexed on taiga-back before."""
+    write(tmp_path, CONDITIONAL_SETTINGS)
+    assert found(tmp_path) == {(os.path.join("proj", "tasks.py"), 8, "CCL002")}
+    seen = coverage(tmp_path)
+    assert (seen.apps, seen.task_like, seen.tasks) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("rebinding", [
+    'app = Celery("other")',  # rebound under the if: which app is unknown
+    'app = Scheduler()',  # another library's object with a ``task`` method
+])
+def test_an_app_rebound_under_an_if_is_still_unknown(tmp_path, rebinding):
+    files = dict(CONDITIONAL_SETTINGS)
+    files["proj/celery.py"] = files["proj/celery.py"].replace(
+        'app.conf.beat_schedule["bulk"]', rebinding + '\n            app.conf.beat_schedule["bulk"]'
+    ).replace("from celery import Celery", "from celery import Celery\n        "
+              "from huey import RedisHuey as Scheduler")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+    assert coverage(tmp_path).tasks == 0
+
+
+def test_an_item_written_into_a_module_level_signature_under_an_if_makes_it_unknown(tmp_path):
+    """The near miss: a signature is a dict, ``FLOW["args"] = ...`` changes its arguments, so
+    its value is no longer known (without the ``if``, the write is not followed either)."""
+    write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/tasks.py": "import os\nfrom celery import shared_task\n\n"
+                         "@shared_task\ndef add(x, y):\n    return x + y\n\n"
+                         "FLOW = add.s(1)\nif os.environ.get('X'):\n"
+                         "    FLOW[\"args\"] = (1, 2)\n\n"
+                         "def go():\n    FLOW.delay()\n",
+    })
+    assert found(tmp_path) == set()
+
+
+# ---- Flask's make_celery recipe setting the app's task class (lemur, neurostore) ----
+
+CONTEXT_TASK = {
+    "web/__init__.py": "",
+    "web/celery.py": """
+        from celery import Celery
+        from django.db import transaction
+        from flask import Flask
+
+        flask_app = Flask(__name__)
+
+
+        def make_celery(app):
+            celery = Celery(app.import_name, backend=app.config.get("CELERY_RESULT_BACKEND"))
+            celery.conf.update(app.config)
+            TaskBase = celery.Task
+
+            class ContextTask(TaskBase):
+                abstract = True
+
+                def __call__(self, *args, **kwargs):
+                    with app.app_context():
+                        return TaskBase.__call__(self, *args, **kwargs)
+
+            celery.Task = ContextTask
+            return celery
+
+
+        celery_app = make_celery(flask_app)
+    """,
+    "web/tasks.py": "from django.db import transaction\nfrom web.celery import celery_app\n"
+                    + TASKS.format(app="celery_app") + "\ndef view():\n    " + CALL
+                    + "\ndef save():\n    with transaction.atomic():\n"
+                      "        add.delay(1, 2)\n",
+}
+
+
+def test_an_app_whose_factory_sets_its_task_class_is_followed(tmp_path):
+    """``celery.Task = ContextTask`` before ``return celery`` (the recipe of Flask's old
+    documentation): lemur's 24 tasks and neurostore's 3 were not indexed. The class it sets
+    may send tasks its own way (as ``task_cls=``): no CCL017 in ``save``."""
+    write(tmp_path, CONTEXT_TASK)
+    assert found(tmp_path) == {(os.path.join("web", "tasks.py"), 9, "CCL002")}
+    seen = coverage(tmp_path)
+    assert (seen.apps, seen.task_like, seen.tasks) == (1, 1, 1)
+
+
+def test_a_factory_app_without_its_task_class_set_is_still_checked_by_ccl017(tmp_path):
+    files = dict(CONTEXT_TASK)
+    files["web/celery.py"] = files["web/celery.py"].replace(
+        "celery.Task = ContextTask", "celery.name = 'web'")
+    write(tmp_path, files)
+    assert found(tmp_path) == {(os.path.join("web", "tasks.py"), 9, "CCL002"),
+                               (os.path.join("web", "tasks.py"), 13, "CCL017")}
+
+
+def test_another_librarys_object_with_attributes_written_is_no_app(tmp_path):
+    """The near miss: huey's app made and changed the same way; ``@huey.task`` is huey's."""
+    files = dict(CONTEXT_TASK)
+    files["web/celery.py"] = files["web/celery.py"].replace(
+        "from celery import Celery", "from huey import RedisHuey as Celery")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+    seen = coverage(tmp_path)
+    # Counted as decorated like a task and not followed: a project factory's object is
+    # not known not to be an app.
+    assert (seen.apps, seen.tasks) == (0, 0)
+
+
+def test_a_signature_whose_attributes_are_written_is_unknown(tmp_path):
+    """The near miss on signatures: ``sig.immutable = True`` changes what it passes on, so a
+    local signature changed that way is not modelled (no CCL001 on the immutable link)."""
+    write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/tasks.py": "from celery import shared_task, chain\n\n"
+                         "@shared_task\ndef add(x, y):\n    return x + y\n\n"
+                         "@shared_task\ndef ping():\n    return 1\n\n"
+                         "def go():\n    last = ping.s()\n    last.immutable = True\n"
+                         "    chain(add.s(1, 2), last).delay()\n",
+    })
+    assert found(tmp_path) == set()
+
+
+# ---- tasks sent from a lambda (Django's transaction.on_commit; kpi, nautobot, taiga) ----
+
+ON_COMMIT = {
+    "proj/__init__.py": "",
+    "proj/tasks.py": """
+        import itertools
+
+        from celery import chain, shared_task
+        from django.db import transaction
+
+
+        @shared_task
+        def add(x, y):
+            return x + y
+
+
+        @shared_task
+        def log_done(message):
+            return message
+
+
+        class Timer:
+            def delay(self, seconds):
+                return seconds
+
+
+        def save(pk):
+            with transaction.atomic():
+                transaction.on_commit(lambda: add.delay(pk))
+                transaction.on_commit(lambda: chain(add.s(1, 2), log_done.s("done")).delay())
+                transaction.on_commit(lambda: add.delay(pk, 2))
+
+
+        def near_misses(rows, sig):
+            transaction.on_commit(lambda add: add.delay(1))  # its parameter, not the task
+            transaction.on_commit(lambda: sig.delay())  # a parameter
+            transaction.on_commit(lambda: Timer().delay(1))  # another class's delay
+            later = add.s(1)
+            transaction.on_commit(lambda: later.delay())  # read when it runs: rebound below
+            later = add.s(1, 2)
+            return sorted(rows, key=lambda row: list(itertools.chain(row, [1])))
+    """,
+}
+
+
+def test_a_task_sent_from_a_lambda_is_checked(tmp_path):
+    """The lambda's body is modelled as the enclosing function's; it is not sent inside the
+    ``with transaction.atomic()`` around it (no CCL017): it runs after the commit."""
+    write(tmp_path, ON_COMMIT)
+    path = os.path.join("proj", "tasks.py")
+    assert found(tmp_path) == {(path, 25, "CCL002"), (path, 26, "CCL001")}
+    seen = coverage(tmp_path)
+    assert (seen.sites, seen.modelled) == (11, 6)
+    from projects import findings
+    assert findings(["."], True, tmp_path)[0] == findings(["."], False, tmp_path)[0]
+
+
+# ---- what the coverage counts as decorated like a task (nautobot, treeherder, osf.io) ----
+
+WRAPPERS = {
+    "proj/__init__.py": "",
+    "proj/celery.py": "from celery import Celery, shared_task\n\napp = Celery('proj')\n"
+                      "nautobot_task = shared_task\n",
+    # treeherder's workers/task.py: a class whose instances wrap Celery's decorator.
+    "proj/retry.py": """
+        from functools import wraps
+
+        from celery import shared_task
+
+
+        class retryable_task:
+            def __init__(self, *args, **kwargs):
+                self.task_args = args
+                self.task_kwargs = kwargs
+
+            def __call__(self, f):
+                @wraps(f)
+                def inner(*args, **kwargs):
+                    return f(*args, **kwargs)
+
+                task_func = shared_task(*self.task_args, **self.task_kwargs)(inner)
+                return task_func
+    """,
+    # A class whose instances make a plain function that sends a task: not followed.
+    "proj/lazy.py": "from celery import shared_task\n\nclass lazy_task:\n"
+                    "    def __call__(self, f):\n        def run(*args, **kwargs):\n"
+                    "            return shared_task(f).delay(*args, **kwargs)\n"
+                    "        return run\n",
+    # Near misses for treeherder's shape: a class timing a function, a class wrapping huey's.
+    "proj/timing.py": "import time\nfrom functools import wraps\n\nclass timed_task:\n"
+                      "    def __call__(self, f):\n        @wraps(f)\n"
+                      "        def inner(*args, **kwargs):\n            start = time.time()\n"
+                      "            return f(*args, **kwargs)\n        return inner\n",
+    "proj/hueyed.py": "from huey import RedisHuey\n\nhuey = RedisHuey('proj')\n\n"
+                      "class huey_task:\n    def __call__(self, f):\n"
+                      "        return huey.task()(f)\n",
+    "proj/queue.py": "import functools\n\ndef queued_task(task):\n"
+                     "    @functools.wraps(task)\n    def wrapped(*args, **kwargs):\n"
+                     "        task.si(*args, **kwargs).delay()\n    return wrapped\n",
+    "proj/helpers.py": "def cached_task(fn):\n    return fn\n",
+    "proj/jobs.py": "import dramatiq\n\ndef queue_task(fn):\n    return dramatiq.actor(fn)\n",
+    "proj/tasks.py": """
+        from huey.contrib.djhuey import db_task
+
+        from proj import celery
+        from proj.celery import app, nautobot_task
+        from proj.helpers import cached_task
+        from proj.jobs import queue_task
+        from proj.queue import queued_task
+        from proj.hueyed import huey_task
+        from proj.lazy import lazy_task
+        from proj.retry import retryable_task
+        from proj.timing import timed_task
+
+
+        @nautobot_task
+        def add(x, y):
+            return x + y
+
+
+        @celery.nautobot_task(bind=True)
+        def scale(self, value, factor):
+            return value * factor
+
+
+        @retryable_task(name="store", max_retries=10)
+        def store(pk):
+            return add.delay(pk, 1).get()
+
+
+        @lazy_task()
+        def lazy(pk):
+            return pk
+
+
+        @timed_task()
+        def timed(pk):
+            return pk
+
+
+        @huey_task()
+        def hueyed(pk):
+            return pk
+
+
+        @queued_task
+        @app.task
+        def subscribe(pk):
+            return pk
+
+
+        @cached_task
+        def compute():
+            return 1
+
+
+        @queue_task
+        def other_queue():
+            return 1
+
+
+        @db_task()
+        def huey_task():
+            return 1
+
+
+        def view():
+            add.delay(1)
+    """,
+}
+
+
+def test_tasks_under_any_decorator_name_and_wrappers_of_celerys_are_counted(tmp_path):
+    """Indexed under an alias (``nautobot_task = shared_task``): counted (they were not: 0 of
+    0 on nautobot); an instance of a project class whose ``__call__`` returns ``shared_task``
+    applied to a wrapper of the function (treeherder's ``retryable_task``): a task, its options
+    and so its arguments unknown (CCL006 on its ``.get()``); a project class wrapping it
+    otherwise: counted, not indexed, named in the warning. Not counted: a decorator over a task
+    (``queued_task``, a plain function), a helper that happens to end in ``_task``, another
+    queue's decorator (a project's around dramatiq's or huey's, huey's ``db_task``), a class
+    timing a function."""
+    write(tmp_path, WRAPPERS)
+    path = os.path.join("proj", "tasks.py")
+    assert found(tmp_path) == {(path, 27, "CCL006"), (path, 67, "CCL002")}
+    seen = coverage(tmp_path)
+    # add, scale and store (indexed), lazy (not followed); not subscribe, a plain function.
+    assert (seen.task_like, seen.tasks) == (4, 3)
+    assert seen.unrecognised == {"@lazy_task": 1}
+    from projects import findings
+    assert findings(["."], True, tmp_path)[0] == findings(["."], False, tmp_path)[0]
+
+
+# ---- app.task(fn) as a bare statement ----
+
+BARE_APPLIED = {
+    "proj/__init__.py": "",
+    "proj/impl.py": "def fetch(url, timeout):\n    return url\n",
+    "proj/celery.py": """
+        from huey import RedisHuey
+        from proj.impl import fetch
+
+        from celery import Celery
+
+        app = Celery("proj", broker="redis://127.0.0.1:6379/0")
+        huey = RedisHuey("proj")
+        app.task(fetch)
+        app.task(name="proj.renamed")(fetch)
+        huey.task(name="proj.huey")(fetch)
+
+
+        def go():
+            app.send_task("proj.impl.fetch", args=("u",))
+            app.send_task("proj.renamed", args=("u", 1, 2))
+            app.send_task("proj.impl.fetch", args=("u", 1))
+            app.send_task("proj.huey", args=("u",))
+            fetch.delay("u", 1)
+    """,
+}
+
+
+def test_a_task_made_by_a_bare_app_task_call_is_registered_by_name(tmp_path):
+    """``app.task(fetch)`` as a statement registers ``proj.impl.fetch`` (its value unused):
+    ``send_task`` by that name is checked. The near misses: huey's ``task`` registers nothing
+    Celery knows (``proj.huey``: not checked), and ``fetch`` itself stays a plain function
+    (CCL015 on ``fetch.delay``, an AttributeError)."""
+    write(tmp_path, BARE_APPLIED)
+    path = os.path.join("proj", "celery.py")
+    assert found(tmp_path) == {(path, 15, "CCL002"), (path, 16, "CCL002"), (path, 19, "CCL015")}
+    from projects import findings
+    assert findings(["."], True, tmp_path)[0] == findings(["."], False, tmp_path)[0]
+
+
+# ---- Celery(...) written in the Flask factory, or in a helper storing it ----
+
+MADE_IN_FACTORY = """
+from celery import Celery, Task
+from flask import Flask
+
+
+def init_app(app):
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object(app.config["CELERY"])
+    app.extensions["celery"] = celery_app
+
+
+def create_app():
+    app = Flask(__name__)
+    STORE
+    return app
+"""
+
+
+@pytest.mark.parametrize("store", [
+    'app.extensions["celery"] = Celery(app.name, backend="rpc://")',
+    "init_app(app)",  # a helper that stores the app it makes and returns nothing
+])
+def test_an_app_made_in_the_flask_factory_is_followed(tmp_path, store):
+    """Its configuration is not read (what the factory writes next would win over a keyword):
+    no CCL008 on the chord, even with ``backend="rpc://"`` written."""
+    write(tmp_path, {
+        "web/__init__.py": MADE_IN_FACTORY.replace("STORE", store),
+        "web/tasks.py": _flask_tasks('flask_app.extensions["celery"]')["web/tasks.py"],
+    })
+    assert found(tmp_path) == {(os.path.join("web", "tasks.py"), 12, "CCL002")}
+    assert coverage(tmp_path).tasks == 1
+
+
+@pytest.mark.parametrize("store", [
+    # Two different apps under one key: which one the tasks see is not known.
+    'app.extensions["celery"] = Celery(app.name)\n    init_app(app)',
+    # Another library's object stored under the key.
+    'app.extensions["celery"] = Huey(app.name)',
+    # Stored under another key.
+    'app.extensions["queue"] = Celery(app.name)',
+])
+def test_what_else_a_flask_factory_makes_is_not_taken_for_the_app(tmp_path, store):
+    write(tmp_path, {
+        "web/__init__.py": MADE_IN_FACTORY.replace("STORE", store).replace(
+            "from flask import Flask", "from flask import Flask\nfrom huey import RedisHuey as Huey"),
+        "web/tasks.py": _flask_tasks('flask_app.extensions["celery"]')["web/tasks.py"],
+    })
+    assert found(tmp_path) == set()
+    assert coverage(tmp_path).tasks == 0
+
+
+# ---- the app of flask-celeryext (ext = FlaskCeleryExt(app), then ext.celery) ----
+
+CELERYEXT = {
+    "web/__init__.py": "from flask import Flask\nfrom flask_celeryext import FlaskCeleryExt\n\n"
+                       "flask_app = Flask(__name__)\next_celery = FlaskCeleryExt(flask_app)\n"
+                       "celery_app = ext_celery.celery\n",
+    "web/tasks.py": """
+        from celery import chord
+        from django.db import transaction
+        from web import celery_app, ext_celery
+
+
+        @celery_app.task
+        def add(x, y):
+            return x + y
+
+
+        @ext_celery.celery.task(bind=True)
+        def mul(self, x, y):
+            return x * y
+
+
+        @ext_celery.task  # the extension has no task decorator: AttributeError at import
+        def other(x):
+            return x
+
+
+        def view():
+            add.delay(1)
+            mul.delay(1, 2, 3)
+            chord([add.s(1, 2)], add.s(3)).delay()
+            with transaction.atomic():
+                add.delay(1, 2)
+    """,
+}
+
+
+def test_the_app_of_flask_celeryext_is_followed(tmp_path):
+    """neurostore's former layout. Its configuration comes from the Flask config and its task
+    class is flask-celeryext's (the classic recipe): no CCL008, no CCL017."""
+    write(tmp_path, CELERYEXT)
+    path = os.path.join("web", "tasks.py")
+    assert found(tmp_path) == {(path, 23, "CCL002"), (path, 24, "CCL002")}
+    seen = coverage(tmp_path)
+    assert (seen.apps, seen.task_like, seen.tasks) == (1, 3, 2)
+    assert seen.unrecognised == {"@ext_celery.task": 1}
+    from projects import findings
+    assert findings(["."], True, tmp_path)[0] == findings(["."], False, tmp_path)[0]
+
+
+def test_another_extension_keeping_an_attribute_named_celery_is_not_followed(tmp_path):
+    """The near miss: a Flask extension of another library (or of the project) whose
+    ``celery`` attribute the analyser cannot know."""
+    files = dict(CELERYEXT)
+    files["web/__init__.py"] = files["web/__init__.py"].replace(
+        "from flask_celeryext import FlaskCeleryExt", "from flask_other import FlaskCeleryExt")
+    write(tmp_path, files)
+    assert found(tmp_path) == set()
+    assert coverage(tmp_path).tasks == 0
+
+
+def test_a_task_kept_as_a_static_method_is_counted_as_not_followed(tmp_path):
+    """pretix's ``@staticmethod`` over ``@app.task`` in a class body: Celery registers it, the
+    index does not follow tasks in classes; the coverage now says so. Near misses: a static
+    method alone, or over another decorator."""
+    write(tmp_path, {
+        "proj/__init__.py": "",
+        "proj/steps.py": "import functools\nfrom celery import shared_task\n\n"
+                         "class Step:\n    @staticmethod\n    @shared_task\n"
+                         "    def refresh(pk):\n        return pk\n\n"
+                         "    @staticmethod\n    def plain(pk):\n        return pk\n\n"
+                         "    @staticmethod\n    @functools.cache\n"
+                         "    def cached(pk):\n        return pk\n",
+    })
+    seen = coverage(tmp_path)
+    assert (seen.task_like, seen.tasks) == (1, 0)
+    assert seen.unrecognised == {"@shared_task": 1}

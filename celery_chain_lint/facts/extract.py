@@ -413,7 +413,7 @@ class ModuleExtractor:
                 self.conf_write_in_function(self.expr(target, scope), scope)
             base = _base_name(target)
             if base is not None and scope.kind == "function" and base in scope.env:
-                self.forget(scope, [base])
+                self.attribute_written(scope, base, target)
         elif isinstance(target, cst.Subscript):
             setting = _conf_item(target)
             if setting is not None:  # ``app.conf["result_backend"] = url``: as app.conf.<name>
@@ -424,9 +424,44 @@ class ModuleExtractor:
                     self.facts.attribute_assignments.append((written, value))
                 else:
                     self.conf_write_in_function(written, scope)
-            base = _base_name(target)
-            if base is not None:
-                self.forget(scope, [base])
+            self.forget_mutated(target, scope)
+
+    def attribute_written(self, scope: _Scope, name: str, target: cst.Attribute) -> None:
+        """``name.attr = v`` (or ``name.a.b = v``) in a function: ``name`` is no longer known
+        as a value, but stays the object it was (``ir.Changed``)."""
+        path = []
+        node: cst.BaseExpression = target
+        while isinstance(node, cst.Attribute):
+            path.append(node.attr.value)
+            node = node.value
+        current = scope.env[name]
+        if not isinstance(node, cst.Name) or current is None or (
+                isinstance(current, ir.Opaque) and not isinstance(current, ir.Changed)):
+            self.forget(scope, [name])
+            return
+        written = ".".join(reversed(path))
+        if isinstance(current, ir.Changed):
+            if current.was is None:
+                return
+            was, attributes = current.was, current.attributes + (written,)
+        else:
+            was, attributes = current, (written,)
+        scope.env[name] = ir.Changed(kind=OPAQUE.kind, was=was, attributes=attributes)
+
+    def forget_mutated(self, target: cst.BaseExpression, scope: _Scope) -> None:
+        """``name[k] = v``, ``name.attr[k] = v``, ``name.attr += v``: inside a function the
+        local ``name`` no longer has the value the extractor knows. At module level the name
+        stays bound to the same object: a write to one of its attributes
+        (``app.conf.beat_schedule["x"] = ...`` under an ``if``, as taiga's ``celery.py``) does
+        not rebind it, as an unconditional one does not (``assign``); an item written into the
+        object itself (``FLOWS[0] = ...``) under an ``if`` does make its value unknown."""
+        base = _base_name(target)
+        if base is None:
+            return
+        if scope.kind == "module" and not (isinstance(target, cst.Subscript)
+                                           and isinstance(target.value, cst.Name)):
+            return
+        self.forget(scope, [base])
 
     def conf_write_in_function(self, written: ir.Attribute, scope: _Scope) -> None:
         if not _on_a_local(written.value.value):
@@ -437,13 +472,11 @@ class ModuleExtractor:
     def augmented_assign(self, node: cst.AugAssign, value: ir.Expr, scope: _Scope) -> None:
         target = node.target
         if not isinstance(target, cst.Name):
-            base = _base_name(target)
-            if base is not None:
-                self.forget(scope, [base])
+            self.forget_mutated(target, scope)
             return
         name = target.value
         if (scope.kind == "function" and isinstance(node.operator, cst.BitOrAssign)
-                and name in scope.env and scope.env[name] is not OPAQUE):
+                and name in scope.env and not _forgotten(scope.env[name])):
             left = scope.env[name]
             scope.env[name] = self.bounded(
                 ir.BinOp("|", left, value, span=left.span, text=left.text))
@@ -461,7 +494,7 @@ class ModuleExtractor:
         if name not in scope.env:
             return
         growing = next((lists[name] for lists in reversed(self._growing) if name in lists), None)
-        if growing is not None and scope.env[name] is OPAQUE:  # appended to in a loop
+        if growing is not None and _forgotten(scope.env[name]):  # appended to in a loop
             if method == "append" and isinstance(value, ir.Call) and len(value.args) == 1 \
                     and not value.args[0].keyword and not value.args[0].star \
                     and growing[1] is not None:
@@ -799,10 +832,28 @@ class ModuleExtractor:
         return self._comprehension("dict", node, scope, depth, span)
 
     def expr_Lambda(self, node, scope, depth, span):
+        """Opaque as a value; its body, a function's, is a root of the enclosing function when
+        it builds or sends a canvas (Django's ``transaction.on_commit(lambda: t.delay(x))``).
+        Its calls are not the enclosing function's (``FunctionFacts.calls``): they run later,
+        outside the ``with`` and ``try`` blocks around the lambda. As in a nested function,
+        the enclosing function's locals are read when it runs: not substituted."""
+        enclosing = scope.function_scope()
+        inner = _Scope("function", enclosing.qualname if enclosing is not None else "",
+                       parent=scope, local_names=_lambda_parameters(node.params))
+        self.add_root(inner, "lambda", self.expr(node.body, inner, depth))
         return ir.Opaque(kind="lambda", span=span, text=self.text(span))
 
 
 # ---- helpers on libcst nodes ----
+
+
+def _lambda_parameters(parameters: cst.Parameters) -> Set[str]:
+    return {item.name for item in _params(parameters).items}
+
+
+def _forgotten(value: Optional[ir.Expr]) -> bool:
+    """A local whose value is no longer known: reassigned, or its attributes written."""
+    return value is OPAQUE or isinstance(value, ir.Changed)
 
 
 _NOT_PLAIN = object()

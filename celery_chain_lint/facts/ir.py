@@ -160,6 +160,18 @@ class Opaque(Expr):
 
 
 @dataclass(frozen=True, eq=False)
+class Changed(Opaque):
+    """A local whose attributes the function wrote (``celery.Task = ContextTask``): unknown as
+    a value, as any reassigned local (``sig.immutable = True`` changes a signature), but still
+    the object it was (``was``, not a child: nothing walks into it), with the attributes
+    written, dotted (``("Task",)``). Only the object's identity is read through it: the app
+    Flask's ``make_celery`` recipe returns (``Resolver.app_factory``)."""
+
+    was: Optional[Expr] = None
+    attributes: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
 class Alternatives(Expr):
     """A local variable's value after an ``if`` whose branches give it different values, each
     known (``flow = a.s()``, then ``flow |= b.s()`` in a branch): one option per path. The

@@ -45,7 +45,10 @@ ROOT_METHODS = frozenset(
     {"s", "si", "signature", "subtask", "delay", "apply_async", "apply", "link", "link_error",
      "on_error", "set", "map", "starmap", "chunks", "replace", "add_to_chord",
      "register_task", "register", "config_from_object", "update", "setdefault",
-     "send_task", "autodiscover_tasks"}
+     "send_task", "autodiscover_tasks",
+     # ``app.task(fetch)``: a task made of a plain function, even as a bare statement
+     # (``TaskIndex.all``).
+     "task"}
 )
 CANVAS_NAMES = frozenset({"chain", "group", "chord", "signature", "Signature", "subtask", "chunks",
                           # ``functools.reduce(operator.or_, sigs)`` composes a chain.

@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import (FromImportBinding, ImportBinding, ModuleFacts,
                                           ValueBinding)
-from celery_chain_lint.index.symbols import AppSym, ClassSym, ModuleSym, ValueSym
+from celery_chain_lint.index import flask_apps
+from celery_chain_lint.index.symbols import (AppSym, ClassSym, ExtensionSym, ModuleSym,
+                                              ValueSym)
 
 from celery_chain_lint.index.flask import NOT_LITERAL, flask_config
 
@@ -141,13 +143,19 @@ class AppIndex:
     # ---- the apps ----
 
     def apps(self) -> List[AppSym]:
-        """Every ``Celery(...)`` app bound to a module-level name, once each."""
+        """Every ``Celery(...)`` app bound to a module-level name, once each; the apps of
+        Flask extensions (``ext = FlaskCeleryExt(app)``) and those a Flask factory keeps
+        (``celery = flask_app.extensions["celery"]``) too."""
         if self._apps is None:
             found: Dict[int, AppSym] = {}
             for module, facts in self.modules.items():
                 for name, binding in facts.bindings.items():
-                    if isinstance(binding, ValueBinding) and isinstance(binding.expr, ir.Call):
+                    if isinstance(binding, ValueBinding) and (
+                            isinstance(binding.expr, ir.Call)
+                            or flask_apps.owner_and_key(binding.expr) is not None):
                         symbol = self.resolver.lookup(module, name)
+                        if isinstance(symbol, ExtensionSym):
+                            symbol = self.resolver.extension_app(symbol)
                         if isinstance(symbol, AppSym):
                             found.setdefault(id(symbol.call), symbol)
             self._apps = list(found.values())

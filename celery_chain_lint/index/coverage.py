@@ -1,8 +1,9 @@
 """What the analyser saw of a project, so that a clean result never silently means "saw nothing".
 
 ``coverage(project)`` counts, over the files the project reports on: the Celery apps found,
-the functions decorated like tasks (``@<anything>.task``, ``@shared_task``) against the tasks
-the index holds, and the canvas sites (``x.s()``, ``x.si()``, ``x.delay()``...): modelled when
+the functions decorated like tasks (``@<anything>.task``, ``@shared_task``, a project's
+``@<name>_task`` around Celery's, and every task the index holds whatever its decorator is
+called) against the tasks the index holds, and the canvas sites (``x.s()``, ``x.si()``, ``x.delay()``...): modelled when
 the receiver is a known task, else left unknown with the reason. ``warnings(coverage)`` says
 when the numbers mean the run was blind, with the likely cause and the setting that fixes it.
 """
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING, Dict, List, Optional
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.roots import TASK_METHODS
 from celery_chain_lint.index.resolver import is_celery
-from celery_chain_lint.index.symbols import UNKNOWN, External, FunctionSym, TaskSym, ValueSym
+from celery_chain_lint.index.symbols import (UNKNOWN, ClassSym, External, FunctionSym, TaskSym,
+                                              ValueSym)
 
 if TYPE_CHECKING:
     from celery_chain_lint.index.project import Project
@@ -72,15 +74,29 @@ def coverage(project: "Project") -> Coverage:
     missing: Dict[str, set] = {}
     for facts in reported:
         for qualname, function in facts.functions.items():
-            if function.decorators and _looks_like_task(project, facts.module,
-                                                        function.decorators[0]):
+            if not function.decorators:
+                continue
+            # A task is counted whatever its decorator is called (``nautobot_task =
+            # shared_task``); a function that is not one, when its decorator is spelled as a
+            # task decorator: Celery's, or a project's ``*_task`` wrapping one (treeherder's
+            # ``@retryable_task(...)``) unless it wraps a task (osf.io's ``@queued_task`` over
+            # ``@app.task`` makes a plain function).
+            # A task kept as a static or class method (pretix's ``@staticmethod`` over
+            # ``@app.task``) is one Celery registers, and the index does not follow.
+            decorators = function.decorators
+            if function.is_method and len(decorators) > 1 \
+                    and _spelling(decorators[0]) in ("staticmethod", "classmethod"):
+                decorators = decorators[1:]
+            if (facts.module, qualname) in indexed:
                 found.task_like += 1
-                if (facts.module, qualname) in indexed:
-                    found.tasks += 1
-                else:
-                    _note_missing(project, facts.module, function.decorators[0], missing)
-                    spelled = "@" + _spelling(function.decorators[0])
-                    found.unrecognised[spelled] = found.unrecognised.get(spelled, 0) + 1
+                found.tasks += 1
+            elif _looks_like_task(project, facts.module, decorators[0],
+                                  wrapper=not any(_spelled_as_task(d, wrapper=False)
+                                                  for d in decorators[1:])):
+                found.task_like += 1
+                _note_missing(project, facts.module, decorators[0], missing)
+                spelled = "@" + _spelling(decorators[0])
+                found.unrecognised[spelled] = found.unrecognised.get(spelled, 0) + 1
         for root in facts.roots:
             for node in ir.walk(root.expr):
                 if isinstance(node, ir.Call) and isinstance(node.func, ir.Attribute) \
@@ -107,25 +123,39 @@ def _spelling(expr: ir.Expr) -> str:
     return getattr(expr, "text", "") or "..."
 
 
-def _looks_like_task(project: "Project", module: str, decorator: ir.Expr) -> bool:
-    """Spelled as Celery's task decorators are, and not another library's (``invoke.task``)."""
+def _spelled_as_task(decorator: ir.Expr, wrapper: bool) -> bool:
+    """``@app.task``, ``@shared_task``, ``@task``; with ``wrapper``, also a name ending in
+    ``_task`` (``@retryable_task(...)``, ``@celery.nautobot_task``)."""
     if isinstance(decorator, ir.Call):
         decorator = decorator.func
     if isinstance(decorator, ir.Attribute):
-        spelled = decorator.attr == "task"
+        name, exact = decorator.attr, ("task",)
     elif isinstance(decorator, ir.Name):
-        spelled = decorator.id in ("shared_task", "task")
+        name, exact = decorator.id, ("shared_task", "task")
     elif isinstance(decorator, ir.Imported):
-        spelled = decorator.name in ("shared_task", "task")
+        name, exact = decorator.name or "", ("shared_task", "task")
     else:
-        spelled = False
-    if not spelled:
         return False
+    return name in exact or (wrapper and name.endswith("_task"))
+
+
+def _looks_like_task(project: "Project", module: str, decorator: ir.Expr,
+                     wrapper: bool = True) -> bool:
+    """Spelled as Celery's task decorators are (or, with ``wrapper``, as a project's wrapping
+    one), and not another library's (``invoke.task``, huey's ``db_task``)."""
+    if not _spelled_as_task(decorator, wrapper):
+        return False
+    if isinstance(decorator, ir.Call):
+        decorator = decorator.func
     symbol = project.resolver.resolve(decorator, module)
     if symbol is UNKNOWN and isinstance(decorator, ir.Attribute):
         return not _another_librarys_object(project, decorator.value, module)
     if isinstance(symbol, FunctionSym) and _wraps_another_task_runner(project, symbol):
         return False
+    if isinstance(symbol, (FunctionSym, ClassSym)) and not _spelled_as_task(decorator, False):
+        # ``@retryable_task``: a project's wrapper of Celery's decorator only where its module
+        # imports Celery (not a helper that happens to end in ``_task``).
+        return _imports_celery(project, symbol.module)
     if not isinstance(symbol, External) or is_celery(symbol.qualname):
         return True
     # Under a module of the tree (a name it was expected to hold, not found there), or under
@@ -146,8 +176,17 @@ def _another_librarys_object(project: "Project", owner: ir.Expr, module: str) ->
         and made_by.qualname.split(".")[0] not in project.modules
 
 
-# Libraries whose ``task`` decorator makes command-line tasks, not Celery's.
-OTHER_TASK_RUNNERS = ("invoke", "fabric", "fabric2")
+# Libraries whose ``task`` decorator makes command-line tasks, or another queue's tasks, not
+# Celery's.
+OTHER_TASK_RUNNERS = ("invoke", "fabric", "fabric2", "huey", "dramatiq", "rq", "django_rq",
+                      "arq", "taskiq", "procrastinate")
+
+
+def _imports_celery(project: "Project", module: str) -> bool:
+    facts = project.modules.get(module)
+    return facts is not None and any(
+        isinstance(getattr(binding, "module", None), str) and is_celery(binding.module)
+        for binding in facts.bindings.values())
 
 
 def _wraps_another_task_runner(project: "Project", function: FunctionSym) -> bool:
@@ -244,11 +283,18 @@ def _cause(total: Coverage) -> str:
     if total.unrecognised and not total.missing_modules:
         spelled = sorted(total.unrecognised.items(), key=lambda item: (-item[1], item[0]))[:3]
         shown = ", ".join(f"`{name}` ({count})" for name, count in spelled)
-        return (f" Their decorators do not resolve to a Celery app the analyser can follow: "
-                f"{shown}. An app made at run time (an extension, a test fixture, a "
-                f"parameter) cannot be followed; where it is a module-level app imported "
-                f"under another name, set `src = [...]` in [tool.celery-chain-lint] to the "
-                f"directories your imports start from. `--show-coverage` shows what was seen.")
+        said = (f" Their decorators do not resolve to a Celery app the analyser can follow: "
+                f"{shown}.")
+        if any(name.rsplit(".", 1)[-1] in ("task", "shared_task") for name, _ in spelled):
+            said += (" An app made at run time (an extension, a test fixture, a parameter) "
+                     "cannot be followed; where it is a module-level app imported under "
+                     "another name, set `src = [...]` in [tool.celery-chain-lint] to the "
+                     "directories your imports start from.")
+        if any(name.rsplit(".", 1)[-1] not in ("task", "shared_task") for name, _ in spelled):
+            said += (" A project's own decorator is followed when it is a function returning "
+                     "Celery's (`return shared_task(**options)`, `return app.task(fn)`); a "
+                     "class, or a wrapper around the function, is not.")
+        return said + " `--show-coverage` shows what was seen."
     if not total.missing_modules:
         return (" Are the modules named as the code imports them? Set `src = [...]` in "
                 "[tool.celery-chain-lint] to the directories your imports start from; "

@@ -10,10 +10,10 @@ flask_app.extensions["celery"]`` (or ``flask_app.celery``), ``@celery_app.task``
 of the analysed code that returns one local name, and a store on that name, in ``F``'s own
 body or in the function ``G(name)`` it calls (``G``'s parameter), of a value that is an app
 the resolver knows (what a factory of apps returns, such as ``G`` itself, or a module-level
-app). Anything
-else (a store in a branch the analyser cannot tell apart, several different apps stored under
-the key, a Flask app from elsewhere, ``Celery(...)`` written in ``F`` itself) gives nothing. The bodies are read with ``ast`` from the
-source, as ``index/flask.py`` and ``index/factories.py`` do.
+app, or ``Celery(...)`` written there, whose configuration is then unknown). Anything else (a
+store in a branch the analyser cannot tell apart, several different apps stored under the key,
+a Flask app from elsewhere) gives nothing. The bodies are read with ``ast`` from the source, as
+``index/flask.py`` and ``index/factories.py`` do.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import ValueBinding
 from celery_chain_lint.index.factories import module_tree
-from celery_chain_lint.index.symbols import AppSym, FunctionSym
+from celery_chain_lint.index.symbols import AppSym, FunctionSym, celery_name
 
 if TYPE_CHECKING:
     from celery_chain_lint.index.resolver import Resolver
@@ -35,7 +35,7 @@ def stored_app(resolver: "Resolver", module: str, expr: ir.Expr) -> Optional[App
     """The app ``expr`` (``flask_app.celery``, ``flask_app.extensions["celery"]``) is, when
     ``flask_app`` holds what a factory of the analysed code returns and that factory stores
     one known app there; None otherwise."""
-    found = _owner_and_key(expr)
+    found = owner_and_key(expr)
     if found is None:
         return None
     owner, key = found
@@ -49,7 +49,7 @@ def stored_app(resolver: "Resolver", module: str, expr: ir.Expr) -> Optional[App
     return resolver.app_stored_by(factory, key)
 
 
-def _owner_and_key(expr: ir.Expr) -> Optional[Tuple[str, Key]]:
+def owner_and_key(expr: ir.Expr) -> Optional[Tuple[str, Key]]:
     if isinstance(expr, ir.Attribute) and isinstance(expr.value, ir.Name):
         return expr.value.id, ("attribute", expr.attr)
     if isinstance(expr, ir.Opaque) and expr.kind == "Subscript" and len(expr.parts) == 2:
@@ -115,14 +115,49 @@ def _app_of(resolver: "Resolver", module: str, function: ast.AST,
         if callee is None:
             return None
         symbol = resolver.resolve(_ir_name(callee), module)
-        # A factory of apps (``celery_init_app(app)``); ``Celery(...)`` written in the Flask
-        # factory itself is not followed (the app index reads the apps the facts hold).
+        if celery_name(symbol) == "Celery" or resolver.is_app_class(symbol):
+            return _made_here(resolver, module, function, value, symbol)
+        # A factory of apps (``celery_init_app(app)``).
         return resolver.app_factory(symbol) if isinstance(symbol, FunctionSym) else None
     dotted = _dotted(value)
     if dotted is None:
         return None
     symbol = resolver.resolve(_ir_name(dotted), module)
     return symbol if isinstance(symbol, AppSym) else None
+
+
+def _made_here(resolver: "Resolver", module: str, function: ast.AST, call: ast.Call,
+               cls: object) -> AppSym:
+    """The app ``Celery(...)`` makes inside ``function`` (``app.extensions["celery"] =
+    Celery(app.name)``, or a local so made in a helper that stores it and returns nothing).
+    The facts do not keep that call (no workflow root): the app's is rebuilt from the source,
+    once per call, with its keywords (``task_cls=`` is seen) but not their values. Whatever
+    the function does with it next is not read, so its configuration is unknown
+    (``AppSym.loaded``)."""
+    made = resolver.__dict__.setdefault("_made_in_functions", {})
+    key = (module, call.lineno, call.col_offset)
+    if key not in made:
+        arguments = tuple(ir.Arg(_ir_value(a.value), star="*" if isinstance(a, ast.Starred)
+                                 else "") for a in call.args)
+        arguments += tuple(ir.Arg(_ir_value(k.value), keyword=k.arg, star="" if k.arg else "**")
+                           for k in call.keywords)
+        text = ast.unparse(call)
+        ir_call = ir.Call(_ir_name(_dotted(call.func)), arguments, text=text, span=ir.Span(
+            call.lineno, call.col_offset + 1, call.end_lineno or call.lineno,
+            (call.end_col_offset or call.col_offset) + 1))
+        made[key] = AppSym(module, ir_call, loaded=f"Celery(...) made in {function.name}()",
+                           own_task_method=resolver.is_app_class(cls)
+                           and resolver.defines_method(cls, "task"))
+    return made[key]
+
+
+def _ir_value(node: ast.expr) -> ir.Expr:
+    """Every argument unknown, literals too: what the function writes on the app after
+    making it (``app.extensions["celery"].conf.update(...)``) is not read, and would win over
+    a keyword (``backend="rpc://"``)."""
+    if isinstance(node, ast.Starred):
+        node = node.value
+    return ir.Opaque(text=ast.unparse(node))
 
 
 def _stored_values(function: ast.AST, name: str, key: Key) -> Iterator[ast.expr]:

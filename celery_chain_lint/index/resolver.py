@@ -27,7 +27,9 @@ from celery_chain_lint.index.symbols import (
     UNKNOWN,
     AppSym,
     ClassSym,
+    CELERY_EXTENSIONS,
     DecoratorSym,
+    ExtensionSym,
     External,
     FunctionSym,
     InstanceSym,
@@ -215,6 +217,8 @@ class Resolver:
             return self.lookup(owner.name, name)
         if isinstance(owner, External):
             return External(f"{owner.qualname}.{name}")
+        if isinstance(owner, ExtensionSym):
+            return self.extension_app(owner) if name == owner.attribute else UNKNOWN
         if isinstance(owner, (AppSym, MemberSym)):
             return MemberSym(owner, name)
         return UNKNOWN
@@ -223,6 +227,8 @@ class Resolver:
         canonical = celery_name(func)
         if canonical == "Celery":
             return self.app_for(module, call)
+        if isinstance(func, External) and func.qualname in CELERY_EXTENSIONS:
+            return ExtensionSym(module, call, func.qualname, CELERY_EXTENSIONS[func.qualname])
         if canonical in ("shared_task", "app.task"):
             return self.decorator_call(DecoratorSym(), call, module)
         if isinstance(func, MemberSym) and isinstance(func.owner, AppSym):
@@ -268,6 +274,12 @@ class Resolver:
             symbol = self.resolve(value, function.module) if value is not None else None
             if isinstance(symbol, AppSym):
                 return symbol
+            if isinstance(value, ir.Changed) and value.was is not None:
+                # ``celery.Task = ContextTask`` before ``return celery``: still that app.
+                symbol = self.resolve(value.was, function.module)
+                if isinstance(symbol, AppSym):
+                    return dataclasses.replace(symbol, task_class_written=symbol.task_class_written
+                                               or "Task" in value.attributes)
         return None
 
     @guarded(None, memoise=True)
@@ -337,6 +349,19 @@ class Resolver:
                     return self._apps[key]
         return None
 
+    def extension_app(self, extension: ExtensionSym) -> AppSym:
+        """The app a Flask extension makes (``FlaskCeleryExt(app).celery``), once per call
+        making the extension. flask-celeryext's makes it with Flask's recipe, its settings from
+        the Flask config and its task class set to run in the app context (a project may give
+        it its own ``create_celery_app``): its configuration is unknown, and its task class is
+        not Celery's (``AppSym.task_class_written``)."""
+        key = id(extension.call)
+        if key not in self._apps:
+            self._apps[key] = AppSym(extension.module, extension.call,
+                                     loaded=f"{extension.qualname}().{extension.attribute}",
+                                     task_class_written=True)
+        return self._apps[key]
+
     def app_for(self, module: str, call: ir.Call) -> AppSym:
         key = id(call)
         if key not in self._apps:
@@ -356,6 +381,8 @@ class Resolver:
             return DecoratorSym(app=symbol.owner, open_options=symbol.owner.own_task_method)
         if isinstance(symbol, FunctionSym) and self.tasks is not None:
             return self.tasks.bare_decorator(symbol)
+        if isinstance(symbol, InstanceSym) and self.tasks is not None:
+            return self.tasks.instance_decorator(symbol.cls)
         return None
 
     def app_of_subclass(self, module: str, call: ir.Call, cls: ClassSym) -> AppSym:

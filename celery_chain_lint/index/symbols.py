@@ -52,6 +52,28 @@ class AppSym:
     # The app's class is a subclass of Celery's that defines its own ``task``: what its
     # decorator does with options and arguments is not known.
     own_task_method: bool = False
+    # The function making the app set its task class (``celery.Task = ContextTask``, Flask's
+    # ``make_celery`` recipe), as ``Celery(..., task_cls=...)`` does: what that class defines
+    # (how a task is sent) is not read.
+    task_class_written: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class ExtensionSym:
+    """A Flask extension keeping a Celery app on an attribute (``ext = FlaskCeleryExt(app)``,
+    then ``ext.celery``): ``call`` made it, ``attribute`` holds the app."""
+
+    module: str
+    call: ir.Call
+    qualname: str
+    attribute: str
+
+
+# Flask extensions that make a Celery app and keep it on an attribute of theirs.
+CELERY_EXTENSIONS = {
+    "flask_celeryext.FlaskCeleryExt": "celery",
+    "flask_celeryext.ext.FlaskCeleryExt": "celery",
+}
 
 
 @dataclass(frozen=True, eq=False)

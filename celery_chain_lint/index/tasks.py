@@ -292,6 +292,36 @@ class TaskIndex:
                 return DecoratorSym(options={**decorator.options, **options}, app=decorator.app)
         return None
 
+    @guarded(None, memoise=True)
+    def instance_decorator(self, cls: ClassSym) -> Optional[DecoratorSym]:
+        """``@retryable_task(name=..., max_retries=10)`` (treeherder): an instance of a project
+        class whose own ``__call__(self, f)`` returns Celery's decorator applied to ``f`` or
+        to a function it defines (a wrapper of ``f``): ``return shared_task(*self.args,
+        **self.kwargs)(inner)``. What the instance was given, the options among them, is not
+        followed: open, the name unknown (the task's arguments are not checked, its name is
+        not guessed)."""
+        facts = self.modules[cls.module].classes.get(cls.qualname)
+        qualname = facts.methods.get("__call__") if facts is not None else None
+        method = self.modules[cls.module].functions.get(qualname) if qualname else None
+        if method is None or method.is_async or len(method.params.items) != 2:
+            return None
+        values = [value for _, value in method.returns if value is not None]
+        if len(values) != 1 or not isinstance(values[0], ir.Call) or len(values[0].args) != 1:
+            return None
+        applied = values[0]
+        argument = applied.args[0]
+        wrapped = method.params.items[1].name
+        if argument.keyword or argument.star or not isinstance(argument.value, ir.Opaque) or not (
+                argument.value.kind == "local function"
+                or argument.value.kind == "local" and argument.value.text == wrapped):
+            return None
+        decorator = self.resolver.as_decorator(self.resolver.resolve(applied.func, cls.module))
+        if decorator is None:
+            return None
+        options = dict(decorator.options)
+        options.setdefault("name", ir.Opaque(kind="unknown name"))
+        return DecoratorSym(options=options, app=decorator.app, open_options=True)
+
     # ---- class-based tasks ----
 
     def registered(self, call: ir.Call, module: str, app: AppSym) -> object:
@@ -365,6 +395,14 @@ class TaskIndex:
                         symbol = self.resolver.resolve(node, module)
                         if isinstance(symbol, TaskSym) and symbol.task.class_facts is not None:
                             tasks.append(symbol.task)
+                    # ``app.task(fetch)`` or ``app.task(name=...)(fetch)``, assigned or not:
+                    # Celery registers the task under its name either way.
+                    elif isinstance(node, ir.Call) and node.positional and (
+                            _method_call(node.func, "task") or isinstance(node.func, ir.Call)
+                            and _method_call(node.func.func, "task")):
+                        symbol = self.resolver.resolve(node, module)
+                        if isinstance(symbol, TaskSym) and symbol.task.class_facts is None:
+                            tasks.append(symbol.task)
         unique = {id(task): task for task in tasks}
         return list(unique.values())
 
@@ -377,3 +415,7 @@ class TaskIndex:
                     names.setdefault(task.name, []).append(task)
             self._names = {key: found[0] for key, found in names.items() if len(found) == 1}
         return self._names.get(name)
+
+
+def _method_call(func: ir.Expr, method: str) -> bool:
+    return isinstance(func, ir.Attribute) and func.attr == method

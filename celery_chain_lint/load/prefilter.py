@@ -60,6 +60,8 @@ _CANVAS_CALLS = (b".s(", b".si(", b".delay(", b".apply_async(")
 # (``import_string(...)(main=...)``) names no Celery object, yet it is the app's
 # (index/resolver.py, ``Resolver.app_by_its_calls``).
 _APP_CALLS = (b".config_from_object(", b".autodiscover_tasks(")
+# Libraries whose objects make and keep a Celery app (index/symbols.py, CELERY_EXTENSIONS).
+CELERY_EXTENSION_MODULES = frozenset({"flask_celeryext"})
 # A function decorated like a task (``@app.task``, ``@shared_task``, ``@ext.celery.task(...)``):
 # read in full even when the file names no Celery object, so that the coverage counts it and
 # says when its app cannot be followed.
@@ -139,8 +141,11 @@ def scan(data: bytes) -> Scan:
         elif _IMPORT_KEYWORD.search(statement):  # not prose (``an import of invoices``)
             words.update(_WORD.findall(statement))
         position = find(b"import", end)
-    if any("celery" in module.split(".") for _, module, _ in imports):
-        words.add(b"celery")  # ``from celery import ...``, ``from .celery import app``
+    if any("celery" in module.split(".") or module.split(".")[0] in CELERY_EXTENSION_MODULES
+           for _, module, _ in imports):
+        # ``from celery import ...``, ``from .celery import app``, ``from flask_celeryext
+        # import FlaskCeleryExt`` (an app is made there: index/symbols.py CELERY_EXTENSIONS)
+        words.add(b"celery")
     names = frozenset(_decode(word) for word in words)
     # A file Python could not even decode (binary, UTF-16, a wrong coding declaration, NUL
     # bytes) goes to the full pass, which reports it (CCL999): cheap to find, and worth saying.
@@ -270,9 +275,11 @@ def relevance(project) -> Relevance:
     one of Celery's objects, a variable built from those, a function returning one, a module
     binding some), and the modules holding them (``from . import tasks``)."""
     from celery_chain_lint.index.symbols import (
+        CELERY_EXTENSIONS,
         AppSym,
         ClassSym,
         DecoratorSym,
+        ExtensionSym,
         External,
         FunctionSym,
         InstanceSym,
@@ -285,12 +292,12 @@ def relevance(project) -> Relevance:
     relevant_names: Dict[str, Set[str]] = {module: set() for module in project.modules}
 
     def relevant(symbol) -> bool:
-        if isinstance(symbol, (TaskSym, DecoratorSym, AppSym, MemberSym)):
+        if isinstance(symbol, (TaskSym, DecoratorSym, AppSym, MemberSym, ExtensionSym)):
             return True
         if isinstance(symbol, External):
             name = symbol.qualname
             return (name == "celery" or name.startswith("celery.")) \
-                and not name.startswith(INERT_CELERY_MODULES)
+                and not name.startswith(INERT_CELERY_MODULES) or name in CELERY_EXTENSIONS
         if isinstance(symbol, ModuleSym):  # ``from pkg import jobs as j``: ``j`` names it
             return bool(relevant_names.get(symbol.name))
         if isinstance(symbol, InstanceSym):
@@ -334,6 +341,13 @@ def relevance(project) -> Relevance:
         for qualname, cls in facts.classes.items():
             if "." not in qualname:
                 parts.setdefault(qualname, []).extend(cls.bases)
+                # An instance used as a task decorator (``TaskIndex.instance_decorator``):
+                # what its ``__call__`` returns.
+                call = facts.functions.get(cls.methods.get("__call__", ""))
+                if call is not None and call.elided is not None:
+                    elided.setdefault(module, {})[qualname] = call
+                elif call is not None:
+                    parts[qualname].extend(value for _, value in call.returns)
         built[module] = {name: exprs for name, exprs in parts.items() if name in facts.bindings}
 
     def returns_mention(module: str, name: str, names: Set[str]) -> bool:

@@ -190,10 +190,10 @@ def _sent_its_own_way(project, task) -> bool:
     class of the project defining ``apply_async`` or ``delay`` (pretix's ``TransactionAwareTask``
     defers both with ``transaction.on_commit``), a base class the index cannot read (from
     another package than Celery, several project bases, ``**options``), or an app created with
-    ``task_cls=``."""
+    ``task_cls=`` or given its task class by the function making it (``celery.Task = ...``)."""
     # A task's app, or for a ``shared_task`` any app of the project.
     apps = [task.app] if task.app is not None else project.apps.apps()
-    if any(app.call.keyword("task_cls") is not None for app in apps):
+    if any(app.call.keyword("task_cls") is not None or app.task_class_written for app in apps):
         return True
     lineage = task_lineage(project.resolver, task)
     return lineage is None or any(
