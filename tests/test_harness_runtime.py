@@ -481,8 +481,8 @@ def _redis():
 
 def test_redis_confirms_each_rule_and_leaves_nothing(findings_per_code, lanes):
     require("redis")
+    foreign = lanes.foreign.get("redis")  # put there before the run started
     client = _redis()
-    foreign = lanes.foreign["redis"]  # put there before the run started
     try:
         out = lanes.result("redis")
         results = out["results"]
@@ -495,7 +495,8 @@ def test_redis_confirms_each_rule_and_leaves_nothing(findings_per_code, lanes):
         assert not leftover, leftover
         assert_no_workers(out["workdir"])
     finally:
-        client.lrem("celery", 0, foreign)
+        if foreign is not None:
+            client.lrem("celery", 0, foreign)
         client.close()
 
 
@@ -560,7 +561,7 @@ def _rabbitmq_has(queue_name: str) -> bool:
 
 def test_rabbitmq_confirms_each_rule_and_leaves_nothing(findings_per_code, lanes):
     require("rabbitmq")
-    body = lanes.foreign["rabbitmq"]  # put there before the run started
+    body = lanes.foreign.get("rabbitmq")  # put there before the run started
     try:
         out = lanes.result("rabbitmq")
         results = out["results"]
@@ -571,7 +572,8 @@ def test_rabbitmq_confirms_each_rule_and_leaves_nothing(findings_per_code, lanes
         assert not _rabbitmq_has(out["queue"]), "the run's queue was not deleted"
         assert_no_workers(out["workdir"])
     finally:
-        assert _take_foreign_from_rabbitmq(body), "a foreign message on 'celery' vanished"
+        if body is not None:
+            assert _take_foreign_from_rabbitmq(body), "a foreign message on 'celery' vanished"
 
 
 def test_rabbitmq_runs_negatives_clean(lanes):
