@@ -23,11 +23,30 @@ from projects import findings, write
 ROOT = Path(__file__).resolve().parents[1]
 
 
+_WHOLE = {}
+
+
+def analysed_whole(source: SourceFile):
+    """``reading.analyse_file(source)`` (the pass that reads everything), once per file and
+    content: the two tests on real code analyse the same few hundred files (the facts are only
+    read, never changed)."""
+    key = (source.path, source.module, source.is_package, source.content)
+    if key not in _WHOLE:
+        _WHOLE[key] = reading.analyse_file(source)
+    return _WHOLE[key]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_the_whole_facts():
+    yield
+    _WHOLE.clear()  # some 80 MB for the real code
+
+
 def complete_and_elided(data: bytes, path: str = "m.py", module: str = "m"):
     """(facts read whole, facts of the eliding pass with every elided body and class's
     statements read alone, the qualnames of the bodies elided); None when the file cannot be
     analysed at all."""
-    complete, problem = reading.analyse_file(SourceFile(path, module, False, data))
+    complete, problem = analysed_whole(SourceFile(path, module, False, data))
     if problem is not None:
         return None
     elided = quiet_bodies_elided(data, path, module, False)
@@ -706,7 +725,9 @@ def test_task_method_receivers_cover_what_the_extractor_sees_on_real_code():
     checked = unknown = 0
     for source in _real_code():
         data = Path(source.path).read_bytes()
-        complete, problem = reading.analyse_file(source)
+        # The same facts as analyse_file(source), which reads those bytes from the file.
+        complete, problem = analysed_whole(
+            SourceFile(source.path, source.module, source.is_package, data))
         if problem is not None:
             continue
         for qualname, node in functions(ast.parse(data)):

@@ -153,10 +153,18 @@ def test_the_rewrite_is_a_comprehension_of_the_same_members():
                       "group(add.s(_v, 2) for _v in (1, 3,))\n")
 
 
-@pytest.mark.parametrize("merge", [False, True], ids=["starred", "merged"])
-def test_fixture_fan_outs_as_comprehensions_give_the_same_findings(tmp_path, merge):
-    literal = tmp_path / "literal"
+@pytest.fixture(scope="module")
+def literal_findings(tmp_path_factory):
+    """The findings of a copy of the fixtures as written (paths relative to the copy): what
+    both rewrites are compared with."""
+    literal = tmp_path_factory.mktemp("fan-outs") / "literal"
     shutil.copytree(ROOT / "fixtures", literal)
+    return _findings(literal)
+
+
+@pytest.mark.parametrize("merge", [False, True], ids=["starred", "merged"])
+def test_fixture_fan_outs_as_comprehensions_give_the_same_findings(tmp_path, merge,
+                                                                   literal_findings):
     rewritten_tree = tmp_path / "comprehension"
     shutil.copytree(ROOT / "fixtures", rewritten_tree)
     total = 0
@@ -167,7 +175,7 @@ def test_fixture_fan_outs_as_comprehensions_give_the_same_findings(tmp_path, mer
             path.write_text(rewritten, encoding="utf-8")
             total += count
     assert total >= 40, total  # the fixtures' fan-outs were found and rewritten
-    before, after = _findings(literal), _findings(rewritten_tree)
+    before, after = literal_findings, _findings(rewritten_tree)
     assert sorted(f for f in before - after if f[2] not in NEEDS_THE_COUNT) == [], \
         "found with literal lists only"
     assert sorted(after - before) == [], "found with comprehensions only"

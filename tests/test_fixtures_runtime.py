@@ -53,8 +53,9 @@ What each positive must show, per expected code (observed on Celery 5.7 / kombu 
   already been sent, outside the workflow.
 - CCL008 chord without results: starting it raises ``NotImplementedError`` (no backend), or
   (header tasks ignoring results) every header task ran and the body did not run: on the cache
-  backend the last header task waits ``result_chord_join_timeout`` (3 s) and the body ends
-  FAILURE(``ChordError: TimeoutError``); on a ``chord_unlock`` backend the body stays PENDING.
+  backend the last header task waits ``result_chord_join_timeout`` (3 s by default, 1 s here)
+  and the body ends FAILURE(``ChordError: TimeoutError``); on a ``chord_unlock`` backend the
+  body stays PENDING.
 - CCL009 errback receives the task id: the errback ran with the failed task's id as its first
   argument.
 - CCL010 callback on a group: ``apply_async(link=...)`` raises ``Cannot add link to group``, or
@@ -402,6 +403,12 @@ def _transport(app, redis_up: bool, results_dir: Path) -> dict:
     every 10 ms rather than once a second) with the cache backend, except where the claim is
     the broker's (``ON_REDIS``) or the backend's (``CHORD_UNLOCK_SCHEMES``; an app configured
     with no result backend keeps none).
+
+    Chords wait less than Celery's defaults, as the harness's own sessions do: the cache
+    backend's join of a header whose results were never stored gives up after 1 s (3 s by
+    default; a stored header is joined at once, whatever the bound), and ``celery.chord_unlock``
+    polls every 0.2 s (1 s by default), so a CCL008 or CCL027 positive shows itself in a
+    second instead of three.
     """
     backend = str(app.conf.result_backend or "")
     scheme = backend.split("://")[0].split("+")[0]
@@ -410,6 +417,8 @@ def _transport(app, redis_up: bool, results_dir: Path) -> dict:
         "result_backend": "cache+memory://",
         "task_default_queue": f"fixtures.{app.main}",
         "broker_transport_options": {"polling_interval": 0.01},
+        "result_chord_join_timeout": 1.0,
+        "result_chord_retry_interval": 0.2,
     }
     if app.main in ON_REDIS and redis_up:
         settings.update(
@@ -729,9 +738,9 @@ def observe_chord_without_results(replay: Replay) -> str:
             sum(run.task == "celery.chord_unlock" for run in r.runs) >= 3 or \
             backend.get_task_meta(body, cache=False)["status"] != "PENDING"
 
-    # On the cache backend the last header task waits result_chord_join_timeout (3 s) for the
-    # results that were never stored, then fails the body with ChordError(TimeoutError); on a
-    # chord_unlock backend the unlock task polls every second: three polls are enough.
+    # On the cache backend the last header task waits result_chord_join_timeout (1 s here) for
+    # the results that were never stored, then fails the body with ChordError(TimeoutError); on
+    # a chord_unlock backend the unlock task polls every 0.2 s here: three polls are enough.
     replay.settle(timeout=CHORD_WAIT, until=body_settled)
     published, runs = replay.published, replay.runs
     header = [p for p in published if p.id != body and p.task != "celery.chord_unlock"]

@@ -5,10 +5,15 @@ faults: a hung workflow, a worker that dies or is killed, a broker that goes awa
 Redis and RabbitMQ tests skip, saying why, when the service is not answering
 (``scripts/ensure-services`` starts them in CI). Redis tests use database 11 and touch only the
 keys of their own run (plus one foreign message they put there and remove).
+
+The runs on a broker (every positive on the embedded default, in two halves; each rule's first
+positive on Redis and on RabbitMQ; the negatives on each) start when the module starts, in four
+processes of their own (``harness_lanes.py``, the same calls as before): they mostly wait, so
+they overlap, and the fault tests (first in the file) run meanwhile in this process. The tests
+of those runs come last and assert on what each run returned.
 """
 from __future__ import annotations
 
-import ast
 import json
 import os
 import shutil
@@ -26,15 +31,14 @@ import pytest
 pytest.importorskip("celery")
 
 try:
-    from expectations import expected_findings
+    from harness_lanes import Lane
 except ImportError:  # tests/ became a package
-    from tests.expectations import expected_findings
+    from tests.harness_lanes import Lane
 
 from celery_chain_lint import engine  # noqa: E402
 from celery_chain_lint.harness import confirmers  # noqa: E402
 from celery_chain_lint.harness.environment import InfrastructureError  # noqa: E402
 from celery_chain_lint.harness.verify import Options, Verifier  # noqa: E402
-from celery_chain_lint.harness.workflows import project_workflows, replay_clean  # noqa: E402
 
 pytestmark = [pytest.mark.runtime,
               pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
@@ -87,8 +91,8 @@ def worker_processes(marker: str = "celery_chain_lint.harness.worker"):
     return found
 
 
-def assert_no_workers(verifier: Verifier) -> None:
-    leftover = worker_processes(verifier.env.workdir)
+def assert_no_workers(workdir: str) -> None:
+    leftover = worker_processes(workdir)
     assert not leftover, f"worker processes left behind: {leftover}"
 
 
@@ -138,39 +142,10 @@ def check_verdicts(results, backend: str):
     assert not problems, "\n".join(problems)
 
 
-def negative_workflows():
-    """Workflows of the fixtures with no ``# expect:`` in their function."""
-    expected = expected_findings(FIXTURES)
-    ranges = {}
-    negatives = []
-    for workflow in project_workflows([str(FIXTURES.relative_to(ROOT))]):
-        if not workflow.scope:
-            continue
-        path = Path(workflow.path)
-        rel = path.relative_to("fixtures").as_posix() if not path.is_absolute() \
-            else path.relative_to(FIXTURES).as_posix()
-        if rel not in ranges:
-            tree = ast.parse((ROOT / workflow.path).read_text(encoding="utf-8"))
-            ranges[rel] = {}
-            for node in ast.walk(tree):
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    ranges[rel].setdefault(node.name, []).append((node.lineno, node.end_lineno))
-        spans = ranges[rel].get(workflow.scope.split(".")[-1], [])
-        if any(file == rel and any(a <= line <= b for a, b in spans)
-               for file, line, _ in expected):
-            continue
-        negatives.append(workflow)
-    return negatives
-
-
-@pytest.fixture(scope="module")
-def negatives():
-    found = negative_workflows()
-    assert len(found) > 50
-    return found
-
-
-def check_negatives(outcomes):
+def check_negatives(out):
+    """What replay_clean(negative_workflows(), Options(...)) returned, in a lane."""
+    assert out["count"] > 50
+    outcomes = out["outcomes"]
     failed = [f"{o['path']} {o['scope']}: {o['detail']} ({o.get('canvas')})"
               for o in outcomes if o["status"] == "failed"]
     assert not failed, "negative fixtures that did not run clean:\n" + "\n".join(failed)
@@ -178,136 +153,75 @@ def check_negatives(outcomes):
     assert len(clean) >= 0.8 * len(outcomes), [o for o in outcomes if o["status"] != "clean"]
 
 
-# ---- the embedded default ---------------------------------------------------------------
+# Every positive on the embedded default, split into this many runs at once (round robin: the
+# slow confirmations, CCL012's and CCL027's, are spread over them).
+EMBEDDED_SHARDS = 2
 
 
-def test_embedded_confirms_every_positive_fixture(fixture_findings):
-    results, verifier, elapsed = verify(fixture_findings)
-    assert len(results) == len(fixture_findings)
-    check_verdicts(results, "embedded")
-    confirmed = sum(r["status"] == "confirmed" for r in results)
-    print(f"\nembedded: {confirmed}/{len(results)} confirmed in {elapsed:.1f}s")
-    assert confirmed >= 0.7 * len(results)
-    sample = next(r for r in results if r["code"] == "CCL001" and r["status"] == "confirmed")
-    assert sample["backend"]["celery"] and sample["backend"]["broker"].startswith("embedded")
-    assert "TypeError" in sample["reason"] and sample["evidence"]["nodes"]
-    timing = next((r for r in results if r["code"] == "CCL003"), None)
-    if timing is not None:
-        print(f"CCL003: {timing['evidence']['timings']}")
-        assert timing["evidence"]["timings"]["ratio"] > 1.2
-    assert_no_workers(verifier)
-    assert not Path(verifier.env.workdir).exists()
+class Lanes:
+    def __init__(self):
+        self.lanes = []
+        self.foreign = {}  # backend -> the foreign message put there before its run started
+
+    def result(self, part: str):
+        for lane in self.lanes:
+            if part in lane.parts:
+                return lane.result(part)
+        # Not started: its service was not answering when the module started.
+        pytest.skip(f"{part}: the service was not answering on 127.0.0.1 when the module "
+                    "started (scripts/ensure-services starts it)")
 
 
-def test_embedded_runs_negatives_clean(negatives):
-    check_negatives(replay_clean(negatives))
-
-
-# ---- Redis, broker and backend ----------------------------------------------------------
-
-
-def _redis():
-    import redis
-
-    return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-
-
-def test_redis_confirms_each_rule_and_leaves_nothing(findings_per_code):
-    require("redis")
-    client = _redis()
-    foreign = json.dumps({"id": f"foreign-{uuid.uuid4()}", "body": "not ours"})
-    client.lpush("celery", foreign)
+@pytest.fixture(scope="module", autouse=True)
+def lanes(request, tmp_path_factory, fixture_findings, findings_per_code):
+    """Start the runs on a broker that this session's selected tests of this module assert on,
+    in four processes (``harness_lanes.py``): the embedded positives in two halves, the
+    negatives on each backend one after the other, each rule on Redis then on RabbitMQ.
+    (More at once would make the runs compete for two cores: CCL003's confirmation times a
+    chain against a group.) Foreign messages go on Redis and RabbitMQ before the runs start."""
+    selected = {getattr(item, "originalname", item.name) for item in request.session.items
+                if item.path == request.path}
+    directory = tmp_path_factory.mktemp("lanes")
+    on_redis = {"broker": REDIS_URL, "backend": REDIS_URL}
+    on_rabbitmq = {"broker": AMQP_URL}
+    redis_up, rabbitmq_up = port_open(6379), port_open(5672)
+    embedded, negatives, brokers = [], [], []
+    if "test_embedded_confirms_every_positive_fixture" in selected:
+        for shard in range(EMBEDDED_SHARDS):
+            embedded.append([{"name": f"embedded-{shard}", "kind": "verify",
+                              "findings": fixture_findings[shard::EMBEDDED_SHARDS]}])
+    if "test_embedded_runs_negatives_clean" in selected:
+        negatives.append({"name": "embedded-negatives", "kind": "negatives"})
+    if "test_redis_runs_negatives_clean" in selected and redis_up:
+        negatives.append({"name": "redis-negatives", "kind": "negatives", "options": on_redis})
+    if "test_rabbitmq_runs_negatives_clean" in selected and rabbitmq_up:
+        negatives.append({"name": "rabbitmq-negatives", "kind": "negatives",
+                          "options": on_rabbitmq})
+    if "test_redis_confirms_each_rule_and_leaves_nothing" in selected and redis_up:
+        brokers.append({"name": "redis", "kind": "verify", "findings": findings_per_code,
+                        "options": on_redis})
+    if "test_rabbitmq_confirms_each_rule_and_leaves_nothing" in selected and rabbitmq_up:
+        brokers.append({"name": "rabbitmq", "kind": "verify", "findings": findings_per_code,
+                        "options": on_rabbitmq})
+    found = Lanes()
     try:
-        results, verifier, elapsed = verify(findings_per_code, broker=REDIS_URL,
-                                            backend=REDIS_URL)
-        check_verdicts(results, "redis")
-        print(f"\nredis: {sum(r['status'] == 'confirmed' for r in results)}/{len(results)} "
-              f"confirmed in {elapsed:.1f}s")
-        assert foreign.encode() in client.lrange("celery", 0, -1), "a foreign message vanished"
-        leftover = list(client.scan_iter(match=f"*{verifier.env.run_id}*"))
-        assert not leftover, leftover
-        assert_no_workers(verifier)
+        if any(part["name"] == "redis" for part in brokers):
+            client = _redis()
+            try:
+                foreign = json.dumps({"id": f"foreign-{uuid.uuid4()}", "body": "not ours"})
+                client.lpush("celery", foreign)
+                found.foreign["redis"] = foreign
+            finally:
+                client.close()
+        if any(part["name"] == "rabbitmq" for part in brokers):
+            found.foreign["rabbitmq"] = _foreign_on_rabbitmq()
+        for index, parts in enumerate([*embedded, negatives, brokers]):
+            if parts:
+                found.lanes.append(Lane(f"lane-{index}", parts, directory))
+        yield found
     finally:
-        client.lrem("celery", 0, foreign)
-        client.close()
-
-
-def test_redis_runs_negatives_clean(negatives):
-    require("redis")
-    check_negatives(replay_clean(negatives, Options(broker=REDIS_URL, backend=REDIS_URL)))
-
-
-# ---- RabbitMQ, broker -------------------------------------------------------------------
-
-
-def _foreign_on_rabbitmq():
-    from kombu import Connection, Exchange, Queue
-
-    body = {"id": f"foreign-{uuid.uuid4()}"}
-    with Connection(AMQP_URL, connect_timeout=3) as connection:
-        queue = Queue("celery", Exchange("celery", "direct"), "celery", durable=True)
-        with connection.Producer() as producer:
-            producer.publish(body, exchange=queue.exchange, routing_key="celery",
-                             declare=[queue], serializer="json")
-    return body
-
-
-def _take_foreign_from_rabbitmq(body) -> bool:
-    """True when the foreign message is still on ``celery`` (it is then removed; other
-    messages found on the way are put back)."""
-    from kombu import Connection
-
-    found = False
-    with Connection(AMQP_URL, connect_timeout=3) as connection:
-        queue = connection.SimpleQueue("celery", serializer="json")
-        others = []
-        try:
-            for _ in range(1000):
-                try:
-                    message = queue.get(block=True, timeout=1)
-                except queue.Empty:
-                    break
-                if message.payload == body:
-                    message.ack()
-                    found = True
-                    break
-                others.append(message)
-        finally:
-            for message in others:
-                message.requeue()
-            queue.close()
-    return found
-
-
-def _rabbitmq_has(queue_name: str) -> bool:
-    from kombu import Connection
-
-    with Connection(AMQP_URL, connect_timeout=3) as connection:
-        channel = connection.channel()
-        try:
-            channel.queue_declare(queue_name, passive=True)
-            return True
-        except Exception:  # noqa: BLE001 - NOT_FOUND
-            return False
-
-
-def test_rabbitmq_confirms_each_rule_and_leaves_nothing(findings_per_code):
-    require("rabbitmq")
-    body = _foreign_on_rabbitmq()
-    results, verifier, elapsed = verify(findings_per_code, broker=AMQP_URL)
-    try:
-        check_verdicts(results, "rabbitmq")
-        print(f"\nrabbitmq: {sum(r['status'] == 'confirmed' for r in results)}/{len(results)} "
-              f"confirmed in {elapsed:.1f}s")
-        assert not _rabbitmq_has(verifier.env.queue), "the run's queue was not deleted"
-        assert_no_workers(verifier)
-    finally:
-        assert _take_foreign_from_rabbitmq(body), "a foreign message on 'celery' vanished"
-
-
-def test_rabbitmq_runs_negatives_clean(negatives):
-    require("rabbitmq")
-    check_negatives(replay_clean(negatives, Options(broker=AMQP_URL)))
+        for lane in found.lanes:  # only one that a failed or interrupted test left running
+            lane.kill()
 
 
 # ---- faults -----------------------------------------------------------------------------
@@ -334,7 +248,7 @@ def test_a_hung_workflow_times_out_and_the_next_finding_still_runs(two_findings)
     assert any("worker restarted" in n for n in first["evidence"].get("notes", []))
     assert second["status"] == "confirmed", second["reason"]
     assert elapsed < 40
-    assert_no_workers(verifier)
+    assert_no_workers(verifier.env.workdir)
 
 
 def test_a_worker_that_dies_is_reported_and_replaced(two_findings):
@@ -343,7 +257,7 @@ def test_a_worker_that_dies_is_reported_and_replaced(two_findings):
     assert first["status"] == "skipped"
     assert "worker exited with code 7" in first["reason"]
     assert second["status"] == "confirmed", second["reason"]
-    assert_no_workers(verifier)
+    assert_no_workers(verifier.env.workdir)
 
 
 def test_a_worker_killed_from_outside_is_reported_and_replaced(two_findings):
@@ -369,7 +283,7 @@ def test_a_worker_killed_from_outside_is_reported_and_replaced(two_findings):
     first, second = results
     assert first["status"] == "skipped" and "killed by SIGKILL" in first["reason"], first
     assert second["status"] == "confirmed", second["reason"]
-    assert_no_workers(verifier)
+    assert_no_workers(verifier.env.workdir)
 
 
 @pytest.fixture
@@ -432,7 +346,7 @@ def test_the_broker_going_away_mid_run(two_findings, private_redis):
     for result in results:
         assert result["status"] in ("confirmed", "skipped"), result["reason"]
     assert elapsed < 60
-    assert_no_workers(verifier)
+    assert_no_workers(verifier.env.workdir)
     import redis
 
     client = redis.Redis.from_url(url)
@@ -455,7 +369,7 @@ def test_a_broker_that_does_not_come_back_is_an_error_within_its_bound(two_findi
     with pytest.raises(InfrastructureError, match="went away"):
         verifier.run(two_findings)
     assert time.monotonic() - started < 45
-    assert_no_workers(verifier)
+    assert_no_workers(verifier.env.workdir)
 
 
 # ---- --execute --------------------------------------------------------------------------
@@ -491,7 +405,7 @@ def test_execute_measures_a_real_payload(tmp_path):
     size = result["evidence"]["sizes"]["result_bytes"]
     assert payload.stat().st_size <= size < payload.stat().st_size * 1.2
     print(f"\n--execute: {result['reason']}")
-    assert_no_workers(verifier)
+    assert_no_workers(verifier.env.workdir)
 
 
 # ---- the command line, end to end -------------------------------------------------------
@@ -522,3 +436,146 @@ def test_cli_verify_json_and_exit_codes(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Verified 0 findings" in done.stdout
+
+
+# ---- the embedded default ---------------------------------------------------------------
+
+
+def test_embedded_confirms_every_positive_fixture(fixture_findings, lanes):
+    shards = [lanes.result(f"embedded-{shard}") for shard in range(EMBEDDED_SHARDS)]
+    results = [None] * len(fixture_findings)
+    for shard, out in enumerate(shards):
+        assert len(out["results"]) == len(fixture_findings[shard::EMBEDDED_SHARDS])
+        results[shard::EMBEDDED_SHARDS] = out["results"]
+    assert [(r["path"], r["line"], r["code"]) for r in results] == \
+        [(f["path"], f["line"], f["code"]) for f in fixture_findings]
+    check_verdicts(results, "embedded")
+    confirmed = sum(r["status"] == "confirmed" for r in results)
+    print(f"\nembedded: {confirmed}/{len(results)} confirmed in "
+          f"{max(out['elapsed'] for out in shards):.1f}s ({EMBEDDED_SHARDS} runs at once)")
+    assert confirmed >= 0.7 * len(results)
+    sample = next(r for r in results if r["code"] == "CCL001" and r["status"] == "confirmed")
+    assert sample["backend"]["celery"] and sample["backend"]["broker"].startswith("embedded")
+    assert "TypeError" in sample["reason"] and sample["evidence"]["nodes"]
+    timing = next((r for r in results if r["code"] == "CCL003"), None)
+    if timing is not None:
+        print(f"CCL003: {timing['evidence']['timings']}")
+        assert timing["evidence"]["timings"]["ratio"] > 1.2
+    for out in shards:
+        assert_no_workers(out["workdir"])
+        assert not Path(out["workdir"]).exists()
+
+
+def test_embedded_runs_negatives_clean(lanes):
+    check_negatives(lanes.result("embedded-negatives"))
+
+
+# ---- Redis, broker and backend ----------------------------------------------------------
+
+
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+
+
+def test_redis_confirms_each_rule_and_leaves_nothing(findings_per_code, lanes):
+    require("redis")
+    foreign = lanes.foreign.get("redis")  # put there before the run started
+    client = _redis()
+    try:
+        out = lanes.result("redis")
+        results = out["results"]
+        assert len(results) == len(findings_per_code)
+        check_verdicts(results, "redis")
+        print(f"\nredis: {sum(r['status'] == 'confirmed' for r in results)}/{len(results)} "
+              f"confirmed in {out['elapsed']:.1f}s")
+        assert foreign.encode() in client.lrange("celery", 0, -1), "a foreign message vanished"
+        leftover = list(client.scan_iter(match=f"*{out['run_id']}*"))
+        assert not leftover, leftover
+        assert_no_workers(out["workdir"])
+    finally:
+        if foreign is not None:
+            client.lrem("celery", 0, foreign)
+        client.close()
+
+
+def test_redis_runs_negatives_clean(lanes):
+    require("redis")
+    check_negatives(lanes.result("redis-negatives"))
+
+
+# ---- RabbitMQ, broker -------------------------------------------------------------------
+
+
+def _foreign_on_rabbitmq():
+    from kombu import Connection, Exchange, Queue
+
+    body = {"id": f"foreign-{uuid.uuid4()}"}
+    with Connection(AMQP_URL, connect_timeout=3) as connection:
+        queue = Queue("celery", Exchange("celery", "direct"), "celery", durable=True)
+        with connection.Producer() as producer:
+            producer.publish(body, exchange=queue.exchange, routing_key="celery",
+                             declare=[queue], serializer="json")
+    return body
+
+
+def _take_foreign_from_rabbitmq(body) -> bool:
+    """True when the foreign message is still on ``celery`` (it is then removed; other
+    messages found on the way are put back)."""
+    from kombu import Connection
+
+    found = False
+    with Connection(AMQP_URL, connect_timeout=3) as connection:
+        queue = connection.SimpleQueue("celery", serializer="json")
+        others = []
+        try:
+            for _ in range(1000):
+                try:
+                    message = queue.get(block=True, timeout=1)
+                except queue.Empty:
+                    break
+                if message.payload == body:
+                    message.ack()
+                    found = True
+                    break
+                others.append(message)
+        finally:
+            for message in others:
+                message.requeue()
+            queue.close()
+    return found
+
+
+def _rabbitmq_has(queue_name: str) -> bool:
+    from kombu import Connection
+
+    with Connection(AMQP_URL, connect_timeout=3) as connection:
+        channel = connection.channel()
+        try:
+            channel.queue_declare(queue_name, passive=True)
+            return True
+        except Exception:  # noqa: BLE001 - NOT_FOUND
+            return False
+
+
+def test_rabbitmq_confirms_each_rule_and_leaves_nothing(findings_per_code, lanes):
+    require("rabbitmq")
+    body = lanes.foreign.get("rabbitmq")  # put there before the run started
+    try:
+        out = lanes.result("rabbitmq")
+        results = out["results"]
+        assert len(results) == len(findings_per_code)
+        check_verdicts(results, "rabbitmq")
+        print(f"\nrabbitmq: {sum(r['status'] == 'confirmed' for r in results)}/{len(results)} "
+              f"confirmed in {out['elapsed']:.1f}s")
+        assert not _rabbitmq_has(out["queue"]), "the run's queue was not deleted"
+        assert_no_workers(out["workdir"])
+    finally:
+        if body is not None:
+            assert _take_foreign_from_rabbitmq(body), "a foreign message on 'celery' vanished"
+
+
+def test_rabbitmq_runs_negatives_clean(lanes):
+    require("rabbitmq")
+    check_negatives(lanes.result("rabbitmq-negatives"))

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from celery_chain_lint import engine
 from celery_chain_lint.load import reading
 from celery_chain_lint.load import pipeline
@@ -40,18 +42,30 @@ def check(cwd: Path, paths, **options):
     return [f.to_json() for f in report.findings]
 
 
-def test_one_file_is_checked_against_the_whole_project(tmp_path):
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    """The findings of ``check fixtures`` (no cache, default jobs) on a snapshot of its own:
+    what the partial runs are compared with (the paths are relative: the same on every
+    snapshot)."""
+    return check(snapshot(tmp_path_factory.mktemp("whole")), ["fixtures"])
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    """The same with ``jobs=1``: what the parallel runs are compared with."""
+    return check(snapshot(tmp_path_factory.mktemp("serial")), ["fixtures"], jobs=1)
+
+
+def test_one_file_is_checked_against_the_whole_project(tmp_path, whole):
     project = snapshot(tmp_path)
-    whole = check(project, ["fixtures"])
     target = os.path.join("fixtures", "shop", "pipelines.py")
     partial = check(project, [target])
     assert partial, "the tasks live in other modules: they must be indexed"
     assert partial == [f for f in whole if f["path"] == target]
 
 
-def test_pre_commit_style_run_on_changed_files(tmp_path):
+def test_pre_commit_style_run_on_changed_files(tmp_path, whole):
     project = snapshot(tmp_path)
-    whole = check(project, ["fixtures"])
     changed = [os.path.join("fixtures", "shop", "pipelines.py"),
                os.path.join("fixtures", "shop", "checkout.py")]
     partial = check(project, changed)
@@ -89,9 +103,8 @@ def test_project_root(tmp_path):
         assert project_root(str(tmp_path / "script.py")) == (str(tmp_path), True)
 
 
-def test_parallel_extraction_equals_serial(tmp_path, monkeypatch):
+def test_parallel_extraction_equals_serial(tmp_path, monkeypatch, serial):
     project = snapshot(tmp_path)
-    serial = check(project, ["fixtures"], jobs=1)
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_FILES", 2)
     old = os.getcwd()
@@ -104,12 +117,11 @@ def test_parallel_extraction_equals_serial(tmp_path, monkeypatch):
     assert [f.to_json() for f in report.findings] == serial
 
 
-def test_entries_pickled_by_workers_serve_the_next_run(tmp_path, monkeypatch):
+def test_entries_pickled_by_workers_serve_the_next_run(tmp_path, monkeypatch, serial):
     """Workers send each file's cache entry pickled, and the main process stores those bytes
     as they came: the next run must load them (through the cache's restricted unpickler)
     and find what a serial run finds."""
     project = snapshot(tmp_path)
-    serial = check(project, ["fixtures"], jobs=1)
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_FILES", 2)
     settings = Settings(cache_dir=str(tmp_path / "cache"))

@@ -2,8 +2,12 @@
 fixtures (deleted tokens, swapped brackets, cut lines...), ``check`` never raises, exits 0, 1 or
 2, and reports only positions inside the file.
 
-The analysis runs in-process (one worker, no cache) so that many examples fit in seconds; one
-test runs the command line over a batch of mutants for the exit code contract.
+The analysis runs in-process (one worker) so that many examples fit in seconds; one test runs
+the command line over a batch of mutants for the exit code contract. Random sources are analysed
+without the cache; the mutated fixtures with a cache of the test's own, so that the fixture
+project around each mutant (the same files every time) is parsed once, not once per example:
+a mutant is new content, so the mutant itself is parsed every time (the cache's exactness is
+tests/test_cache_edits.py's).
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -32,16 +37,18 @@ PROPERTY = settings(max_examples=25, deadline=None, derandomize=True, database=N
                                            HealthCheck.function_scoped_fixture])
 
 
-def analyse(root: Path, paths, prefilter: bool = True):
-    """The findings of ``check paths`` run from ``root``, as the JSON reporter gives them."""
+def analyse(root: Path, paths, prefilter: bool = True, cache_dir: Optional[Path] = None):
+    """The findings of ``check paths`` run from ``root``, as the JSON reporter gives them;
+    through a cache in ``cache_dir`` when given."""
     from celery_chain_lint import engine
     from celery_chain_lint.config.settings import Settings
 
+    settings = Settings(use_cache=False) if cache_dir is None else \
+        Settings(cache_dir=str(cache_dir))
     previous = os.getcwd()
     os.chdir(root)
     try:
-        report = engine.check([str(p) for p in paths], Settings(use_cache=False),
-                              prefilter=prefilter, jobs=1)
+        report = engine.check([str(p) for p in paths], settings, prefilter=prefilter, jobs=1)
     finally:
         os.chdir(previous)
     return [finding.to_json() for finding in report.findings]
@@ -144,7 +151,8 @@ def test_mutated_fixtures_are_analysed_without_error(fixture_copy, index, seed, 
     target.write_bytes(mutant.encode("utf-8", "surrogatepass"))
     try:
         # The mutant is reported on; its fixture project around it is the context.
-        findings = analyse(fixture_copy.parent, [Path("fixtures") / relative])
+        findings = analyse(fixture_copy.parent, [Path("fixtures") / relative],
+                           cache_dir=fixture_copy.parent / "cache")
         assert_positions_inside(findings, fixture_copy.parent)
     finally:
         target.write_text(original)
