@@ -707,6 +707,12 @@ class ModuleExtractor:
         if function is not None and function.function is not None:
             function.function.calls.append(
                 CallSite(call, with_items=scope.with_items, handlers=scope.handlers))
+        elif function is None:
+            outer = scope
+            while outer.kind == "comprehension":
+                outer = outer.parent
+            if outer.kind == "module":  # a class body's statements may be elided: not listed
+                self.facts.calls.append(call)
         return call
 
     def expr_BinaryOperation(self, node: cst.BinaryOperation, scope, depth, span) -> ir.Expr:

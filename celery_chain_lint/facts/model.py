@@ -241,6 +241,10 @@ class ModuleFacts:
     functions: Dict[str, FunctionFacts] = field(default_factory=dict)
     classes: Dict[str, ClassFacts] = field(default_factory=dict)
     roots: List[Root] = field(default_factory=list)
+    # Every call made at module level (not in a function, nor in a class body), in the order
+    # the extractor meets them: with the calls in each function's body (``FunctionFacts.
+    # calls``), where index/factories.py finds the calls of a function given an app.
+    calls: List[Expr] = field(default_factory=list)
     # Module-level ``x.attr = value`` assignments (``app.conf.result_backend = ...``).
     attribute_assignments: List[Tuple[Expr, Expr]] = field(default_factory=list)
     # ``x.conf.name = value`` inside functions: (the function's qualname, the target). Whether

@@ -1,0 +1,93 @@
+"""The analysis reads each file's content once, from the buffer it was given.
+
+With ``check - --stdin-filename F`` (the content of ``F`` on standard input) or in the editor
+(an unsaved buffer stands in for its file), every reader of a module must see that content: the
+facts, the calls of a factory given an app (index/factories.py), the Flask app a factory keeps
+(index/flask_apps.py), the Flask config Celery reads (index/flask.py), the words CCL015 looks for
+(rules/ccl015_not_a_task.py). Each test gives a buffer that differs from the file saved on disk
+and requires the findings of the buffer."""
+from __future__ import annotations
+
+import os
+import textwrap
+
+import pytest
+
+from ccl_cli import codes_at, write
+
+# ---- a factory given the app: ``register(app)`` (index/factories.py) ----
+
+TASKS = """
+def register(app):
+    @app.task
+    def add(x, y):
+        return x + y
+"""
+
+CELERY_SAVED = """
+from celery import Celery
+from proj.tasks import register
+
+app = Celery("proj", broker="redis://127.0.0.1:6379/0")
+
+
+def view():
+    app.send_task("proj.tasks.add", args=(1,))
+"""
+
+# The buffer calls the factory; the saved file does not.
+CELERY_BUFFER = """
+from celery import Celery
+from proj.tasks import register
+
+app = Celery("proj", broker="redis://127.0.0.1:6379/0")
+register(app)
+
+
+def view():
+    app.send_task("proj.tasks.add", args=(1,))
+"""
+
+
+@pytest.fixture
+def given(tmp_path, monkeypatch):
+    write(tmp_path, {"pyproject.toml": "", "proj/__init__.py": "",
+                     "proj/tasks.py": textwrap.dedent(TASKS),
+                     "proj/celery.py": textwrap.dedent(CELERY_SAVED)})
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_the_calls_of_a_factory_are_read_from_standard_input(given):
+    path = os.path.join("proj", "celery.py")
+    assert codes_at("--no-cache", path) == []  # saved: no task is made
+    buffer = textwrap.dedent(CELERY_BUFFER)
+    assert codes_at("--no-cache", "-", "--stdin-filename", path, input=buffer) == [
+        ("proj/celery.py", 10, "CCL002")]
+    # And the other way round: the saved file calls it, the buffer does not.
+    (given / "proj" / "celery.py").write_text(buffer)
+    assert codes_at("--no-cache", path) == [("proj/celery.py", 10, "CCL002")]
+    assert codes_at("--no-cache", "-", "--stdin-filename", path,
+                    input=textwrap.dedent(CELERY_SAVED)) == []
+
+
+def test_the_calls_of_a_factory_are_read_from_the_editors_buffers(given):
+    from celery_chain_lint.editor.server import findings_for
+
+    path = os.path.join("proj", "celery.py")
+    found = findings_for(path, textwrap.dedent(CELERY_BUFFER), {})
+    assert [(f.span.line, f.code) for f in found] == [(10, "CCL002")]
+    # The factory's module, open and unsaved, no longer makes a task of ``add``.
+    found = findings_for(path, textwrap.dedent(CELERY_BUFFER),
+                         {os.path.join("proj", "tasks.py"): "def register(app):\n    pass\n"})
+    assert found == []
+
+
+def test_the_cache_keeps_no_call_of_a_buffer(given):
+    """A run with the cache, the buffer first and the saved file next, and the other way."""
+    path = os.path.join("proj", "celery.py")
+    buffer = textwrap.dedent(CELERY_BUFFER)
+    for _ in range(2):
+        assert codes_at("-", "--stdin-filename", path, input=buffer) == [
+            ("proj/celery.py", 10, "CCL002")]
+        assert codes_at(path) == []
