@@ -91,3 +91,52 @@ def test_the_cache_keeps_no_call_of_a_buffer(given):
         assert codes_at("-", "--stdin-filename", path, input=buffer) == [
             ("proj/celery.py", 10, "CCL002")]
         assert codes_at(path) == []
+
+
+# ---- the Celery app a Flask factory keeps on the Flask app (index/flask_apps.py) ----
+
+FLASK_SAVED = """
+from celery import Celery
+from flask import Flask
+
+
+def celery_init_app(app):
+    celery_app = Celery(app.name)
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app
+
+
+def create_app():
+    app = Flask(__name__)
+    return app
+
+
+flask_app = create_app()
+celery = flask_app.extensions["celery"]
+
+
+@celery.task
+def add(x, y):
+    return x + y
+
+
+def view():
+    add.delay(1)
+"""
+
+FLASK_BUFFER = FLASK_SAVED.replace("    return app\n", "    celery_init_app(app)\n    return app\n")
+
+
+def test_the_app_a_flask_factory_keeps_is_read_from_the_buffer(tmp_path, monkeypatch):
+    write(tmp_path, {"pyproject.toml": "", "web/__init__.py": "",
+                     "web/app.py": textwrap.dedent(FLASK_SAVED)})
+    monkeypatch.chdir(tmp_path)
+    path = os.path.join("web", "app.py")
+    assert codes_at("--no-cache", path) == []  # saved: nothing stored, ``add`` is no task
+    assert codes_at("--no-cache", "-", "--stdin-filename", path,
+                    input=textwrap.dedent(FLASK_BUFFER)) == [("web/app.py", 29, "CCL002")]
+    from celery_chain_lint.editor.server import findings_for
+
+    found = findings_for(path, textwrap.dedent(FLASK_BUFFER), {})
+    assert [(f.span.line, f.code) for f in found] == [(29, "CCL002")]

@@ -136,6 +136,11 @@ class FunctionFacts:
     # calls ``f(*args, **kwargs)`` with its own arguments untouched: that ``wraps`` (the
     # index checks it is ``functools.wraps``); a task under it has ``f``'s parameters.
     passes_through: Optional[Expr] = None
+    # For a module-level function that stores something on a name it returns or on one of
+    # its parameters, or hands a name it returns to another function: those stores and
+    # calls, as written (index/flask_apps.py: the Celery app a Flask application factory
+    # keeps on the Flask app it returns). None for the others.
+    stores: Optional["Stores"] = None
     # Set once the project is known: the body, elided, may hold roots but names nothing
     # through which it could reach a Celery object or a plain function (facts/roots.py), so
     # it was left unread, and rules that read every function's calls skip it.
@@ -157,6 +162,34 @@ class FunctionFacts:
         ``attributes`` as an attribute name (``x.delay``)."""
         return self.elided is None or self.elided.attributes is None \
             or not self.elided.attributes.isdisjoint(attributes)
+
+
+@dataclass(frozen=True)
+class Store:
+    """``<owner>.<attribute> = value`` or ``<owner>.extensions["key"] = value`` in a function's
+    own body (not in the functions, classes or lambdas it defines), ``owner`` a plain name."""
+
+    owner: str
+    key: Tuple[str, str]  # ("attribute", the attribute) or ("extension", the key)
+    name: Optional[str]  # the value, when it is a plain name
+    # What the value is, a plain name read through the function's one assignment of it
+    # (``celery = make_celery(app)``, then ``app.celery = celery``): (True, the function
+    # called as a dotted name) for a call, (False, the dotted name) for a name or an
+    # attribute of one; None for anything else, a call of something else, a name assigned
+    # more than once or a parameter.
+    value: Optional[Tuple[bool, Tuple[str, ...]]]
+
+
+@dataclass(frozen=True)
+class Stores:
+    """What a module-level function stores on the names it returns and on its parameters
+    (``FunctionFacts.stores``), read in its own body as written: no local substituted."""
+
+    returns: Tuple[Optional[str], ...]  # each ``return``'s value when a plain name, else None
+    stores: Tuple[Store, ...]  # on a name it returns or a positional-or-keyword parameter
+    # (function called, position, the name): each plain call ``helper(..., name, ...)``
+    # passing a name it returns as a positional argument.
+    passes: Tuple[Tuple[str, int, str], ...] = ()
 
 
 @dataclass(frozen=True)
