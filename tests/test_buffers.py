@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from ccl_cli import codes_at, write
+from ccl_cli import codes_at, findings, write
 
 # ---- a factory given the app: ``register(app)`` (index/factories.py) ----
 
@@ -140,3 +140,109 @@ def test_the_app_a_flask_factory_keeps_is_read_from_the_buffer(tmp_path, monkeyp
 
     found = findings_for(path, textwrap.dedent(FLASK_BUFFER), {})
     assert [(f.span.line, f.code) for f in found] == [(29, "CCL002")]
+
+
+# ---- the Flask config Celery reads (index/flask.py) ----
+
+CONFIG_SAVED = """
+from celery import Celery
+from flask import Flask
+
+flask_app = Flask(__name__)
+flask_app.config.update(BROKER_URL="redis://127.0.0.1:6379/0",
+                        CELERY_RESULT_BACKEND="redis://127.0.0.1:6379/1")
+flask_app.config["BROKER_TRANSPORT_OPTIONS"] = {"visibility_timeout": 60}
+
+celery = Celery(flask_app.import_name)
+celery.conf.update(flask_app.config)
+
+
+@celery.task
+def add(x, y):
+    return x + y
+
+
+def later():
+    add.apply_async((1, 2), countdown=120)
+"""
+
+# The same, the transport options written two lines further down.
+CONFIG_BUFFER = CONFIG_SAVED.replace('flask_app.config["BROKER',
+                                     '# the visibility timeout\n\nflask_app.config["BROKER')
+
+
+def test_the_flask_config_is_read_from_the_buffer_and_located_there(tmp_path, monkeypatch):
+    write(tmp_path, {"pyproject.toml": "", "web/__init__.py": "",
+                     "web/app.py": textwrap.dedent(CONFIG_SAVED)})
+    monkeypatch.chdir(tmp_path)
+    path = os.path.join("web", "app.py")
+    saved, = findings("--no-cache", path)
+    assert (saved["code"], saved["line"]) == ("CCL026", 20)
+    assert f"sets it at {path}:8)" in saved["message"]
+    buffer, = findings("--no-cache", "-", "--stdin-filename", path,
+                       input=textwrap.dedent(CONFIG_BUFFER))
+    assert (buffer["code"], buffer["line"]) == ("CCL026", 22)
+    assert f"sets it at {path}:10)" in buffer["message"]
+    # A buffer that no longer writes the timeout: kombu's default (3600 s) is not exceeded.
+    assert findings("--no-cache", "-", "--stdin-filename", path, input=textwrap.dedent(
+        CONFIG_SAVED).replace('flask_app.config["BROKER', "# flask_app.config[")) == []
+    from celery_chain_lint.editor.server import findings_for
+
+    found, = findings_for(path, textwrap.dedent(CONFIG_BUFFER), {})
+    assert found.span.line == 22 and f"sets it at {path}:10)" in found.message
+
+
+def test_a_flask_config_the_buffer_writes_in_a_function_is_unknown(tmp_path, monkeypatch):
+    """The saved file writes the config at module level only; the buffer also in a function,
+    which may run at any time: nothing is said."""
+    write(tmp_path, {"pyproject.toml": "", "web/__init__.py": "",
+                     "web/app.py": textwrap.dedent(CONFIG_SAVED)})
+    monkeypatch.chdir(tmp_path)
+    path = os.path.join("web", "app.py")
+    buffer = textwrap.dedent(CONFIG_SAVED) + (
+        "\n\ndef configure():\n    flask_app.config['BROKER_URL'] = 'amqp://'\n")
+    assert findings("--no-cache", "-", "--stdin-filename", path, input=buffer) == []
+
+
+# ---- what the index reads instead of the file comes back from the cache ----
+
+
+def test_the_facts_read_instead_of_the_file_come_back_from_the_cache(tmp_path, monkeypatch):
+    """Module-level calls, a factory's stores and a Flask config's uses are facts like the
+    others: a run whose facts all come from the cache reports the same, parsing nothing."""
+    from celery_chain_lint import engine
+    from celery_chain_lint.config.settings import Settings
+
+    write(tmp_path, {"pyproject.toml": "", "proj/__init__.py": "",
+                     "proj/tasks.py": textwrap.dedent(TASKS),
+                     "proj/celery.py": textwrap.dedent(CELERY_BUFFER),
+                     "web/__init__.py": "", "web/app.py": textwrap.dedent(FLASK_BUFFER),
+                     "web/config.py": textwrap.dedent(CONFIG_SAVED)})
+    past = 10 ** 9  # written long ago: the cache trusts their stat
+    for path in tmp_path.rglob("*.py"):
+        os.utime(path, ns=(past, past))
+    monkeypatch.chdir(tmp_path)
+
+    def run():
+        report = engine.check(["."], Settings(cache_dir=str(tmp_path / "c"),
+                                              select=["CCL002", "CCL026"]))
+        return [(f.path, f.span.line, f.code, f.message) for f in report.findings], report.stats
+
+    cold, cold_stats = run()
+    assert [found[:3] for found in cold] == [
+        (os.path.join("proj", "celery.py"), 10, "CCL002"),
+        (os.path.join("web", "app.py"), 29, "CCL002"),
+        (os.path.join("web", "config.py"), 20, "CCL026")]
+    assert cold_stats["parsed"] > 0
+    # Not the findings of the last run (a file changed), the facts of the cache.
+    (tmp_path / "proj" / "__init__.py").write_text("# changed\n")
+    os.utime(tmp_path / "proj" / "__init__.py", ns=(past + 1, past + 1))
+    warm, warm_stats = run()
+    assert warm == cold
+    assert "results_cached" not in warm_stats
+    assert warm_stats["parsed"] == 0 and warm_stats["cached"] >= 4, warm_stats
+    # A value written that is not a literal comes back as the marker the app index knows.
+    import pickle
+
+    from celery_chain_lint.index.flask import NOT_LITERAL
+    assert pickle.loads(pickle.dumps(NOT_LITERAL)) is NOT_LITERAL

@@ -192,6 +192,37 @@ class Stores:
     passes: Tuple[Tuple[str, int, str], ...] = ()
 
 
+class _NotLiteral:
+    """A value written that is not a literal: the setting is unknown. One object, pickled by
+    name (the cache gives it back as itself)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOT_LITERAL"
+
+    def __reduce__(self) -> str:
+        return "NOT_LITERAL"
+
+
+NOT_LITERAL = _NotLiteral()
+
+
+@dataclass(frozen=True)
+class ConfigUses:
+    """The uses of a module-level name in its module, each one followed (``ModuleFacts.
+    config_uses``): what is written to ``<name>.config`` at module level in literals, and the
+    functions the name is handed to."""
+
+    # (key, literal value or NOT_LITERAL, line) of each key written (the last write of a key
+    # wins), in the order the keys are first met
+    written: Tuple[Tuple[str, object, int], ...] = ()
+    # The function, as a dotted name (None when it is not one), of each call the name is
+    # passed to as a positional argument: the index requires each to be the Celery factory or
+    # a library's (``CORS(app)``).
+    passed_to: Tuple[Optional[Tuple[str, ...]], ...] = ()
+
+
 @dataclass(frozen=True)
 class ElidedBody:
     """A function body the libcst pass left for later (celery_chain_lint/load/bodies.py): what it
@@ -286,5 +317,9 @@ class ModuleFacts:
     # Elided bodies that may hold roots (``ElidedBody.may_hold_roots``), in source order:
     # their roots are added to ``roots`` once the project is known, if relevant.
     roots_if_relevant: List["ElidedBody"] = field(default_factory=list)
+    # In a module where Celery reads a Flask app's config (``celery.conf.update(x.config)``),
+    # how each module-level name made by a call (``flask_app = Flask(__name__)``) is used
+    # (``ConfigUses``), or None when a use cannot be followed: index/flask.py. Empty elsewhere.
+    config_uses: Dict[str, Optional["ConfigUses"]] = field(default_factory=dict)
     # Lines carrying ``# noqa`` comments: line -> codes (empty tuple for a bare ``# noqa``).
     noqa: Dict[int, Tuple[str, ...]] = field(default_factory=dict)

@@ -21,7 +21,6 @@ body the analysis left unread, is not seen.
 """
 from __future__ import annotations
 
-import ast
 from typing import TYPE_CHECKING, Dict, Iterator, Optional, Set, Tuple
 
 from celery_chain_lint.facts import ir
@@ -167,23 +166,3 @@ def _callers(resolver: "Resolver", function: FunctionSym) -> Optional[Dict[str, 
         if len(found) > MAX_CALLER_MODULES:
             return None
     return found
-
-
-def module_tree(resolver: "Resolver", module: str) -> Optional[ast.Module]:
-    """The module's file read again with ``ast`` (once a run): what the facts do not keep
-    (the calls of a factory, the keys a Flask factory writes). From disk: a buffer given on
-    standard input or by the editor is not what is read here."""
-    cache = resolver.memo.setdefault(("factories.trees",), {})
-    if module not in cache:
-        facts = resolver.modules.get(module)
-        tree = None
-        if facts is not None and facts.path:
-            try:
-                with open(facts.path, "rb") as handle:
-                    tree = ast.parse(handle.read())
-            except (OSError, SyntaxError, ValueError):
-                tree = None
-        cache[module] = tree
-    return cache[module]
-
-
