@@ -192,31 +192,15 @@ class Stores:
     passes: Tuple[Tuple[str, int, str], ...] = ()
 
 
-class _NotLiteral:
-    """A value written that is not a literal: the setting is unknown. One object, pickled by
-    name (the cache gives it back as itself)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NOT_LITERAL"
-
-    def __reduce__(self) -> str:
-        return "NOT_LITERAL"
-
-
-NOT_LITERAL = _NotLiteral()
-
-
 @dataclass(frozen=True)
 class ConfigUses:
     """The uses of a module-level name in its module, each one followed (``ModuleFacts.
     config_uses``): what is written to ``<name>.config`` at module level in literals, and the
     functions the name is handed to."""
 
-    # (key, literal value or NOT_LITERAL, line) of each key written (the last write of a key
-    # wins), in the order the keys are first met
-    written: Tuple[Tuple[str, object, int], ...] = ()
+    # (key, whether the value is a literal, the value or None, line) of each key written
+    # (the last write of a key wins), in the order the keys are first met
+    written: Tuple[Tuple[str, bool, object, int], ...] = ()
     # The function, as a dotted name (None when it is not one), of each call the name is
     # passed to as a positional argument: the index requires each to be the Celery factory or
     # a library's (``CORS(app)``).

@@ -16,8 +16,10 @@ import ast
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.model import NOT_LITERAL, ConfigUses, ModuleFacts, ValueBinding
+from celery_chain_lint.facts.model import ConfigUses, ModuleFacts, ValueBinding
 
+# A value written that is not a literal (``ConfigUses.written`` says so).
+NOT_LITERAL = object()
 # Methods of a Flask config writing literals (index/flask.py).
 CONFIG_WRITES = frozenset({"update", "from_mapping"})
 
@@ -65,8 +67,8 @@ def config_uses(tree: ast.Module, names: Iterable[str]) -> Dict[str, Optional[Co
     - ``name = ...`` once, a module-level statement;
     - ``name.attr`` for any attribute but ``config`` (``app.route``, ``app.import_name``);
     - ``name.config[...]`` read; ``name.config["KEY"] = value``, ``name.config.update(...)``
-      or ``name.config.from_mapping(...)`` as module-level statements, with literal keys (the
-      values that are not literals are NOT_LITERAL); ``x.conf.update(name.config)``;
+      or ``name.config.from_mapping(...)`` as module-level statements, with literal keys (a
+      value may not be a literal: that setting is then unknown); ``x.conf.update(name.config)``;
     - ``f(..., name, ...)``: the index decides whether ``f`` is one that may take it.
     """
     occurrences: Dict[str, List[ast.Name]] = {name: [] for name in names}
@@ -104,8 +106,9 @@ def _uses(parents: Dict[int, ast.AST], top, found: List[ast.Name]) -> Optional[C
             passed_to.append(_dotted(parent.func))
             continue
         return None
-    return ConfigUses(tuple((key, value, line) for key, (value, line) in written.items()),
-                      tuple(passed_to))
+    return ConfigUses(tuple((key, value is not NOT_LITERAL,
+                             None if value is NOT_LITERAL else value, line)
+                            for key, (value, line) in written.items()), tuple(passed_to))
 
 
 def _literal(node: ast.AST):

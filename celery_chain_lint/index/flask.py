@@ -18,16 +18,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.model import (NOT_LITERAL, ConfigUses, FromImportBinding,
-                                          ImportBinding, ValueBinding)
+from celery_chain_lint.facts.model import (ConfigUses, FromImportBinding, ImportBinding,
+                                          ValueBinding)
 from celery_chain_lint.index.symbols import External, FunctionSym
 
 if TYPE_CHECKING:
     from celery_chain_lint.index.apps import AppIndex
 
-__all__ = ["NOT_LITERAL", "flask_config"]
-
 FLASK_CLASSES = frozenset({"flask.Flask", "flask.app.Flask"})
+NOT_LITERAL = object()  # a value written that is not a literal: the setting is unknown
 
 
 def flask_config(index: "AppIndex", owner: ir.Expr, module: str,
@@ -50,7 +49,8 @@ def flask_config(index: "AppIndex", owner: ir.Expr, module: str,
     uses = facts.config_uses.get(name)
     if uses is None or not _handed_to_known(index, uses, module, factory):
         return None
-    return [(key, value, f"{facts.path}:{line}") for key, value, line in uses.written]
+    return [(key, value if literal else NOT_LITERAL, f"{facts.path}:{line}")
+            for key, literal, value, line in uses.written]
 
 
 def _flask_app_name(index: "AppIndex", owner: ir.Expr, module: str,
