@@ -205,6 +205,60 @@ def test_a_flask_config_the_buffer_writes_in_a_function_is_unknown(tmp_path, mon
     assert findings("--no-cache", "-", "--stdin-filename", path, input=buffer) == []
 
 
+# ---- the words CCL015 looks for (rules/ccl015_not_a_task.py) ----
+
+NOT_A_TASK = {
+    "pyproject.toml": "",
+    "shop/__init__.py": "",
+    "shop/tasks.py": "from celery import shared_task\n\n\n@shared_task\ndef add(x, y):\n"
+                     "    return x + y\n",
+}
+CALLER = "from shop import tasks\n\n\ndef view():\n    tasks.missing.delay(1)\n"
+
+
+def test_what_ccl015_reads_of_a_module_is_the_buffers(tmp_path, monkeypatch):
+    # Saved, the calling module checks the tasks' attributes itself: nothing is said.
+    write(tmp_path, {**NOT_A_TASK, "shop/views.py": CALLER + "\n\nhasattr(tasks, 'missing')\n"})
+    monkeypatch.chdir(tmp_path)
+    path = os.path.join("shop", "views.py")
+    assert codes_at("--no-cache", "--select", "CCL015", path) == []
+    assert codes_at("--no-cache", "--select", "CCL015", "-", "--stdin-filename", path,
+                    input=CALLER) == [("shop/views.py", 5, "CCL015")]
+    # The module of the tasks, open in the editor, gets its attributes at run time.
+    from celery_chain_lint.editor.server import findings_for
+
+    assert [f.code for f in findings_for(path, CALLER, {}) if f.code == "CCL015"] == ["CCL015"]
+    dynamic = NOT_A_TASK["shop/tasks.py"] + "\n\ndef __getattr__(name):\n    return add\n"
+    assert [f for f in findings_for(path, CALLER, {os.path.join("shop", "tasks.py"): dynamic})
+            if f.code == "CCL015"] == []
+
+
+@pytest.mark.parametrize("source", [
+    b"getattr(x, 'a')", b"x = getattr (m, 'a')", b"hasattr\n(m, 'a')", b"setattr\t(m, 'a', 1)",
+    b"mygetattr(x)", b"_getattr(x)", b"getattr", b"getattr = 1", b"x.getattr(m)", b"\xe9getattr(x)",
+    b"import sys\nsys.modules['a']", b"m.__dict__", b"attr(", b"tattr(x)", b"settattr(x)",
+    b"getattrs(x)", b"getattr" + b" " * 100 + b"(x)", b"",
+])
+def test_the_words_ccl015_looks_for_are_found_as_its_regular_expression_finds_them(source):
+    from celery_chain_lint.facts.whole_file import CHECKS_ATTRIBUTES, checks_attributes
+
+    assert checks_attributes(source) == (CHECKS_ATTRIBUTES.search(source) is not None)
+
+
+def test_the_words_ccl015_looks_for_in_real_code():
+    from celery_chain_lint.facts.whole_file import CHECKS_ATTRIBUTES, checks_attributes
+
+    root = Path(__file__).resolve().parents[1]
+    paths = list((root / "celery_chain_lint").rglob("*.py")) + list((root / "tests").glob("*.py"))
+    found = 0
+    for path in paths:
+        data = path.read_bytes()
+        expected = CHECKS_ATTRIBUTES.search(data) is not None
+        assert checks_attributes(data) == expected, path
+        found += expected
+    assert 0 < found < len(paths)
+
+
 # ---- what the index reads instead of the file comes back from the cache ----
 
 

@@ -305,5 +305,12 @@ class ModuleFacts:
     # how each module-level name made by a call (``flask_app = Flask(__name__)``) is used
     # (``ConfigUses``), or None when a use cannot be followed: index/flask.py. Empty elsewhere.
     config_uses: Dict[str, Optional["ConfigUses"]] = field(default_factory=dict)
+    # False only when the source, read as bytes, spells no way for the module to get
+    # attributes the analysis does not see (``__getattr__``, ``globals()``, ``setattr(``...:
+    # ``whole_file.ADDS_ATTRIBUTES``), and no way to add or check another module's
+    # (``hasattr(``, ``getattr(``, ``setattr(``, ``sys.modules``, ``__dict__``): CCL015 says
+    # nothing of a name a module lacks then.
+    may_add_attributes: bool = True
+    may_check_attributes: bool = True
     # Lines carrying ``# noqa`` comments: line -> codes (empty tuple for a bare ``# noqa``).
     noqa: Dict[int, Tuple[str, ...]] = field(default_factory=dict)

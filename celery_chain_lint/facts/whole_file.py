@@ -1,6 +1,9 @@
 """Facts read from a file's whole source beside the libcst pass, which may not see all of it
 (function bodies and class statements are elided before it runs: load/bodies.py).
 
+- ``ModuleFacts.may_add_attributes`` and ``may_check_attributes``: whether the bytes spell a
+  way for the module to get attributes at run time, or to add or check another module's
+  (CCL015 reads them): plain substring searches;
 - ``ModuleFacts.config_uses``: in a module where Celery reads a Flask app's configuration
   (``celery.conf.update(flask_app.config)``, a root the libcst pass keeps), how each
   module-level name made by a call is used anywhere in the module, read from its ``ast``: the
@@ -13,6 +16,7 @@ nothing after the facts pass reads the file again.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
@@ -22,12 +26,23 @@ from celery_chain_lint.facts.model import ConfigUses, ModuleFacts, ValueBinding
 NOT_LITERAL = object()
 # Methods of a Flask config writing literals (index/flask.py).
 CONFIG_WRITES = frozenset({"update", "from_mapping"})
+# Source text through which a module may get attributes the analyser does not see.
+ADDS_ATTRIBUTES = (b"__getattr__", b"globals()", b"setattr(", b"sys.modules", b"__dict__",
+                   b"vars(", b"exec(", b"import_module")
+# Source text through which a module may add or check another module's attributes: what
+# ``CHECKS_ATTRIBUTES.search`` finds, found faster (``checks_attributes``).
+CHECKS_ATTRIBUTES = re.compile(
+    rb"(?<!\w)(?:setattr|hasattr|getattr)\s*\(|sys\.modules|__dict__")
+_OPENING = re.compile(rb"\s*\(")
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
 def add_whole_file_facts(facts: ModuleFacts, data: bytes,
                          tree: Optional[ast.Module] = None) -> ModuleFacts:
     """``facts`` with what is read from the whole of ``data`` (``tree``: ``ast.parse(data)``,
     when the caller has it)."""
+    facts.may_add_attributes = any(word in data for word in ADDS_ATTRIBUTES)
+    facts.may_check_attributes = checks_attributes(data)
     if b"config" in data and reads_a_config(facts):
         if tree is None:
             try:
@@ -39,6 +54,23 @@ def add_whole_file_facts(facts: ModuleFacts, data: bytes,
                 name for name, binding in facts.bindings.items()
                 if isinstance(binding, ValueBinding) and isinstance(binding.expr, ir.Call)])
     return facts
+
+
+def checks_attributes(data: bytes) -> bool:
+    """``CHECKS_ATTRIBUTES.search(data)`` is not None, without a regular expression tried at
+    every byte (ten times slower): ``attr`` found first, what surrounds it checked then."""
+    if b"sys.modules" in data or b"__dict__" in data:
+        return True
+    find = data.find
+    at = find(b"attr")
+    while at != -1:
+        start = at - 3
+        if start >= 0 and data[start:at] in (b"set", b"has", b"get") \
+                and (start == 0 or data[start - 1] not in _WORD_BYTES) \
+                and _OPENING.match(data, at + 4) is not None:
+            return True
+        at = find(b"attr", at + 4)
+    return False
 
 
 def reads_a_config(facts: ModuleFacts) -> bool:

@@ -284,8 +284,7 @@ def elided_facts(data: bytes, path: str, module: str, is_package: bool,
     kept, ends, elided = skeleton(data, keep, tree)
     text = decode(kept).text
     facts = extract_module(parse_text(text, nesting_checked), path, module, is_package, text)
-    if keep is not None:  # the full pass (the definitions tier never reads a config)
-        add_whole_file_facts(facts, data, tree)
+    add_whole_file_facts(facts, data, tree)
     for table in (facts.functions, facts.classes):
         for definition in table.values():
             span = definition.span
