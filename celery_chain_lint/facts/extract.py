@@ -33,6 +33,7 @@ from celery_chain_lint.facts.model import (
     FunctionFacts,
     ImportBinding,
     ModuleFacts,
+    NamesCall,
     Param,
     Params,
     Root,
@@ -797,7 +798,9 @@ class ModuleExtractor:
             while outer.kind == "comprehension":
                 outer = outer.parent
             if outer.kind == "module":  # a class body's statements may be elided: not listed
-                self.facts.calls.append(call)
+                named = _names_call(call)
+                if named is not None:
+                    self.facts.calls.append(named)
         return call
 
     def expr_BinaryOperation(self, node: cst.BinaryOperation, scope, depth, span) -> ir.Expr:
@@ -973,6 +976,27 @@ def _conf_item(target: cst.Subscript) -> Optional[str]:
             return None
         return value if isinstance(value, str) else None
     return None
+
+
+def _names_call(call: ir.Call) -> Optional[NamesCall]:
+    """``call`` as ``ModuleFacts.calls`` keeps it, if it is one kept."""
+    func = ir.dotted_name(call.func)
+    if func is None or call.has_splat:
+        return None
+    positional: List[Optional[Tuple[str, ...]]] = []
+    keywords: List[Tuple[str, Optional[Tuple[str, ...]]]] = []
+    passes = False
+    for arg in call.args:
+        dotted = ir.dotted_name(arg.value)
+        parts = tuple(dotted.split(".")) if dotted is not None else None
+        passes = passes or parts is not None
+        if arg.keyword is None:
+            positional.append(parts)
+        else:
+            keywords.append((arg.keyword, parts))
+    if not passes:
+        return None
+    return NamesCall(tuple(func.split(".")), tuple(positional), tuple(keywords))
 
 
 def _plain_name(node: Optional[cst.BaseExpression]) -> bool:

@@ -252,6 +252,17 @@ class CallSite:
     in_try_body: bool = False
 
 
+@dataclass(frozen=True)
+class NamesCall:
+    """A call ``a.b(c, d.e, key=f, ...)`` of a dotted name passing at least one dotted name,
+    without ``*`` or ``**``, written as names only (``ModuleFacts.calls``: a module of URL
+    patterns makes hundreds of calls, whose other arguments nothing reads)."""
+
+    func: Tuple[str, ...]
+    positional: Tuple[Optional[Tuple[str, ...]], ...]  # each argument's dotted name, or None
+    keywords: Tuple[Tuple[str, Optional[Tuple[str, ...]]], ...] = ()
+
+
 @dataclass
 class ClassFacts:
     qualname: str
@@ -289,10 +300,11 @@ class ModuleFacts:
     functions: Dict[str, FunctionFacts] = field(default_factory=dict)
     classes: Dict[str, ClassFacts] = field(default_factory=dict)
     roots: List[Root] = field(default_factory=list)
-    # Every call made at module level (not in a function, nor in a class body), in the order
-    # the extractor meets them: with the calls in each function's body (``FunctionFacts.
-    # calls``), where index/factories.py finds the calls of a function given an app.
-    calls: List[Expr] = field(default_factory=list)
+    # The calls made at module level (not in a function, nor in a class body) of a dotted
+    # name passing one, in the order the extractor meets them: with the calls in each
+    # function's body (``FunctionFacts.calls``), where index/factories.py finds the calls of
+    # a function given an app.
+    calls: List["NamesCall"] = field(default_factory=list)
     # Module-level ``x.attr = value`` assignments (``app.conf.result_backend = ...``).
     attribute_assignments: List[Tuple[Expr, Expr]] = field(default_factory=list)
     # ``x.conf.name = value`` inside functions: (the function's qualname, the target). Whether

@@ -30,7 +30,6 @@ from celery_chain_lint.facts.model import (
     POSITIONAL_OR_KEYWORD,
     FromImportBinding,
     ImportBinding,
-    ModuleFacts,
 )
 from celery_chain_lint.index.symbols import AppSym, FunctionSym
 
@@ -74,21 +73,18 @@ def app_of_parameter(resolver: "Resolver", function: FunctionSym,
         return None
     position = names.index(parameter) if param.kind != KEYWORD_ONLY else None
     found: Dict[int, AppSym] = {}
-    for caller, scope, call, argument in _arguments(resolver, function, position,
-                                                    None if param.kind == POSITIONAL_ONLY
-                                                    else parameter):
-        symbol = _resolve_argument(resolver, caller, scope, call, argument)
+    for caller, scope, argument in _arguments(resolver, function, position,
+                                              None if param.kind == POSITIONAL_ONLY
+                                              else parameter):
+        symbol = _resolve_argument(resolver, caller, scope, argument)
         if isinstance(symbol, AppSym):
             found[id(symbol.call)] = symbol
     return next(iter(found.values())) if len(found) == 1 else None
 
 
-def _resolve_argument(resolver: "Resolver", module: str, scope: str, call: ir.Call,
+def _resolve_argument(resolver: "Resolver", module: str, scope: str,
                       argument: ir.Expr) -> object:
-    """What the argument is, ``call`` being made in the function ``scope`` of ``module`` ("" at
-    module level)."""
-    if not _inside(argument.span, call.span):
-        return None  # a local's value, substituted from where it was assigned: not followed
+    """What the argument is, in the function ``scope`` of ``module`` ("" at module level)."""
     if isinstance(argument, ir.Opaque) and argument.kind == "local":
         facts = resolver.modules.get(module)
         function = facts.functions.get(scope) if facts is not None and scope \
@@ -102,16 +98,9 @@ def _resolve_argument(resolver: "Resolver", module: str, scope: str, call: ir.Ca
     return resolver.resolve(argument, module)
 
 
-def _inside(inner: Optional[ir.Span], outer: Optional[ir.Span]) -> bool:
-    return inner is not None and outer is not None \
-        and (outer.line, outer.column) <= (inner.line, inner.column) \
-        and (inner.end_line, inner.end_column) <= (outer.end_line, outer.end_column)
-
-
 def _arguments(resolver: "Resolver", function: FunctionSym, position: Optional[int],
-               keyword: Optional[str]) -> Iterator[Tuple[str, str, ir.Call, ir.Expr]]:
-    """(calling module, the function making the call or "", the call, the argument) for each
-    call."""
+               keyword: Optional[str]) -> Iterator[Tuple[str, str, ir.Expr]]:
+    """(calling module, the function making the call or "", the argument) for each call."""
     callers = _callers(resolver, function)
     if callers is None:
         return
@@ -119,31 +108,48 @@ def _arguments(resolver: "Resolver", function: FunctionSym, position: Optional[i
         facts = resolver.modules.get(module)
         if facts is None:
             continue
-        for scope, call in _calls(facts, {spelling[0] for spelling in spellings}):
-            dotted = ir.dotted_name(call.func)
-            if dotted is None or tuple(dotted.split(".")) not in spellings:
+        for call in facts.calls:  # at module level: names only
+            if call.func not in spellings:
                 continue
-            if call.has_splat:
-                continue  # a splat: the argument is not known
-            positional = call.positional
-            if position is not None and position < len(positional):
-                yield module, scope, call, positional[position]
-            elif keyword is not None:
-                for arg in call.args:
-                    if arg.keyword == keyword:
-                        yield module, scope, call, arg.value
+            if position is not None and position < len(call.positional):
+                dotted = call.positional[position]
+            else:
+                dotted = dict(call.keywords).get(keyword) if keyword is not None else None
+            if dotted is not None:
+                yield module, "", _ir_name(dotted)
+        heads = {spelling[0] for spelling in spellings}
+        for qualname, function_facts in list(facts.functions.items()):
+            if not function_facts.may_mention(heads):
+                continue  # its body is not read
+            for site in function_facts.calls:
+                call = site.call
+                dotted = ir.dotted_name(call.func) if isinstance(call, ir.Call) else None
+                if dotted is None or tuple(dotted.split(".")) not in spellings:
+                    continue
+                if call.has_splat:
+                    continue  # a splat: the argument is not known
+                positional = call.positional
+                if position is not None and position < len(positional):
+                    argument: Optional[ir.Expr] = positional[position]
+                else:
+                    argument = call.keyword(keyword) if keyword is not None else None
+                if argument is not None and _inside(argument.span, call.span):
+                    # (Outside the call: a local's value, substituted from where it was
+                    # assigned, not followed.)
+                    yield module, qualname, argument
 
 
-def _calls(facts: ModuleFacts, names: Set[str]) -> Iterator[Tuple[str, ir.Call]]:
-    """(the function making it or "", the call) for the module's calls, those of the functions
-    whose body may spell one of ``names``."""
-    for call in facts.calls:
-        yield "", call
-    for qualname, function in list(facts.functions.items()):
-        if function.may_mention(names):
-            for site in function.calls:
-                if isinstance(site.call, ir.Call):
-                    yield qualname, site.call
+def _inside(inner: Optional[ir.Span], outer: Optional[ir.Span]) -> bool:
+    return inner is not None and outer is not None \
+        and (outer.line, outer.column) <= (inner.line, inner.column) \
+        and (inner.end_line, inner.end_column) <= (outer.end_line, outer.end_column)
+
+
+def _ir_name(dotted: Tuple[str, ...]) -> ir.Expr:
+    expr: ir.Expr = ir.Name(text=dotted[0], id=dotted[0])
+    for attr in dotted[1:]:
+        expr = ir.Attribute(text=f"{expr.text}.{attr}", value=expr, attr=attr)
+    return expr
 
 
 def _callers(resolver: "Resolver", function: FunctionSym) -> Optional[Dict[str, Set[tuple]]]:
