@@ -6,7 +6,9 @@ the statement order; ``Celery(backend=...)`` wins over a ``result_backend`` in t
 """
 from __future__ import annotations
 
-from projects import make_project
+import pytest
+
+from projects import findings, make_project, write
 
 from celery_chain_lint.index.apps import ABSENT, LITERAL, UNKNOWN
 
@@ -343,3 +345,40 @@ def test_a_plugins_own_settings_are_not_the_hosts_django_settings(tmp_path):
     assert config.backend_kind() == "none"
     write(tmp_path / "d", named)
     assert [f["code"] for f in findings(["."], True, tmp_path / "d")[0]] == ["CCL008"]
+
+
+@pytest.mark.parametrize("backend, says", [
+    ('"db+sqlite:///results.sqlite"', "the body never runs: celery.chord_unlock waits for "
+                                      "results that are never stored and retries forever"),
+    ('"cache+memory://"', "the body never runs: the cache backend counts the header's results, "
+                          "which are never stored, and after result_chord_join_timeout (3 s) "
+                          "the body fails with ChordError(TimeoutError)"),
+    ('"redis://localhost:6379/1"', "it works on the Redis backend by accident"),
+    ('os.environ["RESULT_BACKEND"]', "on the database backend the body never runs "
+                                     "(celery.chord_unlock retries forever); on the cache "
+                                     "backend it fails with ChordError(TimeoutError) without "
+                                     "running"),
+])
+def test_ccl008_says_what_header_tasks_ignoring_results_do_on_the_apps_backend(
+        tmp_path, backend, says):
+    """As observed (CCL008's documentation): on the database backend chord_unlock retries
+    forever, on the cache backend the body ends ChordError(TimeoutError), on Redis it runs."""
+    write(tmp_path, {"proj/__init__.py": "", "proj/celery.py": f"""
+        import os
+        from celery import Celery, chord
+        app = Celery("proj", broker="redis://", backend={backend})
+
+        @app.task(ignore_result=True)
+        def fetch(x):
+            return x
+
+        @app.task
+        def merge(values):
+            return values
+
+        def run():
+            return chord([fetch.s(1), fetch.s(2)], merge.s()).delay()
+    """})
+    found = [f for f in findings(["proj"], True, tmp_path)[0] if f["code"] == "CCL008"]
+    assert len(found) == 1
+    assert found[0]["message"].startswith(f"chord header task fetch ignores results: {says}")

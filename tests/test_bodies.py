@@ -74,8 +74,8 @@ def complete_and_elided(data: bytes, path: str = "m.py", module: str = "m"):
 
 def assert_same_facts(complete, elided, elided_qualnames, where):
     # IR nodes compare by identity (rules rely on it): compare what they print, every field.
-    for name in ("bindings", "star_imports", "classes", "roots", "attribute_assignments",
-                 "conf_writes_in_functions"):
+    for name in ("bindings", "star_imports", "classes", "roots", "calls",
+                 "attribute_assignments", "conf_writes_in_functions", "config_uses"):
         assert repr(getattr(elided, name)) == repr(getattr(complete, name)), (where, name)
     # Functions defined inside an elided body are not listed: no name resolves to a
     # function's local, and one that may be a task (decorated) is in a body read for its roots

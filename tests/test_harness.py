@@ -329,3 +329,120 @@ def test_progress_is_a_bar_on_a_terminal_and_plain_lines_otherwise():
     text, out = io.StringIO(), io.StringIO()
     ProgressPrinter(text, "text", out)(1, 2, finding, result)
     assert out.getvalue().startswith("a.py:3:1: CCL001 confirmed: TypeError: boom")
+
+
+# ---- a worker that dies during a run ----
+
+
+@pytest.fixture(scope="module")
+def fixture_claims():
+    """The first finding with replay data of each code on the fixtures, and one CCL008 of
+    header tasks ignoring results (the other CCL008 findings replay on a client app)."""
+    import os
+
+    from celery_chain_lint.config.settings import Settings
+    from celery_chain_lint.engine import check
+
+    old = os.getcwd()
+    os.chdir(ROOT / "fixtures")
+    try:
+        report = check(["."], Settings(use_cache=False, select=["ALL"]))
+    finally:
+        os.chdir(old)
+    claims = {}
+    for finding in report.findings:
+        claim = Claim.from_json(finding.to_json())
+        if claim.replay is None:
+            continue
+        key = claim.code
+        if claim.code == "CCL008" and claim.replay.ignoring:
+            key = "CCL008 ignoring"
+        claims.setdefault(key, claim)
+    return claims
+
+
+def _judged_with_a_dying_worker(claim, tmp_path, die_at):
+    """The confirmer's verdict when the worker dies during its ``die_at``-th run (a session
+    that runs nothing: every run ends at once, its worker dead or alive)."""
+    from celery_chain_lint.harness.replayer import Observation
+    from celery_chain_lint.harness.session import Run
+    from celery_chain_lint.harness.verify import Context
+
+    count = [0]
+
+    def run(*args, **kwargs):
+        count[0] += 1
+        died = "exited (signal 9)" if count[0] == die_at else None
+        return Run(None, observation=Observation({}, 0.1, True, False, worker=died))
+
+    env = Environment(workdir=str(tmp_path))
+    app = build_app({"conf": env.conf(),
+                     "tasks": {n: s.to_json() for n, s in replay_tasks(claim.replay).items()},
+                     "control": str(tmp_path / "control.json"),
+                     "journal": str(tmp_path / "journal.jsonl")})
+
+    class Session:
+        def __init__(self):
+            self.app, self.env = app, type("Env", (), {"alt_queue": "alt"})()
+            self.run = run
+
+        def run_many(self, workflows, **kwargs):
+            return [run() for _ in workflows]
+
+        def client_app(self, **settings):
+            return app
+
+        def recover(self, why):
+            pass
+
+    class Batch:
+        session = Session()
+
+        def session_for(self, verifier):
+            return self.session
+
+        def session_with(self, verifier, key, conf):
+            return self.session
+
+    class Env:
+        broker, queue, workdir = "redis://127.0.0.1:6379/0", "q", str(tmp_path)
+
+        def describe(self):
+            return {"backend_kind": "cache"}
+
+    context = Context.__new__(Context)  # its runs are the fake session's
+    context.verifier, context.options, context.env = None, None, Env()
+    context.timeout, context.hung, context.batch = 5.0, [], Batch()
+    context.run = run
+    try:
+        return confirmers.confirmer_for(claim.code)(claim, context)
+    finally:
+        app.close()
+
+
+def test_a_run_the_worker_did_not_finish_skips_the_finding(fixture_claims, tmp_path):
+    """Every confirmer judging runs on a worker: the dispatch skips the finding, with the
+    confirmer's evidence, when the worker died during a run (confirmers/__init__.py)."""
+    confirmers.load()
+    died = {}
+    for key, claim in sorted(fixture_claims.items()):
+        if confirmers.NEEDS.get(claim.code) != "worker":
+            continue
+        verdict = _judged_with_a_dying_worker(claim, tmp_path / key.replace(" ", "-"), 1)
+        if "during the" in verdict.reason:
+            assert verdict.status == "skipped", (key, verdict)
+            assert verdict.evidence["predicted"] == claim.message, key
+            died[key] = verdict.reason
+    assert died.pop("CCL003") == "the worker exited (signal 9) during the chain run"
+    assert set(died.values()) == {"the worker exited (signal 9) during the run"}
+    assert sorted(died) == sorted(
+        [f"CCL{n:03d}" for n in (1, 2, 5, 6, 7, 9, 10, 11, 12, 13, 14, 16, 18, 19, 20, 21, 22,
+                                 23, 24, 25, 26, 27)] + ["CCL008 ignoring"])
+    # Applying a chord from an app without a backend raises, or not, whatever the worker did.
+    no_backend = _judged_with_a_dying_worker(fixture_claims["CCL008"], tmp_path / "none", 1)
+    assert no_backend.status != "skipped"
+    # The second run of CCL003's (as a group) is judged as the first.
+    verdict = _judged_with_a_dying_worker(fixture_claims["CCL003"], tmp_path / "group", 2)
+    assert (verdict.status, verdict.reason) == (
+        "skipped", "the worker exited (signal 9) during the group run")
+    assert "group_workflow" in verdict.evidence

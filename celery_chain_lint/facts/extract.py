@@ -33,9 +33,12 @@ from celery_chain_lint.facts.model import (
     FunctionFacts,
     ImportBinding,
     ModuleFacts,
+    NamesCall,
     Param,
     Params,
     Root,
+    Store,
+    Stores,
     UnknownBinding,
     ValueBinding,
     resolve_relative,
@@ -87,12 +90,83 @@ class _Scope:
         self.function: Optional[FunctionFacts] = None
         self.with_items: Tuple[ir.Expr, ...] = ()
         self.handlers: Tuple[Tuple[Tuple[ir.Expr, ...], bool], ...] = ()
+        self.notes: Optional[_StoreNotes] = None  # a module-level function's (``Stores``)
 
     def function_scope(self) -> Optional["_Scope"]:
         scope = self
         while scope is not None and scope.kind != "function":
             scope = scope.parent
         return scope
+
+
+# A value as ``Stores`` reads it: ("name", name), ("call", the callee as a dotted name, or None,
+# the call), ("dotted", the dotted name), or None for anything else.
+Written = Optional[Tuple]
+
+
+class _StoreNotes:
+    """What a module-level function's own body stores and passes, gathered as the extractor
+    meets it (``FunctionFacts.stores``)."""
+
+    def __init__(self) -> None:
+        self.returns: List[Optional[str]] = []
+        self.assigned: Dict[str, List[Written]] = {}  # ``name = value`` statements
+        self.stores: List[Tuple[str, Tuple[str, str], Written]] = []
+        self.passes: List[Tuple[str, int, str]] = []
+
+    def assignment(self, node: cst.Assign, value_read: ir.Expr) -> None:
+        """``value_read``: the value as the extractor read it (kept for a call: the index
+        follows ``Celery(...)`` made in the function, ``index/flask_apps.py``)."""
+        value = _written(node.value, value_read)
+        names = set()
+        for target in node.targets:
+            target = target.target
+            if isinstance(target, cst.Name):
+                names.add(target.value)
+            else:
+                stored = _store_target(target)
+                if stored is not None:
+                    self.stores.append(stored + (value,))
+        for name in names:
+            self.assigned.setdefault(name, []).append(value)
+
+    def call(self, node: cst.Call) -> None:
+        position = 0
+        for arg in node.args:
+            if arg.keyword is not None or arg.star == "**":
+                continue
+            if not arg.star and _plain_name(arg.value):
+                self.passes.append((node.func.value, position, arg.value.value))
+            position += 1
+
+    def stores_of(self, params: Params) -> Optional[Stores]:
+        returned = {name for name in self.returns if name is not None}
+        positional = {p.name for p in params.items if p.kind == POSITIONAL_OR_KEYWORD}
+        parameters = {p.name for p in params.items
+                      if p.kind in (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD, KEYWORD_ONLY)}
+        stores = []
+        for owner, key, written in self.stores:
+            if owner not in returned and owner not in positional:
+                continue
+            name = written[1][0] if written is not None and written[0] == "name" else None
+            if name is not None:
+                assigned = self.assigned.get(name, ())
+                if len(assigned) == 1:
+                    written = assigned[0]
+                    if written is not None and written[0] == "name":
+                        written = ("dotted", written[1])
+                elif assigned or name in parameters:
+                    written = None
+                else:
+                    written = ("dotted", (name,))
+            value = None if written is None or written[1] is None \
+                else (written[0] == "call", written[1])
+            call = written[2] if value is not None and value[0] else None
+            stores.append(Store(owner, key, name, value, call))
+        passes = tuple(given for given in self.passes if given[2] in returned)
+        if not stores and not passes:
+            return None
+        return Stores(tuple(self.returns), tuple(stores), passes)
 
 
 class ModuleExtractor:
@@ -356,6 +430,8 @@ class ModuleExtractor:
         elif isinstance(node, cst.Assign):
             value = self.expr(node.value, scope)
             self.add_root(scope, "assign", value)
+            if scope.notes is not None:
+                scope.notes.assignment(node, value)
             for target in node.targets:
                 self.assign(target.target, value, scope)
         elif isinstance(node, cst.AnnAssign):
@@ -374,6 +450,9 @@ class ModuleExtractor:
             function = scope.function_scope()
             if function is not None and function.function is not None:
                 function.function.returns.append((self.span(node), value))
+            if scope.notes is not None:
+                scope.notes.returns.append(
+                    node.value.value if _plain_name(node.value) else None)
         elif isinstance(node, (cst.Import, cst.ImportFrom)):
             self.import_statement(node, scope)
         elif isinstance(node, cst.Del):
@@ -595,8 +674,12 @@ class ModuleExtractor:
         inner = _Scope("function", qualname, parent=scope,
                        local_names=_local_names(node))
         inner.function = facts
+        if scope.kind == "module":
+            inner.notes = _StoreNotes()
         self.block(self.body_of(node), inner)
         facts.passes_through = self.passes_through(node, facts)
+        if inner.notes is not None:
+            facts.stores = inner.notes.stores_of(facts.params)
 
     def passes_through(self, node: cst.FunctionDef, facts: FunctionFacts) -> Optional[ir.Expr]:
         """``FunctionFacts.passes_through``: ``def deco(f)``, whose one return is a nested
@@ -740,6 +823,20 @@ class ModuleExtractor:
         if function is not None and function.function is not None:
             function.function.calls.append(
                 CallSite(call, with_items=scope.with_items, handlers=scope.handlers))
+            if function.notes is not None and isinstance(node.func, cst.Name):
+                inner = scope
+                while inner.kind == "comprehension":
+                    inner = inner.parent
+                if inner is function:  # not in a class body the function defines
+                    function.notes.call(node)
+        elif function is None:
+            outer = scope
+            while outer.kind == "comprehension":
+                outer = outer.parent
+            if outer.kind == "module":  # a class body's statements may be elided: not listed
+                named = _names_call(call)
+                if named is not None:
+                    self.facts.calls.append(named)
         return call
 
     def expr_BinaryOperation(self, node: cst.BinaryOperation, scope, depth, span) -> ir.Expr:
@@ -932,6 +1029,73 @@ def _conf_item(target: cst.Subscript) -> Optional[str]:
         except Exception:  # an escape libcst cannot evaluate: not a setting we know
             return None
         return value if isinstance(value, str) else None
+    return None
+
+
+def _names_call(call: ir.Call) -> Optional[NamesCall]:
+    """``call`` as ``ModuleFacts.calls`` keeps it, if it is one kept."""
+    func = ir.dotted_name(call.func)
+    if func is None or call.has_splat:
+        return None
+    positional: List[Optional[Tuple[str, ...]]] = []
+    keywords: List[Tuple[str, Optional[Tuple[str, ...]]]] = []
+    passes = False
+    for arg in call.args:
+        dotted = ir.dotted_name(arg.value)
+        parts = tuple(dotted.split(".")) if dotted is not None else None
+        passes = passes or parts is not None
+        if arg.keyword is None:
+            positional.append(parts)
+        else:
+            keywords.append((arg.keyword, parts))
+    if not passes:
+        return None
+    return NamesCall(tuple(func.split(".")), tuple(positional), tuple(keywords))
+
+
+def _plain_name(node: Optional[cst.BaseExpression]) -> bool:
+    """A name, not the constants libcst spells as names."""
+    return isinstance(node, cst.Name) and node.value not in ("None", "True", "False")
+
+
+def _dotted_parts(node: cst.BaseExpression) -> Optional[Tuple[str, ...]]:
+    """``a.b.c`` as ("a", "b", "c"); None for anything else."""
+    parts = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if not _plain_name(node):
+        return None
+    parts.append(node.value)
+    return tuple(reversed(parts))
+
+
+def _written(node: cst.BaseExpression, value_read: ir.Expr) -> Written:
+    """A stored or assigned value as ``Stores`` reads it."""
+    if _plain_name(node):
+        return "name", (node.value,)
+    if isinstance(node, cst.Call):
+        return "call", _dotted_parts(node.func), \
+            value_read if isinstance(value_read, ir.Call) else None
+    dotted = _dotted_parts(node)
+    return ("dotted", dotted) if dotted is not None else None
+
+
+def _store_target(target: cst.BaseExpression) -> Optional[Tuple[str, Tuple[str, str]]]:
+    """(owner, key) of ``owner.attribute`` or ``owner.extensions["key"]``, ``owner`` a name."""
+    if isinstance(target, cst.Attribute) and _plain_name(target.value):
+        return target.value.value, ("attribute", target.attr.value)
+    if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Attribute) \
+            and target.value.attr.value == "extensions" and _plain_name(target.value.value) \
+            and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index) \
+            and isinstance(target.slice[0].slice.value, (cst.SimpleString,
+                                                         cst.ConcatenatedString)):
+        try:
+            key = target.slice[0].slice.value.evaluated_value
+        except Exception:  # an escape libcst cannot evaluate
+            return None
+        if isinstance(key, str):
+            return target.value.value.value, ("extension", key)
     return None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
-from celery_chain_lint.facts.ir import Expr, Span
+from celery_chain_lint.facts.ir import Call, Expr, Span
 
 # Parameter kinds, named as in inspect.Parameter.
 POSITIONAL_ONLY = "positional-only"
@@ -136,6 +136,11 @@ class FunctionFacts:
     # calls ``f(*args, **kwargs)`` with its own arguments untouched: that ``wraps`` (the
     # index checks it is ``functools.wraps``); a task under it has ``f``'s parameters.
     passes_through: Optional[Expr] = None
+    # For a module-level function that stores something on a name it returns or on one of
+    # its parameters, or hands a name it returns to another function: those stores and
+    # calls, as written (index/flask_apps.py: the Celery app a Flask application factory
+    # keeps on the Flask app it returns). None for the others.
+    stores: Optional["Stores"] = None
     # Set once the project is known: the body, elided, may hold roots but names nothing
     # through which it could reach a Celery object or a plain function (facts/roots.py), so
     # it was left unread, and rules that read every function's calls skip it.
@@ -157,6 +162,52 @@ class FunctionFacts:
         ``attributes`` as an attribute name (``x.delay``)."""
         return self.elided is None or self.elided.attributes is None \
             or not self.elided.attributes.isdisjoint(attributes)
+
+
+@dataclass(frozen=True)
+class Store:
+    """``<owner>.<attribute> = value`` or ``<owner>.extensions["key"] = value`` in a function's
+    own body (not in the functions, classes or lambdas it defines), ``owner`` a plain name."""
+
+    owner: str
+    key: Tuple[str, str]  # ("attribute", the attribute) or ("extension", the key)
+    name: Optional[str]  # the value, when it is a plain name
+    # What the value is, a plain name read through the function's one assignment of it
+    # (``celery = make_celery(app)``, then ``app.celery = celery``): (True, the function
+    # called as a dotted name) for a call, (False, the dotted name) for a name or an
+    # attribute of one; None for anything else, a call of something else, a name assigned
+    # more than once or a parameter.
+    value: Optional[Tuple[bool, Tuple[str, ...]]]
+    # The call, when the value is one, as read (``Celery(...)`` made in the function is an app
+    # of its own: index/flask_apps.py).
+    call: Optional[Call] = None
+
+
+@dataclass(frozen=True)
+class Stores:
+    """What a module-level function stores on the names it returns and on its parameters
+    (``FunctionFacts.stores``), read in its own body as written: no local substituted."""
+
+    returns: Tuple[Optional[str], ...]  # each ``return``'s value when a plain name, else None
+    stores: Tuple[Store, ...]  # on a name it returns or a positional-or-keyword parameter
+    # (function called, position, the name): each plain call ``helper(..., name, ...)``
+    # passing a name it returns as a positional argument.
+    passes: Tuple[Tuple[str, int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ConfigUses:
+    """The uses of a module-level name in its module, each one followed (``ModuleFacts.
+    config_uses``): what is written to ``<name>.config`` at module level in literals, and the
+    functions the name is handed to."""
+
+    # (key, whether the value is a literal, the value or None, line) of each key written
+    # (the last write of a key wins), in the order the keys are first met
+    written: Tuple[Tuple[str, bool, object, int], ...] = ()
+    # The function, as a dotted name (None when it is not one), of each call the name is
+    # passed to as a positional argument: the index requires each to be the Celery factory or
+    # a library's (``CORS(app)``).
+    passed_to: Tuple[Optional[Tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -204,6 +255,17 @@ class CallSite:
     in_try_body: bool = False
 
 
+@dataclass(frozen=True)
+class NamesCall:
+    """A call ``a.b(c, d.e, key=f, ...)`` of a dotted name passing at least one dotted name,
+    without ``*`` or ``**``, written as names only (``ModuleFacts.calls``: a module of URL
+    patterns makes hundreds of calls, whose other arguments nothing reads)."""
+
+    func: Tuple[str, ...]
+    positional: Tuple[Optional[Tuple[str, ...]], ...]  # each argument's dotted name, or None
+    keywords: Tuple[Tuple[str, Optional[Tuple[str, ...]]], ...] = ()
+
+
 @dataclass
 class ClassFacts:
     qualname: str
@@ -241,6 +303,11 @@ class ModuleFacts:
     functions: Dict[str, FunctionFacts] = field(default_factory=dict)
     classes: Dict[str, ClassFacts] = field(default_factory=dict)
     roots: List[Root] = field(default_factory=list)
+    # The calls made at module level (not in a function, nor in a class body) of a dotted
+    # name passing one, in the order the extractor meets them: with the calls in each
+    # function's body (``FunctionFacts.calls``), where index/factories.py finds the calls of
+    # a function given an app.
+    calls: List["NamesCall"] = field(default_factory=list)
     # Module-level ``x.attr = value`` assignments (``app.conf.result_backend = ...``).
     attribute_assignments: List[Tuple[Expr, Expr]] = field(default_factory=list)
     # ``x.conf.name = value`` inside functions: (the function's qualname, the target). Whether
@@ -249,5 +316,16 @@ class ModuleFacts:
     # Elided bodies that may hold roots (``ElidedBody.may_hold_roots``), in source order:
     # their roots are added to ``roots`` once the project is known, if relevant.
     roots_if_relevant: List["ElidedBody"] = field(default_factory=list)
+    # In a module where Celery reads a Flask app's config (``celery.conf.update(x.config)``),
+    # how each module-level name made by a call (``flask_app = Flask(__name__)``) is used
+    # (``ConfigUses``), or None when a use cannot be followed: index/flask.py. Empty elsewhere.
+    config_uses: Dict[str, Optional["ConfigUses"]] = field(default_factory=dict)
+    # False only when the source, read as bytes, spells no way for the module to get
+    # attributes the analysis does not see (``__getattr__``, ``globals()``, ``setattr(``...:
+    # ``whole_file.ADDS_ATTRIBUTES``), and no way to add or check another module's
+    # (``hasattr(``, ``getattr(``, ``setattr(``, ``sys.modules``, ``__dict__``): CCL015 says
+    # nothing of a name a module lacks then.
+    may_add_attributes: bool = True
+    may_check_attributes: bool = True
     # Lines carrying ``# noqa`` comments: line -> codes (empty tuple for a bare ``# noqa``).
     noqa: Dict[int, Tuple[str, ...]] = field(default_factory=dict)

@@ -25,6 +25,7 @@ from celery_chain_lint.harness.confirmers import (
     confirmer_for,
     replay_tasks,
     skipped,
+    worker_alive,
 )
 from celery_chain_lint.harness.environment import (
     BrokerTrouble,
@@ -89,7 +90,12 @@ class Context:
             raise BrokerTrouble(f"the result backend did not answer: {unknown[0].get('error')}")
         return run
 
-    def evidence(self, run, predicted: Optional[str] = None) -> Dict[str, Any]:
+    def evidence(self, run, predicted: Optional[str] = None, *,
+                 runs: Optional[Dict[str, Any]] = None, **extra: Any) -> Dict[str, Any]:
+        """What ``run`` showed, ``extra`` entries after it (``notes`` added to the run's).
+        Raises ``WorkerDied`` (the finding is skipped, with this evidence) when the worker
+        died during ``run``, or during one of ``runs`` instead when given (by label:
+        ``{"chain": ..., "group": ...}``; ``{}`` for none)."""
         evidence: Dict[str, Any] = {}
         if run.built is not None:
             evidence["workflow"] = run.built.text
@@ -104,7 +110,12 @@ class Context:
             evidence["timings"]["timed_out_after_s"] = self.timeout
         if run.notes:
             evidence["notes"] = list(run.notes)
-        return evidence
+        for key, value in extra.items():
+            if key == "notes":
+                evidence["notes"] = evidence.get("notes", []) + list(value)
+            else:
+                evidence[key] = value
+        return worker_alive(evidence, {"": run} if runs is None else runs)
 
 
 class Batch:

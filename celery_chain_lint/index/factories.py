@@ -10,14 +10,18 @@ no other app, that app is the parameter's. A function called with nothing the an
 or never called in the analysed code, gives nothing: its parameter may be another library's
 object with a ``task`` method (Huey, Dramatiq...), so its functions are not taken for tasks.
 
-Calls are found by reading the source of the modules that can call the function (its own,
-and those importing it or its module) with ``ast``, as ``index/flask.py`` does: the facts
-keep module-level calls only when they build or configure something Celery-related.
+Calls are the facts' calls of the modules that can call the function (its own, and those
+importing it or its module): those made at module level (``ModuleFacts.calls``) and those of
+each function (``FunctionFacts.calls``, read only for a body that may spell the function's
+name). An argument is a name or attribute of the module, or a parameter of the module-level
+function making the call (followed to that function's calls); any other local of the calling
+function (its value is substituted where it is used: ``app = Celery("local")``) is not
+followed. A call inside a lambda, a class body, a default value, or a function defined in a
+body the analysis left unread, is not seen.
 """
 from __future__ import annotations
 
-import ast
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, Optional, Set, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import (
@@ -69,59 +73,83 @@ def app_of_parameter(resolver: "Resolver", function: FunctionSym,
         return None
     position = names.index(parameter) if param.kind != KEYWORD_ONLY else None
     found: Dict[int, AppSym] = {}
-    for caller, scopes, argument in _arguments(resolver, function, position,
-                                             None if param.kind == POSITIONAL_ONLY
-                                             else parameter):
-        symbol = _resolve_argument(resolver, caller, scopes, argument)
+    for caller, scope, argument in _arguments(resolver, function, position,
+                                              None if param.kind == POSITIONAL_ONLY
+                                              else parameter):
+        symbol = _resolve_argument(resolver, caller, scope, argument)
         if isinstance(symbol, AppSym):
             found[id(symbol.call)] = symbol
     return next(iter(found.values())) if len(found) == 1 else None
 
 
-def _resolve_argument(resolver: "Resolver", module: str, scopes: Tuple[ast.AST, ...],
-                      argument: ast.expr) -> object:
-    """What the argument is, read in the functions around the call (outermost first)."""
-    dotted = _dotted(argument)
-    if dotted is None:
+def _resolve_argument(resolver: "Resolver", module: str, scope: str,
+                      argument: ir.Expr) -> object:
+    """What the argument is, in the function ``scope`` of ``module`` ("" at module level)."""
+    if isinstance(argument, ir.Opaque) and argument.kind == "local":
+        facts = resolver.modules.get(module)
+        function = facts.functions.get(scope) if facts is not None and scope \
+            and "." not in scope else None
+        if function is not None and argument.text in {p.name for p in function.params.items}:
+            # ``def register_all(app): register(app)``: the calls of that one.
+            return resolver.app_of_parameter(FunctionSym(module, scope), argument.text)
         return None
-    head = dotted[0]
-    for depth, scope in enumerate(scopes):
-        if head in _parameters(scope):
-            if depth == 0 and len(scopes) == 1 and len(dotted) == 1 \
-                    and isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                # ``def register_all(app): register(app)``: the calls of that one.
-                return resolver.app_of_parameter(FunctionSym(module, scope.name), head)
-            return None
-        if head in _bound(scope):
-            return None  # a local of the calling function: its value is not followed here
-    expr: ir.Expr = ir.Name(text=head, id=head)
-    for attr in dotted[1:]:
-        expr = ir.Attribute(text=f"{expr.text}.{attr}", value=expr, attr=attr)
-    return resolver.resolve(expr, module)
+    if ir.dotted_name(argument) is None:
+        return None
+    return resolver.resolve(argument, module)
 
 
 def _arguments(resolver: "Resolver", function: FunctionSym, position: Optional[int],
-               keyword: Optional[str]) -> Iterator[Tuple[str, Tuple[ast.AST, ...], ast.expr]]:
-    """(calling module, the functions around the call, the argument) for each call."""
+               keyword: Optional[str]) -> Iterator[Tuple[str, str, ir.Expr]]:
+    """(calling module, the function making the call or "", the argument) for each call."""
     callers = _callers(resolver, function)
     if callers is None:
         return
     for module, spellings in callers.items():
-        tree = module_tree(resolver, module)
-        if tree is None:
+        facts = resolver.modules.get(module)
+        if facts is None:
             continue
-        for call, scopes in _calls(tree):
-            if _dotted(call.func) not in spellings:
+        for call in facts.calls:  # at module level: names only
+            if call.func not in spellings:
                 continue
-            if any(isinstance(a, ast.Starred) for a in call.args) \
-                    or any(k.arg is None for k in call.keywords):
-                continue  # a splat: the argument is not known
-            if position is not None and position < len(call.args):
-                yield module, scopes, call.args[position]
-            elif keyword is not None:
-                for item in call.keywords:
-                    if item.arg == keyword:
-                        yield module, scopes, item.value
+            if position is not None and position < len(call.positional):
+                dotted = call.positional[position]
+            else:
+                dotted = dict(call.keywords).get(keyword) if keyword is not None else None
+            if dotted is not None:
+                yield module, "", _ir_name(dotted)
+        heads = {spelling[0] for spelling in spellings}
+        for qualname, function_facts in list(facts.functions.items()):
+            if not function_facts.may_mention(heads):
+                continue  # its body is not read
+            for site in function_facts.calls:
+                call = site.call
+                dotted = ir.dotted_name(call.func) if isinstance(call, ir.Call) else None
+                if dotted is None or tuple(dotted.split(".")) not in spellings:
+                    continue
+                if call.has_splat:
+                    continue  # a splat: the argument is not known
+                positional = call.positional
+                if position is not None and position < len(positional):
+                    argument: Optional[ir.Expr] = positional[position]
+                else:
+                    argument = call.keyword(keyword) if keyword is not None else None
+                if argument is not None and _inside(argument.span, call.span):
+                    # (Outside the call: a local's value, substituted from where it was
+                    # assigned, not followed.)
+                    yield module, qualname, argument
+
+
+def _inside(inner: Optional[ir.Span], outer: Optional[ir.Span]) -> bool:
+    return inner is not None and outer is not None \
+        and (outer.line, outer.column) <= (inner.line, inner.column) \
+        and (inner.end_line, inner.end_column) <= (outer.end_line, outer.end_column)
+
+
+def _ir_name(dotted: Tuple[str, ...]) -> ir.Expr:
+    expr: ir.Expr = ir.Name(text=dotted[0], id=dotted[0])
+    for attr in dotted[1:]:
+        expr = ir.Attribute(text=f"{expr.text}.{attr}", value=expr, attr=attr)
+    return expr
 
 
 def _callers(resolver: "Resolver", function: FunctionSym) -> Optional[Dict[str, Set[tuple]]]:
@@ -144,66 +172,3 @@ def _callers(resolver: "Resolver", function: FunctionSym) -> Optional[Dict[str, 
         if len(found) > MAX_CALLER_MODULES:
             return None
     return found
-
-
-def module_tree(resolver: "Resolver", module: str) -> Optional[ast.Module]:
-    """The module's file read again with ``ast`` (once a run): what the facts do not keep
-    (the calls of a factory, the keys a Flask factory writes). From disk: a buffer given on
-    standard input or by the editor is not what is read here."""
-    cache = resolver.memo.setdefault(("factories.trees",), {})
-    if module not in cache:
-        facts = resolver.modules.get(module)
-        tree = None
-        if facts is not None and facts.path:
-            try:
-                with open(facts.path, "rb") as handle:
-                    tree = ast.parse(handle.read())
-            except (OSError, SyntaxError, ValueError):
-                tree = None
-        cache[module] = tree
-    return cache[module]
-
-
-def _calls(tree: ast.Module) -> Iterator[Tuple[ast.Call, Tuple[ast.AST, ...]]]:
-    """Every call of the module, with the functions around it, outermost first."""
-    stack: List[Tuple[ast.AST, Tuple[ast.AST, ...]]] = [(statement, ()) for statement in tree.body]
-    while stack:
-        node, scopes = stack.pop()
-        if isinstance(node, ast.Call):
-            yield node, scopes
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            scopes = scopes + (node,)
-        elif isinstance(node, ast.ClassDef):
-            scopes = scopes + (node,)  # a method's names are not the module's
-        for child in ast.iter_child_nodes(node):
-            stack.append((child, scopes))
-
-
-def _parameters(scope: ast.AST) -> Set[str]:
-    if isinstance(scope, ast.ClassDef):
-        return set()
-    arguments = scope.args
-    names = [a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs]
-    names += [a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None]
-    return set(names)
-
-
-def _bound(scope: ast.AST) -> Set[str]:
-    bound = set()
-    for node in ast.walk(scope):
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            bound.add(node.id)
-        elif isinstance(node, ast.alias):
-            bound.add((node.asname or node.name).split(".")[0])
-    return bound
-
-
-def _dotted(expr: ast.expr) -> Optional[tuple]:
-    parts = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if not isinstance(expr, ast.Name):
-        return None
-    parts.append(expr.id)
-    return tuple(reversed(parts))

@@ -9,24 +9,24 @@ only writes its configuration there with ``app.config.update(...)``,
 setting unknown (nothing is said): a configuration file or object (``from_pyfile``,
 ``from_object``, ``from_envvar``, ``from_prefixed_env``...), a write inside a function, the
 app handed to a function of the project (which may configure it), or imported by another
-analysed module. A value that is not a literal makes that setting unknown.
+analysed module. A value that is not a literal makes that setting unknown. The uses of the
+Flask app's name are read in the facts pass, from the whole module (``ModuleFacts.
+config_uses``, facts/whole_file.py); which functions it is handed to is decided here.
 """
 from __future__ import annotations
 
-import ast
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.model import FromImportBinding, ImportBinding, ValueBinding
-from celery_chain_lint.index.factories import module_tree
+from celery_chain_lint.facts.model import (ConfigUses, FromImportBinding, ImportBinding,
+                                          ValueBinding)
 from celery_chain_lint.index.symbols import External, FunctionSym
 
 if TYPE_CHECKING:
     from celery_chain_lint.index.apps import AppIndex
 
 FLASK_CLASSES = frozenset({"flask.Flask", "flask.app.Flask"})
-# Methods writing a literal configuration.
-WRITES = frozenset({"update", "from_mapping"})
+NOT_LITERAL = object()  # a value written that is not a literal: the setting is unknown
 
 
 def flask_config(index: "AppIndex", owner: ir.Expr, module: str,
@@ -46,13 +46,11 @@ def flask_config(index: "AppIndex", owner: ir.Expr, module: str,
         return None
     if _imported_elsewhere(index, module, name):
         return None
-    tree = module_tree(index.resolver, module)
-    if tree is None:
+    uses = facts.config_uses.get(name)
+    if uses is None or not _handed_to_known(index, uses, module, factory):
         return None
-    written = _written(index, tree, module, name, factory)
-    if written is None:
-        return None
-    return [(key, value, f"{facts.path}:{line}") for key, (value, line) in written.items()]
+    return [(key, value if literal else NOT_LITERAL, f"{facts.path}:{line}")
+            for key, literal, value, line in uses.written]
 
 
 def _flask_app_name(index: "AppIndex", owner: ir.Expr, module: str,
@@ -107,97 +105,21 @@ def _imported_elsewhere(index: "AppIndex", module: str, name: str) -> bool:
     return False
 
 
-NOT_LITERAL = object()  # a value written that is not a literal: the setting is unknown
+def _handed_to_known(index: "AppIndex", uses: ConfigUses, module: str,
+                     factory: Optional[str]) -> bool:
+    """Whether every function the Flask app is handed to is the Celery factory or a library's
+    (``CORS(app)``): a function of the project may configure it."""
+    for dotted in uses.passed_to:
+        callee = _callee(index, dotted, module)
+        if not (callee == FunctionSym(module, factory or "") or isinstance(callee, External)):
+            return False
+    return True
 
 
-def _literal(node: ast.AST):
-    try:
-        return ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return NOT_LITERAL
-
-
-def _written(index: "AppIndex", tree: ast.Module, module: str, name: str,
-             factory: Optional[str]) -> Optional[Dict[str, Tuple[object, int]]]:
-    """Key -> (value, or NOT_LITERAL; line) of every write to ``<name>.config`` in the
-    module, when each use of ``name`` is one this module can follow; else None."""
-    parents: Dict[int, ast.AST] = {}
-    for node in ast.walk(tree):
-        for child in ast.iter_child_nodes(node):
-            parents[id(child)] = node
-    top = {id(statement) for statement in tree.body}
-    written: Dict[str, Tuple[object, int]] = {}
-    assigned = 0
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Name) and node.id == name):
-            continue
-        parent = parents.get(id(node))
-        if isinstance(node.ctx, ast.Store):
-            assigned += 1  # ``app = Flask(__name__)``, once, at module level
-            if assigned > 1 or not (isinstance(parent, ast.Assign) and id(parent) in top):
-                return None
-            continue
-        if isinstance(parent, ast.Attribute) and parent.value is node:
-            if parent.attr != "config":
-                continue  # ``app.route``, ``app.name``, ``app.import_name``...
-            if not _config_use(parents, parent, top, written):
-                return None
-            continue
-        if isinstance(parent, ast.Call) and node in parent.args:
-            callee = _callee(index, parent.func, module)
-            if callee == FunctionSym(module, factory or "") or isinstance(callee, External):
-                continue  # the Celery factory, or a library (``CORS(app)``)
+def _callee(index: "AppIndex", dotted: Optional[Tuple[str, ...]], module: str):
+    if dotted is None:
         return None
-    return written
-
-
-def _callee(index: "AppIndex", func: ast.AST, module: str):
-    parts = []
-    while isinstance(func, ast.Attribute):
-        parts.append(func.attr)
-        func = func.value
-    if not isinstance(func, ast.Name):
-        return None
-    symbol = index.resolver.lookup(module, func.id)
-    for part in reversed(parts):
+    symbol = index.resolver.lookup(module, dotted[0])
+    for part in dotted[1:]:
         symbol = index.resolver.member(symbol, part)
     return symbol
-
-
-def _config_use(parents: Dict[int, ast.AST], config: ast.Attribute, top,
-                written: Dict[str, Tuple[object, int]]) -> bool:
-    """Whether ``<app>.config`` is used in a way followed (recording what it writes)."""
-    user = parents.get(id(config))
-    if isinstance(user, ast.Subscript) and user.value is config:
-        if isinstance(user.ctx, ast.Load):
-            return True  # ``app.config["CELERY_BROKER_URL"]``: a read
-        statement = parents.get(id(user))
-        key = _literal(user.slice)
-        if not (isinstance(statement, ast.Assign) and id(statement) in top
-                and len(statement.targets) == 1 and isinstance(key, str)):
-            return False
-        written[key] = (_literal(statement.value), statement.lineno)
-        return True
-    if isinstance(user, ast.Attribute) and user.value is config and user.attr in WRITES:
-        call = parents.get(id(user))
-        statement = parents.get(id(call))
-        if not (isinstance(call, ast.Call) and call.func is user
-                and isinstance(statement, ast.Expr) and id(statement) in top):
-            return False
-        for argument in call.args:
-            mapping = _literal(argument)
-            if not isinstance(mapping, dict) or not all(isinstance(k, str) for k in mapping):
-                return False
-            for key, value in mapping.items():
-                written[key] = (value, call.lineno)
-        for keyword in call.keywords:
-            if keyword.arg is None:
-                return False
-            written[keyword.arg] = (_literal(keyword.value), call.lineno)
-        return True
-    if isinstance(user, ast.Call) and config in user.args:
-        # ``celery.conf.update(app.config)``: Celery reading it.
-        func = user.func
-        return isinstance(func, ast.Attribute) and func.attr == "update" \
-            and isinstance(func.value, ast.Attribute) and func.value.attr == "conf"
-    return False

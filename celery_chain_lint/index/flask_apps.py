@@ -12,17 +12,17 @@ body or in the function ``G(name)`` it calls (``G``'s parameter), of a value tha
 the resolver knows (what a factory of apps returns, such as ``G`` itself, or a module-level
 app, or ``Celery(...)`` written there, whose configuration is then unknown). Anything else (a
 store in a branch the analyser cannot tell apart, several different apps stored under the key,
-a Flask app from elsewhere) gives nothing. The bodies are read with ``ast`` from the source, as
-``index/flask.py`` and ``index/factories.py`` do.
+a Flask app from elsewhere) gives nothing. The bodies are read in the facts, as written (``FunctionFacts.stores``: what a
+module-level function stores on the names it returns and on its parameters, and the calls it
+hands a name it returns to).
 """
 from __future__ import annotations
 
-import ast
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.model import ValueBinding
-from celery_chain_lint.index.factories import module_tree
+from celery_chain_lint.facts.model import (POSITIONAL_OR_KEYWORD, FunctionFacts, Store, Stores,
+                                          ValueBinding)
 from celery_chain_lint.index.symbols import AppSym, FunctionSym, celery_name
 
 if TYPE_CHECKING:
@@ -63,167 +63,103 @@ def owner_and_key(expr: ir.Expr) -> Optional[Tuple[str, Key]]:
 
 def app_stored_by(resolver: "Resolver", factory: FunctionSym, key: Key) -> Optional[AppSym]:
     """The one app ``factory`` stores under ``key`` on the Flask app it returns."""
-    function = _function(resolver, factory)
+    function = _stores(resolver, factory)
     if function is None:
         return None
-    returns = [node.value for node in _own_nodes(function) if isinstance(node, ast.Return)]
-    returned = {value.id if isinstance(value, ast.Name) else None for value in returns}
+    returned = set(function.returns)
     if len(returned) != 1 or None in returned:
         return None  # every ``return`` gives the same local name
     flask_name = returned.pop()
     found: Dict[int, AppSym] = {}
-    for value in _stored_values(function, flask_name, key):
-        app = _app_of(resolver, factory.module, function, value)
+    for store in function.stores:
+        if store.owner != flask_name or store.key != key:
+            continue
+        app = _app_of(resolver, factory.module, factory, store)
         if app is None:
             return None  # something the analyser does not know is stored there too
         found[id(app.call)] = app
-    for callee, parameter in _calls_given(function, flask_name):
+    for callee, position, name in function.passes:
+        if name != flask_name:
+            continue
         helper = resolver.resolve(ir.Name(text=callee, id=callee), factory.module)
         if not isinstance(helper, FunctionSym) or "." in helper.qualname:
             continue
-        inner = _function(resolver, helper)
-        if inner is None or parameter >= len(inner.args.args):
+        inner = _stores(resolver, helper)
+        parameters = _positional(resolver, helper)
+        if inner is None or position >= len(parameters):
             continue
-        name = inner.args.args[parameter].arg
-        returned_by_helper = {node.value.id for node in _own_nodes(inner)
-                              if isinstance(node, ast.Return) and isinstance(node.value, ast.Name)}
-        for value in _stored_values(inner, name, key):
-            if isinstance(value, ast.Name) and returned_by_helper == {value.id}:
+        parameter = parameters[position]
+        returned_by_helper = {name for name in inner.returns if name is not None}
+        for store in inner.stores:
+            if store.owner != parameter or store.key != key:
+                continue
+            if store.name is not None and returned_by_helper == {store.name}:
                 # ``celery_init_app``: stores the app it makes and returns.
                 app = resolver.app_factory(helper)
             else:
-                app = _app_of(resolver, helper.module, inner, value)
+                app = _app_of(resolver, helper.module, helper, store)
             if app is None:
                 return None
             found[id(app.call)] = app
     return next(iter(found.values())) if len(found) == 1 else None
 
 
-def _app_of(resolver: "Resolver", module: str, function: ast.AST,
-            value: ast.expr) -> Optional[AppSym]:
-    """The app a stored value is: a call of a factory of apps, ``Celery(...)``, a module-level
-    app, or a local assigned once from one of those."""
-    if isinstance(value, ast.Name):
-        assigned = [node.value for node in _own_nodes(function) if isinstance(node, ast.Assign)
-                    and any(isinstance(t, ast.Name) and t.id == value.id for t in node.targets)]
-        if len(assigned) == 1:
-            value = assigned[0]
-        elif assigned or value.id in _parameters(function):
-            return None
-    if isinstance(value, ast.Call):
-        callee = _dotted(value.func)
-        if callee is None:
-            return None
-        symbol = resolver.resolve(_ir_name(callee), module)
-        if celery_name(symbol) == "Celery" or resolver.is_app_class(symbol):
-            return _made_here(resolver, module, function, value, symbol)
+def _app_of(resolver: "Resolver", module: str, function: FunctionSym,
+            store: Store) -> Optional[AppSym]:
+    """The app a stored value is: a call of a factory of apps, ``Celery(...)``, or a
+    module-level app (a local assigned once from one of those counts as it)."""
+    if store.value is None:
+        return None
+    is_call, dotted = store.value
+    symbol = resolver.resolve(_ir_name(dotted), module)
+    if is_call:
+        if store.call is not None and (celery_name(symbol) == "Celery"
+                                       or resolver.is_app_class(symbol)):
+            return _made_here(resolver, module, function, store.call, symbol)
         # A factory of apps (``celery_init_app(app)``).
         return resolver.app_factory(symbol) if isinstance(symbol, FunctionSym) else None
-    dotted = _dotted(value)
-    if dotted is None:
-        return None
-    symbol = resolver.resolve(_ir_name(dotted), module)
     return symbol if isinstance(symbol, AppSym) else None
 
 
-def _made_here(resolver: "Resolver", module: str, function: ast.AST, call: ast.Call,
+def _made_here(resolver: "Resolver", module: str, function: FunctionSym, call: ir.Call,
                cls: object) -> AppSym:
     """The app ``Celery(...)`` makes inside ``function`` (``app.extensions["celery"] =
-    Celery(app.name)``, or a local so made in a helper that stores it and returns nothing).
-    The facts do not keep that call (no workflow root): the app's is rebuilt from the source,
-    once per call, with its keywords (``task_cls=`` is seen) but not their values. Whatever
-    the function does with it next is not read, so its configuration is unknown
-    (``AppSym.loaded``)."""
+    Celery(app.name)``, or a local so made in a helper that stores it and returns nothing),
+    once per call: its keywords are seen (``task_cls=``), not their values. Whatever the
+    function does with it next is not read (``app.extensions["celery"].conf.update(...)``
+    would win over a keyword), so its configuration is unknown (``AppSym.loaded``)."""
     made = resolver.__dict__.setdefault("_made_in_functions", {})
-    key = (module, call.lineno, call.col_offset)
+    key = (module, call.span.line, call.span.column) if call.span is not None else id(call)
     if key not in made:
-        arguments = tuple(ir.Arg(_ir_value(a.value), star="*" if isinstance(a, ast.Starred)
-                                 else "") for a in call.args)
-        arguments += tuple(ir.Arg(_ir_value(k.value), keyword=k.arg, star="" if k.arg else "**")
-                           for k in call.keywords)
-        text = ast.unparse(call)
-        ir_call = ir.Call(_ir_name(_dotted(call.func)), arguments, text=text, span=ir.Span(
-            call.lineno, call.col_offset + 1, call.end_lineno or call.lineno,
-            (call.end_col_offset or call.col_offset) + 1))
-        made[key] = AppSym(module, ir_call, loaded=f"Celery(...) made in {function.name}()",
+        arguments = tuple(ir.Arg(ir.Opaque(text=arg.value.text), keyword=arg.keyword,
+                                 star=arg.star) for arg in call.args)
+        made[key] = AppSym(module, ir.Call(call.func, arguments, text=call.text, span=call.span),
+                           loaded=f"Celery(...) made in {function.qualname}()",
                            own_task_method=resolver.is_app_class(cls)
                            and resolver.defines_method(cls, "task"))
     return made[key]
 
 
-def _ir_value(node: ast.expr) -> ir.Expr:
-    """Every argument unknown, literals too: what the function writes on the app after
-    making it (``app.extensions["celery"].conf.update(...)``) is not read, and would win over
-    a keyword (``backend="rpc://"``)."""
-    if isinstance(node, ast.Starred):
-        node = node.value
-    return ir.Opaque(text=ast.unparse(node))
-
-
-def _stored_values(function: ast.AST, name: str, key: Key) -> Iterator[ast.expr]:
-    for node in _own_nodes(function):
-        if not isinstance(node, ast.Assign):
-            continue
-        for target in node.targets:
-            if key[0] == "attribute" and isinstance(target, ast.Attribute) \
-                    and target.attr == key[1] and isinstance(target.value, ast.Name) \
-                    and target.value.id == name:
-                yield node.value
-            elif key[0] == "extension" and isinstance(target, ast.Subscript) \
-                    and isinstance(target.value, ast.Attribute) \
-                    and target.value.attr == "extensions" \
-                    and isinstance(target.value.value, ast.Name) \
-                    and target.value.value.id == name \
-                    and isinstance(target.slice, ast.Constant) and target.slice.value == key[1]:
-                yield node.value
-
-
-def _calls_given(function: ast.AST, name: str) -> Iterator[Tuple[str, int]]:
-    """(the function called, the position) of each plain call passing ``name`` positionally."""
-    for node in _own_nodes(function):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            for index, argument in enumerate(node.args):
-                if isinstance(argument, ast.Name) and argument.id == name:
-                    yield node.func.id, index
-
-
-def _function(resolver: "Resolver", function: FunctionSym) -> Optional[ast.AST]:
-    tree = module_tree(resolver, function.module)
-    if tree is None:
+def _function(resolver: "Resolver", function: FunctionSym) -> Optional[FunctionFacts]:
+    """The facts of a module-level ``def`` (not ``async``)."""
+    if "." in function.qualname:
         return None
-    found = [node for node in tree.body if isinstance(node, ast.FunctionDef)
-             and node.name == function.qualname]
-    return found[-1] if found else None
-
-
-def _own_nodes(function: ast.AST) -> List[ast.AST]:
-    """The nodes of a function's body, not those of the functions and classes it defines."""
-    nodes: List[ast.AST] = []
-    stack = list(function.body)
-    while stack:
-        node = stack.pop()
-        nodes.append(node)
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
-                                      ast.Lambda)):
-                stack.append(child)
-    return nodes
-
-
-def _parameters(function: ast.AST) -> set:
-    arguments = function.args
-    return {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}
-
-
-def _dotted(expr: ast.expr) -> Optional[tuple]:
-    parts = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if not isinstance(expr, ast.Name):
+    facts = resolver.modules.get(function.module)
+    found = facts.functions.get(function.qualname) if facts is not None else None
+    if found is None or found.is_async or found.is_method:
         return None
-    parts.append(expr.id)
-    return tuple(reversed(parts))
+    return found
+
+
+def _stores(resolver: "Resolver", function: FunctionSym) -> Optional[Stores]:
+    found = _function(resolver, function)
+    return found.stores if found is not None else None
+
+
+def _positional(resolver: "Resolver", function: FunctionSym) -> List[str]:
+    found = _function(resolver, function)
+    return [] if found is None else [p.name for p in found.params.items
+                                     if p.kind == POSITIONAL_OR_KEYWORD]
 
 
 def _ir_name(dotted: tuple) -> ir.Expr:

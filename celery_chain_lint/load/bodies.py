@@ -277,11 +277,14 @@ def elided_facts(data: bytes, path: str, module: str, is_package: bool,
     """The libcst pass over ``data`` with the bodies ``keep`` refuses elided. Raises what
     ``ast.parse`` or the libcst pass raise (call it through ``source.run_deep``)."""
     from celery_chain_lint.facts.extract import extract_module
+    from celery_chain_lint.facts.whole_file import add_whole_file_facts
     from celery_chain_lint.load.source import decode, parse_text
 
+    tree = tree or ast.parse(data)
     kept, ends, elided = skeleton(data, keep, tree)
     text = decode(kept).text
     facts = extract_module(parse_text(text, nesting_checked), path, module, is_package, text)
+    add_whole_file_facts(facts, data, tree)
     for table in (facts.functions, facts.classes):
         for definition in table.values():
             span = definition.span

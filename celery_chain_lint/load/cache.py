@@ -30,7 +30,8 @@ CACHE_DIR_NAME = ".celery_chain_lint_cache"
 # Relative to the package: the facts' IR and extraction, and how the loader reads a file
 # (parse.py decides what a file that cannot be analysed reports).
 FORMAT_SOURCES = ("facts/model.py", "facts/ir.py", "facts/extract.py", "facts/roots.py",
-                  "load/bodies.py", "load/prefilter.py", "load/source.py", "load/reading.py")
+                  "facts/whole_file.py", "load/bodies.py", "load/prefilter.py",
+                  "load/source.py", "load/reading.py")
 MANIFEST = "manifest-5.pickle"  # named for the Entry layout
 # A file modified this recently (ns) may change again within the same mtime tick: re-hash it.
 RACY_NS = 2_000_000_000

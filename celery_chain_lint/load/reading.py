@@ -55,6 +55,7 @@ def analyse_file(source: SourceFile, elide_quiet_bodies: bool = False,
 def _parse_and_extract(data: bytes, source: SourceFile, elide_quiet_bodies: bool = False,
                        celery_modules: FrozenSet[str] = frozenset()) -> ModuleFacts:
     from celery_chain_lint.facts.extract import extract_module
+    from celery_chain_lint.facts.whole_file import add_whole_file_facts
     from celery_chain_lint.load.source import (MAX_TOKENS, SourceError, check_nesting,
                                                check_nesting_by_statement, decode, parse_text)
 
@@ -83,7 +84,8 @@ def _parse_and_extract(data: bytes, source: SourceFile, elide_quiet_bodies: bool
             except (SyntaxError, ValueError, LookupError, SourceError):
                 pass  # the whole-file pass below locates the problem
     tree = parse_text(text, nesting_checked=nesting_checked)
-    return extract_module(tree, source.path, source.module, source.is_package, text)
+    facts = extract_module(tree, source.path, source.module, source.is_package, text)
+    return add_whole_file_facts(facts, data)
 
 
 def _unanalysable(source: SourceFile, span: Span, message: str) -> Finding:

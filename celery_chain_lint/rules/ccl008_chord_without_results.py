@@ -212,12 +212,18 @@ class ChordWithoutResults(Rule):
             return None
         names = sorted({task_display(sig) for sig in ignoring})
         backend = config.backend.value if isinstance(config.backend.value, str) else ""
-        if backend.split(":", 1)[0].lower() in ("redis", "rediss", "sentinel"):
+        scheme = backend.split(":", 1)[0].lower()
+        if scheme in ("redis", "rediss", "sentinel"):
             outcome = ("it works on the Redis backend by accident, but Celery requires chord "
                        "header tasks to store results and other backends never run the body")
         elif kind == "unknown":
-            outcome = ("on the database and cache backends the body never runs "
-                       "(celery.chord_unlock retries forever)")
+            outcome = ("on the database backend the body never runs (celery.chord_unlock "
+                       "retries forever); on the cache backend it fails with "
+                       "ChordError(TimeoutError) without running")
+        elif scheme.split("+", 1)[0] == "cache":
+            outcome = ("the body never runs: the cache backend counts the header's results, "
+                       "which are never stored, and after result_chord_join_timeout (3 s) the "
+                       "body fails with ChordError(TimeoutError)")
         else:
             outcome = ("the body never runs: celery.chord_unlock waits for results that are "
                        "never stored and retries forever")

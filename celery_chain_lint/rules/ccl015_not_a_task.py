@@ -44,7 +44,6 @@ Make it a task again (``@app.task`` / ``@shared_task``), call it directly
 """
 from __future__ import annotations
 
-import re
 from typing import Iterator
 
 from celery_chain_lint.facts import ir
@@ -145,23 +144,6 @@ class NotATask(Rule):
                 f"directly, or use the task that replaced it"), replay
 
 
-# Source text through which a module may get attributes the analyser does not see.
-DYNAMIC_ATTRIBUTES = (b"__getattr__", b"globals()", b"setattr(", b"sys.modules", b"__dict__",
-                      b"vars(", b"exec(", b"import_module")
-
-
-# Source text through which the calling module may add or check a module's attributes.
-CALLER_CHECKS = re.compile(rb"(?<!\w)(?:setattr|hasattr|getattr)\s*\(|sys\.modules|__dict__")
-
-
-def _read(path: str):
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def _missing(project, module: str, call: ir.Call):
     """``tasks.missing_task.delay()``: ``tasks`` an analysed module that binds no
     ``missing_task`` (no definition, import or assignment, no star import, not a submodule,
@@ -182,11 +164,9 @@ def _missing(project, module: str, call: ir.Call):
             if isinstance(target, ir.Attribute) and target.attr == name and \
                     project.resolver.resolve(target.value, other.module) == owner:
                 return None
-    defining, calling = _read(facts.path), _read(project.modules[module].path)
-    if defining is None or calling is None or any(word in defining
-                                                  for word in DYNAMIC_ATTRIBUTES):
+    if facts.may_add_attributes:
         return None  # attributes the module may get at run time
-    if CALLER_CHECKS.search(calling):
+    if project.modules[module].may_check_attributes:
         return None  # the caller adds or checks attributes itself
     method = call.func.attr
     shown = ir.dotted_name(receiver) or f"{owner.name}.{name}"

@@ -10,6 +10,10 @@ with no confirmer is reported ``skipped``, with that reason.
 What every confirmer would otherwise check first is checked here once: a finding without replay
 data is skipped before its confirmer runs, and a confirmer raises ``CannotConfirm`` (through
 ``required`` or ``named_task``) when the data lacks what it needs, to be skipped with the reason.
+So is what every confirmer would check once its runs are over: ``context.evidence(run, ...)``
+raises ``WorkerDied`` when the worker died during the run (or one of the ``runs`` it names), and
+the finding is skipped, saying so, with that evidence (a run the worker did not finish proves
+nothing).
 """
 from __future__ import annotations
 
@@ -80,6 +84,25 @@ class CannotConfirm(Exception):
     """The replay data lacks what the confirmer needs: the finding is skipped, saying why."""
 
 
+class WorkerDied(Exception):
+    """The worker died during a run the confirmer judges by: skipped, with the evidence."""
+
+    def __init__(self, reason: str, evidence: Dict[str, Any]):
+        super().__init__(reason)
+        self.reason = reason
+        self.evidence = evidence
+
+
+def worker_alive(evidence: Dict[str, Any], runs: Dict[str, Any]) -> Dict[str, Any]:
+    """``evidence``, or ``WorkerDied`` when the worker died during one of ``runs`` (by label,
+    "" for the one run: "during the run", "chain": "during the chain run"), in order."""
+    for label, run in runs.items():
+        if run.worker_died:
+            during = f"the {label} run" if label else "the run"
+            raise WorkerDied(f"the worker {run.worker_died} during {during}", evidence)
+    return evidence
+
+
 NO_REPLAY_DATA = "the finding carries no replay data"
 T = TypeVar("T")
 
@@ -108,7 +131,8 @@ NEEDS: Dict[str, str] = {}
 
 def confirms(*codes: str, needs: str = "worker", needs_replay: bool = True):
     """Register a confirmer for ``codes``. It is called only with replay data (unless
-    ``needs_replay`` is false), and a ``CannotConfirm`` it raises becomes ``skipped``."""
+    ``needs_replay`` is false), and a ``CannotConfirm`` or ``WorkerDied`` it raises becomes
+    ``skipped``."""
     def register(function: Confirmer) -> Confirmer:
         @functools.wraps(function)
         def confirmer(claim: Claim, context) -> Verdict:
@@ -118,6 +142,8 @@ def confirms(*codes: str, needs: str = "worker", needs_replay: bool = True):
                 return function(claim, context)
             except CannotConfirm as why:
                 return skipped(str(why))
+            except WorkerDied as died:
+                return skipped(died.reason, **died.evidence)
 
         for code in codes:
             REGISTRY[code] = confirmer

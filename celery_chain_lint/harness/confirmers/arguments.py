@@ -27,7 +27,6 @@ from celery_chain_lint.harness.confirmers import (
     function_name,
     not_reproduced,
     required,
-    skipped,
 )
 from celery_chain_lint.workflow.replay import ReplayWorkflow
 
@@ -89,12 +88,9 @@ def confirm_arguments(claim: Claim, context) -> Any:
         # Another signature of the workflow (another finding) failed first: replay again with
         # every other signature given complete arguments, to reach the flagged one.
         run = context.run(workflow, behaviours, stop_when=type_error_seen(fname), repair=True)
-    evidence = context.evidence(run, predicted=claim.message)
-    if behaviours:
-        evidence["injected"] = {name: "raises InjectedFailure so that the errback runs"
-                                for name in behaviours}
-    if run.worker_died:
-        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    extra = {"injected": {name: "raises InjectedFailure so that the errback runs"
+                          for name in behaviours}} if behaviours else {}
+    evidence = context.evidence(run, predicted=claim.message, **extra)
     flagged_role = next((n.role for n in (run.built.nodes if run.built else ()) if n.flagged),
                         None)
     failures: List[Dict[str, Any]] = run.exceptions()

@@ -19,7 +19,6 @@ from celery_chain_lint.harness.confirmers import (
     not_reproduced,
     required,
     short,
-    skipped,
 )
 from celery_chain_lint.harness.confirmers.arguments import confirm_arguments, is_type_error
 from celery_chain_lint.workflow.replay import Receiver, Replay, ReplaySignature, rewrite, walk
@@ -40,8 +39,6 @@ def confirm_canvas_options(claim: Claim, context) -> Any:
         return confirm_arguments(replace(claim, replay=_flag(replay, refused[0])), context)
     run = context.run(workflow)
     evidence = context.evidence(run, predicted=claim.message)
-    if run.worker_died:
-        return skipped(f"the worker {run.worker_died} during the run", **evidence)
     failures = run.exceptions()
     if failures:
         first = failures[0]

@@ -13,7 +13,6 @@ from celery_chain_lint.harness.confirmers import (
     not_reproduced,
     required,
     short,
-    skipped,
 )
 from celery_chain_lint.harness.confirmers.arguments import failure_behaviours
 from celery_chain_lint.workflow.replay import ReplaySignature, ReplayWorkflow
@@ -43,11 +42,8 @@ def confirm_errback_task_id(claim: Claim, context) -> Any:
 
     run = context.run(workflow, behaviours, settle=0.3, stop_when=errback_done,
                       prepare=prepare)
-    evidence = context.evidence(run, predicted=claim.message)
-    evidence["injected"] = {task: "raises InjectedFailure so that the errback runs"
-                            for task in behaviours}
-    if run.worker_died:
-        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    evidence = context.evidence(run, predicted=claim.message, injected={
+        task: "raises InjectedFailure so that the errback runs" for task in behaviours})
     failed_ids = {node.id for node in (run.built.nodes if run.built else ())
                   if run.observation.state(node.id) == "FAILURE"}
     executions = journal_runs(run, name)

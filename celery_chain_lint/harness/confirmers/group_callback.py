@@ -13,7 +13,6 @@ from celery_chain_lint.harness.confirmers import (
     not_reproduced,
     required,
     short,
-    skipped,
 )
 from celery_chain_lint.harness.confirmers.arguments import failure_behaviours
 from celery_chain_lint.workflow.replay import ReplayGroup, ReplayWorkflow, walk
@@ -43,8 +42,6 @@ def confirm_group_callback(claim: Claim, context) -> Any:
     behaviours = failure_behaviours(workflow) if kind == "error" else {}
     run = context.run(workflow, behaviours, settle=0.3, quiet=0.4)
     evidence = context.evidence(run, predicted=claim.message)
-    if run.worker_died:
-        return skipped(f"the worker {run.worker_died} during the run", **evidence)
     callback = short(name)
     if run.raised is not None:
         message = f"{type(run.raised).__name__}: {run.raised}"

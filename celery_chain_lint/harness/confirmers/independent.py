@@ -18,6 +18,7 @@ from celery_chain_lint.harness.confirmers import (
     not_reproduced,
     required,
     skipped,
+    worker_alive,
 )
 from celery_chain_lint.workflow.replay import (
     ReplayChain,
@@ -70,11 +71,11 @@ def confirm_independent_chain(claim: Claim, context) -> Any:
     # gets complete arguments and ignores the previous result, so the timing always runs.
     chain_run = context.run(as_chain, behaviours, timeout=timeout, repair=True)
     group_run = context.run(as_group, behaviours, timeout=timeout, repair=True)
-    evidence = context.evidence(chain_run, predicted=claim.message)
-    evidence["group_workflow"] = group_run.built.text if group_run.built else None
+    # Each run is judged in turn: the worker alive during it, then the run complete.
+    evidence = context.evidence(chain_run, predicted=claim.message, runs={},
+                                group_workflow=group_run.built.text if group_run.built else None)
     for run, label in ((chain_run, "chain"), (group_run, "group")):
-        if run.worker_died:
-            return skipped(f"the worker {run.worker_died} during the {label} run", **evidence)
+        worker_alive(evidence, {label: run})
         if run.raised is not None or any(
                 s.get("state") != "SUCCESS" for s in run.observation.states.values()):
             failure = run.exceptions()[0] if run.exceptions() else None

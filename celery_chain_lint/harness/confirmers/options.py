@@ -19,7 +19,6 @@ from celery_chain_lint.harness.confirmers import (
     not_reproduced,
     required,
     short,
-    skipped,
 )
 from celery_chain_lint.harness.confirmers.arguments import (
     confirm_arguments,
@@ -65,8 +64,6 @@ def confirm_options_as_arguments(claim: Claim, context) -> Any:
         return confirm_arguments(replace(claim, replay=marked), context)
     run = context.run(workflow)
     evidence = context.evidence(run, predicted=claim.message)
-    if run.worker_died:
-        return skipped(f"the worker {run.worker_died} during the run", **evidence)
     name = short(task)
     failures = [f for f in run.exceptions() if is_type_error(f)]
     if failures:

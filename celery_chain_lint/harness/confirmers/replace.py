@@ -19,7 +19,6 @@ from celery_chain_lint.harness.confirmers import (
     named_task,
     not_reproduced,
     short,
-    skipped,
 )
 from celery_chain_lint.workflow.replay import ReplayChain, ReplaySignature, ReplayWorkflow
 
@@ -64,14 +63,11 @@ def confirm_swallowed_replace(claim: Claim, context) -> Any:
                             "task replacing itself only")
     catches = (handler.catches if handler else None) or "builtins.Exception"
     run = _run(context, name, catches, reraise=False)
-    evidence = context.evidence(run, predicted=claim.message)
+    evidence = context.evidence(run, predicted=claim.message, injected={
+        name: f"the shadow's body does `try: self.replace({MEMBER}.si('<replacement>'))` and "
+              f"catches {catches.rsplit('.', 1)[-1]} without re-raising, as "
+              f"{handler.handler if handler else None} does"})
     task = short(name)
-    evidence["injected"] = {name: f"the shadow's body does `try: self.replace({MEMBER}.si("
-                                  f"'<replacement>'))` and catches {catches.rsplit('.', 1)[-1]} "
-                                  f"without re-raising, as "
-                                  f"{handler.handler if handler else None} does"}
-    if run.worker_died:
-        return skipped(f"the worker {run.worker_died} during the run", **evidence)
     seen = _summary(run, name)
     context.session.calm(run)
     contrast = _run(context, name, catches, reraise=True)

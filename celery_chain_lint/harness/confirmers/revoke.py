@@ -17,7 +17,6 @@ from celery_chain_lint.harness.confirmers import (
     confirms,
     not_reproduced,
     required,
-    skipped,
 )
 
 
@@ -44,8 +43,6 @@ def confirm_revoke_last_only(claim: Claim, context) -> Any:
 
     run = context.run(workflow, prepare=prepare)
     evidence = context.evidence(run, predicted=claim.message)
-    if run.worker_died:
-        return skipped(f"the worker {run.worker_died} during the run", **evidence)
     if run.raised is not None:
         return not_reproduced(f"applying or revoking raised {type(run.raised).__name__}: "
                               f"{run.raised}", **evidence)

@@ -14,7 +14,6 @@ from celery_chain_lint.harness.confirmers import (
     not_reproduced,
     required,
     short,
-    skipped,
 )
 from celery_chain_lint.workflow.replay import (
     Replay,
@@ -87,10 +86,8 @@ def confirm_json_unserializable(claim: Claim, context) -> Any:
     marked, data = found
     stand_in = _stand_in(text, kind, data)
     run = context.run(marked, stand_ins={"value": stand_in})
-    evidence = context.evidence(run, predicted=message)
-    evidence["injected"] = {text: f"a {type(stand_in).__name__} ({stand_in!r}) in its place"}
-    if run.worker_died:
-        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    evidence = context.evidence(run, predicted=message, injected={
+        text: f"a {type(stand_in).__name__} ({stand_in!r}) in its place"})
     failures = run.exceptions()
     encode = [f for f in failures if "EncodeError" in f["type"]
               or "not JSON serializable" in f["message"]]
@@ -147,10 +144,7 @@ def _confirm_returned_set(claim: Claim, replay: Replay, context) -> Any:
         alone = ReplayWorkflow(ReplaySignature(name, args, kwargs, immutable=True, via="si",
                                                flagged=True))
         run = context.run(alone, behaviours)
-    evidence = context.evidence(run, predicted=claim.message)
-    evidence["injected"] = injected
-    if run.worker_died:
-        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    evidence = context.evidence(run, predicted=claim.message, injected=injected)
     if run.raised is not None:
         return not_reproduced(f"the workflow failed before the task ran: "
                               f"{type(run.raised).__name__}: {run.raised}", **evidence)

@@ -17,7 +17,6 @@ from celery_chain_lint.harness.confirmers import (
     named_task,
     not_reproduced,
     short,
-    skipped,
 )
 
 
@@ -49,16 +48,12 @@ def confirm_swallowed_retry(claim: Claim, context) -> Any:
                             "retrying itself only")
     catches = (handler.catches if handler else None) or "builtins.Exception"
     run, final = _run_swallowing(context, name, catches, reraise=False)
-    evidence = context.evidence(run, predicted=claim.message)
     task = short(name)
     caught = CAUGHT_TEXT.get(catches, catches.rsplit(".", 1)[-1])
-    evidence["injected"] = {name: f"the shadow's body does `try: raise self.retry(countdown=0, "
-                                  f"max_retries={SWALLOW_MAX_RETRIES})` and catches "
-                                  f"{caught} without re-raising, as "
-                                  f"{handler.handler if handler else None} "
-                                  "does"}
-    if run.worker_died:
-        return skipped(f"the worker {run.worker_died} during the run", **evidence)
+    evidence = context.evidence(run, predicted=claim.message, injected={
+        name: f"the shadow's body does `try: raise self.retry(countdown=0, "
+              f"max_retries={SWALLOW_MAX_RETRIES})` and catches {caught} without re-raising, "
+              f"as {handler.handler if handler else None} does"})
     executions = journal_runs(run, name)
     first = run.observation.state(run.built.nodes[0].id) \
         if run.built and run.built.nodes and run.observation else None
