@@ -446,3 +446,14 @@ def test_a_run_the_worker_did_not_finish_skips_the_finding(fixture_claims, tmp_p
     assert (verdict.status, verdict.reason) == (
         "skipped", "the worker exited (signal 9) during the group run")
     assert "group_workflow" in verdict.evidence
+
+
+def test_set_evidence_does_not_depend_on_the_hash_seed():
+    """CCL018's evidence shows a set stand-in: two runs of ``verify`` (other hash seeds) must
+    print it alike."""
+    code = ("from celery_chain_lint.harness.confirmers.serialization import _shown;"
+            "print(_shown({'<b>', '<a>', '<c>'}), _shown(set()), _shown('x'))")
+    shown = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={"PYTHONHASHSEED": str(seed)}, check=True).stdout
+             for seed in range(1, 6)}
+    assert shown == {"{'<a>', '<b>', '<c>'} set() 'x'\n"}

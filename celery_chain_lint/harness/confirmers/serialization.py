@@ -40,6 +40,14 @@ def _stand_in(text: str, kind: str, data: ReplayValue) -> Any:
     return UnserializableStandIn()
 
 
+def _shown(value: Any) -> str:
+    """``repr`` of a stand-in, a set's members in a fixed order: the evidence of two runs of
+    ``verify`` must not differ by the hash seed."""
+    if isinstance(value, (set, frozenset)) and value:
+        return "{" + ", ".join(sorted(repr(member) for member in value)) + "}"
+    return repr(value)
+
+
 def _is_flagged_value(data: ReplayValue, text: str, kind: str) -> bool:
     """The argument the message names: its placeholder, or a literal set written ``{...}``."""
     return (data.is_placeholder and data.content == text) or (
@@ -87,7 +95,7 @@ def confirm_json_unserializable(claim: Claim, context) -> Any:
     stand_in = _stand_in(text, kind, data)
     run = context.run(marked, stand_ins={"value": stand_in})
     evidence = context.evidence(run, predicted=message, injected={
-        text: f"a {type(stand_in).__name__} ({stand_in!r}) in its place"})
+        text: f"a {type(stand_in).__name__} ({_shown(stand_in)}) in its place"})
     failures = run.exceptions()
     encode = [f for f in failures if "EncodeError" in f["type"]
               or "not JSON serializable" in f["message"]]
@@ -124,7 +132,8 @@ def _confirm_returned_set(claim: Claim, replay: Replay, context) -> Any:
     name = spec.name
     task = short(name)
     behaviours = {name: {"return_set": RETURNED_SET}}
-    injected = {name: f"its shadow returns {set(RETURNED_SET)!r}, a set, as the task body does"}
+    injected = {name: f"its shadow returns {_shown(set(RETURNED_SET))}, a set, as the task "
+                      f"body does"}
     result_passed = replay.returned_set.result_passed
     if result_passed:
         workflow = required(replay.replayed_workflows(), "the replay data holds no workflow "
