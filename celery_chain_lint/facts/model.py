@@ -327,5 +327,3 @@ class ModuleFacts:
     # nothing of a name a module lacks then.
     may_add_attributes: bool = True
     may_check_attributes: bool = True
-    # Lines carrying ``# noqa`` comments: line -> codes (empty tuple for a bare ``# noqa``).
-    noqa: Dict[int, Tuple[str, ...]] = field(default_factory=dict)
