@@ -139,6 +139,7 @@ class AppIndex:
         self.modules: Dict[str, ModuleFacts] = resolver.modules
         self._configs: Dict[int, AppConfig] = {}
         self._apps: Optional[List[AppSym]] = None
+        self._task_class_replaced: Dict[int, bool] = {}
 
     # ---- the apps ----
 
@@ -174,6 +175,19 @@ class AppIndex:
             return task.app
         apps = self.apps()
         return apps[0] if len(apps) == 1 else None
+
+    def task_class_replaced(self, app: AppSym) -> bool:
+        """Whether the app's default task class is not Celery's: ``app.Task = OnCommitTask``
+        at module level in any module (as the config's writes are read), or written by the
+        function making the app (``AppSym.task_class_written``)."""
+        key = id(app.call)
+        if key not in self._task_class_replaced:
+            self._task_class_replaced[key] = app.task_class_written or any(
+                isinstance(target, ir.Attribute) and target.attr == "Task"
+                and self.same(self.app_of(target.value, module), app)
+                for module in self._module_order(app.module)
+                for target, _ in self.modules[module].attribute_assignments)
+        return self._task_class_replaced[key]
 
     # ---- configuration ----
 

@@ -93,6 +93,12 @@ class EnqueueInTransaction(Rule):
         "@shared_task\ndef notify(order_id):\n    return order_id\n\n"
         "def place(order_id):\n    with transaction.atomic():\n"
         "        notify.delay(order_id)\n",
+        # Or be set on the app after it is made.
+        _APP + "class AfterCommit(app.Task):\n    def apply_async(self, *args, **kwargs):\n"
+               "        transaction.on_commit(lambda: super().apply_async(*args, **kwargs))\n\n"
+               "app.Task = AfterCommit\n\n"
+               "def place(order_id):\n    with transaction.atomic():\n"
+               "        send_confirmation.delay(order_id)\n",
     ]
     INVALID = [
         Invalid(_APP + "def place(order_id):\n    with transaction.atomic():\n"
@@ -110,6 +116,13 @@ class EnqueueInTransaction(Rule):
                "def place(order_id):\n    with transaction.atomic():\n"
                "        create_order(order_id)\n"
                "        notify.delay(order_id)  # expect: CCL017\n",
+        # Another app's task class replaced: not this task's.
+        _APP + "other = Celery('other')\n\nclass AfterCommit(other.Task):\n"
+               "    def apply_async(self, *args, **kwargs):\n"
+               "        transaction.on_commit(lambda: super().apply_async(*args, **kwargs))\n\n"
+               "other.Task = AfterCommit\n\n"
+               "def place(order_id):\n    with transaction.atomic():\n"
+               "        send_confirmation.delay(order_id)  # expect: CCL017\n",
     ]
 
     def check(self, project) -> Iterator:
@@ -190,10 +203,11 @@ def _sent_its_own_way(project, task) -> bool:
     class of the project defining ``apply_async`` or ``delay`` (pretix's ``TransactionAwareTask``
     defers both with ``transaction.on_commit``), a base class the index cannot read (from
     another package than Celery, several project bases, ``**options``), or an app created with
-    ``task_cls=`` or given its task class by the function making it (``celery.Task = ...``)."""
+    ``task_cls=`` or given another task class (``app.Task = OnCommitTask``)."""
     # A task's app, or for a ``shared_task`` any app of the project.
     apps = [task.app] if task.app is not None else project.apps.apps()
-    if any(app.call.keyword("task_cls") is not None or app.task_class_written for app in apps):
+    if any(app.call.keyword("task_cls") is not None or project.apps.task_class_replaced(app)
+           for app in apps):
         return True
     lineage = task_lineage(project.resolver, task)
     return lineage is None or any(
