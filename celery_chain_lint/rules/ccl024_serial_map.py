@@ -102,13 +102,14 @@ class SerialMap(Rule):
     # ---- group([task.map(items)]) / chord([task.map(items)], body) ----
 
     def _mapped_fan_out(self, project, module: str, call: ir.Call):
+        as_group, as_chord = _members(call), _header(call)
+        if not (_one_map(as_group) or _one_map(as_chord)):
+            return None  # decided before resolving the callee, which may read a module
         kind = celery_name(project.resolver.resolve(call.func, module))
         if kind == "group":
-            members = _members(call)
+            members = as_group
         elif kind == "chord":
-            header = call.positional[0] if call.positional else call.keyword("header")
-            members = list(header.items) if isinstance(header, ir.Sequence) \
-                and not header.has_splat else None
+            members = as_chord
         else:
             return None
         if not members or len(members) != 1:
@@ -144,13 +145,13 @@ class SerialMap(Rule):
             items_expr = args[0] if args else call.keyword("it")
             size_expr = args[1] if len(args) > 1 else call.keyword("n")
         else:
-            symbol = project.resolver.resolve(func, module)
-            if not (isinstance(symbol, External) and symbol.qualname in CHUNKS_CLASS):
-                return None
             args = call.positional
             signature = args[0] if args else call.keyword("task")
             if not (isinstance(signature, ir.Call) and isinstance(signature.func, ir.Attribute)
                     and signature.func.attr in ("s", "si", "signature")):
+                return None
+            symbol = project.resolver.resolve(func, module)
+            if not (isinstance(symbol, External) and symbol.qualname in CHUNKS_CLASS):
                 return None
             owner = project.resolver.resolve(signature.func.value, module)
             if not isinstance(owner, TaskSym) or signature.args:
@@ -188,6 +189,19 @@ def _members(call: ir.Call) -> Optional[List[ir.Expr]]:
     if len(values) == 1 and isinstance(values[0], ir.Comprehension):
         return None
     return values
+
+
+def _header(call: ir.Call) -> Optional[List[ir.Expr]]:
+    """The header of ``chord([a, b], body)`` / ``chord(header=[...])`` as written."""
+    header = call.positional[0] if call.positional else call.keyword("header")
+    return list(header.items) if isinstance(header, ir.Sequence) and not header.has_splat \
+        else None
+
+
+def _one_map(members: Optional[List[ir.Expr]]) -> bool:
+    """One member, written ``x.map(...)`` or ``x.starmap(...)``."""
+    return bool(members) and len(members) == 1 and isinstance(members[0], ir.Call) \
+        and isinstance(members[0].func, ir.Attribute) and members[0].func.attr in MAPS
 
 
 def _task_method(project, module: str, expr: ir.Expr, methods) -> Optional[Tuple[object, str]]:
