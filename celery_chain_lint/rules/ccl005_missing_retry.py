@@ -155,11 +155,13 @@ class MissingRetry(Rule):
             uses = [use for use in project.uses_of(task) if use.followed]
             if not uses:
                 continue
+            # The policy first: it reads the task's options and own calls, while the search
+            # for network I/O resolves every call and follows helpers into other modules.
+            problem = _retry_problem(project.resolver, task)
+            if problem is None:
+                continue
             network = checker.network_call(task.function, task.module)
             if network is None:
-                continue
-            problem = _retry_problem(project.resolver, task, checker)
-            if problem is None:
                 continue
             yield self._finding(task, network, problem, uses)
 
@@ -247,7 +249,7 @@ class _Checker:
         return False
 
 
-def _retry_problem(resolver, task, checker: _Checker) -> Optional[str]:
+def _retry_problem(resolver, task) -> Optional[str]:
     """"none" (no retry policy), "forever" (unbounded), or None (bounded, or not known)."""
     if task.open_options:
         return None
