@@ -137,6 +137,10 @@ def test_fixtures_give_identical_findings_with_and_without_the_prefilter(tmp_pat
     ("CELERY_BROKER_URL = 'redis://'\n", False),
     ("import os\nfrom celery_chain_lint import engine\n", False),
     ("import re\nm = re.match('a', 'a').group(0)\n", False),
+    # attrs' class decorator (openedx/credentials) is no signature; beside one, a canvas is.
+    ("import attr\n@attr.s(auto_attribs=True, frozen=True)\nclass A:\n    x: int\n", False),
+    ("import attr\n@attr.s(frozen=True)\nclass A:\n    x: int\nsig = add.s(1)\n", True),
+    ("@x.attr.s(1)\ndef f():\n    pass\n", True),
 ])
 def test_scan_seeds(source, seed):
     assert scan(source.encode())[0] is seed

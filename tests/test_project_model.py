@@ -1283,3 +1283,38 @@ def test_a_task_kept_as_a_static_method_is_counted_as_not_followed(tmp_path):
     seen = coverage(tmp_path)
     assert (seen.task_like, seen.tasks) == (1, 0)
     assert seen.unrecognised == {"@shared_task": 1}
+
+
+# bookwyrm's tests: ``with ThreadPoolExecutor(...) as pool: pool.map(...)`` is no canvas site.
+EXECUTOR_MAP = {
+    "shop/__init__.py": "",
+    "shop/tasks.py": "from celery import Celery, group\napp = Celery('shop')\n"
+                     + TASKS.format(app="app") + "\n\ndef make():\n    return add.s(1, 2)\n"
+                     "\n\ndef patch():\n    class Wrapped(app.Task):\n"
+                     "        def apply_async(self, args=None, **kw):\n"
+                     "            return super().apply_async(args, **kw)\n",
+    "shop/jobs.py": textwrap.dedent("""\
+        from concurrent.futures import ThreadPoolExecutor
+        from multiprocessing import Pool
+        from celery import group
+        from shop.tasks import add, make
+
+        def run(tasks):
+            with ThreadPoolExecutor(max_workers=10) as pool:
+                list(pool.map(print, range(10)))
+            Pool(4).map(print, range(3))
+            # Near misses, still canvas sites: Celery's own calls, the project's.
+            group(*tasks).apply_async()
+            make().delay()
+            add.map([(1, 2)])
+        """),
+}
+
+
+def test_another_librarys_pool_map_is_no_canvas_site(tmp_path):
+    write(tmp_path, EXECUTOR_MAP)
+    seen = coverage(tmp_path)
+    # add.s() in make(), add.map(), the two dynamic ones and super().apply_async() (indico's
+    # Task subclass): the pools' map() were 2 more.
+    assert (seen.sites, seen.modelled) == (5, 2), seen
+    assert seen.unknown == {"dynamic construction": 2, "splat": 1}, seen.unknown

@@ -215,6 +215,8 @@ def _count_site(project: "Project", module: str, call: ir.Call, found: Coverage,
     if isinstance(symbol, External) and not is_celery(symbol.qualname) \
             and _in_tree(project, symbol.qualname) is None:
         return  # ``re.match(...).group``, ``requests.delay``: not a canvas at all
+    if _made_by_another_library(project, receiver, module):
+        return
     found.sites += 1
     if any(arg.star for arg in call.args):
         reason = SPLAT
@@ -227,6 +229,23 @@ def _count_site(project: "Project", module: str, call: ir.Call, found: Coverage,
     else:
         reason = DYNAMIC
     found.unknown[reason] = found.unknown.get(reason, 0) + 1
+
+
+def _made_by_another_library(project: "Project", receiver: ir.Expr, module: str) -> bool:
+    """``pool.map(f, items)`` where ``with ThreadPoolExecutor() as pool`` (or ``pool =
+    Pool()``): the receiver is what another library's call made (bookwyrm's tests), not a
+    canvas. Not a library naming Celery, a call of the project's own (``make_chain()``), nor
+    ``super()`` (indico's Task subclass calls ``super().apply_async(...)``: Celery's)."""
+    while isinstance(receiver, ir.Call):
+        func = receiver.func
+        if isinstance(func, ir.Attribute) and func.attr == "__enter__":
+            receiver = func.value  # ``with X(...) as pool``
+            continue
+        made_by = project.resolver.resolve(func, module)
+        return isinstance(made_by, External) and "celery" not in made_by.qualname.lower() \
+            and made_by.qualname != "builtins.super" \
+            and _in_tree(project, made_by.qualname) is None
+    return False
 
 
 def _note_missing(project: "Project", module: str, expr: ir.Expr,

@@ -56,6 +56,9 @@ from celery_chain_lint.load.source import undecodable
 # (Django settings with ``CELERY_*`` names, a ``celeryconfig``) are named by the app, and read
 # lazily by name like any module (index/apps.py).
 _CANVAS_CALLS = (b".s(", b".si(", b".delay(", b".apply_async(")
+# attrs' classic class decorator, ``@attr.s(auto_attribs=True)`` (openedx/credentials): no
+# signature decorates a class. A file whose every ``.s(`` is one is not a canvas call.
+_ATTRS_DECORATOR = b"@attr.s("
 # What only a Celery app is asked: the module holding an app whose class it loads at run time
 # (``import_string(...)(main=...)``) names no Celery object, yet it is the app's
 # (index/resolver.py, ``Resolver.app_by_its_calls``).
@@ -149,7 +152,8 @@ def scan(data: bytes) -> Scan:
     names = frozenset(_decode(word) for word in words)
     # A file Python could not even decode (binary, UTF-16, a wrong coding declaration, NUL
     # bytes) goes to the full pass, which reports it (CCL999): cheap to find, and worth saying.
-    calls_canvas = any(marker in data for marker in _CANVAS_CALLS)
+    calls_canvas = any(marker in data for marker in _CANVAS_CALLS[1:]) \
+        or data.count(b".s(") > data.count(_ATTRS_DECORATOR)
     seed = "celery" in names or calls_canvas or undecodable(data) \
         or any(marker in data for marker in _APP_CALLS) \
         or _TASK_APPLIED in data or _TASK_DECORATOR.search(data) is not None
