@@ -177,17 +177,24 @@ class AppIndex:
         return apps[0] if len(apps) == 1 else None
 
     def task_class_replaced(self, app: AppSym) -> bool:
-        """Whether the app's default task class is not Celery's: ``app.Task = OnCommitTask``
-        at module level in any module (as the config's writes are read), or written by the
-        function making the app (``AppSym.task_class_written``)."""
+        """Whether the app's default task class is not Celery's: ``Celery(task_cls=...)``,
+        ``app.Task = OnCommitTask`` at module level in any module (as the config's writes are
+        read), or written by the function making the app (``AppSym.task_class_written``)."""
         key = id(app.call)
         if key not in self._task_class_replaced:
-            self._task_class_replaced[key] = app.task_class_written or any(
+            self._task_class_replaced[key] = app.task_class_written \
+                or app.call.keyword("task_cls") is not None or any(
                 isinstance(target, ir.Attribute) and target.attr == "Task"
                 and self.same(self.app_of(target.value, module), app)
                 for module in self._module_order(app.module)
                 for target, _ in self.modules[module].attribute_assignments)
         return self._task_class_replaced[key]
+
+    def default_class_replaced(self, task: "Task") -> bool:
+        """Whether a task made without ``base=`` may get its class from an app whose default
+        task class is not Celery's (for a ``shared_task``, any app of the project)."""
+        apps = [task.app] if task.app is not None else self.apps()
+        return any(self.task_class_replaced(app) for app in apps)
 
     # ---- configuration ----
 
@@ -473,6 +480,15 @@ class AppIndex:
 
 
 _NOT_LITERAL = object()
+
+
+def app_index(resolver: "Resolver") -> AppIndex:
+    """The one app index of a resolver's project (``Project.apps``), for what asks the
+    resolver only (``index/options.py``)."""
+    found = resolver.__dict__.get("_app_index")
+    if found is None:
+        found = resolver.__dict__["_app_index"] = AppIndex(resolver)
+    return found
 
 
 def _literal(expr: Optional[ir.Expr]) -> Any:

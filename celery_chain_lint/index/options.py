@@ -3,13 +3,15 @@
 ``@app.task(base=RetryingTask, max_retries=5)`` takes ``autoretry_for`` from ``RetryingTask``
 (and its ancestors) and ``max_retries`` from the decorator. Returns None when a base class
 cannot be read (a mixin from a library, an unresolved ``base=``): its attributes may set
-anything.
+anything, and when the task takes its class from an app whose default task class is
+replaced (``Celery(task_cls=...)``, ``app.Task = ...``): that class's attributes are not read.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Dict, List, Optional
 
 from celery_chain_lint.facts import ir
+from celery_chain_lint.index.apps import app_index
 from celery_chain_lint.index.symbols import ClassSym
 
 if TYPE_CHECKING:
@@ -35,6 +37,9 @@ def task_lineage(resolver: "Resolver", task: "Task") -> Optional[List[ClassSym]]
     base; None when one cannot be read (see above): what they define is then unknown."""
     if task.open_options or ("base" in task.options and task.base is None):
         return None
+    if "base" not in task.options and task.class_facts is None:
+        if app_index(resolver).default_class_replaced(task):
+            return None
     lineage: List[ClassSym] = []
     cls = task.base
     seen = set()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, List, Opt
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import ModuleFacts, Root
-from celery_chain_lint.index.apps import AppIndex
+from celery_chain_lint.index.apps import AppIndex, app_index
 from celery_chain_lint.index.resolver import Resolver
 from celery_chain_lint.index.tasks import Task, TaskIndex
 from celery_chain_lint.workflow.arguments import ArgumentProblem, argument_problems
@@ -121,7 +121,7 @@ class Project:
     @cached_property
     def apps(self) -> AppIndex:
         """Every Celery app and what the code configures on it (backend, serializer...)."""
-        return AppIndex(self.resolver)
+        return app_index(self.resolver)
 
     @cached_property
     def task_uses(self) -> Dict[int, List[TaskUse]]:

@@ -114,6 +114,15 @@ class MissingRetry(Rule):
     }
 
     VALID = [
+        # The app's default task class retries (its attributes are not read): unknown.
+        _APP + 'class Retrying(app.Task):\n    autoretry_for = (requests.RequestException,)\n'
+               '    max_retries = 5\n\napp.Task = Retrying\n\n'
+               '@app.task\ndef fetch(url):\n    return requests.get(url).status_code\n'
+               '\nchain(fetch.s("u"), save.s()).delay()\n',
+        _APP.replace('backend="cache+memory://"', 'backend="cache+memory://", '
+                     'task_cls="example.base:Retrying"')
+        + '@app.task\ndef fetch(url):\n    return requests.get(url).status_code\n'
+          '\nchain(fetch.s("u"), save.s()).delay()\n',
         _APP + '@app.task(autoretry_for=(requests.RequestException,), max_retries=5)\n'
                'def fetch(url):\n    return requests.get(url).status_code\n'
                '\nchain(fetch.s("u"), save.s()).delay()\n',
@@ -131,6 +140,12 @@ class MissingRetry(Rule):
                '\nchain(fetch.s("u"), save.s()).delay()\n',
     ]
     INVALID = [
+        # Another app's task class replaced: this task's is Celery's.
+        _APP + 'other = Celery("other")\n\nclass Retrying(other.Task):\n'
+               '    autoretry_for = (requests.RequestException,)\n\nother.Task = Retrying\n\n'
+               '@app.task\ndef fetch(url):  # expect: CCL005\n'
+               '    return requests.get(url).status_code\n'
+               '\nchain(fetch.s("u"), save.s()).delay()\n',
         _APP + '@app.task\ndef fetch(url):  # expect: CCL005\n'
                '    return requests.get(url, timeout=10).status_code\n'
                '\nchain(fetch.s("u"), save.s()).delay()\n',

@@ -204,11 +204,6 @@ def _sent_its_own_way(project, task) -> bool:
     defers both with ``transaction.on_commit``), a base class the index cannot read (from
     another package than Celery, several project bases, ``**options``), or an app created with
     ``task_cls=`` or given another task class (``app.Task = OnCommitTask``)."""
-    # A task's app, or for a ``shared_task`` any app of the project.
-    apps = [task.app] if task.app is not None else project.apps.apps()
-    if any(app.call.keyword("task_cls") is not None or project.apps.task_class_replaced(app)
-           for app in apps):
-        return True
     lineage = task_lineage(project.resolver, task)
     return lineage is None or any(
         not SEND_METHODS.isdisjoint(project.resolver.modules[cls.module].classes[cls.qualname]
