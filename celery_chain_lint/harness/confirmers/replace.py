@@ -13,13 +13,12 @@ from typing import Any, Dict
 
 from celery_chain_lint.harness.confirmers import (
     Claim,
-    CannotConfirm,
     confirmed,
     confirms,
-    named_task,
     not_reproduced,
     short,
 )
+from celery_chain_lint.harness.confirmers.swallowed_retry import swallowing_handler
 from celery_chain_lint.workflow.replay import ReplayChain, ReplaySignature, ReplayWorkflow
 
 MEMBER = "ccl_verify.member"
@@ -56,12 +55,9 @@ def _summary(run, name: str) -> Dict[str, Any]:
 
 @confirms("CCL023")
 def confirm_swallowed_replace(claim: Claim, context) -> Any:
-    handler = claim.replay.handler
-    name = named_task(claim.replay).name
-    if handler is not None and not handler.itself:
-        raise CannotConfirm("the replace() called is another task's: the harness replays a "
-                            "task replacing itself only")
-    catches = (handler.catches if handler else None) or "builtins.Exception"
+    name, handler, catches = swallowing_handler(
+        claim, "the replace() called is another task's: the harness replays a task replacing "
+               "itself only")
     run = _run(context, name, catches, reraise=False)
     evidence = context.evidence(run, predicted=claim.message, injected={
         name: f"the shadow's body does `try: self.replace({MEMBER}.si('<replacement>'))` and "

@@ -5,7 +5,7 @@ runs the body again (journal); a contrast run with a re-raising handler shows RE
 FAILURE (MaxRetriesExceededError). A retry of another task is skipped."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Tuple
 
 from celery_chain_lint.harness.confirmers import (
     CannotConfirm,
@@ -18,6 +18,17 @@ from celery_chain_lint.harness.confirmers import (
     not_reproduced,
     short,
 )
+
+
+def swallowing_handler(claim: Claim, another_tasks: str) -> Tuple[str, Any, str]:
+    """The task replayed, the handler the rule found (or None) and what it catches, for
+    CCL012 and CCL023 (the rules' ``swallowed_task_calls``); a call on another task is not
+    replayed: skipped with ``another_tasks`` as the reason."""
+    handler = claim.replay.handler
+    name = named_task(claim.replay).name
+    if handler is not None and not handler.itself:
+        raise CannotConfirm(another_tasks)
+    return name, handler, (handler.catches if handler else None) or "builtins.Exception"
 
 
 SWALLOW_MAX_RETRIES = 1
@@ -41,12 +52,9 @@ def _run_swallowing(context, name: str, catches: str, reraise: bool):
 
 @confirms("CCL012")
 def confirm_swallowed_retry(claim: Claim, context) -> Any:
-    handler = claim.replay.handler
-    name = named_task(claim.replay).name
-    if handler is not None and not handler.itself:
-        raise CannotConfirm("the retry() called is another task's: the harness replays a task "
-                            "retrying itself only")
-    catches = (handler.catches if handler else None) or "builtins.Exception"
+    name, handler, catches = swallowing_handler(
+        claim, "the retry() called is another task's: the harness replays a task retrying "
+               "itself only")
     run, final = _run_swallowing(context, name, catches, reraise=False)
     task = short(name)
     caught = CAUGHT_TEXT.get(catches, catches.rsplit(".", 1)[-1])
