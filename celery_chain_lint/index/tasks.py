@@ -59,6 +59,13 @@ class Task:
     class_facts: Optional[ClassFacts] = None
     base: Optional[ClassSym] = None  # ``base=`` option or the task class itself
 
+    @property
+    def self_name(self) -> Optional[str]:
+        """The name its body calls the task itself by: the first parameter of a ``bind=True``
+        function or of a class-based task's ``run`` (``self.retry()``, ``self.replace()``)."""
+        items = self.function.params.items if self.function is not None else ()
+        return items[0].name if items and (self.bind or self.class_facts is not None) else None
+
     def option(self, name: str) -> Optional[ir.Expr]:
         """A task option as written: decorator keyword first, then the task's base class."""
         return self.options.get(name)

@@ -298,9 +298,7 @@ def _retry_problem(resolver, task) -> Optional[str]:
 def _retry_calls(resolver, task) -> Optional[List[ir.Call]]:
     """``self.retry(...)`` / ``task.retry(...)`` / ``current_task.retry(...)`` in the body."""
     function = task.function
-    bound_self = None
-    if (task.bind or task.class_facts is not None) and function.params.items:
-        bound_self = function.params.items[0].name
+    bound_self = task.self_name
     calls = []
     for site in function.calls:
         func = site.call.func

@@ -98,8 +98,7 @@ class WaitInTask(Rule):
             function = task.function
             if function is None:
                 continue
-            bound = function.params.items[0].name \
-                if (task.bind or task.class_facts is not None) and function.params.items else None
+            bound = task.self_name
             for site in function.calls:
                 call = site.call
                 if not (isinstance(call.func, ir.Attribute) and call.func.attr in WAIT_METHODS):

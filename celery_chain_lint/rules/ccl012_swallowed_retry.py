@@ -163,8 +163,7 @@ def swallowed_task_calls(project, method: str, catching: FrozenSet[str],
         function = task.function
         if function is None or not project.reports_on(task.path):
             continue
-        params = function.params.items
-        receiver = params[0].name if params and (task.bind or task.class_facts) else None
+        receiver = task.self_name
         for site in function.calls:
             call = site.call
             if not (isinstance(call, ir.Call) and isinstance(call.func, ir.Attribute)

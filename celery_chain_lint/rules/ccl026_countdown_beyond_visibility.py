@@ -140,8 +140,7 @@ class CountdownBeyondVisibility(Rule):
             function = task.function
             if function is None or not project.reports_on(task.path):
                 continue
-            params = function.params.items
-            receiver = params[0].name if params and (task.bind or task.class_facts) else None
+            receiver = task.self_name
             uses_default = False
             for site in function.calls:
                 call = site.call
