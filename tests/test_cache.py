@@ -125,7 +125,9 @@ def test_a_new_facts_format_never_reads_old_entries(tmp_path, monkeypatch):
     write(tmp_path)
     run(tmp_path, tmp_path / "c")
     before = Cache(str(tmp_path / "c")).root
-    monkeypatch.setattr(cache_module, "_libcst_version", lambda: "another libcst")
+    import celery_chain_lint
+
+    monkeypatch.setattr(celery_chain_lint, "__version__", "another version")
     after = Cache(str(tmp_path / "c")).root
     assert before != after
     found, stats = run(tmp_path, tmp_path / "c")

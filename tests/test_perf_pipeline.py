@@ -1,5 +1,5 @@
 """The file pipeline: partial runs index the whole project, parallel extraction equals serial,
-and ``check`` starts without importing Celery or libcst when the cache is warm.
+and ``check`` starts without importing Celery or the extractor when the cache is warm.
 (No timed assertions: benchmarks/run.py measures time.)"""
 from __future__ import annotations
 
@@ -140,18 +140,19 @@ def test_entries_pickled_by_workers_serve_the_next_run(tmp_path, monkeypatch, se
     assert [f.to_json() for f in second.findings] == serial
 
 
-def test_warm_check_imports_neither_celery_nor_libcst_nor_the_rules(tmp_path):
+def test_warm_check_imports_neither_celery_nor_the_extractor_nor_the_rules(tmp_path):
     project = snapshot(tmp_path)
     code = ("import sys, celery_chain_lint.cli as c\n"
             "sys.argv = ['celery-chain-lint', 'check', 'fixtures/shop']\n"
             "try:\n    c.main()\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('celery', 'kombu', 'libcst', 'celery_chain_lint.index.project',"
+            "print(sorted(m for m in ('celery', 'kombu', 'celery_chain_lint.facts.extract',"
+            " 'celery_chain_lint.index.project',"
             " 'celery_chain_lint.rules.ccl001_result_not_accepted') if m in sys.modules))")
     first = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
                            text=True, timeout=600)
     assert first.stdout.strip().splitlines()[-1] == \
-        "['celery_chain_lint.index.project', 'celery_chain_lint.rules.ccl001_result_not_accepted'," \
-        " 'libcst']"  # cold: parses and runs the rules
+        "['celery_chain_lint.facts.extract', 'celery_chain_lint.index.project'," \
+        " 'celery_chain_lint.rules.ccl001_result_not_accepted']"  # cold: parses, runs the rules
     second = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True,
                             text=True, timeout=600)
     assert second.stdout.strip().splitlines()[-1] == "[]", second.stderr
@@ -167,7 +168,7 @@ def _cli_json(project: Path, *arguments):
 
 def test_a_changed_file_parsed_in_the_background_gives_a_cold_runs_findings(tmp_path):
     """With a warm cache, a few changed files are parsed by a forked child (the parent, which
-    has not imported libcst, loads the cached facts meanwhile); the CLI then leaves through
+    has not imported the extractor, loads the cached facts meanwhile); the CLI then leaves through
     ``os._exit``. Findings, output and the cache must be exactly a cold run's."""
     project = snapshot(tmp_path)
     _cli_json(project, "fixtures")  # warms the cache
@@ -246,12 +247,13 @@ def test_the_benchmark_runs_on_a_small_tree(tmp_path, capsys):
 def test_a_run_after_a_change_reads_left_out_values_from_the_cache(tmp_path):
     """A module read for its definitions leaves its values until a name is resolved (here the
     Django settings CCL008 reads); once read they are cached, so a run after an unrelated
-    change resolves them without importing libcst in the main process."""
+    change resolves them without importing the extractor in the main process."""
     write(tmp_path, {**DJANGO_SETTINGS_READ_BY_NAME,
                      "site/other.py": "from celery import shared_task\n"})
     code = ("import sys, json, celery_chain_lint.engine as e\n"
             "r = e.check(['site'])\n"
-            "print(json.dumps([[f.code for f in r.findings], r.stats, 'libcst' in sys.modules]))")
+            "print(json.dumps([[f.code for f in r.findings], r.stats,"
+            " 'celery_chain_lint.facts.extract' in sys.modules]))")
 
     def run():
         result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
@@ -261,9 +263,9 @@ def test_a_run_after_a_change_reads_left_out_values_from_the_cache(tmp_path):
     cold_codes, cold_stats, _ = run()
     assert cold_codes == ["CCL008"] and cold_stats["values"] == 1
     (tmp_path / "site" / "other.py").write_text("from celery import shared_task\n# edited\n")
-    codes, stats, libcst_imported = run()
+    codes, stats, extractor_imported = run()
     assert codes == cold_codes and stats.get("background") == 1
-    assert "values" not in stats and not libcst_imported  # read from the cache
+    assert "values" not in stats and not extractor_imported  # read from the cache
 
 
 def test_bodies_for_a_rule_are_read_only_when_it_is_selected(tmp_path, monkeypatch):

@@ -177,7 +177,7 @@ def _action(title: str, uri: str, edits: Sequence[Edit], found, lines, codec, pr
 
 
 def _lines(text: str) -> List[str]:
-    """Lines as the analysis counts them (libcst: ``\\n``, ``\\r\\n`` and ``\\r`` only)."""
+    """Lines as the analysis counts them (Python: ``\\n``, ``\\r\\n`` and ``\\r`` only)."""
     from celery_chain_lint.load import split_lines
 
     return split_lines(text, keepends=True) or [""]

@@ -1,4 +1,4 @@
-"""One pass over a module's libcst tree, producing its ``ModuleFacts``.
+"""One pass over a module's syntax tree (Python's own ``ast``), producing its ``ModuleFacts``.
 
 The extractor follows Python's scoping closely enough for the rules and no further:
 - module-level names become bindings, resolved later across modules by the project index;
@@ -6,17 +6,18 @@ The extractor follows Python's scoping closely enough for the rules and no furth
   expression (so ``sig = add.s(1)`` then ``sig.delay()`` is seen as ``add.s(1).delay()``); a name
   assigned in a branch or a loop, or mutated (``sigs.append``), becomes ``Opaque`` from then on;
 - function-local imports keep their target, everything else local is ``Opaque``.
-Only ``PositionProvider`` metadata is computed: scope and name resolution are ours, and cheaper.
+
+Positions are the tree's, in characters (``ast`` counts UTF-8 bytes), and span what a reader
+calls the expression: a parenthesized tuple or a generator expression without its brackets and
+the blank space inside them, as libcst, which this pass replaced, placed them (findings and
+messages stay what they were). ``ast.parse`` is about ten times cheaper than libcst's parse and
+its position pass, which were most of a cold run.
 """
 from __future__ import annotations
 
-import dataclasses
+import ast
 import re
 from typing import Dict, Iterable, List, Optional, Sequence as Seq, Set, Tuple
-
-import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
-from libcst.metadata.position_provider import PositionProvidingCodegenState
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.roots import looks_like_canvas
@@ -75,6 +76,18 @@ LOCAL = ir.Opaque(kind="local")  # marker: a local name with no known value
 # member of what the comprehension builds, each unknown.
 COMPREHENSION_VARIABLE = ir.Opaque(kind="comprehension variable")
 
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_FOR = (ast.For, ast.AsyncFor)
+_TRY = (ast.Try, getattr(ast, "TryStar", ast.Try))
+_WITH = (ast.With, ast.AsyncWith)
+_MATCH = getattr(ast, "Match", ())
+_LEAVING = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+# Expressions the rules see as Opaque, by the name they know them by (``Opaque.kind``).
+_OPAQUE_KINDS = {"Compare": "Comparison", "UnaryOp": "UnaryOperation",
+                 "BoolOp": "BooleanOperation", "JoinedStr": "FormattedString",
+                 "YieldFrom": "Yield", "Starred": "StarredElement"}
+
 
 class _Scope:
     """Name lookup for one function (or the module, or a class body)."""
@@ -104,6 +117,9 @@ class _Scope:
 Written = Optional[Tuple]
 
 
+
+
+
 class _StoreNotes:
     """What a module-level function's own body stores and passes, gathered as the extractor
     meets it (``FunctionFacts.stores``)."""
@@ -114,15 +130,14 @@ class _StoreNotes:
         self.stores: List[Tuple[str, Tuple[str, str], Written]] = []
         self.passes: List[Tuple[str, int, str]] = []
 
-    def assignment(self, node: cst.Assign, value_read: ir.Expr) -> None:
+    def assignment(self, node: ast.Assign, value_read: ir.Expr) -> None:
         """``value_read``: the value as the extractor read it (kept for a call: the index
         follows ``Celery(...)`` made in the function, ``index/flask_apps.py``)."""
         value = _written(node.value, value_read)
         names = set()
         for target in node.targets:
-            target = target.target
-            if isinstance(target, cst.Name):
-                names.add(target.value)
+            if isinstance(target, ast.Name):
+                names.add(target.id)
             else:
                 stored = _store_target(target)
                 if stored is not None:
@@ -130,13 +145,13 @@ class _StoreNotes:
         for name in names:
             self.assigned.setdefault(name, []).append(value)
 
-    def call(self, node: cst.Call) -> None:
+    def call(self, node: ast.Call) -> None:
         position = 0
-        for arg in node.args:
-            if arg.keyword is not None or arg.star == "**":
+        for keyword, star, value in _call_arguments(node):
+            if keyword is not None or star == "**":
                 continue
-            if not arg.star and _plain_name(arg.value):
-                self.passes.append((node.func.value, position, arg.value.value))
+            if not star and isinstance(value, ast.Name):
+                self.passes.append((node.func.id, position, value.id))
             position += 1
 
     def stores_of(self, params: Params) -> Optional[Stores]:
@@ -169,11 +184,11 @@ class _StoreNotes:
         return Stores(tuple(self.returns), tuple(stores), passes)
 
 
+
 class ModuleExtractor:
-    def __init__(self, module: cst.Module, path: str, module_name: str, is_package: bool,
-                 code: Optional[str] = None):
+    def __init__(self, module: ast.Module, path: str, module_name: str, is_package: bool,
+                 code: str):
         self.tree = module
-        self.positions, code = positions(module, code)
         self.lines = _LINE_BREAK.split(code)
         self.facts = ModuleFacts(path=path, module=module_name, is_package=is_package)
         self.module_scope = _Scope("module", "")
@@ -199,7 +214,7 @@ class ModuleExtractor:
                 self.facts.bindings[name] = UnknownBinding()
         return self.facts
 
-    def conditional_block(self, statements: Seq[cst.CSTNode], scope: _Scope) -> None:
+    def conditional_block(self, statements: Seq[ast.stmt], scope: _Scope) -> None:
         """A block that may or may not run (an if branch, a loop body, a try clause)."""
         self._conditional_depth += 1
         try:
@@ -209,12 +224,63 @@ class ModuleExtractor:
 
     # ---- positions and text ----
 
-    def span(self, node: cst.CSTNode) -> Optional[ir.Span]:
-        position = self.positions.get(id(node))
-        if position is None:
-            return None
-        line, column, end_line, end_column = position
-        return ir.Span(line, column + 1, end_line, end_column + 1)
+    def column(self, line: int, offset: int) -> int:
+        """The 0-based column in characters of the UTF-8 ``offset`` in ``line``."""
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        if text.isascii():
+            return offset
+        return len(text.encode("utf-8")[:offset].decode("utf-8", "replace"))
+
+    def span(self, node: ast.AST) -> ir.Span:
+        line, end_line = node.lineno, node.end_lineno
+        return ir.Span(line, self.column(line, node.col_offset) + 1,
+                       end_line, self.column(end_line, node.end_col_offset) + 1)
+
+    def inner_span(self, node: ast.AST, first: ast.AST, last: ast.AST) -> ir.Span:
+        """The span of bracketed ``node`` from its first token inside the brackets (``first``
+        starts there) to the end of its last (``last`` ends there, or a closing parenthesis
+        or comma after it)."""
+        outer, head, tail = self.span(node), self.span(first), self.span(last)
+        line, column = self.skip_blank((outer.line, outer.column + 1), (head.line, head.column))
+        end = self.last_token_end((tail.end_line, tail.end_column),
+                                  (outer.end_line, outer.end_column - 1))
+        return ir.Span(line, column, end[0], end[1])
+
+    def between(self, start: Tuple[int, int], end: Tuple[int, int]) -> List[str]:
+        """The lines of the text from ``start`` to ``end`` (1-based lines and columns)."""
+        if start[0] == end[0]:
+            return [self.lines[start[0] - 1][start[1] - 1:end[1] - 1]]
+        lines = [self.lines[start[0] - 1][start[1] - 1:]]
+        lines += self.lines[start[0]:end[0] - 1]
+        return lines + [self.lines[end[0] - 1][:end[1] - 1]]
+
+    def skip_blank(self, start: Tuple[int, int], limit: Tuple[int, int]) -> Tuple[int, int]:
+        """The first position from ``start`` (before ``limit``) that is not blank space or a
+        comment: no code sits between them but brackets."""
+        for index, text in enumerate(self.between(start, limit)):
+            code = text.split("#", 1)[0]
+            stripped = len(code) - len(code.lstrip(" \t\f\\"))
+            if stripped < len(code):
+                line = start[0] + index
+                column = (start[1] if index == 0 else 1) + stripped
+                return line, column
+        return limit
+
+    def last_token_end(self, start: Tuple[int, int], limit: Tuple[int, int]) -> Tuple[int, int]:
+        """The end of the closing parentheses and comma from ``start`` (blank space and
+        comments between them), up to ``limit``; ``start`` when there are none."""
+        end = start
+        for index, text in enumerate(self.between(start, limit)):
+            line = start[0] + index
+            first = start[1] if index == 0 else 1
+            for offset, character in enumerate(text):
+                if character in "),":
+                    end = (line, first + offset + 1)
+                elif character == "#":
+                    break
+                elif character not in " \t\f\\":
+                    return end
+        return end
 
     def text(self, span: Optional[ir.Span]) -> str:
         if span is None:
@@ -228,41 +294,87 @@ class ModuleExtractor:
             snippet = snippet[: TEXT_LIMIT - 3] + "..."
         return snippet
 
+    def parenthesized(self, node: ast.Tuple) -> bool:
+        """Whether a tuple has brackets of its own (``(a, b)``, not ``(a), b``): more opening
+        parentheses before its first item than that item closes before the next comma."""
+        if not node.elts:
+            return True
+        span, first = self.span(node), self.span(node.elts[0])
+        opened = "".join(self.between((span.line, span.column), (first.line, first.column)))
+        if "(" not in opened:
+            return False
+        after = self.between((first.end_line, first.end_column), (span.end_line, span.end_column))
+        closed = "".join(text.split("#", 1)[0] for text in after).split(",", 1)[0]
+        return opened.count("(") > closed.count(")")
+
+    def one_line_suite(self, body: Seq[ast.stmt]) -> bool:
+        """``class A: x = 1``: the body on the line of its header (not an indented block)."""
+        first = body[0]
+        text = self.lines[first.lineno - 1]
+        return text[:self.column(first.lineno, first.col_offset)].strip() != ""
+
+    def name_span(self, node: ast.AST) -> ir.Span:
+        """The span of a definition's name (``ast`` places the ``def`` or ``class``)."""
+        span = self.span(node)
+        text = self.lines[span.line - 1]
+        found = _DEFINITION_HEAD.match(text, span.column - 1)
+        if found is not None and text.startswith(node.name, found.end()):
+            column = found.end() + 1
+            return ir.Span(span.line, column, span.line, column + len(node.name))
+        for line in range(span.line + 1, min(span.end_line, span.line + 20) + 1):
+            text = self.lines[line - 1]
+            column = text.find(node.name)  # after a line continuation
+            if column >= 0:
+                return ir.Span(line, column + 1, line, column + 1 + len(node.name))
+        return span
+
     # ---- statements ----
 
-    def block(self, statements: Seq[cst.CSTNode], scope: _Scope) -> None:
+    def block(self, statements: Seq[ast.stmt], scope: _Scope) -> None:
         for statement in statements:
             self.statement(statement, scope)
 
-    def body_of(self, node) -> Seq[cst.CSTNode]:
-        return _suite(node.body)
-
-    def statement(self, node: cst.CSTNode, scope: _Scope) -> None:
-        if isinstance(node, cst.SimpleStatementLine):
-            for small in node.body:
-                self.small_statement(small, scope)
-        elif isinstance(node, cst.FunctionDef):
+    def statement(self, node: ast.stmt, scope: _Scope) -> None:
+        kind = type(node)
+        if kind in _SIMPLE:
+            self.small_statement(node, scope)
+        elif kind in _FUNCTIONS:
             self.function_def(node, scope)
-        elif isinstance(node, cst.ClassDef):
+        elif kind is ast.ClassDef:
             self.class_def(node, scope)
-        elif isinstance(node, cst.If):
-            tests, bodies = _if_chain(node)
+        elif kind is ast.If:
+            tests, bodies = self.if_chain(node)
             self.branches(scope, tests, bodies, exhaustive=len(bodies) > len(tests))
-        elif isinstance(node, (cst.For, cst.While)):
+        elif kind in _FOR or kind is ast.While:
             self.loop(node, scope)
-        elif isinstance(node, (cst.Try, cst.TryStar)):
+        elif kind in _TRY:
             self.try_statement(node, scope)
-        elif isinstance(node, cst.With):
+        elif kind in _WITH:
             self.with_statement(node, scope)
-        elif isinstance(node, cst.Match):
-            bodies = [self.body_of(case) for case in node.cases]
-            self.branches(scope, [node.subject], bodies)
-        elif isinstance(node, cst.SimpleStatementSuite):
-            for small in node.body:
-                self.small_statement(small, scope)
+        elif _MATCH and kind is _MATCH:
+            self.branches(scope, [node.subject], [case.body for case in node.cases])
 
-    def branches(self, scope: _Scope, tests: Seq[cst.BaseExpression],
-                 bodies: Seq[Seq[cst.CSTNode]], exhaustive: bool = False) -> None:
+    def if_chain(self, node: ast.If):
+        """The tests and bodies of an if/elif/else statement (``else:`` holding only an ``if``
+        is not an ``elif``: a block of its own)."""
+        tests, bodies = [node.test], [node.body]
+        orelse = node.orelse
+        while orelse:
+            if len(orelse) == 1 and isinstance(orelse[0], ast.If) and self.is_elif(orelse[0]):
+                tests.append(orelse[0].test)
+                bodies.append(orelse[0].body)
+                orelse = orelse[0].orelse
+            else:
+                bodies.append(orelse)
+                orelse = None
+        return tests, bodies
+
+    def is_elif(self, node: ast.If) -> bool:
+        text = self.lines[node.lineno - 1]
+        return text.startswith("elif", self.column(node.lineno, node.col_offset))
+
+    def branches(self, scope: _Scope, tests: Seq[ast.expr],
+                 bodies: Seq[Seq[ast.stmt]], exhaustive: bool = False) -> None:
         """An if/elif/else (``exhaustive``: one of ``bodies`` always runs) or a match. In a
         function, a name the branches assign keeps a known value when every path that goes
         on after the statement gives it one: that value, or ``Alternatives`` of them."""
@@ -307,9 +419,9 @@ class ModuleExtractor:
         return self.bounded(ir.Alternatives(tuple(distinct), text=name))
 
     def loop(self, node, scope: _Scope) -> None:
-        body = self.body_of(node)
+        body = node.body
         assigned = _assigned_names(body, scope)
-        if isinstance(node, cst.For):
+        if isinstance(node, _FOR):
             assigned |= _target_names(node.target)
             self.expr(node.iter, scope)
             self.note_iterated(node.iter, scope)
@@ -322,8 +434,8 @@ class ModuleExtractor:
         self._growing.append(growing)
         try:
             self.conditional_block(body, scope)
-            if node.orelse is not None:
-                self.conditional_block(self.body_of(node.orelse), scope)
+            if node.orelse:
+                self.conditional_block(node.orelse, scope)
         finally:
             self._growing.pop()
         self.forget(scope, assigned)
@@ -343,13 +455,11 @@ class ModuleExtractor:
         values appended (filled by ``track_method_call``), how many appends it spells]."""
         if scope.kind != "function":
             return {}
-        statements = list(self.body_of(node))
-        if node.orelse is not None:
-            statements += list(self.body_of(node.orelse))
+        statements = list(node.body) + list(node.orelse)
         bound: Set[str] = set()
         for statement in statements:
             bound |= _statement_assignments(statement)[0]
-        if isinstance(node, cst.For):
+        if isinstance(node, _FOR):
             bound |= _target_names(node.target)
         found: Dict[str, list] = {}
         for name in assigned - bound:
@@ -372,43 +482,43 @@ class ModuleExtractor:
             handlers.append((types, _reraises(handler.body)))
         outer = scope.handlers
         scope.handlers = outer + (tuple(handlers),) if handlers else outer
-        assigned = _assigned_names(self.body_of(node), scope)
-        self.conditional_block(self.body_of(node), scope)
+        assigned = _assigned_names(node.body, scope)
+        self.conditional_block(node.body, scope)
         scope.handlers = outer
         saved = dict(scope.env)
         self.forget(scope, assigned)
         for handler in node.handlers:
             if handler.name is not None:
-                self.forget(scope, _target_names(handler.name.name))
-            self.conditional_block(self.body_of(handler), scope)
-        if node.orelse is not None:
+                self.forget(scope, {handler.name})
+            self.conditional_block(handler.body, scope)
+        if node.orelse:
             scope.env = saved
-            self.conditional_block(self.body_of(node.orelse), scope)
-        if node.finalbody is not None:
-            self.block(self.body_of(node.finalbody), scope)
+            self.conditional_block(node.orelse, scope)
+        if node.finalbody:
+            self.block(node.finalbody, scope)
         for handler in node.handlers:
-            assigned |= _assigned_names(self.body_of(handler), scope)
+            assigned |= _assigned_names(handler.body, scope)
         self.forget(scope, assigned)
 
-    def with_statement(self, node: cst.With, scope: _Scope) -> None:
+    def with_statement(self, node, scope: _Scope) -> None:
         items = []
         for item in node.items:
-            value = self.expr(item.item, scope)
+            value = self.expr(item.context_expr, scope)
             items.append(value)
-            if item.asname is not None:
-                self.forget(scope, _target_names(item.asname.name))
-                target = item.asname.name
-                if scope.kind == "function" and isinstance(target, cst.Name) \
+            target = item.optional_vars
+            if target is not None:
+                self.forget(scope, _target_names(target))
+                if scope.kind == "function" and isinstance(target, ast.Name) \
                         and value is not None:
                     # ``with httpx.Client() as c``: ``c`` is what ``__enter__`` returns, a
                     # call on the client (rules read where it comes from: ``c.post`` is
                     # ``httpx.Client().__enter__().post``).
                     enter = ir.Attribute(value, "__enter__", span=value.span, text=value.text)
-                    scope.env[target.value] = self.bounded(
+                    scope.env[target.id] = self.bounded(
                         ir.Call(enter, (), span=value.span, text=value.text))
         outer = scope.with_items
         scope.with_items = outer + tuple(items)
-        self.block(self.body_of(node), scope)
+        self.block(node.body, scope)
         scope.with_items = outer
 
     def forget(self, scope: _Scope, names: Iterable[str]) -> None:
@@ -422,28 +532,32 @@ class ModuleExtractor:
 
     # ---- small statements ----
 
-    def small_statement(self, node: cst.CSTNode, scope: _Scope) -> None:
-        if isinstance(node, cst.Expr):
+
+    # ---- small statements ----
+
+    def small_statement(self, node: ast.stmt, scope: _Scope) -> None:
+        kind = type(node)
+        if kind is ast.Expr:
             value = self.expr(node.value, scope)
             self.add_root(scope, "expr", value)
             self.track_method_call(node.value, value, scope)
-        elif isinstance(node, cst.Assign):
+        elif kind is ast.Assign:
             value = self.expr(node.value, scope)
             self.add_root(scope, "assign", value)
             if scope.notes is not None:
                 scope.notes.assignment(node, value)
             for target in node.targets:
-                self.assign(target.target, value, scope)
-        elif isinstance(node, cst.AnnAssign):
+                self.assign(target, value, scope)
+        elif kind is ast.AnnAssign:
             if node.value is not None:
                 value = self.expr(node.value, scope)
                 self.add_root(scope, "assign", value)
                 self.assign(node.target, value, scope)
-        elif isinstance(node, cst.AugAssign):
+        elif kind is ast.AugAssign:
             value = self.expr(node.value, scope)
             self.add_root(scope, "assign", value)
             self.augmented_assign(node, value, scope)
-        elif isinstance(node, cst.Return):
+        elif kind is ast.Return:
             value = self.expr(node.value, scope) if node.value is not None else None
             if value is not None:
                 self.add_root(scope, "return", value)
@@ -452,20 +566,21 @@ class ModuleExtractor:
                 function.function.returns.append((self.span(node), value))
             if scope.notes is not None:
                 scope.notes.returns.append(
-                    node.value.value if _plain_name(node.value) else None)
-        elif isinstance(node, (cst.Import, cst.ImportFrom)):
+                    node.value.id if isinstance(node.value, ast.Name) else None)
+        elif kind is ast.Import or kind is ast.ImportFrom:
             self.import_statement(node, scope)
-        elif isinstance(node, cst.Del):
-            self.forget(scope, _target_names(node.target))
-        elif isinstance(node, (cst.Global, cst.Nonlocal)):
+        elif kind is ast.Delete:
+            for target in node.targets:
+                self.forget(scope, _target_names(target))
+        elif kind is ast.Global or kind is ast.Nonlocal:
             function = scope.function_scope()
             if function is not None:
-                for item in node.names:
-                    function.local_names.discard(item.name.value)
-        elif isinstance(node, cst.Raise):
+                for name in node.names:
+                    function.local_names.discard(name)
+        elif kind is ast.Raise:
             if node.exc is not None:
                 self.add_root(scope, "other", self.expr(node.exc, scope))
-        elif isinstance(node, cst.Assert):
+        elif kind is ast.Assert:
             self.expr(node.test, scope)
 
     def add_root(self, scope: _Scope, kind: str, value: Optional[ir.Expr]) -> None:
@@ -473,19 +588,19 @@ class ModuleExtractor:
             function = scope.function_scope()
             self.facts.roots.append(Root(function.qualname if function else "", kind, value))
 
-    def assign(self, target: cst.BaseExpression, value: ir.Expr, scope: _Scope) -> None:
-        if isinstance(target, cst.Name):
-            self.bind(scope, target.value, value)
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            elements = target.elements
+    def assign(self, target: ast.expr, value: ir.Expr, scope: _Scope) -> None:
+        if isinstance(target, ast.Name):
+            self.bind(scope, target.id, value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            elements = target.elts
             if (isinstance(value, ir.Sequence) and not value.has_splat
                     and len(value.items) == len(elements)
-                    and not any(isinstance(e, cst.StarredElement) for e in elements)):
+                    and not any(isinstance(e, ast.Starred) for e in elements)):
                 for element, item in zip(elements, value.items):
-                    self.assign(element.value, item, scope)
+                    self.assign(element, item, scope)
             else:
                 self.forget(scope, _target_names(target))
-        elif isinstance(target, cst.Attribute):
+        elif isinstance(target, ast.Attribute):
             if scope.kind == "module":
                 self.facts.attribute_assignments.append((self.expr(target, scope), value))
             elif _writes_conf(target):
@@ -493,7 +608,7 @@ class ModuleExtractor:
             base = _base_name(target)
             if base is not None and scope.kind == "function" and base in scope.env:
                 self.attribute_written(scope, base, target)
-        elif isinstance(target, cst.Subscript):
+        elif isinstance(target, ast.Subscript):
             setting = _conf_item(target)
             if setting is not None:  # ``app.conf["result_backend"] = url``: as app.conf.<name>
                 span = self.span(target)
@@ -505,16 +620,16 @@ class ModuleExtractor:
                     self.conf_write_in_function(written, scope)
             self.forget_mutated(target, scope)
 
-    def attribute_written(self, scope: _Scope, name: str, target: cst.Attribute) -> None:
+    def attribute_written(self, scope: _Scope, name: str, target: ast.Attribute) -> None:
         """``name.attr = v`` (or ``name.a.b = v``) in a function: ``name`` is no longer known
         as a value, but stays the object it was (``ir.Changed``)."""
         path = []
-        node: cst.BaseExpression = target
-        while isinstance(node, cst.Attribute):
-            path.append(node.attr.value)
+        node: ast.expr = target
+        while isinstance(node, ast.Attribute):
+            path.append(node.attr)
             node = node.value
         current = scope.env[name]
-        if not isinstance(node, cst.Name) or current is None or (
+        if not isinstance(node, ast.Name) or current is None or (
                 isinstance(current, ir.Opaque) and not isinstance(current, ir.Changed)):
             self.forget(scope, [name])
             return
@@ -527,7 +642,7 @@ class ModuleExtractor:
             was, attributes = current, (written,)
         scope.env[name] = ir.Changed(kind=OPAQUE.kind, was=was, attributes=attributes)
 
-    def forget_mutated(self, target: cst.BaseExpression, scope: _Scope) -> None:
+    def forget_mutated(self, target: ast.expr, scope: _Scope) -> None:
         """``name[k] = v``, ``name.attr[k] = v``, ``name.attr += v``: inside a function the
         local ``name`` no longer has the value the extractor knows. At module level the name
         stays bound to the same object: a write to one of its attributes
@@ -537,8 +652,8 @@ class ModuleExtractor:
         base = _base_name(target)
         if base is None:
             return
-        if scope.kind == "module" and not (isinstance(target, cst.Subscript)
-                                           and isinstance(target.value, cst.Name)):
+        if scope.kind == "module" and not (isinstance(target, ast.Subscript)
+                                           and isinstance(target.value, ast.Name)):
             return
         self.forget(scope, [base])
 
@@ -548,13 +663,13 @@ class ModuleExtractor:
             self.facts.conf_writes_in_functions.append(
                 (function.qualname if function else "", written))
 
-    def augmented_assign(self, node: cst.AugAssign, value: ir.Expr, scope: _Scope) -> None:
+    def augmented_assign(self, node: ast.AugAssign, value: ir.Expr, scope: _Scope) -> None:
         target = node.target
-        if not isinstance(target, cst.Name):
+        if not isinstance(target, ast.Name):
             self.forget_mutated(target, scope)
             return
-        name = target.value
-        if (scope.kind == "function" and isinstance(node.operator, cst.BitOrAssign)
+        name = target.id
+        if (scope.kind == "function" and isinstance(node.op, ast.BitOr)
                 and name in scope.env and not _forgotten(scope.env[name])):
             left = scope.env[name]
             scope.env[name] = self.bounded(
@@ -562,14 +677,14 @@ class ModuleExtractor:
         else:
             self.forget(scope, [name])
 
-    def track_method_call(self, node: cst.BaseExpression, value: ir.Expr, scope: _Scope) -> None:
+    def track_method_call(self, node: ast.expr, value: ir.Expr, scope: _Scope) -> None:
         """A statement ``name.method(...)`` may change what a local name holds."""
-        if scope.kind != "function" or not isinstance(node, cst.Call):
+        if scope.kind != "function" or not isinstance(node, ast.Call):
             return
         func = node.func
-        if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)):
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
             return
-        name, method = func.value.value, func.attr.value
+        name, method = func.value.id, func.attr
         if name not in scope.env:
             return
         growing = next((lists[name] for lists in reversed(self._growing) if name in lists), None)
@@ -654,34 +769,34 @@ class ModuleExtractor:
 
     # ---- definitions ----
 
-    def function_def(self, node: cst.FunctionDef, scope: _Scope) -> None:
-        qualname = _qualname(scope, node.name.value)
+    def function_def(self, node, scope: _Scope) -> None:
+        qualname = _qualname(scope, node.name)
         facts = FunctionFacts(
             qualname=qualname,
-            name=node.name.value,
+            name=node.name,
             span=self.span(node),
-            name_span=self.span(node.name),
-            params=_params(node.params),
-            decorators=tuple(self.expr(d.decorator, scope) for d in node.decorators),
-            is_async=node.asynchronous is not None,
+            name_span=self.name_span(node),
+            params=_params(node.args),
+            decorators=tuple(self.expr(d, scope) for d in node.decorator_list),
+            is_async=isinstance(node, ast.AsyncFunctionDef),
             is_method=scope.kind == "class",
         )
         self.facts.functions[qualname] = facts
         if scope.kind == "module":
-            self.bind_module(node.name.value, DefBinding("function", qualname))
+            self.bind_module(node.name, DefBinding("function", qualname))
         elif scope.kind == "function":
-            scope.env[node.name.value] = ir.Opaque(kind="local function", text=node.name.value)
+            scope.env[node.name] = ir.Opaque(kind="local function", text=node.name)
         inner = _Scope("function", qualname, parent=scope,
                        local_names=_local_names(node))
         inner.function = facts
         if scope.kind == "module":
             inner.notes = _StoreNotes()
-        self.block(self.body_of(node), inner)
+        self.block(node.body, inner)
         facts.passes_through = self.passes_through(node, facts)
         if inner.notes is not None:
             facts.stores = inner.notes.stores_of(facts.params)
 
-    def passes_through(self, node: cst.FunctionDef, facts: FunctionFacts) -> Optional[ir.Expr]:
+    def passes_through(self, node, facts: FunctionFacts) -> Optional[ir.Expr]:
         """``FunctionFacts.passes_through``: ``def deco(f)``, whose one return is a nested
         ``@wraps(f) def wrapper(*args, **kwargs)`` calling ``f(*args, **kwargs)``, and
         neither rebinding nor changing ``args``/``kwargs``."""
@@ -695,9 +810,9 @@ class ModuleExtractor:
             return None
         name = values[0].text
         inner = self.facts.functions.get(f"{facts.qualname}.<locals>.{name}")
-        definition = next((statement for statement in self.body_of(node)
-                           if isinstance(statement, cst.FunctionDef)
-                           and statement.name.value == name), None)
+        definition = next((statement for statement in node.body
+                           if isinstance(statement, _FUNCTIONS) and statement.name == name),
+                          None)
         if inner is None or definition is None or len(inner.decorators) != 1:
             return None
         kinds = [p.kind for p in inner.params.items]
@@ -709,7 +824,7 @@ class ModuleExtractor:
                 wraps.args[0].value, wrapped) and not wraps.args[0].keyword
                 and not wraps.args[0].star):
             return None
-        if _assigned_names(self.body_of(definition)) & {args, kwargs, wrapped}:
+        if _assigned_names(definition.body) & {args, kwargs, wrapped}:
             return None
         forwarded = False
         for site in inner.calls:
@@ -724,62 +839,80 @@ class ModuleExtractor:
                 forwarded = True
         return wraps.func if forwarded else None
 
-    def class_def(self, node: cst.ClassDef, scope: _Scope) -> None:
-        qualname = _qualname(scope, node.name.value)
+    def class_def(self, node: ast.ClassDef, scope: _Scope) -> None:
+        qualname = _qualname(scope, node.name)
         facts = ClassFacts(
             qualname=qualname,
-            name=node.name.value,
+            name=node.name,
             span=self.span(node),
-            bases=tuple(self.expr(a.value, scope) for a in node.bases if not a.star),
-            keywords={a.keyword.value: self.expr(a.value, scope) for a in node.keywords
-                      if a.keyword is not None},
+            bases=tuple(self.expr(base, scope) for base in node.bases
+                        if not isinstance(base, ast.Starred)),
+            keywords={k.arg: self.expr(k.value, scope) for k in node.keywords
+                      if k.arg is not None},
         )
         self.facts.classes[qualname] = facts
         if scope.kind == "module":
-            self.bind_module(node.name.value, DefBinding("class", qualname))
+            self.bind_module(node.name, DefBinding("class", qualname))
         elif scope.kind == "function":
-            scope.env[node.name.value] = ir.Opaque(kind="local class")
+            scope.env[node.name] = ir.Opaque(kind="local class")
         body = _Scope("class", qualname, parent=scope)
-        for statement in self.body_of(node):
+        if self.one_line_suite(node.body):  # statements, not attributes
+            self.block(node.body, body)
+            return
+        for statement in node.body:
             self.class_statement(statement, body, facts)
 
-    def class_statement(self, node: cst.CSTNode, scope: _Scope, facts: ClassFacts) -> None:
-        if isinstance(node, cst.FunctionDef):
-            facts.methods[node.name.value] = _qualname(scope, node.name.value)
+    def class_statement(self, node: ast.stmt, scope: _Scope, facts: ClassFacts) -> None:
+        if isinstance(node, _FUNCTIONS):
+            facts.methods[node.name] = _qualname(scope, node.name)
             self.function_def(node, scope)
-        elif isinstance(node, cst.SimpleStatementLine):
-            for small in node.body:
-                if isinstance(small, cst.Assign) and len(small.targets) == 1 \
-                        and isinstance(small.targets[0].target, cst.Name):
-                    facts.attributes[small.targets[0].target.value] = self.expr(small.value, scope)
-                elif isinstance(small, cst.AnnAssign) and small.value is not None \
-                        and isinstance(small.target, cst.Name):
-                    facts.attributes[small.target.value] = self.expr(small.value, scope)
+        elif type(node) in _SIMPLE:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                    and isinstance(node.targets[0], ast.Name):
+                facts.attributes[node.targets[0].id] = self.expr(node.value, scope)
+            elif isinstance(node, ast.AnnAssign) and node.value is not None \
+                    and isinstance(node.target, ast.Name):
+                facts.attributes[node.target.id] = self.expr(node.value, scope)
         else:
             self.statement(node, scope)
 
     # ---- expressions ----
 
-    def expr(self, node: Optional[cst.BaseExpression], scope: Optional[_Scope],
+    def expr(self, node: Optional[ast.expr], scope: Optional[_Scope],
              depth: int = 0) -> Optional[ir.Expr]:
         if node is None:
             return None
         if scope is None:
             scope = self.module_scope
-        span = self.span(node)
+        kind = type(node)
+        if kind is ast.Tuple and self.parenthesized(node) and node.elts:
+            span = self.inner_span(node, node.elts[0], node.elts[-1])
+        elif kind is ast.Tuple and node.elts == [] or kind is ast.GeneratorExp:
+            span = self.bracketed_span(node)
+        else:
+            span = self.span(node)
         if depth > MAX_DEPTH:
             return ir.Opaque(kind="too deep", span=span)
-        convert = getattr(self, "expr_" + type(node).__name__, None)
+        convert = _CONVERTERS.get(kind)
         if convert is not None:
-            return convert(node, scope, depth + 1, span)
+            return convert(self, node, scope, depth + 1, span)
         parts = tuple(self.expr(child, scope, depth + 1) for child in _sub_expressions(node))
-        return ir.Opaque(kind=type(node).__name__, parts=parts, span=span, text=self.text(span))
+        name = kind.__name__
+        return ir.Opaque(kind=_OPAQUE_KINDS.get(name, name), parts=parts, span=span,
+                         text=self.text(span))
 
-    def expr_Name(self, node: cst.Name, scope: _Scope, depth: int, span) -> ir.Expr:
-        name = node.value
-        if name in ("None", "True", "False"):
-            return ir.Const({"None": None, "True": True, "False": False}[name], span=span,
-                            text=name)
+    def bracketed_span(self, node) -> ir.Span:
+        """An empty tuple's span (between its brackets), or a generator expression's."""
+        if isinstance(node, ast.Tuple):
+            outer = self.span(node)
+            line, column = self.skip_blank((outer.line, outer.column + 1),
+                                           (outer.end_line, outer.end_column - 1))
+            return ir.Span(line, column, line, column)
+        last = node.generators[-1]
+        return self.inner_span(node, node.elt, last.ifs[-1] if last.ifs else last.iter)
+
+    def expr_Name(self, node: ast.Name, scope: _Scope, depth: int, span) -> ir.Expr:
+        name = node.id
         resolved = self.lookup_local(name, scope)
         if resolved is LOCAL:
             return ir.Opaque(kind="local", span=span, text=name)
@@ -806,24 +939,21 @@ class ModuleExtractor:
             current = current.parent
         return None
 
-    def expr_Attribute(self, node: cst.Attribute, scope, depth, span) -> ir.Expr:
-        attr_span = self.span(node.attr)
-        return ir.Attribute(self.expr(node.value, scope, depth), node.attr.value,
+    def expr_Attribute(self, node: ast.Attribute, scope, depth, span) -> ir.Expr:
+        attr_span = ir.Span(span.end_line, span.end_column - len(node.attr),
+                            span.end_line, span.end_column)
+        return ir.Attribute(self.expr(node.value, scope, depth), node.attr,
                             attr_span=attr_span, span=span, text=self.text(span))
 
-    def expr_Call(self, node: cst.Call, scope, depth, span) -> ir.Expr:
-        args = tuple(
-            ir.Arg(self.expr(arg.value, scope, depth),
-                   keyword=arg.keyword.value if arg.keyword is not None else None,
-                   star=arg.star)
-            for arg in node.args
-        )
+    def expr_Call(self, node: ast.Call, scope, depth, span) -> ir.Expr:
+        args = tuple(ir.Arg(self.expr(value, scope, depth), keyword=keyword, star=star)
+                     for keyword, star, value in _call_arguments(node))
         call = ir.Call(self.expr(node.func, scope, depth), args, span=span, text=self.text(span))
         function = scope.function_scope()
         if function is not None and function.function is not None:
             function.function.calls.append(
                 CallSite(call, with_items=scope.with_items, handlers=scope.handlers))
-            if function.notes is not None and isinstance(node.func, cst.Name):
+            if function.notes is not None and isinstance(node.func, ast.Name):
                 inner = scope
                 while inner.kind == "comprehension":
                     inner = inner.parent
@@ -839,20 +969,43 @@ class ModuleExtractor:
                     self.facts.calls.append(named)
         return call
 
-    def expr_BinaryOperation(self, node: cst.BinaryOperation, scope, depth, span) -> ir.Expr:
+    def expr_BinOp(self, node: ast.BinOp, scope, depth, span) -> ir.Expr:
         left = self.expr(node.left, scope, depth)
         right = self.expr(node.right, scope, depth)
-        if isinstance(node.operator, cst.BitOr):
+        if isinstance(node.op, ast.BitOr):
             return ir.BinOp("|", left, right, span=span, text=self.text(span))
         return ir.Opaque(kind="binary operation", parts=(left, right), span=span,
                          text=self.text(span))
 
+    def expr_BoolOp(self, node: ast.BoolOp, scope, depth, span) -> ir.Expr:
+        """``a and b and c`` read as ``(a and b) and c``, one operation at a time."""
+        values = node.values
+        left = self.expr(values[0], scope, depth)
+        for index, value in enumerate(values[1:], 1):
+            right = self.expr(value, scope, depth)
+            if index == len(values) - 1:
+                inner = span
+            else:
+                end = self.span(value)
+                end = self.last_token_end((end.end_line, end.end_column),
+                                          self.next_start(values[index + 1]))
+                inner = ir.Span(span.line, span.column, end[0], end[1])
+            left = ir.Opaque(kind="BooleanOperation", parts=(left, right), span=inner,
+                             text=self.text(inner))
+        return left
+
+    def next_start(self, node: ast.AST) -> Tuple[int, int]:
+        span = self.span(node)
+        return span.line, span.column
+
     def _sequence(self, kind: str, node, scope, depth, span) -> ir.Expr:
         items = []
-        for element in node.elements:
-            value = self.expr(element.value, scope, depth)
-            if isinstance(element, cst.StarredElement):
+        for element in node.elts:
+            if isinstance(element, ast.Starred):
+                value = self.expr(element.value, scope, depth)
                 value = ir.Starred(value, span=value.span)
+            else:
+                value = self.expr(element, scope, depth)
             items.append(value)
         return ir.Sequence(kind, tuple(items), span=span, text=self.text(span))
 
@@ -865,53 +1018,44 @@ class ModuleExtractor:
     def expr_Set(self, node, scope, depth, span):
         return self._sequence("set", node, scope, depth, span)
 
-    def expr_Dict(self, node: cst.Dict, scope, depth, span) -> ir.Expr:
+    def expr_Dict(self, node: ast.Dict, scope, depth, span) -> ir.Expr:
         keys, values = [], []
-        for element in node.elements:
-            if isinstance(element, cst.StarredDictElement):
-                keys.append(None)
-            else:
-                keys.append(self.expr(element.key, scope, depth))
-            values.append(self.expr(element.value, scope, depth))
+        for key, value in zip(node.keys, node.values):
+            keys.append(None if key is None else self.expr(key, scope, depth))
+            values.append(self.expr(value, scope, depth))
         return ir.Dict(tuple(keys), tuple(values), span=span, text=self.text(span))
 
-    def _constant(self, node, span) -> ir.Expr:
-        value = _plain_literal(node)
-        if value is _NOT_PLAIN:
-            try:
-                value = node.evaluated_value  # ``ast.literal_eval``: a compile per literal
-            except Exception:  # an odd literal (e.g. an invalid escape) is still a literal
-                value = None
+    def expr_Constant(self, node: ast.Constant, scope, depth, span) -> ir.Expr:
+        value = node.value
+        if value is Ellipsis or isinstance(value, complex):
+            return ir.Opaque(kind="Ellipsis" if value is Ellipsis else "Imaginary", parts=(),
+                             span=span, text=self.text(span))
+        if value is None or value is True or value is False:
+            return ir.Const(value, span=span, text=str(value))
         return ir.Const(value, span=span, text=self.text(span))
 
-    def expr_SimpleString(self, node, scope, depth, span):
-        return self._constant(node, span)
+    def expr_JoinedStr(self, node: ast.JoinedStr, scope, depth, span) -> ir.Expr:
+        """An f-string; adjacent to other strings, a string whose value is not known."""
+        if _concatenated(self.between((span.line, span.column),
+                                      (span.end_line, span.end_column))):
+            return ir.Const(None, span=span, text=self.text(span))
+        parts = tuple(self.expr(child, scope, depth) for child in _sub_expressions(node))
+        return ir.Opaque(kind="FormattedString", parts=parts, span=span, text=self.text(span))
 
-    def expr_ConcatenatedString(self, node, scope, depth, span):
-        return self._constant(node, span)
-
-    def expr_Integer(self, node, scope, depth, span):
-        return self._constant(node, span)
-
-    def expr_Float(self, node, scope, depth, span):
-        return self._constant(node, span)
-
-    def note_iterated(self, node: cst.BaseExpression, scope: _Scope) -> None:
+    def note_iterated(self, node: ast.expr, scope: _Scope) -> None:
         function = scope.function_scope()
-        if isinstance(node, cst.Name) and function is not None and function.function is not None:
-            function.function.iterated.append(node.value)
+        if isinstance(node, ast.Name) and function is not None and function.function is not None:
+            function.function.iterated.append(node.id)
 
     def _comprehension(self, kind: str, node, scope, depth, span) -> ir.Expr:
         inner = _Scope("comprehension", scope.qualname, parent=scope)
         inner.function = None
-        clause = node.for_in
-        while clause is not None:
+        for clause in node.generators:
             self.expr(clause.iter, inner, depth)
             self.note_iterated(clause.iter, scope)
             for name in _target_names(clause.target):
                 inner.env[name] = COMPREHENSION_VARIABLE
-            clause = clause.inner_for_in
-        element = node.value if isinstance(node, cst.DictComp) else node.elt
+        element = node.value if isinstance(node, ast.DictComp) else node.elt
         inner.with_items, inner.handlers = scope.with_items, scope.handlers
         value = self.expr(element, inner, depth)
         return ir.Comprehension(kind, value, span=span, text=self.text(span))
@@ -936,15 +1080,40 @@ class ModuleExtractor:
         the enclosing function's locals are read when it runs: not substituted."""
         enclosing = scope.function_scope()
         inner = _Scope("function", enclosing.qualname if enclosing is not None else "",
-                       parent=scope, local_names=_lambda_parameters(node.params))
+                       parent=scope, local_names=_lambda_parameters(node.args))
         self.add_root(inner, "lambda", self.expr(node.body, inner, depth))
         return ir.Opaque(kind="lambda", span=span, text=self.text(span))
 
 
-# ---- helpers on libcst nodes ----
+_CONVERTERS = {getattr(ast, name[len("expr_"):]): function
+               for name, function in vars(ModuleExtractor).items() if name.startswith("expr_")}
+_SIMPLE = frozenset({ast.Expr, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Return, ast.Import,
+                     ast.ImportFrom, ast.Delete, ast.Global, ast.Nonlocal, ast.Raise,
+                     ast.Assert, ast.Pass, ast.Break, ast.Continue})
+_DEFINITION_HEAD = re.compile(r"(?:async[ \t\f]+)?(?:def|class)[ \t\f]+")
 
 
-def _lambda_parameters(parameters: cst.Parameters) -> Set[str]:
+# ---- helpers on syntax tree nodes ----
+
+
+def _call_arguments(node: ast.Call) -> List[Tuple[Optional[str], str, ast.expr]]:
+    """(keyword, star, value) of each argument of a call, in the order they are written
+    (``ast`` lists the positional ones first: ``f(k=1, *rest)`` is legal)."""
+    arguments = [(None, "*", arg.value, arg) if isinstance(arg, ast.Starred)
+                 else (None, "", arg, arg) for arg in node.args]
+    keywords = [(k.arg, "**" if k.arg is None else "", k.value, k) for k in node.keywords]
+    if arguments and keywords and _position(keywords[0][3]) < _position(arguments[-1][3]):
+        arguments = sorted(arguments + keywords, key=lambda a: _position(a[3]))
+    else:
+        arguments += keywords
+    return [(keyword, star, value) for keyword, star, value, _ in arguments]
+
+
+def _position(node: ast.AST) -> Tuple[int, int]:
+    return node.lineno, node.col_offset
+
+
+def _lambda_parameters(parameters: ast.arguments) -> Set[str]:
     return {item.name for item in _params(parameters).items}
 
 
@@ -953,39 +1122,48 @@ def _forgotten(value: Optional[ir.Expr]) -> bool:
     return value is OPAQUE or isinstance(value, ir.Changed)
 
 
-_NOT_PLAIN = object()
-
-
-def _plain_literal(node) -> object:
-    """The value of a string without prefix or backslash, or of a decimal integer, read
-    directly; ``_NOT_PLAIN`` for the others (``evaluated_value`` reads them)."""
-    raw = node.value if isinstance(node, (cst.SimpleString, cst.Integer)) else ""
-    if isinstance(node, cst.Integer):
-        plain = raw.isascii() and raw.isdigit() and (raw[0] != "0" or raw == "0")
-        return int(raw) if plain else _NOT_PLAIN
-    if not raw or raw[0] not in "'\"" or "\\" in raw or "\r" in raw:
-        return _NOT_PLAIN
-    quotes = 3 if raw[:3] in ('"""', "'''") and len(raw) >= 6 else 1
-    return raw[quotes:-quotes]
-
-
-def _sub_expressions(node: cst.CSTNode) -> List[cst.BaseExpression]:
-    """The nearest expressions below ``node``, looking through wrappers like Arg or Index."""
-    found, stack = [], list(reversed(node.children))
+def _sub_expressions(node: ast.AST) -> List[ast.expr]:
+    """The nearest expressions below ``node`` in the order they are written, looking through
+    what holds them (keywords, slices, an f-string's replacement fields); a subscript's
+    unbracketed tuple of keys is its keys."""
+    found: List[ast.expr] = []
+    stack = [(child, node) for child in ast.iter_child_nodes(node)]
     while stack:
-        child = stack.pop()
-        if isinstance(child, cst.BaseExpression):
+        child, parent = stack.pop()
+        if isinstance(child, ast.Constant) and isinstance(parent, ast.JoinedStr):
+            continue  # an f-string's literal text
+        if isinstance(child, (ast.Slice, ast.FormattedValue)) or (
+                isinstance(child, ast.JoinedStr) and isinstance(parent, ast.FormattedValue)) or (
+                isinstance(child, ast.Tuple) and isinstance(parent, ast.Subscript)
+                and child is parent.slice and _bare_keys(child)):
+            stack.extend((inner, child) for inner in ast.iter_child_nodes(child))
+        elif isinstance(child, ast.expr):
             found.append(child)
-        elif not isinstance(child, (cst.Lambda,)):
-            stack.extend(reversed(child.children))
+        else:
+            stack.extend((inner, child) for inner in ast.iter_child_nodes(child))
+    found.sort(key=_position)
     return found
 
 
-def _suite(body: cst.BaseSuite) -> Seq[cst.CSTNode]:
-    """The statements of an indented block, or a one-line suite as a single statement."""
-    if isinstance(body, cst.SimpleStatementSuite):
-        return (body,)
-    return body.body
+def _bare_keys(node: ast.Tuple) -> bool:
+    """``x[1, 2]``: keys without brackets of their own (``x[(1, 2)]`` has one key)."""
+    return bool(node.elts) and _position(node) == _position(node.elts[0])
+
+
+def _concatenated(lines: List[str]) -> bool:
+    """Whether the text of a string literal is several adjacent literals."""
+    import io
+    import tokenize
+
+    strings = 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO("\n".join(lines)).readline):
+            if token.type == tokenize.STRING or token.type == getattr(tokenize,
+                                                                      "FSTRING_START", -1):
+                strings += 1
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return strings > 1
 
 
 def _qualname(scope: _Scope, name: str) -> str:
@@ -996,40 +1174,39 @@ def _qualname(scope: _Scope, name: str) -> str:
     return f"{scope.qualname}.<locals>.{name}"
 
 
-def _params(parameters: cst.Parameters) -> Params:
-    items = [Param(p.name.value, POSITIONAL_ONLY, p.default is not None)
-             for p in parameters.posonly_params]
-    items += [Param(p.name.value, POSITIONAL_OR_KEYWORD, p.default is not None)
-              for p in parameters.params]
-    if isinstance(parameters.star_arg, cst.Param):
-        items.append(Param(parameters.star_arg.name.value, VAR_POSITIONAL))
-    items += [Param(p.name.value, KEYWORD_ONLY, p.default is not None)
-              for p in parameters.kwonly_params]
-    if parameters.star_kwarg is not None:
-        items.append(Param(parameters.star_kwarg.name.value, VAR_KEYWORD))
+def _params(parameters: ast.arguments) -> Params:
+    positional = parameters.posonlyargs + parameters.args
+    first_default = len(positional) - len(parameters.defaults)
+    items = [Param(p.arg, POSITIONAL_ONLY if index < len(parameters.posonlyargs)
+                   else POSITIONAL_OR_KEYWORD, index >= first_default)
+             for index, p in enumerate(positional)]
+    if parameters.vararg is not None:
+        items.append(Param(parameters.vararg.arg, VAR_POSITIONAL))
+    items += [Param(p.arg, KEYWORD_ONLY, default is not None)
+              for p, default in zip(parameters.kwonlyargs, parameters.kw_defaults)]
+    if parameters.kwarg is not None:
+        items.append(Param(parameters.kwarg.arg, VAR_KEYWORD))
     return Params(tuple(items))
 
 
-def _writes_conf(target: cst.BaseExpression) -> bool:
+def _writes_conf(target: ast.expr) -> bool:
     """``<owner>.conf.<name> = ...`` or ``<owner>.conf[...] = ...``: a setting of an app
     (``roots.body_reading`` reads the bodies that hold one now, unless the owner is reached
     from a parameter)."""
-    return isinstance(target.value, cst.Attribute) and target.value.attr.value == "conf"
+    return isinstance(target.value, ast.Attribute) and target.value.attr == "conf"
 
 
-def _conf_item(target: cst.Subscript) -> Optional[str]:
-    """The setting ``<owner>.conf["name"] = ...`` writes, when ``name`` is a plain string."""
-    if not (_writes_conf(target) and len(target.slice) == 1
-            and isinstance(target.slice[0].slice, cst.Index)):
-        return None
-    key = target.slice[0].slice.value
-    if isinstance(key, cst.SimpleString):
-        try:
-            value = key.evaluated_value
-        except Exception:  # an escape libcst cannot evaluate: not a setting we know
-            return None
-        return value if isinstance(value, str) else None
+def _string_key(node: ast.Subscript) -> Optional[str]:
+    """The key of ``x["key"]``, when it is one plain string."""
+    key = node.slice
+    if isinstance(key, ast.Constant) and isinstance(key.value, str):
+        return key.value
     return None
+
+
+def _conf_item(target: ast.Subscript) -> Optional[str]:
+    """The setting ``<owner>.conf["name"] = ...`` writes, when ``name`` is a plain string."""
+    return _string_key(target) if _writes_conf(target) else None
 
 
 def _names_call(call: ir.Call) -> Optional[NamesCall]:
@@ -1053,49 +1230,38 @@ def _names_call(call: ir.Call) -> Optional[NamesCall]:
     return NamesCall(tuple(func.split(".")), tuple(positional), tuple(keywords))
 
 
-def _plain_name(node: Optional[cst.BaseExpression]) -> bool:
-    """A name, not the constants libcst spells as names."""
-    return isinstance(node, cst.Name) and node.value not in ("None", "True", "False")
-
-
-def _dotted_parts(node: cst.BaseExpression) -> Optional[Tuple[str, ...]]:
+def _dotted_parts(node: ast.expr) -> Optional[Tuple[str, ...]]:
     """``a.b.c`` as ("a", "b", "c"); None for anything else."""
     parts = []
-    while isinstance(node, cst.Attribute):
-        parts.append(node.attr.value)
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
         node = node.value
-    if not _plain_name(node):
+    if not isinstance(node, ast.Name):
         return None
-    parts.append(node.value)
+    parts.append(node.id)
     return tuple(reversed(parts))
 
 
-def _written(node: cst.BaseExpression, value_read: ir.Expr) -> Written:
+def _written(node: ast.expr, value_read: ir.Expr) -> Written:
     """A stored or assigned value as ``Stores`` reads it."""
-    if _plain_name(node):
-        return "name", (node.value,)
-    if isinstance(node, cst.Call):
+    if isinstance(node, ast.Name):
+        return "name", (node.id,)
+    if isinstance(node, ast.Call):
         return "call", _dotted_parts(node.func), \
             value_read if isinstance(value_read, ir.Call) else None
     dotted = _dotted_parts(node)
     return ("dotted", dotted) if dotted is not None else None
 
 
-def _store_target(target: cst.BaseExpression) -> Optional[Tuple[str, Tuple[str, str]]]:
+def _store_target(target: ast.expr) -> Optional[Tuple[str, Tuple[str, str]]]:
     """(owner, key) of ``owner.attribute`` or ``owner.extensions["key"]``, ``owner`` a name."""
-    if isinstance(target, cst.Attribute) and _plain_name(target.value):
-        return target.value.value, ("attribute", target.attr.value)
-    if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Attribute) \
-            and target.value.attr.value == "extensions" and _plain_name(target.value.value) \
-            and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index) \
-            and isinstance(target.slice[0].slice.value, (cst.SimpleString,
-                                                         cst.ConcatenatedString)):
-        try:
-            key = target.slice[0].slice.value.evaluated_value
-        except Exception:  # an escape libcst cannot evaluate
-            return None
-        if isinstance(key, str):
-            return target.value.value.value, ("extension", key)
+    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+        return target.value.id, ("attribute", target.attr)
+    if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Attribute) \
+            and target.value.attr == "extensions" and isinstance(target.value.value, ast.Name):
+        key = _string_key(target)
+        if key is not None:
+            return target.value.value.id, ("extension", key)
     return None
 
 
@@ -1107,88 +1273,33 @@ def _on_a_local(owner: ir.Expr) -> bool:
     return isinstance(owner, ir.Opaque) and owner.kind in ("local", OPAQUE.kind)
 
 
-def _base_name(node: cst.BaseExpression) -> Optional[str]:
-    while isinstance(node, (cst.Attribute, cst.Subscript)):
+def _base_name(node: ast.expr) -> Optional[str]:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
         node = node.value
-    return node.value if isinstance(node, cst.Name) else None
+    return node.id if isinstance(node, ast.Name) else None
 
 
-def _target_names(target: cst.CSTNode) -> Set[str]:
-    if isinstance(target, cst.Name):
-        return {target.value}
-    if isinstance(target, (cst.Tuple, cst.List)):
+def _target_names(target: ast.AST) -> Set[str]:
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, (ast.Tuple, ast.List)):
         names: Set[str] = set()
-        for element in target.elements:
-            names |= _target_names(element.value)
+        for element in target.elts:
+            names |= _target_names(element)
         return names
-    if isinstance(target, cst.StarredElement):
+    if isinstance(target, ast.Starred):
         return _target_names(target.value)
-    if isinstance(target, cst.Del):
-        return _target_names(target.target)
     return set()
-
-
-# Per libcst node class: the fields that may hold child nodes (trivia fields left out).
-_CHILD_FIELDS: Dict[type, Tuple[str, ...]] = {}
-_TRIVIA_FIELDS = frozenset({"leading_lines", "lines_after_decorators", "lpar", "rpar", "comma",
-                            "semicolon", "header", "footer", "trailing_whitespace", "newline"})
-# Nested scopes whose bindings are not the block's own.
-_OWN_SCOPE = (cst.Lambda, cst.GeneratorExp, cst.ListComp, cst.SetComp, cst.DictComp)
-
-
-def _child_nodes(node: cst.CSTNode) -> List[cst.CSTNode]:
-    """The child nodes of ``node`` that are not whitespace: read from its fields directly,
-    because libcst's ``children`` and visitors rebuild every node they pass (slow)."""
-    names = _CHILD_FIELDS.get(type(node))
-    if names is None:
-        names = _CHILD_FIELDS[type(node)] = tuple(
-            f.name for f in dataclasses.fields(node)
-            if f.name not in _TRIVIA_FIELDS and not f.name.startswith("whitespace"))
-    found: List[cst.CSTNode] = []
-    for name in names:
-        value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            found.append(value)
-        elif isinstance(value, (list, tuple)):
-            found.extend(item for item in value if isinstance(item, cst.CSTNode))
-    return found
 
 
 # Per statement (by id, reset for every module): the names it binds and the names it mutates.
 # Nested blocks are asked again as the extractor descends; each statement is walked once.
 _ASSIGNED_MEMO: Dict[int, Tuple[frozenset, frozenset]] = {}
+# Nested scopes whose bindings are not the block's own.
+_OWN_SCOPE = (ast.Lambda, ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp)
 
 
-# What a node means to ``_statement_assignments``, by its class (isinstance against libcst's
-# abstract classes is slow, and every node of a function body is asked).
-_STATEMENT, _DEFINITION, _OWN, _TARGET, _AS_NAME, _IMPORT_ALIAS, _CALL, _OTHER = range(8)
-_KINDS: Dict[type, int] = {}
-
-
-def _kind(cls: type) -> int:
-    kind = _KINDS.get(cls)
-    if kind is None:
-        if issubclass(cls, (cst.FunctionDef, cst.ClassDef)):
-            kind = _DEFINITION
-        elif issubclass(cls, cst.BaseStatement):
-            kind = _STATEMENT
-        elif issubclass(cls, _OWN_SCOPE):
-            kind = _OWN
-        elif issubclass(cls, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.NamedExpr)):
-            kind = _TARGET
-        elif issubclass(cls, cst.AsName):
-            kind = _AS_NAME
-        elif issubclass(cls, cst.ImportAlias):
-            kind = _IMPORT_ALIAS
-        elif issubclass(cls, cst.Call):
-            kind = _CALL
-        else:
-            kind = _OTHER
-        _KINDS[cls] = kind
-    return kind
-
-
-def _statement_assignments(statement: cst.CSTNode) -> Tuple[frozenset, frozenset]:
+def _statement_assignments(statement: ast.stmt) -> Tuple[frozenset, frozenset]:
     """(names bound, local names mutated by ``name.method(...)``) in ``statement``, not looking
     into nested functions, classes, lambdas or comprehensions."""
     known = _ASSIGNED_MEMO.get(id(statement))
@@ -1196,47 +1307,77 @@ def _statement_assignments(statement: cst.CSTNode) -> Tuple[frozenset, frozenset
         return known
     names: Set[str] = set()
     mutated: Set[str] = set()
-    if _kind(type(statement)) == _DEFINITION:
-        names.add(statement.name.value)  # its decorators, bases and defaults bind nothing here
-        stack: List[cst.CSTNode] = []
+    if isinstance(statement, _DEFINITIONS):
+        names.add(statement.name)  # its decorators, bases and defaults bind nothing here
+        stack: List[ast.AST] = []
     else:
-        stack = _child_nodes(statement)
-        if isinstance(statement, cst.For):
-            names |= _target_names(statement.target)
+        stack = _children(statement)
+        names |= _bound_by(statement)
     while stack:
         node = stack.pop()
-        kind = _KINDS.get(type(node))
-        if kind is None:
-            kind = _kind(type(node))
-        if kind == _OTHER:
-            stack.extend(_child_nodes(node))
-            continue
-        if kind == _STATEMENT or kind == _DEFINITION:
+        if isinstance(node, ast.stmt):
             inner_names, inner_mutated = _statement_assignments(node)
             names |= inner_names
             mutated |= inner_mutated
             continue
-        if kind == _OWN:
+        if isinstance(node, _OWN_SCOPE):
             continue
-        if kind == _TARGET:
-            names |= _target_names(node.target)
-        elif kind == _AS_NAME:
-            names |= _target_names(node.name)
-        elif kind == _IMPORT_ALIAS:
-            if node.asname is None:
-                names.add(_dotted(node.name).split(".")[0])
-        elif kind == _CALL:
+        names |= _bound_by(node)
+        if isinstance(node, ast.Call):
             func = node.func
-            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
-                    and func.attr.value not in NON_MUTATING_METHODS:
-                mutated.add(func.value.value)
-        stack.extend(_child_nodes(node))
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+                    and func.attr not in NON_MUTATING_METHODS:
+                mutated.add(func.value.id)
+        stack.extend(_children(node))
     result = (frozenset(names), frozenset(mutated))
     _ASSIGNED_MEMO[id(statement)] = result
     return result
 
 
-def _assigned_names(statements: Seq[cst.CSTNode], scope: Optional[_Scope] = None) -> Set[str]:
+# Per node class: the fields that may hold nodes (``ast.iter_child_nodes`` asks every field).
+_CHILD_FIELDS: Dict[type, Tuple[str, ...]] = {}
+_PLAIN_FIELDS = frozenset({"ctx", "op", "ops", "id", "attr", "arg", "name", "asname", "module",
+                           "level", "conversion", "kind", "type_comment", "is_async"})
+
+
+def _children(node: ast.AST) -> List[ast.AST]:
+    """The child nodes of ``node`` (as ``ast.iter_child_nodes``, a few times faster)."""
+    names = _CHILD_FIELDS.get(type(node))
+    if names is None:
+        names = _CHILD_FIELDS[type(node)] = tuple(
+            name for name in node._fields if name not in _PLAIN_FIELDS)
+    found: List[ast.AST] = []
+    for name in names:
+        value = getattr(node, name, None)
+        if isinstance(value, ast.AST):
+            found.append(value)
+        elif isinstance(value, list):
+            found.extend(item for item in value if isinstance(item, ast.AST))
+    return found
+
+
+def _bound_by(node: ast.AST) -> Set[str]:
+    """The names ``node`` itself binds (not those of the statements it holds)."""
+    kind = type(node)
+    if kind is ast.Assign:
+        names: Set[str] = set()
+        for target in node.targets:
+            names |= _target_names(target)
+        return names
+    if kind in (ast.AnnAssign, ast.AugAssign, ast.NamedExpr) or kind in _FOR:
+        return _target_names(node.target)
+    if kind is ast.withitem:
+        return _target_names(node.optional_vars) if node.optional_vars is not None else set()
+    if kind is ast.ExceptHandler:
+        return {node.name} if node.name else set()
+    if kind is ast.alias:
+        if node.asname is not None:
+            return {node.asname}
+        return set() if node.name == "*" else {node.name.split(".")[0]}
+    return set()
+
+
+def _assigned_names(statements: Seq[ast.stmt], scope: Optional[_Scope] = None) -> Set[str]:
     """Names a block binds; inside a function also the local names it mutates (``sigs.append``)."""
     names: Set[str] = set()
     mutated: Set[str] = set()
@@ -1249,56 +1390,67 @@ def _assigned_names(statements: Seq[cst.CSTNode], scope: Optional[_Scope] = None
     return names
 
 
-def _local_names(node: cst.FunctionDef) -> Set[str]:
-    names = {item.name for item in _params(node.params).items}
-    return names | _assigned_names(_suite(node.body))
+def _local_names(node) -> Set[str]:
+    names = {item.name for item in _params(node.args).items}
+    return names | _assigned_names(node.body)
 
 
-def _if_chain(node: cst.If):
-    """The tests and bodies of an if/elif/else statement."""
-    tests, bodies = [node.test], [_suite(node.body)]
-    orelse = node.orelse
-    while orelse is not None:
-        if isinstance(orelse, cst.If):
-            tests.append(orelse.test)
-            orelse_body, orelse = orelse.body, orelse.orelse
-        else:
-            orelse_body, orelse = orelse.body, None
-        bodies.append(_suite(orelse_body))
-    return tests, bodies
-
-
-def _uses_of(statements: Seq[cst.CSTNode], name: str) -> Optional[List[str]]:
+def _uses_of(statements: Seq[ast.stmt], name: str) -> Optional[List[str]]:
     """The methods called on the local ``name`` in ``statements`` (``name.append(...)``),
     nested functions, lambdas and classes left out; None when ``name`` is changed otherwise
     (``name[i] = ...``, ``del name[i]``) or handed to a nested function."""
     methods: List[str] = []
-    stack: List[cst.CSTNode] = list(statements)
+    stack: List[ast.AST] = list(statements)
     while stack:
         node = stack.pop()
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
             if _mentions(node, name):
                 return None  # a closure may change it
             continue
-        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
-                and isinstance(node.func.value, cst.Name) and node.func.value.value == name:
-            methods.append(node.func.attr.value)
-        elif isinstance(node, (cst.AssignTarget, cst.AugAssign, cst.Del)):
-            target = node.target
-            if isinstance(target, (cst.Subscript, cst.Attribute)) and _base_name(target) == name:
-                return None
-        stack.extend(_child_nodes(node))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == name:
+            methods.append(node.func.attr)
+        else:
+            for target in _written_targets(node):
+                if isinstance(target, (ast.Subscript, ast.Attribute)) \
+                        and _base_name(target) == name:
+                    return None
+        stack.extend(ast.iter_child_nodes(node))
     return methods
 
 
-def _mentions(node: cst.CSTNode, name: str) -> bool:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Name) and current.value == name:
+def _written_targets(node: ast.AST) -> Seq[ast.expr]:
+    """What an assignment, augmented assignment or ``del`` of one target writes."""
+    kind = type(node)
+    if kind is ast.Assign:
+        return node.targets
+    if kind is ast.AugAssign:
+        return (node.target,)
+    if kind is ast.Delete and len(node.targets) == 1:
+        return node.targets
+    return ()
+
+
+def _mentions(node: ast.AST, name: str) -> bool:
+    """Whether ``name`` is spelled anywhere in ``node``: as a name, an attribute, a keyword,
+    a parameter, a definition, a ``global`` or an import."""
+    for inner in ast.walk(node):
+        kind = type(inner)
+        if kind is ast.alias:
+            if name in inner.name.split(".") or inner.asname == name:
+                return True
+        elif kind is ast.Global or kind is ast.Nonlocal:
+            if name in inner.names:
+                return True
+        elif kind in _IDENTIFIERS and getattr(inner, _IDENTIFIERS[kind]) == name:
             return True
-        stack.extend(_child_nodes(current))
     return False
+
+
+# The field that spells an identifier, by node class (``_mentions``).
+_IDENTIFIERS = {ast.Name: "id", ast.Attribute: "attr", ast.keyword: "arg", ast.arg: "arg",
+                ast.FunctionDef: "name", ast.AsyncFunctionDef: "name", ast.ClassDef: "name",
+                ast.ExceptHandler: "name"}
 
 
 def _is_local(expr: Optional[ir.Expr], name: str) -> bool:
@@ -1306,146 +1458,45 @@ def _is_local(expr: Optional[ir.Expr], name: str) -> bool:
     return isinstance(expr, ir.Opaque) and expr.kind == "local" and expr.text == name
 
 
-def _leaves(body: Seq[cst.CSTNode]) -> bool:
+def _leaves(body: Seq[ast.stmt]) -> bool:
     """Whether a block always leaves before its end: it ends with ``return``, ``raise``,
     ``continue`` or ``break`` (what comes after the statement holding it does not run)."""
-    if not body:
-        return False
-    last = body[-1]
-    if isinstance(last, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) and last.body:
-        return isinstance(last.body[-1], (cst.Return, cst.Raise, cst.Continue, cst.Break))
-    return False
+    return bool(body) and isinstance(body[-1], _LEAVING)
 
 
-def _reraises(body: cst.BaseSuite) -> bool:
+def _reraises(body: Seq[ast.stmt]) -> bool:
     """Whether an ``except`` clause raises (outside functions defined inside it)."""
-    stack: List[cst.CSTNode] = [body]
+    stack: List[ast.AST] = list(body)
     while stack:
         node = stack.pop()
-        if isinstance(node, cst.Raise):
+        if isinstance(node, ast.Raise):
             return True
-        if not isinstance(node, cst.FunctionDef):
-            stack.extend(_child_nodes(node))
+        if not isinstance(node, _FUNCTIONS):
+            stack.extend(ast.iter_child_nodes(node))
     return False
-
-
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return _dotted(node.value) + "." + node.attr.value
-    return ""
 
 
 def _import_bindings(node, module: str, is_package: bool):
     """(local name, binding) pairs for an import statement; "*" for a star import."""
-    if isinstance(node, cst.Import):
+    if isinstance(node, ast.Import):
         for alias in node.names:
-            target = _dotted(alias.name)
             if alias.asname is not None:
-                yield alias.asname.name.value, ImportBinding(target)
+                yield alias.asname, ImportBinding(alias.name)
             else:
-                top = target.split(".")[0]
+                top = alias.name.split(".")[0]
                 yield top, ImportBinding(top)
         return
-    source = resolve_relative(module, is_package, len(node.relative),
-                              _dotted(node.module) if node.module is not None else "")
+    source = resolve_relative(module, is_package, node.level, node.module or "")
     if source is None:
         return
-    if isinstance(node.names, cst.ImportStar):
-        yield "*", ImportBinding(source)
-        return
     for alias in node.names:
-        name = _dotted(alias.name)
-        local = alias.asname.name.value if alias.asname is not None else name
-        yield local, FromImportBinding(source, name)
+        if alias.name == "*":
+            yield "*", ImportBinding(source)
+            return
+        yield alias.asname or alias.name, FromImportBinding(source, alias.name)
 
 
-class _Positions(PositionProvidingCodegenState):
-    """libcst's position-providing code generation, recording plain tuples by node id.
-
-    The same positions as ``PositionProvider`` (the tests compare them), at about half the
-    cost: no ``CodePosition``/``CodeRange`` objects, no generator-based context managers,
-    and no hashing of nodes (libcst's ``__hash__`` is Python code)."""
-
-    # False when the caller has the code already: no list of every token. The first is kept
-    # all the same: an empty list tells libcst's ``Module`` that the module has no token.
-    keep_tokens = True
-
-    def add_token(self, value: str) -> None:
-        if self.keep_tokens or not self.tokens:
-            self.tokens.append(value)
-        if "\n" in value or "\r" in value:
-            segments = _LINE_BREAK.split(value)
-            self.line += len(segments) - 1
-            self.column = len(segments[-1])
-        else:
-            self.column += len(value)
-
-    def add_indent_tokens(self) -> None:
-        if self.keep_tokens or not self.tokens:
-            self.tokens.extend(self.indent_tokens)
-        for token in self.indent_tokens:
-            self.column += len(token)
-
-    def before_codegen(self, node: cst.CSTNode) -> None:
-        self._stack.append((self.line, self.column))
-
-    def after_codegen(self, node: cst.CSTNode) -> None:
-        line, column = self._stack.pop()
-        found = self.provider.found
-        if id(node) not in found:  # a syntactic position was recorded already
-            found[id(node)] = (line, column, self.line, self.column)
-
-    def record_syntactic_position(self, node, *, start_node=None, end_node=None):
-        return _SyntacticPosition(self, node, start_node, end_node)
-
-
-class _SyntacticPosition:
-    __slots__ = ("state", "node", "start_node", "end_node", "start")
-
-    def __init__(self, state, node, start_node, end_node) -> None:
-        self.state, self.node = state, node
-        self.start_node, self.end_node = start_node, end_node
-
-    def __enter__(self) -> None:
-        self.start = (self.state.line, self.state.column)
-
-    def __exit__(self, *exc_info) -> None:
-        state, found = self.state, self.state.provider.found
-        start = found[id(self.start_node)][:2] if self.start_node is not None else self.start
-        end = (found[id(self.end_node)][2:] if self.end_node is not None
-               else (state.line, state.column))
-        found[id(self.node)] = start + end
-
-
-class _Found:
-    def __init__(self) -> None:
-        self.found: Dict[int, Tuple[int, int, int, int]] = {}
-
-
-Positions = Dict[int, Tuple[int, int, int, int]]  # id(node) -> (line, column, end line, column)
-
-
-def positions(module: cst.Module, code: Optional[str] = None) -> Tuple[Positions, str]:
-    """The position of every node of ``module`` (as libcst's ``PositionProvider`` gives it:
-    lines from 1, columns from 0) by node id, and the module's code, from one code generation
-    (``code``: the text ``module`` was parsed from, which libcst gives back exactly, so the
-    tokens need not be kept). Falls back to the public route (``MetadataWrapper``, about twice
-    as slow) if libcst's internals change."""
-    try:
-        state = _Positions(default_indent=module.default_indent,
-                           default_newline=module.default_newline, provider=_Found())
-        state.keep_tokens = code is None
-        module._codegen(state)
-        return state.provider.found, "".join(state.tokens) if code is None else code
-    except (AttributeError, TypeError):
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        return {id(node): (r.start.line, r.start.column, r.end.line, r.end.column)
-                for node, r in wrapper.resolve(PositionProvider).items()}, module.code
-
-
-def extract_module(module: cst.Module, path: str, module_name: str,
-                   is_package: bool, code: Optional[str] = None) -> ModuleFacts:
-    """``code``: the text ``module`` was parsed from, when the caller has it."""
+def extract_module(module: ast.Module, path: str, module_name: str,
+                   is_package: bool, code: str) -> ModuleFacts:
+    """``code``: the text ``module`` was parsed from."""
     return ModuleExtractor(module, path, module_name, is_package, code).extract()

@@ -212,7 +212,7 @@ class ConfigUses:
 
 @dataclass(frozen=True)
 class ElidedBody:
-    """A function body the libcst pass left for later (celery_chain_lint/load/bodies.py): what it
+    """A function body the facts pass left for later (celery_chain_lint/load/bodies.py): what it
     spells, and where it is, so that it alone can be parsed when a rule reads it."""
 
     # Plain and imported names, attribute names; None when not read (the definitions tier).
@@ -236,7 +236,7 @@ class ElidedBody:
 @dataclass(frozen=True)
 class ElidedStatements:
     """A class body's simple statements (its attributes, ``x = models.CharField(...)``) that
-    the libcst pass left for later (celery_chain_lint/load/bodies.py), to be parsed alone when a
+    the facts pass left for later (celery_chain_lint/load/bodies.py), to be parsed alone when a
     rule reads the class's attributes."""
 
     ranges: Tuple[Tuple[int, int], ...]  # (first line, last line) of each run of statements

@@ -6,7 +6,7 @@ Two views of one rule, kept side by side because the second must over-approximat
   are substituted) as a ``Root`` when it calls a canvas method or name, or uses ``|``;
 - ``body_reading(function)``: from ``ast`` alone, whether a function body may produce such a
   root, or holds something else the rules need from every function at once. Bodies it does not
-  read ``NOW`` are elided before libcst parses the file (``celery_chain_lint/load/bodies.py``).
+  read ``NOW`` are elided before the facts pass reads the file (``celery_chain_lint/load/bodies.py``).
 
 Why ``body_reading`` never misses a root: substitution only moves expressions within one body,
 so every canvas method or name a root calls is spelled somewhere in that body (``d = t.delay``
@@ -28,7 +28,7 @@ is marked (``FunctionFacts.left_unread``) and those rules skip it. A body defini
 decorated function waits the same way: what it defines is a task or a task class only through
 a Celery-related decorator or base, which it spells. A body importing names itself is read now
 (its names are not the module's).
-Importing nothing heavy: the pipeline's main process uses it before libcst is needed.
+Importing nothing heavy: the pipeline's main process uses it before the facts pass is needed.
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ _ANY_RECEIVER = (ROOT_METHODS | CANVAS_NAMES) - frozenset(RECEIVER_NEEDED)
 TASK_METHODS = frozenset({"s", "si", "delay", "apply_async", "signature", "subtask", "map",
                           "starmap", "chunks"})
 
-# What the libcst pass does with a function body: read it with the rest of the module, leave it
+# What the facts pass does with a function body: read it with the rest of the module, leave it
 # until a rule asks, or leave it and read it for its roots if it spells a Celery-related name.
 NOW, LATER, IF_RELEVANT = 1, 0, 2
 
@@ -243,7 +243,7 @@ def _dotted(node: ast.expr) -> Optional[Tuple[str, ...]]:
 
 
 def body_reading(function: ast.AST, body: Optional[Body] = None) -> int:
-    """When the libcst pass reads ``function``'s body (``body``: ``read_body(function)``):
+    """When the facts pass reads ``function``'s body (``body``: ``read_body(function)``):
     ``NOW`` when it may hold a write to an app's settings (``x.conf.name = ...``,
     ``app.conf.update(...)``, ``os.environ.setdefault``), or the function may be a task;
     ``IF_RELEVANT`` when it may hold a root (a canvas name, a root method such as ``.s``,

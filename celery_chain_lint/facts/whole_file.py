@@ -1,11 +1,11 @@
-"""Facts read from a file's whole source beside the libcst pass, which may not see all of it
+"""Facts read from a file's whole source beside the facts pass, which may not see all of it
 (function bodies and class statements are elided before it runs: load/bodies.py).
 
 - ``ModuleFacts.may_add_attributes`` and ``may_check_attributes``: whether the bytes spell a
   way for the module to get attributes at run time, or to add or check another module's
   (CCL015 reads them): plain substring searches;
 - ``ModuleFacts.config_uses``: in a module where Celery reads a Flask app's configuration
-  (``celery.conf.update(flask_app.config)``, a root the libcst pass keeps), how each
+  (``celery.conf.update(flask_app.config)``, a root the facts pass keeps), how each
   module-level name made by a call is used anywhere in the module, read from its ``ast``: the
   one the eliding pass parses anyway, or parsed here for that rare module only.
 
@@ -75,7 +75,7 @@ def checks_attributes(data: bytes) -> bool:
 
 def reads_a_config(facts: ModuleFacts) -> bool:
     """Whether a root of the module is ``<x>.conf.update(..., <y>.config, ...)``: where the app
-    index reads a Flask config (index/apps.py). Such a call is always read by the libcst pass
+    index reads a Flask config (index/apps.py). Such a call is always read by the facts pass
     (``roots.body_reading``: a body spelling ``conf`` and ``update`` is read at once)."""
     for root in facts.roots:
         for node in ir.walk(root.expr):

@@ -3,7 +3,7 @@
 - Fixes are applied in memory, then the whole project is analysed again with the fixed text in
   place of the files, until no applicable fix remains (at most ``MAX_ITERATIONS`` rounds, as
   ruff): a fix whose edits overlap one already taken waits for the next round.
-- Every fixed text is re-parsed with libcst; one that does not parse is not written.
+- Every fixed text is re-parsed; one that does not parse is not written.
 - Nothing is written before the rounds end. A file whose bytes on disk are no longer those that
   were analysed is reported and skipped. Writes are atomic: a temporary file in the same
   directory, fsync, then ``os.replace``; the file's mode, owner and group, encoding
@@ -47,7 +47,7 @@ class _Lines:
         self.lengths = []  # without the line terminator
         from celery_chain_lint.load import split_lines
 
-        for line in split_lines(text, keepends=True):  # as libcst counts lines
+        for line in split_lines(text, keepends=True):  # as Python counts lines
             self.lengths.append(len(line.rstrip("\r\n")))
             self.starts.append(self.starts[-1] + len(line))
         if not self.lengths or text.endswith(("\n", "\r")):

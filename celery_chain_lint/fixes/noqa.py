@@ -84,7 +84,7 @@ def scan(text: str) -> NoqaFile:
     fstring_start = getattr(token, "FSTRING_START", None)
     fstring_end = getattr(token, "FSTRING_END", None)
     try:
-        # newline=None: lines end at \r, \n and \r\n, as libcst counts them.
+        # newline=None: lines end at \r, \n and \r\n, as Python counts them.
         for tok in tokenize.generate_tokens(io.StringIO(text, newline=None).readline):
             kind = tok.type
             if kind == tokenize.COMMENT:
@@ -201,7 +201,7 @@ def _unused(path: str, text: str, noqa: NoqaFile, enabled_codes: Set[str]) -> It
     known = {rule.code for rule in ALL_RULES} | NOT_SUPPRESSIBLE
     from celery_chain_lint.load import split_lines
 
-    lines = split_lines(text)  # as libcst counts lines
+    lines = split_lines(text)  # as Python counts lines
     for directive in noqa.directives.values():
         if directive.codes is None:
             continue
@@ -248,7 +248,7 @@ def add_noqa_edits(findings: Sequence[Finding], text: str) -> List[Edit]:
     from celery_chain_lint.load import split_lines
 
     noqa = scan(text)
-    lines = split_lines(text, keepends=True)  # as libcst counts lines
+    lines = split_lines(text, keepends=True)  # as Python counts lines
     wanted: Dict[int, List[str]] = {}
     for finding in findings:
         if finding.code in NOT_SUPPRESSIBLE:

@@ -132,7 +132,7 @@ def load_projects(paths: Sequence[str], settings: Settings, *, prefilter: bool =
     from celery_chain_lint.load.pipeline import Analysis, fork_parser_child, project_sources
 
     first = Analysis(settings, prefilter=prefilter, jobs=jobs, warm_up=warm_up, **reads)
-    # Importing libcst starts now, in a child, in case a few files changed (ParserChild).
+    # The extractor is imported now, in a child, in case a few files changed (ParserChild).
     first.child = fork_parser_child(first)
     try:
         options = discover_options(settings)

@@ -1,10 +1,10 @@
-"""Function bodies: which ones the libcst pass reads now, and the others on demand.
+"""Function bodies: which ones the facts pass reads now, and the others on demand.
 
-libcst's parse and positions cost about 80 microseconds a line, ``ast.parse`` about 8. Most
+The facts pass (``facts/extract.py``) costs several times what ``ast.parse`` does. Most
 function bodies, even in a file full of Celery calls, hold nothing that the rules look for in
 every function: so ``ast`` finds the functions, the bodies that hold nothing read eagerly are
 replaced by a statement that does nothing (lines and columns of the rest stay those of the
-file), their headers by the bare parameters, and libcst parses what remains. An elided
+file), their headers by the bare parameters, and the facts pass reads what remains. An elided
 function keeps its signature, decorators and span, and records what its body spells and where
 it is (``FunctionFacts.elided``); its body facts (calls, returns...) are extracted on first use
 (``BodyOnDemand``) by the same pass over the function alone, placed at its own lines inside
@@ -137,7 +137,7 @@ def _elide(function: ast.AST, lines: List[bytes]) -> bool:
 
 def _stand_in(lines: List[bytes], first: int, last: int, indent: bytes) -> None:
     """Replace lines ``first`` to ``last`` by one statement over the same lines: ``...``, or
-    an empty string literal (libcst reads a run of blank lines as one node a line)."""
+    an empty string literal (blank lines would be read one by one)."""
     for number in range(first, last + 1):
         raw = lines[number - 1]
         lines[number - 1] = raw[len(raw.rstrip(b"\r\n")):]
@@ -155,7 +155,7 @@ def _compact_signature(function: ast.AST, lines: List[bytes], body: int) -> None
     """Rewrite an elided function's header, in ``lines``, as its parameters alone on the
     ``def`` line (``def f(self, x=..., *, y):``): the facts keep only their names, kinds and
     whether they have a default, and black's one-parameter-a-line headers, annotations and
-    defaults were a fifth of what libcst parsed of an application's Celery modules. The
+    defaults were a fifth of what the facts pass read of an application's Celery modules. The
     name keeps its place; left as it is when the header does not read plainly."""
     number = function.lineno
     raw = lines[number - 1]
@@ -274,8 +274,8 @@ def _names_bound(statement: ast.stmt) -> List[str]:
 def elided_facts(data: bytes, path: str, module: str, is_package: bool,
                  keep: Optional[Keep] = None, nesting_checked: bool = False,
                  tree: Optional[ast.Module] = None) -> ModuleFacts:
-    """The libcst pass over ``data`` with the bodies ``keep`` refuses elided. Raises what
-    ``ast.parse`` or the libcst pass raise (call it through ``source.run_deep``)."""
+    """The facts pass over ``data`` with the bodies ``keep`` refuses elided. Raises what
+    ``ast.parse`` or the facts pass raise (call it through ``source.run_deep``)."""
     from celery_chain_lint.facts.extract import extract_module
     from celery_chain_lint.facts.whole_file import add_whole_file_facts
     from celery_chain_lint.load.source import decode, parse_text

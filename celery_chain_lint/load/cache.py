@@ -8,7 +8,7 @@ git and backup tools skip it)::
 
 ``<format>`` hashes everything the cached data depends on besides the file itself: the tool's
 version, the source of the facts model, the extractor (with what decides roots and which bodies
-it elides) and the pre-filter, the Python and libcst versions, and the facts-relevant
+it elides) and the pre-filter, the Python version, and the facts-relevant
 configuration. A facts entry is keyed by the file's content hash, its module name, whether it is
 a package, and the tier (full or definitions), so a stale entry can never be found. Writes are
 atomic (a temporary file renamed over the entry); an entry that cannot be read or unpickled is
@@ -51,7 +51,7 @@ def format_key(config: str = "") -> str:
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     digest = hashlib.blake2b(digest_size=12)
     digest.update(f"{__version__}\0{sys.implementation.name}\0{sys.version_info[:3]}\0"
-                  f"{_libcst_version()}\0{config}\0".encode())
+                  f"{config}\0".encode())
     for relative in FORMAT_SOURCES:
         try:
             with open(os.path.join(package, relative), "rb") as handle:
@@ -59,24 +59,6 @@ def format_key(config: str = "") -> str:
         except OSError:
             digest.update(b"missing " + relative.encode())
     return digest.hexdigest()
-
-
-def _libcst_version() -> str:
-    """libcst's version without importing it (its import costs more than a warm run)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("libcst")
-    if spec is None or spec.origin is None:
-        return "none"
-    package = os.path.dirname(spec.origin)
-    try:
-        stat = os.stat(os.path.join(package, "_version.py"))
-    except OSError:
-        try:
-            stat = os.stat(spec.origin)
-        except OSError:
-            return package
-    return f"{package}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 class Entry(NamedTuple):

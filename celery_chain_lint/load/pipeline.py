@@ -5,7 +5,7 @@
    ``pyproject.toml``, ``setup.cfg``, ``setup.py`` or ``.git``, else the topmost package
    directory. ``check changed.py`` (what pre-commit runs) sees the tasks defined elsewhere.
 2. **The pre-filter** (``prefilter.py``) reads each file's bytes once: files that matter get the
-   full libcst pass, the others only their definitions, and only when name resolution looks
+   full facts pass, the others only their definitions, and only when name resolution looks
    into them.
 3. **Parallel extraction**: files to parse are spread over worker processes (facts are
    picklable) when there is enough work to pay for starting them.
@@ -478,7 +478,7 @@ class Analysis:
         known_ids = {id(f) for f in known}
         todo = [f for f in files if id(f) not in known_ids]
         # A few files changed since the last run: parse them in a child process (which imports
-        # libcst, a sixth of a second) while this one loads the others from the cache.
+        # the extractor) while this one loads the others from the cache.
         background = self._parse_in_background(todo) if known and todo else None
         if background is not None:
             self.warm_up()  # meanwhile
@@ -520,7 +520,7 @@ class Analysis:
     def _parse_in_background(self, files: List[_File]) -> Optional["ParserChild"]:
         """``files`` given to the parser child (when there is one) if they are few; the child
         reads every body (facts as good as the eliding pass's, a little slower to get): rules
-        reading a body of these files then need no parse, nor libcst, here."""
+        reading a body of these files then need no parse here."""
         child, self.child = self.child, None
         if child is None:
             return None
@@ -780,8 +780,8 @@ def _analyse_eliding(source: SourceFile, celery_modules: FrozenSet[str] = frozen
 
 
 class ParserChild:
-    """A process forked at the start of a run that may find the cache warm: it imports libcst
-    (a sixth of a second) while this process walks the tree and compares it with the cache;
+    """A process forked at the start of a run that may find the cache warm: it imports the
+    extractor while this process walks the tree and compares it with the cache;
     then it parses the few files that changed, while this process loads the others' facts.
     ``close()`` releases it unused. Plain ``os.fork`` and two pipes: nothing is left behind,
     whatever the parent does next (the child exits when its job pipe closes)."""
@@ -868,8 +868,10 @@ class ParserChild:
 
 def fork_parser_child(analysis: Analysis) -> Optional[ParserChild]:
     """A ``ParserChild`` when it may pay: the cache has been written before (a cold run
-    parses in a pool), libcst is not imported yet, there is a second core, and fork exists."""
-    if analysis.cache is None or analysis.cache.is_empty() or "libcst" in sys.modules \
+    parses in a pool), the extractor is not imported yet, there is a second core, and fork
+    exists."""
+    if analysis.cache is None or analysis.cache.is_empty() \
+            or "celery_chain_lint.facts.extract" in sys.modules \
             or _cpu_count() < 2 or not sys.platform.startswith("linux"):
         return None
     try:
@@ -909,8 +911,6 @@ class _FromWorker(NamedTuple):
 
 
 def _worker_start() -> None:
-    import libcst  # noqa: F401  (once per worker, not once per file)
-
     from celery_chain_lint.load import bodies  # noqa: F401
     from celery_chain_lint.facts import extract  # noqa: F401
 

@@ -1,9 +1,9 @@
 """Decides, from a file's bytes, how much of it the analysis needs; reads the rest cheaply.
 
-libcst is the analyser's model of the code, and it is slow: parsing, positions and the facts
-pass cost about 0.1 ms a line. Most files of a large codebase never touch Celery, so:
+The facts pass is the analyser's model of the code, and it is not free: parsing and the facts
+cost about 15 microseconds a line. Most files of a large codebase never touch Celery, so:
 
-- **full** (the libcst pass of ``facts.extract``, quiet function bodies left for later:
+- **full** (the facts pass of ``facts.extract``, quiet function bodies left for later:
   ``bodies.py``): files that import Celery, that make a canvas call (``.s(``, ``.si(``,
   ``.delay(``, ``.apply_async(``), that decorate a function like a task or call ``.task(``
   (``app.task(fetch)`` in a factory given the app), that Python cannot decode (the full pass reports them),

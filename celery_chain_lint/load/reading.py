@@ -60,8 +60,8 @@ def _parse_and_extract(data: bytes, source: SourceFile, elide_quiet_bodies: bool
                                                check_nesting_by_statement, decode, parse_text)
 
     text = decode(data).text  # a located SourceError when it does not decode
-    # A text that may hold too many tokens is counted before any parser sees it: ``ast`` and
-    # libcst would use memory in proportion to it first (GBs for a generated module).
+    # A text that may hold too many tokens is counted before ``ast`` sees it: it would use
+    # memory in proportion to it first (GBs for a generated module).
     nesting_checked = len(text) > MAX_TOKENS
     if nesting_checked:
         check_nesting(text)

@@ -1,4 +1,5 @@
-"""Reading a source file as Python would, parsing it with libcst, and saying where it fails.
+"""Reading a source file as Python would, parsing it with Python's ``ast``, and saying where it
+fails.
 
 Every way a file can fail to be analysed becomes a ``SourceError`` with a message a user can act
 on and the line and column (1-based, in characters) where the problem is:
@@ -9,21 +10,20 @@ on and the line and column (1-based, in characters) where the problem is:
 - **nesting** that would exhaust the stack: more than 200 levels of brackets (CPython's own
   tokenizer refuses them: "too many nested parentheses"), or an expression nested more deeply
   than ``MAX_EXPRESSION_DEPTH`` (operator chains, attribute chains, nested unary operators,
-  adjacent strings...), found by a linear scan of the tokens before libcst sees the file: libcst's
-  native parser crashes the process on very deep input, and its time grows with the square of the
-  depth;
-- **size**: more than ``MAX_TOKENS`` tokens (memory stays bounded: libcst needs about 2.5 KB
-  a token);
-- **syntax errors**: libcst's message, located by CPython's parser (``ast.parse`` builds a syntax
-  tree and nothing else: no byte code is generated, nothing runs) when it agrees the file is
-  invalid, since its positions and messages are far better ("Missing parentheses in call to
-  'print'").
+  adjacent strings...), found by a linear scan of the tokens before any parser sees the file
+  (CPython's own compiler stops near 3,000 levels, with a RecursionError at best);
+- **size**: more than ``MAX_TOKENS`` tokens (memory stays bounded: the tree and the facts cost
+  well under 2.5 KB a token, the bound set when libcst parsed);
+- **syntax errors**: CPython's message and position (``ast.parse`` builds a syntax tree and
+  nothing else: no byte code is generated, nothing runs), saying which Python read the file: the
+  grammar is the running interpreter's, so code written for a newer one is reported, not read.
 
 ``run_deep`` runs parsing and the facts pass in a thread with a large stack and a high recursion
-limit: libcst's visitors recurse once per nesting level.
+limit: the facts pass recurses once per level of an expression.
 """
 from __future__ import annotations
 
+import ast
 import codecs
 import re
 import sys
@@ -34,12 +34,13 @@ from typing import Callable, List, Optional, Tuple, TypeVar
 T = TypeVar("T")
 
 MAX_BRACKET_DEPTH = 200  # CPython's tokenizer (MAXLEVEL): "too many nested parentheses"
-# libcst parses 1,000 chained ``|`` in seconds, 4,000 in a minute; CPython 3.11 itself cannot
-# compile an expression much deeper than 3,000 levels.
+# CPython 3.11 cannot compile an expression much deeper than 3,000 levels; the facts pass stops
+# reading an expression at ``extract.MAX_DEPTH`` levels anyway.
 MAX_EXPRESSION_DEPTH = 1500
-# libcst's tree, its positions and the facts cost about 2.5 KB of memory a token: 100,000 lines
-# of short statements (400,000 tokens) peak near 1 GB. Beyond this, a file is not analysed, and
-# it is counted before any parser runs: a run stays within about 500 MB a file.
+# libcst's tree, its positions and the facts cost about 2.5 KB of memory a token, ``ast``'s far
+# less: 100,000 lines of short statements (400,000 tokens) peaked near 1 GB then. Beyond this, a
+# file is not analysed, and it is counted before any parser runs: a run stays well within 500 MB
+# a file.
 MAX_TOKENS = 200_000
 MAX_FILE_BYTES = 64 * 2 ** 20  # not even read whole beyond this
 STACK_SIZE = 512 * 1024 * 1024  # reserved address space; only the pages used are committed
@@ -396,84 +397,39 @@ def _too_deep(text: str, index: int, limit: int) -> None:
 
 
 def parse(data: bytes):
-    """``data`` decoded and parsed by libcst (a ``libcst.Module``), or a located SourceError.
+    """``data`` decoded and parsed (an ``ast.Module``), or a located SourceError.
     Call it through ``run_deep``."""
     return parse_text(decode(data).text)
 
 
-def parse_text(text: str, nesting_checked: bool = False):
+def parse_text(text: str, nesting_checked: bool = False) -> ast.Module:
     """``nesting_checked``: the caller checked a text that holds this one's nesting already."""
-    import libcst as cst
-
     if not nesting_checked:
         check_nesting(text)
     try:
-        return _parse_unvalidated(cst, text)
-    except cst.ParserSyntaxError as error:
+        return ast.parse(text, "<analysed file>")
+    except SyntaxError as error:
         raise _syntax_error(text, error) from None
-    except RecursionError:
+    except (RecursionError, ValueError):
         raise SourceError("nesting too deep to parse") from None
     except MemoryError:
         raise SourceError("not enough memory to parse the file") from None
 
 
-def _parse_unvalidated(cst, text: str):
-    """``cst.parse_module(text)`` without libcst's check of every node it builds: the checks
-    (``CSTNode._validate``, run from ``__post_init__``) guard trees built by hand, and cost a
-    sixth of the parse of a tree built from source, which the parser has checked already.
-    Nodes built afterwards (by ``--fix``) are checked as usual."""
-    from libcst._nodes.base import CSTNode
-
-    check = CSTNode.__dict__.get("__post_init__")
-    if check is None:  # libcst's internals changed: parse as documented
-        return cst.parse_module(text)
-    CSTNode.__post_init__ = _unchecked
-    try:
-        return cst.parse_module(text)
-    finally:
-        CSTNode.__post_init__ = check
-
-
-def _unchecked(node) -> None:
-    pass
-
-
-def _syntax_error(text: str, error) -> SourceError:
-    message = str(getattr(error, "message", "") or error).splitlines()[0]
-    line, column = error.raw_line, error.raw_column + 1
-    located = re.search(r"error at (\d+):(\d+)", message)
-    if located is not None:
-        line, column = int(located.group(1)), int(located.group(2)) + 1
-        message = message.replace(located.group(0) + ": ", "")
-    for prefix in ("parser error: ", "tokenizer error: "):
-        if message.startswith(prefix):
-            message = message[len(prefix):]
-    cpython = _cpython_syntax_error(text)
-    if cpython is not None:
-        message, line, column = cpython
+def _syntax_error(text: str, error: SyntaxError) -> SourceError:
+    """CPython's message, at CPython's position (``ast.parse`` builds a tree and nothing else:
+    no byte code is generated, nothing runs)."""
+    message = (error.msg or "invalid syntax").splitlines()[0]
+    line, column = error.lineno or 1, error.offset or 1
     if len(message) > MESSAGE_LIMIT:
         message = message[:MESSAGE_LIMIT - 3].rstrip(", ") + "..."
     lines = _LINE_BREAK.split(text)
     line = min(max(line, 1), max(len(lines), 1))
     column = min(max(column, 1), len(lines[line - 1]) + 1 if lines else 1)
-    return SourceError(f"syntax error: {message}", line, column)
-
-
-def _cpython_syntax_error(text: str) -> Optional[Tuple[str, int, int]]:
-    """CPython's message and position for the syntax error in ``text``, if CPython's parser
-    also rejects it. ``ast.parse`` only builds a tree: nothing is compiled to byte code or run."""
-    import ast
-
-    try:
-        ast.parse(text, "<analysed file>")
-    except SyntaxError as error:
-        if not error.lineno:
-            return None
-        message = error.msg or "invalid syntax"
-        return message, error.lineno, error.offset or 1
-    except (ValueError, RecursionError, MemoryError, OverflowError):
-        return None
-    return None  # newer than this Python's grammar? libcst's message stands
+    # The grammar is the running Python's: code for a newer one fails here (PEP 695's
+    # ``def f[T]()`` under 3.11), and the reader should know which Python read it.
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return SourceError(f"syntax error: {message} (as Python {version} reads it)", line, column)
 
 
 # ---- a deep stack ----
@@ -540,7 +496,7 @@ _PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
 def split_lines(text: str, keepends: bool = False) -> List[str]:
-    """The lines of ``text`` as Python and libcst count them: ended by \\r\\n, \\r or \\n only.
+    """The lines of ``text`` as Python counts them: ended by \\r\\n, \\r or \\n only.
     (``str.splitlines`` also splits at form feeds, \\x1c-\\x1e, \\x85, \\u2028 and \\u2029, which
     may sit in comments and strings: line numbers would no longer match the findings'.)"""
     lines = _PHYSICAL_LINE.findall(text)

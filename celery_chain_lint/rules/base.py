@@ -3,7 +3,7 @@
 A rule is a small class: a code, a kebab-case name, a one-line summary, its documentation
 (the module docstring: what, why, example, fix), VALID and INVALID examples that the test suite
 runs, and ``check(project)`` yielding findings. Fixes are text edits located by span; the fixer
-applies them and re-parses the result with libcst before anything is written.
+applies them and re-parses the result before anything is written.
 """
 from __future__ import annotations
 
