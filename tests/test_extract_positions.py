@@ -11,7 +11,53 @@ import pytest
 from celery_chain_lint.facts.extract import extract_module
 from celery_chain_lint.facts.ir import Span
 
-SOURCE = 'from celery import chain, group\nfrom tasks import add, mul\n\nÉ = "é"; sig = add.s("é", (1, 2))\npair = (\n    add.s(1),  # first\n    mul.s(2),  # second\n)\nbare = (add.s(1)), (mul.s(2))\nempty = (\n    # nothing yet\n)\nflow = group(add.s(i) for i in range(3))\nboth = (add.s(1)) and mul.s(2) and (group(\n    add.s(3)))\nkeyed = add.s(1, x=2)[0]\nsliced = add.s(1)[1:2, 3]\nformatted = f"{add.s(1)!r:>{10}}" "tail"\nalone = f"{mul.s(2)}"\nchosen = add.s(1) if É else mul.s(2)\nlater = add.apply_async(1, k=2, *[3], **{"countdown": 1})\nclass Ok: kind = "inline"; other = add.s(1)\nclass Block:\n    attribute = add.s(1)\n    x: int = 2\nasync def run(a, /, b=1, *rest, c, d=2, **more):\n    if a:\n        return chain(add.s(1), mul.s(2))\n    elif b:\n        return add.s(2)\n    else:\n        if c:\n            return mul.s(3)\n    with open(a) as handle, open(b):\n        yield (handle)\n    try:\n        pass\n    except (ValueError, KeyError) as error:\n        raise\n    sigs = []\n    for item in rest:\n        sigs.append(add.s(item))\n    return group(sigs)\ndef \\\n    continued(x): return x\n'
+SOURCE = r'''from celery import chain, group
+from tasks import add, mul
+
+É = "é"; sig = add.s("é", (1, 2))
+pair = (
+    add.s(1),  # first
+    mul.s(2),  # second
+)
+bare = (add.s(1)), (mul.s(2))
+empty = (
+    # nothing yet
+)
+flow = group(add.s(i) for i in range(3))
+both = (add.s(1)) and mul.s(2) and (group(
+    add.s(3)))
+keyed = add.s(1, x=2)[0]
+sliced = add.s(1)[1:2, 3]
+formatted = f"{add.s(1)!r:>{10}}" "tail"
+alone = f"{mul.s(2)}"
+chosen = add.s(1) if É else mul.s(2)
+later = add.apply_async(1, k=2, *[3], **{"countdown": 1})
+class Ok: kind = "inline"; other = add.s(1)
+class Block:
+    attribute = add.s(1)
+    x: int = 2
+async def run(a, /, b=1, *rest, c, d=2, **more):
+    if a:
+        return chain(add.s(1), mul.s(2))
+    elif b:
+        return add.s(2)
+    else:
+        if c:
+            return mul.s(3)
+    with open(a) as handle, open(b):
+        yield (handle)
+    try:
+        pass
+    except (ValueError, KeyError) as error:
+        raise
+    sigs = []
+    for item in rest:
+        sigs.append(add.s(item))
+    return group(sigs)
+def \
+    continued(x): return x
+fielded = f"x {add.s(1), mul.s(2)} y"
+'''
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +88,11 @@ def test_columns_count_characters_not_bytes(facts):
     assert sig.span == Span(4, 16, 4, 34)
     assert sig.args[0].value.span == Span(4, 22, 4, 25)  # "\u00e9": two bytes, one character
     assert sig.func.attr_span == Span(4, 20, 4, 21)
+
+
+def test_a_tuple_in_an_f_string_field_spans_its_inside(facts):
+    field = value(facts, "fielded").parts[0]  # Python 3.11 places it with its braces
+    assert (field.span, field.text) == (Span(46, 16, 46, 34), "add.s(1), mul.s(2)")
 
 
 def test_a_generator_expression_spans_its_inside(facts):

@@ -301,11 +301,11 @@ class ModuleExtractor:
             return True
         span, first = self.span(node), self.span(node.elts[0])
         opened = "".join(self.between((span.line, span.column), (first.line, first.column)))
-        if "(" not in opened:
+        if "(" not in opened and "{" not in opened:  # ``{`` of an f-string's field, in 3.11
             return False
         after = self.between((first.end_line, first.end_column), (span.end_line, span.end_column))
         closed = "".join(text.split("#", 1)[0] for text in after).split(",", 1)[0]
-        return opened.count("(") > closed.count(")")
+        return opened.count("(") + opened.count("{") > closed.count(")") + closed.count("}")
 
     def one_line_suite(self, body: Seq[ast.stmt]) -> bool:
         """``class A: x = 1``: the body on the line of its header (not an indented block)."""
