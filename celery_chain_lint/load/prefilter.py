@@ -135,20 +135,10 @@ def scan(data: bytes) -> Scan:
                 break
             following = find(b"\n", end + 1)
             end = length if following == -1 else following
-        statement = data[start:end]
-        if b"\\" in statement or b"#" in statement:
-            statement = _CONTINUATION.sub(b" ", statement)
-        found = _read_import(statement)
-        if found is not None:
-            imports.extend(found)
-        elif _IMPORT_KEYWORD.search(statement):  # not prose (``an import of invoices``)
-            words.update(_WORD.findall(statement))
+        found, spelled = _read_statement(data[start:end])
+        imports.extend(found)
+        words.update(spelled)
         position = find(b"import", end)
-    if any("celery" in module.split(".") or module.split(".")[0] in CELERY_EXTENSION_MODULES
-           for _, module, _ in imports):
-        # ``from celery import ...``, ``from .celery import app``, ``from flask_celeryext
-        # import FlaskCeleryExt`` (an app is made there: index/symbols.py CELERY_EXTENSIONS)
-        words.add(b"celery")
     names = frozenset(_decode(word) for word in words)
     # A file Python could not even decode (binary, UTF-16, a wrong coding declaration, NUL
     # bytes) goes to the full pass, which reports it (CCL999): cheap to find, and worth saying.
@@ -158,6 +148,37 @@ def scan(data: bytes) -> Scan:
         or any(marker in data for marker in _APP_CALLS) \
         or _TASK_APPLIED in data or _TASK_DECORATOR.search(data) is not None
     return Scan(seed, tuple(imports), names, calls_canvas)
+
+
+_STATEMENTS: Dict[bytes, Tuple[Tuple[Import, ...], Tuple[bytes, ...]]] = {}
+
+
+def _read_statement(statement: bytes) -> Tuple[Tuple[Import, ...], Tuple[bytes, ...]]:
+    """The imports of the statement ``scan`` found, or the words it counts by; the word
+    "celery" when it imports Celery. Remembered: most import lines of a codebase are written
+    in several files (a third are new)."""
+    known = _STATEMENTS.get(statement)
+    if known is None:
+        read = statement
+        if b"\\" in read or b"#" in read:
+            read = _CONTINUATION.sub(b" ", read)
+        found = _read_import(read)
+        if found is not None:
+            known = (tuple(found), (b"celery",) if _imports_celery(found) else ())
+        elif _IMPORT_KEYWORD.search(read):  # not prose (``an import of invoices``)
+            known = ((), tuple(_WORD.findall(read)))
+        else:
+            known = ((), ())
+        if len(statement) <= 1024 and len(_STATEMENTS) < 100_000:  # bounded memory
+            _STATEMENTS[statement] = known
+    return known
+
+
+def _imports_celery(imports: List[Import]) -> bool:
+    # ``from celery import ...``, ``from .celery import app``, ``from flask_celeryext
+    # import FlaskCeleryExt`` (an app is made there: index/symbols.py CELERY_EXTENSIONS)
+    return any("celery" in module.split(".") or module.split(".")[0] in CELERY_EXTENSION_MODULES
+               for _, module, _ in imports)
 
 
 def _read_import(statement: bytes) -> Optional[List[Import]]:
