@@ -51,18 +51,18 @@ from celery_chain_lint.facts.model import (ImportBinding, ModuleFacts, ValueBind
                                           resolve_relative)
 from celery_chain_lint.load.source import undecodable
 
-# Anywhere in the file: canvas calls (plain substring searches, which run at memory speed; a
-# regular expression over every byte of a large codebase would not). Configuration modules
-# (Django settings with ``CELERY_*`` names, a ``celeryconfig``) are named by the app, and read
-# lazily by name like any module (index/apps.py).
-_CANVAS_CALLS = (b".s(", b".si(", b".delay(", b".apply_async(")
+# Anywhere in the file, the methods called (``.name(``) that make it worth the full pass, all
+# found in one pass of _METHOD_CALL below: canvas calls. Configuration modules (Django settings
+# with ``CELERY_*`` names, a ``celeryconfig``) are named by the app, and read lazily by name
+# like any module (index/apps.py).
+_CANVAS_CALLS = (b"s", b"si", b"delay", b"apply_async")
 # attrs' classic class decorator, ``@attr.s(auto_attribs=True)`` (openedx/credentials): no
 # signature decorates a class. A file whose every ``.s(`` is one is not a canvas call.
 _ATTRS_DECORATOR = b"@attr.s("
 # What only a Celery app is asked: the module holding an app whose class it loads at run time
 # (``import_string(...)(main=...)``) names no Celery object, yet it is the app's
 # (index/resolver.py, ``Resolver.app_by_its_calls``).
-_APP_CALLS = (b".config_from_object(", b".autodiscover_tasks(")
+_APP_CALLS = (b"config_from_object", b"autodiscover_tasks")
 # Libraries whose objects make and keep a Celery app (index/symbols.py, CELERY_EXTENSIONS).
 CELERY_EXTENSION_MODULES = frozenset({"flask_celeryext"})
 # A function decorated like a task (``@app.task``, ``@shared_task``, ``@ext.celery.task(...)``):
@@ -73,7 +73,12 @@ CELERY_EXTENSION_MODULES = frozenset({"flask_celeryext"})
 _TASK_DECORATOR = re.compile(rb"@[ \t]*(?:\w+[ \t]*\.[ \t]*)*(?:shared_)?task\b")
 # A task decorator applied by a call (``app.task(fetch)``, ``app.task(name=...)(fetch)``), in a
 # factory given the app (index/factories.py): read in full for the same reason.
-_TASK_APPLIED = b".task("
+_TASK_APPLIED = b"task"
+# Every call of those methods, in one pass: a third of the time of a substring search per method
+# (weblate: 11 ms against 31 ms), and as exact: an occurrence starts with "." and ends with "(",
+# with only a name between, so no two overlap and none is missed.
+_METHOD_CALL = re.compile(
+    rb"\.(" + b"|".join(_CANVAS_CALLS + _APP_CALLS + (_TASK_APPLIED,)) + rb")\(")
 _NAME = rb"[A-Za-z_\x80-\xff][\w\x80-\xff]*"
 _WORD = re.compile(_NAME)
 _DOTTED = _NAME + rb"(?:\s*\.\s*" + _NAME + rb")*"
@@ -142,11 +147,13 @@ def scan(data: bytes) -> Scan:
     names = frozenset(_decode(word) for word in words)
     # A file Python could not even decode (binary, UTF-16, a wrong coding declaration, NUL
     # bytes) goes to the full pass, which reports it (CCL999): cheap to find, and worth saying.
-    calls_canvas = any(marker in data for marker in _CANVAS_CALLS[1:]) \
-        or data.count(b".s(") > data.count(_ATTRS_DECORATOR)
+    called = _METHOD_CALL.findall(data)
+    methods = frozenset(called)
+    calls_canvas = not methods.isdisjoint(_CANVAS_CALLS[1:]) \
+        or called.count(b"s") > data.count(_ATTRS_DECORATOR)
     seed = "celery" in names or calls_canvas or undecodable(data) \
-        or any(marker in data for marker in _APP_CALLS) \
-        or _TASK_APPLIED in data or _TASK_DECORATOR.search(data) is not None
+        or not methods.isdisjoint(_APP_CALLS) \
+        or _TASK_APPLIED in methods or _TASK_DECORATOR.search(data) is not None
     return Scan(seed, tuple(imports), names, calls_canvas)
 
 
