@@ -145,12 +145,12 @@ def scan(data: bytes) -> Scan:
         words.update(spelled)
         position = find(b"import", end)
     names = frozenset(_decode(word) for word in words)
-    # A file Python could not even decode (binary, UTF-16, a wrong coding declaration, NUL
-    # bytes) goes to the full pass, which reports it (CCL999): cheap to find, and worth saying.
     called = _METHOD_CALL.findall(data)
     methods = frozenset(called)
     calls_canvas = not methods.isdisjoint(_CANVAS_CALLS[1:]) \
         or called.count(b"s") > data.count(_ATTRS_DECORATOR)
+    # A file Python could not even decode (binary, UTF-16, a wrong coding declaration, NUL
+    # bytes) goes to the full pass, which reports it (CCL999): cheap to find, and worth saying.
     seed = "celery" in names or calls_canvas or undecodable(data) \
         or not methods.isdisjoint(_APP_CALLS) \
         or _TASK_APPLIED in methods or _TASK_DECORATOR.search(data) is not None
