@@ -129,7 +129,6 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
 
     from celery_chain_lint import engine
     from celery_chain_lint.config.files import ConfigError, resolve
-    from celery_chain_lint.fixes import fixer
     from celery_chain_lint.reporters import RenderOptions, render
     from celery_chain_lint.reporters.text import use_color
     from celery_chain_lint.load import path_filter, stdin_context
@@ -179,6 +178,8 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
 
     try:
         if add_noqa:
+            from celery_chain_lint.fixes import fixer  # here: a plain check does without it
+
             added, problems = fixer.add_noqa(paths, settings)
             for problem in problems:
                 click.echo(f"warning: {readable(problem)}", err=True)
@@ -186,6 +187,8 @@ def check(paths, output_format, output_file, show_source, statistics, quiet, exi
             sys.exit(EXIT_CLEAN)
         fixed_count, changed, outcome = 0, False, None
         if fix or diff:
+            from celery_chain_lint.fixes import fixer
+
             outcome = fixer.fix(paths, settings, unsafe=unsafe_fixes,
                                 write=not diff and not use_stdin)
             report = outcome.report

@@ -205,7 +205,7 @@ RUNNERS["gitlab-ci"] = run_gitlab
 def check_helix_languages(block: Block, cwd: Path) -> None:
     """Helix's ``languages.toml``: valid TOML whose language server is the ``server``
     command, used by the Python language."""
-    table = config.tomllib.loads(block.body)
+    table = config.toml_module().loads(block.body)
     server = table["language-server"]["celery-chain-lint"]
     assert bash(" ".join([server["command"], *server["args"], "--help"]), cwd).returncode == 0
     [python] = [language for language in table["language"] if language["name"] == "python"]

@@ -17,11 +17,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from celery_chain_lint.config.settings import Settings
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10
-    import tomli as tomllib
-
 SECTION = "celery-chain-lint"
 STANDALONE_NAMES = (".celery-chain-lint.toml", "celery-chain-lint.toml")
 
@@ -105,7 +100,19 @@ def _has_section(pyproject: str) -> bool:
     return isinstance(data.get("tool"), dict) and SECTION in data["tool"]
 
 
+def toml_module():
+    """``tomllib`` (``tomli`` before Python 3.11), imported when a TOML file is first read: a
+    tree without one never pays for it (with the ``string`` module it imports, a hundredth of
+    a second)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10
+        import tomli as tomllib
+    return tomllib
+
+
 def _load_toml(path: str) -> dict:
+    tomllib = toml_module()
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)

@@ -264,11 +264,18 @@ def walk(expr: Expr) -> Iterator[Expr]:
     seen = set()
     while stack:
         node = stack.pop()
-        if id(node) in seen:  # substituted variables share subtrees
+        key = id(node)
+        if key in seen:  # substituted variables share subtrees
             continue
-        seen.add(id(node))
+        seen.add(key)
         yield node
-        stack.extend(reversed(list(node.children())))
+        if type(node).children is not _NO_CHILDREN:  # a name, a constant: most nodes
+            children = list(node.children())
+            children.reverse()
+            stack += children
+
+
+_NO_CHILDREN = Expr.children
 
 
 def dotted_name(expr: Expr) -> Optional[str]:

@@ -40,6 +40,8 @@ CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
 # no finding. Files full of other tools' ``# noqa`` (most of a real application) are not
 # tokenized for it.
 MAY_NAME_OURS = re.compile(r"noqa[^\n]*ccl", re.IGNORECASE)
+# MAY_NAME_OURS over a file's lowercased bytes (bytes.lower() is fast; ``re.IGNORECASE`` is not).
+MAY_NAME_OURS_BYTES = re.compile(rb"noqa[^\n]*ccl")
 
 
 @dataclass
@@ -135,22 +137,49 @@ def _merge(ranges: Iterable[Tuple[int, int]]) -> List[Tuple[int, int]]:
 
 
 def read_text(path: str, content: Optional[bytes] = None) -> Optional[str]:
+    content = read_bytes(path, content)
+    return None if content is None else _decoded(content)
+
+
+def read_bytes(path: str, content: Optional[bytes] = None) -> Optional[bytes]:
+    """``content``, else the file's bytes; None when it cannot be read or is too large."""
+    if content is not None:
+        return content
+    from celery_chain_lint.load import MAX_FILE_BYTES
+
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size > MAX_FILE_BYTES:
+                return None  # not analysed either (CCL999): memory stays bounded
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _decoded(content: bytes) -> Optional[str]:
     from celery_chain_lint.load import SourceError, decode
 
-    if content is None:
-        from celery_chain_lint.load import MAX_FILE_BYTES
-
-        try:
-            with open(path, "rb") as handle:
-                if os.fstat(handle.fileno()).st_size > MAX_FILE_BYTES:
-                    return None  # not analysed either (CCL999): memory stays bounded
-                content = handle.read()
-        except OSError:
-            return None
     try:
         return decode(content).text
     except SourceError:
         return None
+
+
+def _may_need_reading(data: bytes, has_findings: bool) -> bool:
+    """Whether ``suppress`` must decode and read ``data``: it may hold a directive for one of
+    the file's findings, or one CCL998 reads (most files hold neither: they need not be
+    decoded). Decided from the bytes when Python reads them as UTF-8 (no coding declaration in
+    the first two lines), where it is exact: an ASCII letter is one byte, and no other
+    character lowercases to one of "noqa" nor matches "noqa...ccl" case-insensitively. A file
+    that is not valid UTF-8 is skipped either way (it cannot be decoded)."""
+    first = data.find(b"\n")
+    second = data.find(b"\n", first + 1) if first != -1 else -1
+    if b"coding" in (data if second == -1 else data[:second]):
+        return True
+    lowered = data.lower()
+    if b"noqa" not in lowered:
+        return False
+    return has_findings or MAY_NAME_OURS_BYTES.search(lowered) is not None
 
 
 def suppress(findings: List[Finding], sources: Sequence["SourceFile"],
@@ -176,7 +205,9 @@ def suppress(findings: List[Finding], sources: Sequence["SourceFile"],
     enabled_codes = set(settings.rule_codes())
     for path in paths:
         here = by_path.get(path, [])
-        text = read_text(path, contents.get(path))
+        data = read_bytes(path, contents.get(path))
+        text = _decoded(data) if data is not None and _may_need_reading(data, bool(here)) \
+            else None
         if text is None or "noqa" not in text.lower() or not (
                 here or MAY_NAME_OURS.search(text)):
             kept.extend(here)

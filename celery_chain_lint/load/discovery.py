@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,8 +41,8 @@ def discover(paths: Sequence[str], excludes: Iterable[str] = DEFAULT_EXCLUDES,
             raise PathError(f"{given}: no such file or directory")
         if force_exclude and path_filter is not None and path_filter.excluded_with_ancestors(given):
             continue
-        for path in _python_files(given, excludes, path_filter):
-            key = _real(path, real_directories)
+        for path, is_link in _python_files(given, excludes, path_filter, real_directories):
+            key = os.path.realpath(path) if is_link else _in_real_directory(path, real_directories)
             if key in seen:
                 continue
             seen.add(key)
@@ -50,13 +51,17 @@ def discover(paths: Sequence[str], excludes: Iterable[str] = DEFAULT_EXCLUDES,
     return found
 
 
-def _python_files(given: str, excludes: frozenset, path_filter=None) -> Iterator[str]:
+def _python_files(given: str, excludes: frozenset, path_filter=None,
+                  real_directories: Optional[dict] = None) -> Iterator[Tuple[str, bool]]:
+    """The Python files to analyse under ``given``, and whether each is a symbolic link.
+    ``real_directories`` remembers each directory's real path."""
     if os.path.isfile(given):
-        yield given
+        yield given, os.path.islink(given)
         return
+    real_directories = {} if real_directories is None else real_directories
     visited = set()
     for directory, subdirs, files in os.walk(given, onerror=_warn_unreadable, followlinks=False):
-        real = os.path.realpath(directory)
+        real = _real_directory(directory, real_directories)
         if real in visited:
             subdirs[:] = []
             continue
@@ -67,11 +72,25 @@ def _python_files(given: str, excludes: frozenset, path_filter=None) -> Iterator
             subdirs[:] = sorted(d for d in subdirs
                                 if not path_filter.excluded(os.path.join(directory, d), True))
         for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
             path = os.path.join(directory, name)
-            if name.endswith(".py") and os.path.isfile(path):
-                if path_filter is not None and path_filter.excluded(path, False):
-                    continue
-                yield path
+            is_link = _file_kind(path)
+            if is_link is None or path_filter is not None and path_filter.excluded(path, False):
+                continue
+            yield path, is_link
+
+
+def _file_kind(path: str) -> Optional[bool]:
+    """None when ``path`` is not a regular file (``os.path.isfile``), else whether it is a
+    symbolic link: one ``lstat`` for both questions, when it is not one."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISLNK(mode):
+        return True if os.path.isfile(path) else None
+    return False if stat.S_ISREG(mode) else None
 
 
 _WARNED: set = set()  # directories already reported in this process (discovery runs often)
@@ -91,11 +110,22 @@ def _display(path: str) -> str:
     path = os.path.normpath(path)
     if os.path.isabs(path):
         try:
-            relative = os.path.relpath(path)
+            relative = _relative_to_cwd(path)
         except ValueError:
             return path
         return path if relative.startswith("..") else relative
     return path
+
+
+def _relative_to_cwd(path: str) -> str:
+    """``os.path.relpath(path)`` for a normalised absolute path, without its two ``abspath``
+    and component lists when the answer is plain: inside the working directory, or out of it
+    (then it starts with "..", which is all ``_display`` asks)."""
+    cwd = os.getcwd()
+    if os.sep != "/" or path == cwd:
+        return os.path.relpath(path)
+    inside = cwd if cwd.endswith("/") else cwd + "/"
+    return path[len(inside):] if path.startswith(inside) else ".."
 
 
 def module_name(path: str, source_roots: Sequence[str] = (),
@@ -124,14 +154,27 @@ def module_name(path: str, source_roots: Sequence[str] = (),
     return ".".join(parts + stem_parts) or absolute.stem, is_package
 
 
-def _real(path: str, directories: dict) -> str:
-    """``os.path.realpath(path)``, resolving each directory once."""
-    if os.path.islink(path):
-        return os.path.realpath(path)
+def _in_real_directory(path: str, directories: dict) -> str:
+    """``os.path.realpath(path)`` for a file that is no symbolic link, resolving each
+    directory once."""
     directory, name = os.path.split(path)
-    if directory not in directories:
-        directories[directory] = os.path.realpath(directory)
-    return os.path.join(directories[directory], name)
+    return os.path.join(_real_directory(directory, directories), name)
+
+
+def _real_directory(directory: str, known: dict) -> str:
+    """``os.path.realpath(directory)``, memoised in ``known``: from its parent's, when known
+    and ``directory`` is no symbolic link (one ``lstat``, not one per component)."""
+    real = known.get(directory)
+    if real is None:
+        parent, name = os.path.split(directory)
+        above = known.get(parent)
+        if above is not None and name not in ("", os.curdir, os.pardir) \
+                and not os.path.islink(directory):
+            real = os.path.join(above, name)
+        else:
+            real = os.path.realpath(directory)
+        known[directory] = real
+    return real
 
 
 def _package_parts(directory: str, packages: dict) -> Tuple[str, ...]:

@@ -89,7 +89,7 @@ def _relative(path: str, root: str) -> Optional[str]:
 
 class _GitIgnore:
     def __init__(self):
-        self._repo_root = lru_cache(maxsize=None)(self._find_repo_root)
+        self._roots: Dict[str, Optional[str]] = {}  # directory -> its repository's root
         self._spec = lru_cache(maxsize=None)(self._load_spec)
 
     def ignored(self, path: str, is_dir: bool) -> bool:
@@ -125,16 +125,25 @@ class _GitIgnore:
                 decision = result.include
         return bool(decision)
 
-    @staticmethod
-    def _find_repo_root(directory: str) -> Optional[str]:
+    def _repo_root(self, directory: str) -> Optional[str]:
+        """The nearest directory holding ``.git``, ``directory`` included; each directory is
+        looked at once (the answer is remembered for the ones on the way up too)."""
+        pending = []
         current = directory
-        while True:
+        while current not in self._roots:
             if os.path.exists(os.path.join(current, ".git")):
-                return current
+                self._roots[current] = current
+                break
+            pending.append(current)
             parent = os.path.dirname(current)
             if parent == current:
-                return None
+                self._roots[current] = None
+                break
             current = parent
+        root = self._roots[current]
+        for below in pending:
+            self._roots[below] = root
+        return root
 
     @staticmethod
     def _load_spec(file: str):

@@ -711,21 +711,32 @@ def _near_celery(files: List[_File]) -> FrozenSet[str]:
     """Celery, the modules importing it (the app's), and the modules importing those (the
     tasks'), as the pre-filter read their imports: what a body naming something they bind
     most likely reaches (``roots.likely_names``)."""
-    from celery_chain_lint.facts.roots import within
-
+    reached = [(f.module, _reached(f)) for f in files]
     near = {"celery"}
     for _ in range(2):
-        found = set()
-        for f in files:
-            for level, source, names in f.imports:
-                absolute = resolve_relative(f.module, f.source.is_package, level, source)
-                if absolute is not None and (
-                        within(absolute, near)
-                        or any(f"{absolute}.{name}" in near for name in names or ())):
-                    found.add(f.module)
-                    break
-        near |= found
+        near |= {module for module, names in reached if not near.isdisjoint(names)}
     return frozenset(near)
+
+
+def _reached(f: _File) -> FrozenSet[str]:
+    """The modules ``f``'s imports may name as the pre-filter read them: each imported
+    module and the packages holding it, and ``module.name`` for each name imported from one
+    (``roots.within`` and the names, precomputed: ``_near_celery`` asks twice)."""
+    reached = set()
+    for level, source, names in f.imports:
+        absolute = resolve_relative(f.module, f.source.is_package, level, source)
+        if absolute is None:
+            continue
+        reached.update(_packages_and_itself(absolute))
+        reached.update(f"{absolute}.{name}" for name in names or ())
+    return frozenset(reached)
+
+
+@functools.lru_cache(maxsize=4096)
+def _packages_and_itself(module: str) -> Tuple[str, ...]:
+    """``a``, ``a.b``, ``a.b.c`` for ``a.b.c`` (most modules are imported by many files)."""
+    parts = module.split(".")
+    return tuple(".".join(parts[:end]) for end in range(1, len(parts) + 1))
 
 
 _ANALYSER_KEY: List[str] = []
