@@ -856,7 +856,7 @@ class ModuleExtractor:
         elif scope.kind == "function":
             scope.env[node.name] = ir.Opaque(kind="local class")
         body = _Scope("class", qualname, parent=scope)
-        if self.one_line_suite(node.body):  # statements, not attributes
+        if node.body and self.one_line_suite(node.body):  # statements, not attributes
             self.block(node.body, body)
             return
         for statement in node.body:

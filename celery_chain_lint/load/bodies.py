@@ -4,7 +4,9 @@ The facts pass (``facts/extract.py``) costs several times what ``ast.parse`` doe
 function bodies, even in a file full of Celery calls, hold nothing that the rules look for in
 every function: so ``ast`` finds the functions, the bodies that hold nothing read eagerly are
 replaced by a statement that does nothing (lines and columns of the rest stay those of the
-file), their headers by the bare parameters, and the facts pass reads what remains. An elided
+file), their headers by the bare parameters, and the facts pass reads what remains: the file's
+own tree with those parts set aside while it reads (``SetAside``; the skeleton's text is what
+the definitions tier checks for nesting, never parsed again). An elided
 function keeps its signature, decorators and span, and records what its body spells and where
 it is (``FunctionFacts.elided``); its body facts (calls, returns...) are extracted on first use
 (``BodyOnDemand``) by the same pass over the function alone, placed at its own lines inside
@@ -55,13 +57,15 @@ Elided = Union[ElidedBody, ElidedStatements, ElidedValue]
 # ---- the skeleton: the file with some bodies elided ----
 
 
-def skeleton(data: bytes, keep: Optional[Keep] = None, tree: Optional[ast.Module] = None
+def skeleton(data: bytes, keep: Optional[Keep] = None, tree: Optional[ast.Module] = None,
+             set_aside: Optional[List[ast.AST]] = None
              ) -> Tuple[bytes, Ends, Dict[Tuple[int, int], Elided]]:
     """``data`` with the bodies of the functions ``keep`` refuses (all without ``keep``)
     elided, and the simple statements of class bodies outside kept functions; the true end
     (line, 1-based column) of every function and class by the (line, column) where it starts;
     and each elided body or class's statements, by the same key. Kept functions are kept
-    whole. ``tree``: ``ast.parse(data)``, when the caller has it."""
+    whole. ``tree``: ``ast.parse(data)``, when the caller has it. ``set_aside``: filled with
+    the nodes of ``tree`` whose text was elided (``SetAside`` reads the tree without them)."""
     tree = tree or ast.parse(data)
     lines = data.splitlines(keepends=True)
     text_lines: Dict[int, str] = {}
@@ -77,8 +81,8 @@ def skeleton(data: bytes, keep: Optional[Keep] = None, tree: Optional[ast.Module
     ends: Ends = {}
     elided: Dict[Tuple[int, int], Elided] = {}
     if keep is None:
-        for value in _elide_values(tree, lines):  # (line, 0): never a definition's start
-            elided[(value.first_line, 0)] = value
+        for value in _elide_values(tree, lines, set_aside):  # (line, 0): never a definition's
+            elided[(value.first_line, 0)] = value  # start
     Header = Tuple[int, str, str]
     stack: List[Tuple[ast.AST, Tuple[Header, ...]]] = [(n, ()) for n in reversed(tree.body)]
     while stack:
@@ -94,6 +98,8 @@ def skeleton(data: bytes, keep: Optional[Keep] = None, tree: Optional[ast.Module
             if reading != NOW:
                 first = min([node.lineno] + [d.lineno for d in node.decorator_list])
                 if _elide(node, lines):
+                    if set_aside is not None:
+                        set_aside.append(node)
                     classes = [h[len("class "):-1] for _, _, h in enclosing if h != "if 1:"]
                     elided[start] = ElidedBody(
                         names=body and body.names, attributes=body and body.attributes,
@@ -114,11 +120,43 @@ def skeleton(data: bytes, keep: Optional[Keep] = None, tree: Optional[ast.Module
                 ranges = _elide_class_statements(node, lines)
                 if ranges:
                     elided[start] = ElidedStatements(ranges, enclosing)
+                    if set_aside is not None:
+                        set_aside.append(node)
         for name in ("body", "orelse", "finalbody", "handlers", "cases"):
             children = getattr(node, name, None)
             if isinstance(children, list):
                 stack.extend((c, enclosing) for c in reversed(children) if isinstance(c, ast.AST))
     return b"".join(lines), ends, elided
+
+
+class SetAside:
+    """The parts of a tree the skeleton elided, taken out while the facts pass reads it, and
+    put back: an elided body reads as nothing (its stand-in, ``...`` or a string, holds
+    nothing the pass records), a class's simple statements as nothing (their stand-ins are
+    not attributes), a module-level value as ``...``."""
+
+    def __init__(self, nodes: List[ast.AST]) -> None:
+        self.nodes = nodes
+        self.saved: List[Tuple[ast.AST, str, object]] = []
+
+    def __enter__(self) -> None:
+        for node in self.nodes:
+            if isinstance(node, ast.ClassDef):
+                kept = [s for s in node.body if isinstance(s, _COMPOUND)]
+                self._replace(node, "body", kept)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                self._replace(node, "value", ast.copy_location(ast.Constant(...), node.value))
+            else:
+                self._replace(node, "body", [])
+
+    def __exit__(self, *exc_info) -> None:
+        for node, name, value in reversed(self.saved):
+            setattr(node, name, value)
+        self.saved.clear()
+
+    def _replace(self, node: ast.AST, name: str, value: object) -> None:
+        self.saved.append((node, name, getattr(node, name)))
+        setattr(node, name, value)
 
 
 def _elide(function: ast.AST, lines: List[bytes]) -> bool:
@@ -221,7 +259,8 @@ def _elide_class_statements(cls: ast.ClassDef, lines: List[bytes]) -> Tuple[Tupl
     return tuple(ranges)
 
 
-def _elide_values(tree: ast.Module, lines: List[bytes]) -> List[ElidedValue]:
+def _elide_values(tree: ast.Module, lines: List[bytes],
+                  set_aside: Optional[List[ast.AST]] = None) -> List[ElidedValue]:
     """Replace, in ``lines``, the value of each module-level ``name = value`` statement alone
     on its lines whose name nothing else at module level binds, by ``...``; where each was.
     For the definitions tier: only the names another module resolves are ever read (pretix's
@@ -248,6 +287,8 @@ def _elide_values(tree: ast.Module, lines: List[bytes]) -> List[ElidedValue]:
             _stand_in(lines, statement.lineno, statement.end_lineno,
                       target.id.encode() + b" = ")
             found.append(ElidedValue(target.id, statement.lineno, statement.end_lineno))
+            if set_aside is not None:
+                set_aside.append(statement)
     return found
 
 
@@ -278,12 +319,15 @@ def elided_facts(data: bytes, path: str, module: str, is_package: bool,
     ``ast.parse`` or the facts pass raise (call it through ``source.run_deep``)."""
     from celery_chain_lint.facts.extract import extract_module
     from celery_chain_lint.facts.whole_file import add_whole_file_facts
-    from celery_chain_lint.load.source import decode, parse_text
+    from celery_chain_lint.load.source import check_nesting, decode
 
     tree = tree or ast.parse(data)
-    kept, ends, elided = skeleton(data, keep, tree)
-    text = decode(kept).text
-    facts = extract_module(parse_text(text, nesting_checked), path, module, is_package, text)
+    set_aside: List[ast.AST] = []
+    kept, ends, elided = skeleton(data, keep, tree, set_aside)
+    if not nesting_checked:  # what the facts pass reads is what the skeleton holds
+        check_nesting(decode(kept).text)
+    with SetAside(set_aside):  # the tree of the skeleton, without parsing it again
+        facts = extract_module(tree, path, module, is_package, decode(data).text)
     add_whole_file_facts(facts, data, tree)
     for table in (facts.functions, facts.classes):
         for definition in table.values():
