@@ -20,7 +20,7 @@ import re
 from typing import Dict, Iterable, List, Optional, Sequence as Seq, Set, Tuple
 
 from celery_chain_lint.facts import ir
-from celery_chain_lint.facts.roots import looks_like_canvas
+from celery_chain_lint.facts.roots import dotted_parts, looks_like_canvas
 from celery_chain_lint.facts.model import (
     KEYWORD_ONLY,
     POSITIONAL_ONLY,
@@ -297,8 +297,6 @@ class ModuleExtractor:
     def parenthesized(self, node: ast.Tuple) -> bool:
         """Whether a tuple has brackets of its own (``(a, b)``, not ``(a), b``): more opening
         parentheses before its first item than that item closes before the next comma."""
-        if not node.elts:
-            return True
         span, first = self.span(node), self.span(node.elts[0])
         opened = "".join(self.between((span.line, span.column), (first.line, first.column)))
         if "(" not in opened and "{" not in opened:  # ``{`` of an f-string's field, in 3.11
@@ -885,10 +883,10 @@ class ModuleExtractor:
         if scope is None:
             scope = self.module_scope
         kind = type(node)
-        if kind is ast.Tuple and self.parenthesized(node) and node.elts:
-            span = self.inner_span(node, node.elts[0], node.elts[-1])
-        elif kind is ast.Tuple and node.elts == [] or kind is ast.GeneratorExp:
+        if kind is ast.GeneratorExp or kind is ast.Tuple and not node.elts:
             span = self.bracketed_span(node)
+        elif kind is ast.Tuple and self.parenthesized(node):
+            span = self.inner_span(node, node.elts[0], node.elts[-1])
         else:
             span = self.span(node)
         if depth > MAX_DEPTH:
@@ -1030,8 +1028,6 @@ class ModuleExtractor:
         if value is Ellipsis or isinstance(value, complex):
             return ir.Opaque(kind="Ellipsis" if value is Ellipsis else "Imaginary", parts=(),
                              span=span, text=self.text(span))
-        if value is None or value is True or value is False:
-            return ir.Const(value, span=span, text=str(value))
         return ir.Const(value, span=span, text=self.text(span))
 
     def expr_JoinedStr(self, node: ast.JoinedStr, scope, depth, span) -> ir.Expr:
@@ -1127,7 +1123,7 @@ def _sub_expressions(node: ast.AST) -> List[ast.expr]:
     what holds them (keywords, slices, an f-string's replacement fields); a subscript's
     unbracketed tuple of keys is its keys."""
     found: List[ast.expr] = []
-    stack = [(child, node) for child in ast.iter_child_nodes(node)]
+    stack = [(child, node) for child in _children(node)]
     while stack:
         child, parent = stack.pop()
         if isinstance(child, ast.Constant) and isinstance(parent, ast.JoinedStr):
@@ -1136,11 +1132,11 @@ def _sub_expressions(node: ast.AST) -> List[ast.expr]:
                 isinstance(child, ast.JoinedStr) and isinstance(parent, ast.FormattedValue)) or (
                 isinstance(child, ast.Tuple) and isinstance(parent, ast.Subscript)
                 and child is parent.slice and _bare_keys(child)):
-            stack.extend((inner, child) for inner in ast.iter_child_nodes(child))
+            stack.extend((inner, child) for inner in _children(child))
         elif isinstance(child, ast.expr):
             found.append(child)
         else:
-            stack.extend((inner, child) for inner in ast.iter_child_nodes(child))
+            stack.extend((inner, child) for inner in _children(child))
     found.sort(key=_position)
     return found
 
@@ -1230,26 +1226,14 @@ def _names_call(call: ir.Call) -> Optional[NamesCall]:
     return NamesCall(tuple(func.split(".")), tuple(positional), tuple(keywords))
 
 
-def _dotted_parts(node: ast.expr) -> Optional[Tuple[str, ...]]:
-    """``a.b.c`` as ("a", "b", "c"); None for anything else."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return tuple(reversed(parts))
-
-
 def _written(node: ast.expr, value_read: ir.Expr) -> Written:
     """A stored or assigned value as ``Stores`` reads it."""
     if isinstance(node, ast.Name):
         return "name", (node.id,)
     if isinstance(node, ast.Call):
-        return "call", _dotted_parts(node.func), \
+        return "call", dotted_parts(node.func), \
             value_read if isinstance(value_read, ir.Call) else None
-    dotted = _dotted_parts(node)
+    dotted = dotted_parts(node)
     return ("dotted", dotted) if dotted is not None else None
 
 
@@ -1415,7 +1399,7 @@ def _uses_of(statements: Seq[ast.stmt], name: str) -> Optional[List[str]]:
                 if isinstance(target, (ast.Subscript, ast.Attribute)) \
                         and _base_name(target) == name:
                     return None
-        stack.extend(ast.iter_child_nodes(node))
+        stack.extend(_children(node))
     return methods
 
 
@@ -1472,7 +1456,7 @@ def _reraises(body: Seq[ast.stmt]) -> bool:
         if isinstance(node, ast.Raise):
             return True
         if not isinstance(node, _FUNCTIONS):
-            stack.extend(ast.iter_child_nodes(node))
+            stack.extend(_children(node))
     return False
 
 

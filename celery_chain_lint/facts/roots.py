@@ -161,7 +161,7 @@ def read_body(function: ast.AST) -> Body:
                 targets = node.targets if kind is ast.Assign else [node.target]
                 for target in targets:
                     if type(target) is ast.Name and node.value is not None:
-                        assigned.setdefault(target.id, []).append(_dotted(node.value))
+                        assigned.setdefault(target.id, []).append(dotted_parts(node.value))
                         assignments.add(id(target))
             if kind is ast.Name:
                 names.add(node.id)
@@ -173,7 +173,7 @@ def read_body(function: ast.AST) -> Body:
                 if kind is ast.Attribute:
                     attributes.add(node.attr)
                     if node.attr in TASK_METHODS:
-                        dotted = _dotted(node.value)
+                        dotted = dotted_parts(node.value)
                         if dotted is not None:
                             receivers.add(dotted)
                 if type(node.ctx) is ast.Store and type(node.value) is ast.Attribute \
@@ -231,7 +231,8 @@ def _through_locals(receivers: Set[Tuple[str, ...]], rebound: Set[str],
     return frozenset(found)
 
 
-def _dotted(node: ast.expr) -> Optional[Tuple[str, ...]]:
+def dotted_parts(node: ast.expr) -> Optional[Tuple[str, ...]]:
+    """``a.b.c`` as ("a", "b", "c"); None for anything else."""
     parts: List[str] = []
     while type(node) is ast.Attribute:
         parts.append(node.attr)

@@ -21,6 +21,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from celery_chain_lint.facts import ir
 from celery_chain_lint.facts.model import ConfigUses, ModuleFacts, ValueBinding
+from celery_chain_lint.facts.roots import dotted_parts
 
 # A value written that is not a literal (``ConfigUses.written`` says so).
 NOT_LITERAL = object()
@@ -135,7 +136,7 @@ def _uses(parents: Dict[int, ast.AST], top, found: List[ast.Name]) -> Optional[C
                 return None
             continue
         if isinstance(parent, ast.Call) and node in parent.args:
-            passed_to.append(_dotted(parent.func))
+            passed_to.append(dotted_parts(parent.func))
             continue
         return None
     return ConfigUses(tuple((key, value is not NOT_LITERAL,
@@ -189,12 +190,3 @@ def _config_use(parents: Dict[int, ast.AST], config: ast.Attribute, top,
     return False
 
 
-def _dotted(expr: ast.expr) -> Optional[Tuple[str, ...]]:
-    parts = []
-    while isinstance(expr, ast.Attribute):
-        parts.append(expr.attr)
-        expr = expr.value
-    if not isinstance(expr, ast.Name):
-        return None
-    parts.append(expr.id)
-    return tuple(reversed(parts))

@@ -29,7 +29,7 @@ import re
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple, TypeVar
+from typing import Callable, List, Tuple, TypeVar
 
 T = TypeVar("T")
 
@@ -394,12 +394,6 @@ def _too_deep(text: str, index: int, limit: int) -> None:
 
 
 # ---- parsing ----
-
-
-def parse(data: bytes):
-    """``data`` decoded and parsed (an ``ast.Module``), or a located SourceError.
-    Call it through ``run_deep``."""
-    return parse_text(decode(data).text)
 
 
 def parse_text(text: str, nesting_checked: bool = False) -> ast.Module:
